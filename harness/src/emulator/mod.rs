@@ -1,0 +1,396 @@
+//! The AWS IoT emulator: in process, real TLS on 127.0.0.1.
+//!
+//! Part 1 (this module): the HTTPS control plane.
+//! * The **app-backend contract** (`docs/backend-api.md`): `POST /v1/provisioning-claims` and
+//!   `GET /v1/things/{thingName}`, behind bearer tokens.
+//! * **AWS IoT's own API**, SigV4-verified: `CreateProvisioningClaim`, `DescribeThing`,
+//!   `ListThingPrincipals`, `DescribeCertificate`.
+//!
+//! Claims are real: a fresh RSA-2048 key and an X.509 certificate from the emulator's claim CA, valid
+//! five minutes by default. Tests steer the emulator through [`Emulator`]'s methods: templates, tokens,
+//! credentials, a thing registry, and scripted [`Fault`]s for the next requests.
+
+mod control;
+pub mod pki;
+pub mod sigv4;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinHandle;
+
+pub use pki::IssuedCertificate;
+use pki::Pki;
+pub use sigv4::KnownCredentials;
+
+/// Failures of the emulator itself.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// Generating keys or certificates failed.
+    #[error("PKI: {0}")]
+    Pki(String),
+    /// Binding or configuring a server failed.
+    #[error("server: {0}")]
+    Server(String),
+}
+
+/// Which API a scripted fault applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// The app-backend contract (`/v1/...`).
+    Backend,
+    /// AWS IoT's SigV4 API.
+    Aws,
+}
+
+/// A scripted misbehaviour, applied to the next request of an [`Api`] (first in, first out).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this HTTP status and the API's usual error body.
+    Status(u16),
+    /// Throttle: 429 on the backend, 400 `ThrottlingException` on AWS.
+    Throttle,
+    /// 200 with a body that is not JSON.
+    MalformedJson,
+    /// 200 with a claim answer lacking this field (`certificateId`, `certificatePem`, `keyPair`,
+    /// `expiration`).
+    MissingField(&'static str),
+    /// 200 with a `certificatePem` that is not a certificate.
+    GarbageCertificate,
+    /// 200 with a private key that belongs to another certificate.
+    WrongKey,
+    /// 200 with a `certificateId` that is not the certificate's hash.
+    WrongCertificateId,
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+}
+
+/// A provisioning template known to the emulator.
+#[derive(Clone, Debug)]
+pub struct Template {
+    /// Its name.
+    pub name: String,
+    /// The template body (JSON).
+    pub body: serde_json::Value,
+    /// Disabled templates issue no claims.
+    pub enabled: bool,
+}
+
+impl Template {
+    /// An enabled template with a minimal body that creates a thing named by the `SerialNumber`
+    /// parameter.
+    pub fn simple(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            body: serde_json::json!({
+                "Parameters": {"SerialNumber": {"Type": "String"}},
+                "Resources": {
+                    "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}}},
+                    "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {
+                        "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}}
+                }
+            }),
+            enabled: true,
+        }
+    }
+}
+
+/// AWS-style temporary credentials the emulator hands out and accepts.
+#[derive(Clone)]
+pub struct TemporaryCredentials {
+    /// `ASIA…` access key id.
+    pub access_key_id: String,
+    /// The secret key.
+    pub secret_access_key: String,
+    /// The session token.
+    pub session_token: String,
+}
+
+impl std::fmt::Debug for TemporaryCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemporaryCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the emulator starts.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// The AWS region it pretends to be.
+    pub region: String,
+    /// The AWS account id in ARNs.
+    pub account_id: String,
+    /// How long claims are valid (AWS: 5 minutes).
+    pub claim_validity: Duration,
+    /// Templates present at start.
+    pub templates: Vec<Template>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".to_owned(),
+            account_id: "123456789012".to_owned(),
+            claim_validity: Duration::from_secs(300),
+            templates: vec![Template::simple("claimlink-demo")],
+        }
+    }
+}
+
+/// One request the emulator answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// HTTP method.
+    pub method: String,
+    /// Path (no query).
+    pub path: String,
+    /// The status answered.
+    pub status: u16,
+}
+
+/// A thing in the emulator's registry.
+#[derive(Clone, Debug, Default)]
+pub struct Thing {
+    /// Its name.
+    pub name: String,
+    /// Its attributes.
+    pub attributes: HashMap<String, String>,
+    /// Attached certificate ids.
+    pub principals: Vec<String>,
+}
+
+/// A certificate in the registry.
+#[derive(Clone, Debug)]
+pub struct CertificateRecord {
+    /// `ACTIVE`, `INACTIVE`, …
+    pub status: String,
+    /// The certificate, PEM.
+    pub pem: String,
+}
+
+/// Everything behind the emulator's lock.
+#[derive(Default)]
+pub(crate) struct State {
+    pub templates: HashMap<String, Template>,
+    pub bearer_tokens: HashSet<String>,
+    pub credentials: HashMap<String, KnownCredentials>,
+    pub faults: HashMap<Api, VecDeque<Fault>>,
+    pub claims: Vec<IssuedCertificate>,
+    pub things: HashMap<String, Thing>,
+    pub certificates: HashMap<String, CertificateRecord>,
+    pub log: Vec<RequestRecord>,
+    pub claim_validity: Duration,
+    pub claim_backdate: Duration,
+    pub clock_offset_secs: i64,
+}
+
+/// What the request handlers share.
+pub(crate) struct Shared {
+    pub pki: Pki,
+    pub region: String,
+    pub account_id: String,
+    pub state: Mutex<State>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A handler that panicked mid-update leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The emulator's own clock (system time, optionally offset for tests).
+    pub(crate) fn now(&self) -> SystemTime {
+        let offset = self.lock().clock_offset_secs;
+        let magnitude = Duration::from_secs(offset.unsigned_abs());
+        if offset >= 0 {
+            SystemTime::now() + magnitude
+        } else {
+            SystemTime::now() - magnitude
+        }
+    }
+}
+
+/// A running emulator. Dropping it stops its servers.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    https_addr: SocketAddr,
+    server: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator").field("https", &self.https_addr).finish_non_exhaustive()
+    }
+}
+
+fn random_token(prefix: &str, len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let body: String = (0..len)
+        .map(|_| char::from(ALPHABET[fastrand::usize(..ALPHABET.len())]))
+        .collect();
+    format!("{prefix}{body}")
+}
+
+impl Emulator {
+    /// Starts the emulator on 127.0.0.1 (an ephemeral port). Needs a tokio runtime.
+    pub async fn start(config: EmulatorConfig) -> Result<Self, EmulatorError> {
+        let pki = tokio::task::spawn_blocking(Pki::generate)
+            .await
+            .map_err(|e| EmulatorError::Pki(e.to_string()))??;
+        let identity = pki.server_identity()?;
+        let state = State {
+            templates: config.templates.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            claim_validity: config.claim_validity,
+            ..State::default()
+        };
+        let shared = Arc::new(Shared {
+            pki,
+            region: config.region,
+            account_id: config.account_id,
+            state: Mutex::new(state),
+        });
+        let (https_addr, server) = control::serve(shared.clone(), identity).await?;
+        tracing::info!(%https_addr, "emulator control plane listening");
+        Ok(Self {
+            shared,
+            https_addr,
+            server,
+        })
+    }
+
+    /// `https://127.0.0.1:<port>`: the base URL of both the backend contract and the AWS API.
+    pub fn base_url(&self) -> String {
+        format!("https://{}", self.https_addr)
+    }
+
+    /// The CA certificate (PEM) that clients must trust to reach the emulator.
+    pub fn ca_pem(&self) -> &str {
+        self.shared.pki.server_ca.pem()
+    }
+
+    /// The CA certificate (PEM) that signs claim certificates.
+    pub fn claim_ca_pem(&self) -> &str {
+        self.shared.pki.claim_ca.pem()
+    }
+
+    /// The region the AWS API answers for.
+    pub fn region(&self) -> &str {
+        &self.shared.region
+    }
+
+    /// Creates a bearer token the backend contract accepts.
+    pub fn issue_bearer_token(&self) -> String {
+        let token = random_token("tok_", 32);
+        self.shared.lock().bearer_tokens.insert(token.clone());
+        token
+    }
+
+    /// Makes a bearer token stop working (as when a session expires).
+    pub fn revoke_bearer_token(&self, token: &str) {
+        self.shared.lock().bearer_tokens.remove(token);
+    }
+
+    /// Creates temporary AWS credentials the SigV4 API accepts (as Cognito would).
+    pub fn issue_credentials(&self) -> TemporaryCredentials {
+        let creds = TemporaryCredentials {
+            access_key_id: random_token("ASIA", 16),
+            secret_access_key: random_token("", 40),
+            session_token: random_token("IQoJb3JpZ2luX2Vj", 64),
+        };
+        self.shared.lock().credentials.insert(
+            creds.access_key_id.clone(),
+            KnownCredentials {
+                secret_access_key: creds.secret_access_key.clone(),
+                session_token: Some(creds.session_token.clone()),
+            },
+        );
+        creds
+    }
+
+    /// Makes AWS credentials stop working (as when they expire).
+    pub fn revoke_credentials(&self, access_key_id: &str) {
+        self.shared.lock().credentials.remove(access_key_id);
+    }
+
+    /// Adds or replaces a template.
+    pub fn put_template(&self, template: Template) {
+        self.shared.lock().templates.insert(template.name.clone(), template);
+    }
+
+    /// Enables or disables a template.
+    pub fn set_template_enabled(&self, name: &str, enabled: bool) {
+        if let Some(t) = self.shared.lock().templates.get_mut(name) {
+            t.enabled = enabled;
+        }
+    }
+
+    /// Sets how long new claims are valid.
+    pub fn set_claim_validity(&self, validity: Duration) {
+        self.shared.lock().claim_validity = validity;
+    }
+
+    /// Backdates new claims: their validity starts this long before the request.
+    pub fn set_claim_backdate(&self, backdate: Duration) {
+        self.shared.lock().claim_backdate = backdate;
+    }
+
+    /// Moves the emulator's clock (its `Date` headers, claim validity, SigV4 checks).
+    pub fn set_clock_offset_secs(&self, offset: i64) {
+        self.shared.lock().clock_offset_secs = offset;
+    }
+
+    /// Queues a fault for the next request to `api`.
+    pub fn script(&self, api: Api, fault: Fault) {
+        self.shared.lock().faults.entry(api).or_default().push_back(fault);
+    }
+
+    /// Faults still queued for `api`.
+    pub fn pending_faults(&self, api: Api) -> usize {
+        self.shared.lock().faults.get(&api).map_or(0, VecDeque::len)
+    }
+
+    /// Claims issued so far, oldest first.
+    pub fn issued_claims(&self) -> Vec<IssuedCertificate> {
+        self.shared.lock().claims.clone()
+    }
+
+    /// Every request answered so far.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        self.shared.lock().log.clone()
+    }
+
+    /// Registers a thing with an attached certificate (until the MQTT provisioning flow does it).
+    pub fn register_thing(&self, thing: &str, certificate_id: &str, certificate_pem: &str, status: &str) {
+        let mut state = self.shared.lock();
+        state.certificates.insert(
+            certificate_id.to_owned(),
+            CertificateRecord {
+                status: status.to_owned(),
+                pem: certificate_pem.to_owned(),
+            },
+        );
+        let entry = state.things.entry(thing.to_owned()).or_insert_with(|| Thing {
+            name: thing.to_owned(),
+            ..Thing::default()
+        });
+        if !entry.principals.iter().any(|p| p == certificate_id) {
+            entry.principals.push(certificate_id.to_owned());
+        }
+    }
+
+    /// Sets a thing attribute.
+    pub fn set_thing_attribute(&self, thing: &str, key: &str, value: &str) {
+        if let Some(t) = self.shared.lock().things.get_mut(thing) {
+            t.attributes.insert(key.to_owned(), value.to_owned());
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

@@ -1,0 +1,204 @@
+//! The emulator's certificates: a root CA for its TLS endpoints, and a claim CA that issues real
+//! RSA-2048 claim certificates the way AWS IoT's `CreateProvisioningClaim` does.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, SerialNumber,
+};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::EmulatorError;
+
+/// A CA that can sign certificates.
+pub struct Authority {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+impl Authority {
+    fn new(common_name: &str) -> Result<Self, EmulatorError> {
+        let key = KeyPair::generate().map_err(pki_error)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(pki_error)?;
+        params.distinguished_name = name(common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(3650);
+        let cert = params.self_signed(&key).map_err(pki_error)?;
+        Ok(Self {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// The CA certificate, PEM.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+}
+
+fn name(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "claimlink emulator");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+pub(crate) fn pki_error(e: impl std::fmt::Display) -> EmulatorError {
+    EmulatorError::Pki(e.to_string())
+}
+
+/// A certificate and key for one of the emulator's TLS servers.
+pub struct ServerIdentity {
+    /// Certificate chain, leaf first, DER.
+    pub chain: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// The leaf's private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// A claim certificate as the emulator issued it.
+#[derive(Clone)]
+pub struct IssuedCertificate {
+    /// Lowercase hex SHA-256 of the DER: AWS's certificate id.
+    pub certificate_id: String,
+    /// The certificate, PEM.
+    pub certificate_pem: String,
+    /// The certificate, DER.
+    pub certificate_der: Vec<u8>,
+    /// The RSA private key, PKCS#1 PEM (`RSA PRIVATE KEY`), as AWS returns it.
+    pub private_key_pem: Zeroizing<String>,
+    /// The public key, SPKI PEM.
+    pub public_key_pem: String,
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity.
+    pub not_after: SystemTime,
+}
+
+impl std::fmt::Debug for IssuedCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCertificate")
+            .field("certificate_id", &self.certificate_id)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// All the emulator's authorities.
+pub struct Pki {
+    /// Signs the emulator's TLS server certificates (the trust anchor clients add).
+    pub server_ca: Authority,
+    /// Signs claim certificates (and, later, device certificates).
+    pub claim_ca: Authority,
+}
+
+impl Pki {
+    /// Generates fresh authorities (ECDSA P-256).
+    pub fn generate() -> Result<Self, EmulatorError> {
+        Ok(Self {
+            server_ca: Authority::new("claimlink emulator root CA")?,
+            claim_ca: Authority::new("claimlink emulator claim CA")?,
+        })
+    }
+
+    /// A TLS server certificate for `localhost` and 127.0.0.1.
+    pub fn server_identity(&self) -> Result<ServerIdentity, EmulatorError> {
+        let key = KeyPair::generate().map_err(pki_error)?;
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).map_err(pki_error)?;
+        params.distinguished_name = name("localhost");
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(30);
+        let cert = params.signed_by(&key, &self.server_ca.issuer).map_err(pki_error)?;
+        Ok(ServerIdentity {
+            chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        })
+    }
+
+    /// Issues a claim certificate with a fresh RSA-2048 key, valid from `not_before` for `validity`.
+    /// Times are truncated to whole seconds, as X.509 stores them.
+    pub fn issue_claim(&self, not_before: SystemTime, validity: Duration) -> Result<IssuedCertificate, EmulatorError> {
+        let rsa_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(pki_error)?;
+        let pkcs8 = rsa_key.to_pkcs8_der().map_err(pki_error)?;
+        let key = KeyPair::from_pkcs8_der_and_sign_algo(
+            &PrivatePkcs8KeyDer::from(pkcs8.as_bytes()),
+            &rcgen::PKCS_RSA_SHA256,
+        )
+        .map_err(pki_error)?;
+        let start = whole_seconds(not_before);
+        let end = start + validity;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(pki_error)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "AWS IoT Certificate");
+        params.distinguished_name = dn;
+        params.serial_number = Some(SerialNumber::from(random_serial()));
+        params.not_before = to_offset(start);
+        params.not_after = to_offset(end);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.claim_ca.issuer).map_err(pki_error)?;
+        let der = cert.der().to_vec();
+        Ok(IssuedCertificate {
+            certificate_id: hex::encode(Sha256::digest(&der)),
+            certificate_pem: cert.pem(),
+            certificate_der: der,
+            private_key_pem: rsa_key.to_pkcs1_pem(LineEnding::LF).map_err(pki_error)?,
+            public_key_pem: rsa_key
+                .to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(pki_error)?,
+            not_before: start,
+            not_after: end,
+        })
+    }
+}
+
+fn random_serial() -> Vec<u8> {
+    let mut serial: Vec<u8> = (0..16).map(|_| fastrand::u8(..)).collect();
+    serial[0] &= 0x7f; // positive
+    serial[0] |= 0x01; // no leading zero byte
+    serial
+}
+
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+}
+
+fn to_offset(t: SystemTime) -> time::OffsetDateTime {
+    time::OffsetDateTime::from(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_are_rsa_2048_and_named_by_their_hash() -> Result<(), EmulatorError> {
+        let pki = Pki::generate()?;
+        let now = SystemTime::now();
+        let claim = pki.issue_claim(now, Duration::from_secs(300))?;
+        assert_eq!(claim.certificate_id, hex::encode(Sha256::digest(&claim.certificate_der)));
+        assert!(claim.private_key_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        let parsed = claimlink::claim::ClaimCertificate::from_pem(&claim.certificate_pem)
+            .map_err(|e| EmulatorError::Pki(e.to_string()))?;
+        assert_eq!(parsed.key_bits(), 2048);
+        assert_eq!(parsed.not_after(), claim.not_after);
+        assert_eq!(
+            parsed.not_after().duration_since(parsed.not_before()).ok(),
+            Some(Duration::from_secs(300))
+        );
+        assert!(parsed.issuer().contains("claim CA"));
+        Ok(())
+    }
+}

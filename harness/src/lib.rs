@@ -1,0 +1,14 @@
+//! # claimlink-harness
+//!
+//! The desktop world every claimlink test runs in, and a CLI for people:
+//!
+//! * [`emulator`] — an in-process AWS IoT emulator with real TLS: the app-backend claim contract and
+//!   AWS's SigV4 control plane issuing real RSA claim certificates.
+//! * [`providers`] — token and credentials providers standing in for an app's sign-in.
+//! * [`demo`] — the CLI's main job.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod demo;
+pub mod emulator;
+pub mod providers;
