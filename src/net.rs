@@ -199,7 +199,10 @@ impl Failure {
 
 /// Runs `attempt` until it succeeds, fails for good, or the policy's attempts are used up; sleeps
 /// between attempts as the policy says. `attempt` gets the 1-based attempt number.
-pub(crate) async fn with_retries<T, F, Fut>(policy: &RetryPolicy, mut attempt: F) -> Result<T, ClaimError>
+pub(crate) async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    mut attempt: F,
+) -> Result<T, ClaimError>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
@@ -215,13 +218,20 @@ where
         if n >= max {
             return Err(match failure {
                 Failure::Throttled { .. } => ClaimError::Throttled { attempts: n },
-                Failure::Unavailable { status, .. } => ClaimError::Unavailable { status, attempts: n },
-                Failure::Network { message, timed_out } => ClaimError::Network { message, timed_out },
+                Failure::Unavailable { status, .. } => ClaimError::Unavailable {
+                    status,
+                    attempts: n,
+                },
+                Failure::Network { message, timed_out } => {
+                    ClaimError::Network { message, timed_out }
+                }
                 Failure::Fatal(e) => e,
             });
         }
         let retry_after = match &failure {
-            Failure::Throttled { retry_after } | Failure::Unavailable { retry_after, .. } => *retry_after,
+            Failure::Throttled { retry_after } | Failure::Unavailable { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         };
         let delay = policy.delay_after(n, retry_after);
@@ -253,13 +263,22 @@ mod tests {
         };
         for _ in 0..50 {
             let d1 = p.delay_after(1, None);
-            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100), "{d1:?}");
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
             let d3 = p.delay_after(3, None);
-            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400), "{d3:?}");
+            assert!(
+                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+                "{d3:?}"
+            );
             let d9 = p.delay_after(9, None);
             assert!(d9 <= Duration::from_millis(700), "{d9:?}");
         }
-        assert_eq!(p.delay_after(1, Some(Duration::from_secs(60))), Duration::from_millis(700));
+        assert_eq!(
+            p.delay_after(1, Some(Duration::from_secs(60))),
+            Duration::from_millis(700)
+        );
     }
 
     #[tokio::test]
@@ -281,7 +300,13 @@ mod tests {
         })
         .await;
         assert_eq!(calls, 3);
-        assert!(matches!(r, Err(ClaimError::Unavailable { status: 503, attempts: 3 })));
+        assert!(matches!(
+            r,
+            Err(ClaimError::Unavailable {
+                status: 503,
+                attempts: 3
+            })
+        ));
     }
 
     #[test]

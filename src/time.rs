@@ -66,7 +66,9 @@ pub(crate) fn signed_secs_between(a: SystemTime, b: SystemTime) -> i64 {
 
 /// Seconds since the Unix epoch (0 for times before it).
 pub(crate) fn epoch_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The moment a claim stops being usable, on the phone's monotonic clock.
@@ -93,7 +95,9 @@ impl Deadline {
         received_at: Instant,
     ) -> Self {
         let reference = server_now.unwrap_or(phone_now);
-        let left = server_expiry.duration_since(reference).unwrap_or(Duration::ZERO);
+        let left = server_expiry
+            .duration_since(reference)
+            .unwrap_or(Duration::ZERO);
         let expires_at = received_at.checked_add(left).unwrap_or(received_at);
         // A deadline that was already past on arrival: move the instant back so `overdue` tells by how much.
         let expires_at = match reference.duration_since(server_expiry) {
@@ -174,7 +178,10 @@ mod tests {
         for phone_offset in [-600i64, 0, 600] {
             let phone_now = shift(at(1_000_000), phone_offset);
             let d = Deadline::from_server_expiry(expiry, server_now, phone_now, received);
-            assert_eq!(d.instant().duration_since(received), Duration::from_secs(300));
+            assert_eq!(
+                d.instant().duration_since(received),
+                Duration::from_secs(300)
+            );
             assert_eq!(d.clock_skew_secs(), Some(-phone_offset));
         }
     }
@@ -183,7 +190,10 @@ mod tests {
     fn without_a_server_date_the_phone_clock_is_used() {
         let received = Instant::now();
         let d = Deadline::from_server_expiry(at(1_000_300), None, at(1_000_100), received);
-        assert_eq!(d.instant().duration_since(received), Duration::from_secs(200));
+        assert_eq!(
+            d.instant().duration_since(received),
+            Duration::from_secs(200)
+        );
         assert_eq!(d.clock_skew_secs(), None);
     }
 

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink::claim::{AwsClaimSource, BackendClaimSource, ClaimRequest, ClaimSource, TemplateName};
+use claimlink::claim::{
+    AwsClaimSource, BackendClaimSource, ClaimRequest, ClaimSource, TemplateName,
+};
 use claimlink::net::HttpConfig;
 use claimlink::time::{Clock, SkewedClock, SystemClock};
 
@@ -76,7 +78,8 @@ pub async fn run(options: &DemoOptions) -> Result<Vec<DemoClaim>, String> {
         .map_err(|e| e.to_string())?;
     let template = TemplateName::new(options.template.clone()).map_err(|e| e.to_string())?;
     let request = ClaimRequest::new(template);
-    let sources: [(&'static str, &dyn ClaimSource); 2] = [("app backend", &backend), ("AWS direct (SigV4)", &aws)];
+    let sources: [(&'static str, &dyn ClaimSource); 2] =
+        [("app backend", &backend), ("AWS direct (SigV4)", &aws)];
     let mut out = Vec::new();
     for (name, source) in sources {
         let claim = source

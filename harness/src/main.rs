@@ -3,11 +3,15 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
 use claimlink_harness::demo::{self, DemoOptions};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "claimlink-harness", version, about = "claimlink's desktop harness: AWS IoT emulator, simulated devices, CLI")]
+#[command(
+    name = "claimlink-harness",
+    version,
+    about = "claimlink's desktop harness: AWS IoT emulator, simulated devices, CLI"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -29,7 +33,8 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CLAIMLINK_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CLAIMLINK_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -38,7 +43,10 @@ fn main() -> ExitCode {
         clock_skew_secs: 0,
         claim_validity_secs: 300,
     });
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -67,7 +75,8 @@ fn main() -> ExitCode {
                             c.source,
                             c.certificate_id,
                             c.seconds_left,
-                            c.clock_skew_secs.map_or("unknown".to_owned(), |s| format!("{s:+} s")),
+                            c.clock_skew_secs
+                                .map_or("unknown".to_owned(), |s| format!("{s:+} s")),
                         );
                     }
                     ExitCode::SUCCESS

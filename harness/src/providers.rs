@@ -102,8 +102,9 @@ impl CredentialsProvider for CredentialsSequence {
         if refresh {
             self.refreshes.fetch_add(1, Ordering::SeqCst);
         }
-        let c = next_in(&self.credentials, &self.position, refresh)
-            .ok_or_else(|| ProviderError::new("no AWS credentials: the installer is not signed in"))?;
+        let c = next_in(&self.credentials, &self.position, refresh).ok_or_else(|| {
+            ProviderError::new("no AWS credentials: the installer is not signed in")
+        })?;
         Ok(AwsCredentials {
             access_key_id: c.access_key_id,
             secret_access_key: SecretString::new(c.secret_access_key),

@@ -63,7 +63,9 @@ pub(crate) fn claim_answer(body: &[u8]) -> Result<ClaimAnswer, ClaimError> {
         None => return Err(malformed("field `keyPair` is missing")),
     };
     let expiration = match map.get("expiration") {
-        Some(v) => epoch_seconds(v).ok_or_else(|| malformed("field `expiration` is not epoch seconds"))?,
+        Some(v) => {
+            epoch_seconds(v).ok_or_else(|| malformed("field `expiration` is not epoch seconds"))?
+        }
         None => return Err(malformed("field `expiration` is missing")),
     };
     Ok(ClaimAnswer {
@@ -107,7 +109,8 @@ pub(crate) fn error_answer(headers: &http::HeaderMap, body: &[u8]) -> ErrorAnswe
             .iter()
             .find_map(|n| map.get(*n).and_then(Value::as_str).map(str::to_owned))
     };
-    let code = header_code.or_else(|| field(&["__type", "code", "error"]).map(|c| short_error_type(&c)));
+    let code =
+        header_code.or_else(|| field(&["__type", "code", "error"]).map(|c| short_error_type(&c)));
     let message = field(&["message", "Message", "errorMessage"]).unwrap_or_else(|| {
         let text = String::from_utf8_lossy(body);
         let text = text.trim();
@@ -131,7 +134,10 @@ fn short_error_type(raw: &str) -> String {
 pub(crate) fn backend_thing(body: &[u8]) -> Result<ThingDescription, ClaimError> {
     let map = object(body)?;
     let thing_name = string_field(&map, "thingName")?;
-    let thing_arn = map.get("thingArn").and_then(Value::as_str).map(str::to_owned);
+    let thing_arn = map
+        .get("thingArn")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let attributes = attributes(&map)?;
     let certificates = match map.get("certificates") {
         None | Some(Value::Null) => Vec::new(),
@@ -176,20 +182,28 @@ pub(crate) fn aws_describe_thing(body: &[u8]) -> Result<ThingDescription, ClaimE
     let map = object(body)?;
     Ok(ThingDescription {
         thing_name: string_field(&map, "thingName")?,
-        thing_arn: map.get("thingArn").and_then(Value::as_str).map(str::to_owned),
+        thing_arn: map
+            .get("thingArn")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         attributes: attributes(&map)?,
         certificates: Vec::new(),
     })
 }
 
 /// AWS `ListThingPrincipals`: certificate ids among the principals, and the next page token.
-pub(crate) fn aws_thing_principals(body: &[u8]) -> Result<(Vec<String>, Option<String>), ClaimError> {
+pub(crate) fn aws_thing_principals(
+    body: &[u8],
+) -> Result<(Vec<String>, Option<String>), ClaimError> {
     let map = object(body)?;
     let principals = match map.get("principals") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|p| p.as_str().ok_or_else(|| malformed("a principal is not a string")))
+            .map(|p| {
+                p.as_str()
+                    .ok_or_else(|| malformed("a principal is not a string"))
+            })
             .collect::<Result<Vec<_>, _>>()?,
         Some(_) => return Err(malformed("field `principals` is not an array")),
     };
@@ -198,7 +212,10 @@ pub(crate) fn aws_thing_principals(body: &[u8]) -> Result<(Vec<String>, Option<S
         .into_iter()
         .filter_map(|arn| arn.split_once(":cert/").map(|(_, id)| id.to_owned()))
         .collect();
-    let next = map.get("nextToken").and_then(Value::as_str).map(str::to_owned);
+    let next = map
+        .get("nextToken")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Ok((ids, next))
 }
 
@@ -219,15 +236,24 @@ mod tests {
     #[test]
     fn claim_answer_errors_name_the_field_not_the_value() {
         let body = br#"{"certificateId":"ab","certificatePem":"pem","keyPair":{"PrivateKey":"SECRET-KEY"},"expiration":"SECRET-KEY"}"#;
-        let err = claim_answer(body).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = claim_answer(body)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("expiration"), "{err}");
         assert!(!err.contains("SECRET"), "{err}");
 
         let body = br#"{"certificateId":"ab","certificatePem":"pem","keyPair":{"PrivateKey":7},"expiration":1}"#;
-        let err = claim_answer(body).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = claim_answer(body)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("keyPair.PrivateKey"), "{err}");
 
-        let err = claim_answer(b"{\"certificateId\": \"SECRET").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = claim_answer(b"{\"certificateId\": \"SECRET")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("not JSON") && !err.contains("SECRET"), "{err}");
     }
 
@@ -247,12 +273,17 @@ mod tests {
         let mut h = http::HeaderMap::new();
         h.insert(
             "x-amzn-ErrorType",
-            http::HeaderValue::from_static("ThrottlingException:http://internal.amazon.com/coral/com.amazonaws.iot/"),
+            http::HeaderValue::from_static(
+                "ThrottlingException:http://internal.amazon.com/coral/com.amazonaws.iot/",
+            ),
         );
         let e = error_answer(&h, br#"{"message":"Rate exceeded"}"#);
         assert_eq!(e.code.as_deref(), Some("ThrottlingException"));
         assert_eq!(e.message, "Rate exceeded");
-        let e = error_answer(&http::HeaderMap::new(), br#"{"__type":"aws.iot#ResourceNotFoundException","message":"m"}"#);
+        let e = error_answer(
+            &http::HeaderMap::new(),
+            br#"{"__type":"aws.iot#ResourceNotFoundException","message":"m"}"#,
+        );
         assert_eq!(e.code.as_deref(), Some("ResourceNotFoundException"));
         let e = error_answer(&http::HeaderMap::new(), b"<html>bad gateway</html>");
         assert_eq!(e.code, None);

@@ -13,8 +13,8 @@ use reqwest::Url;
 
 use super::answer;
 use super::{
-    Claim, ClaimError, ClaimRequest, ClaimSource, ProviderError, Service, ThingCertificate, ThingDescription,
-    ThingName,
+    Claim, ClaimError, ClaimRequest, ClaimSource, ProviderError, Service, ThingCertificate,
+    ThingDescription, ThingName,
 };
 use crate::net::{with_retries, Answer, Failure, HttpConfig, RetryPolicy};
 use crate::secret::SecretString;
@@ -102,9 +102,15 @@ impl AwsClaimSourceBuilder {
     pub fn build(self) -> Result<AwsClaimSource, ClaimError> {
         let region_ok = !self.region.is_empty()
             && self.region.len() <= 32
-            && self.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && self
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !region_ok {
-            return Err(ClaimError::InvalidInput(format!("{:?} is not an AWS region", self.region)));
+            return Err(ClaimError::InvalidInput(format!(
+                "{:?} is not an AWS region",
+                self.region
+            )));
         }
         let endpoint = self
             .endpoint
@@ -112,10 +118,14 @@ impl AwsClaimSourceBuilder {
         let endpoint = Url::parse(&endpoint)
             .map_err(|e| ClaimError::InvalidInput(format!("AWS endpoint {endpoint:?}: {e}")))?;
         if endpoint.scheme() != "https" {
-            return Err(ClaimError::InvalidInput("the AWS endpoint must be https".into()));
+            return Err(ClaimError::InvalidInput(
+                "the AWS endpoint must be https".into(),
+            ));
         }
         if endpoint.cannot_be_a_base() || endpoint.query().is_some() {
-            return Err(ClaimError::InvalidInput("the AWS endpoint must be a plain base URL".into()));
+            return Err(ClaimError::InvalidInput(
+                "the AWS endpoint must be a plain base URL".into(),
+            ));
         }
         Ok(AwsClaimSource {
             region: self.region,
@@ -138,7 +148,10 @@ enum NotFound<'a> {
 
 impl AwsClaimSource {
     /// Starts building a source for `region`, signing with credentials from `credentials`.
-    pub fn builder(region: impl Into<String>, credentials: Arc<dyn CredentialsProvider>) -> AwsClaimSourceBuilder {
+    pub fn builder(
+        region: impl Into<String>,
+        credentials: Arc<dyn CredentialsProvider>,
+    ) -> AwsClaimSourceBuilder {
         AwsClaimSourceBuilder {
             region: region.into(),
             endpoint: None,
@@ -190,8 +203,13 @@ impl AwsClaimSource {
             .build()
             .map_err(|e| ClaimError::InvalidInput(format!("SigV4 parameters: {e}")))?
             .into();
-        let signable = SignableRequest::new(method.as_str(), url.as_str(), std::iter::empty(), SignableBody::Bytes(&[]))
-            .map_err(|e| ClaimError::InvalidInput(format!("request cannot be signed: {e}")))?;
+        let signable = SignableRequest::new(
+            method.as_str(),
+            url.as_str(),
+            std::iter::empty(),
+            SignableBody::Bytes(&[]),
+        )
+        .map_err(|e| ClaimError::InvalidInput(format!("request cannot be signed: {e}")))?;
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| ClaimError::InvalidInput(format!("SigV4 signing failed: {e}")))?
             .into_parts();
@@ -206,7 +224,12 @@ impl AwsClaimSource {
     }
 
     /// One signed call with retries, one credentials refresh on rejection, and one clock correction.
-    async fn call(&self, method: reqwest::Method, url: &Url, not_found: NotFound<'_>) -> Result<Option<Answer>, ClaimError> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        not_found: NotFound<'_>,
+    ) -> Result<Option<Answer>, ClaimError> {
         let mut refreshed = false;
         let mut corrected = false;
         loop {
@@ -224,7 +247,9 @@ impl AwsClaimSource {
                     tracing::info!("AWS rejected the credentials; asking the app for fresh ones");
                     refreshed = true;
                 }
-                Err(ClaimError::SignatureRejected { ref message }) if !corrected && is_clock_message(message) => {
+                Err(ClaimError::SignatureRejected { ref message })
+                    if !corrected && is_clock_message(message) =>
+                {
                     tracing::info!(
                         correction_secs = self.skew_secs.load(Ordering::Relaxed),
                         "AWS says the phone clock is off; signing again with the corrected time"
@@ -284,9 +309,15 @@ impl AwsClaimSource {
         }
     }
 
-    async fn certificate_status(&self, certificate_id: &str) -> Result<Option<super::CertificateStatus>, ClaimError> {
+    async fn certificate_status(
+        &self,
+        certificate_id: &str,
+    ) -> Result<Option<super::CertificateStatus>, ClaimError> {
         let url = self.url(&["certificates", certificate_id], &[]);
-        match self.call(reqwest::Method::GET, &url, NotFound::Absent).await? {
+        match self
+            .call(reqwest::Method::GET, &url, NotFound::Absent)
+            .await?
+        {
             Some(a) => answer::aws_certificate_status(&a.body).map(Some),
             None => Ok(None),
         }
@@ -302,7 +333,10 @@ fn is_clock_message(message: &str) -> bool {
 impl ClaimSource for AwsClaimSource {
     async fn request_claim(&self, request: &ClaimRequest) -> Result<Claim, ClaimError> {
         let template = request.template.as_str();
-        let url = self.url(&["provisioning-templates", template, "provisioning-claim"], &[]);
+        let url = self.url(
+            &["provisioning-templates", template, "provisioning-claim"],
+            &[],
+        );
         let answer = self
             .call(reqwest::Method::POST, &url, NotFound::Template(template))
             .await?
@@ -321,9 +355,15 @@ impl ClaimSource for AwsClaimSource {
         )
     }
 
-    async fn describe_thing(&self, thing: &ThingName) -> Result<Option<ThingDescription>, ClaimError> {
+    async fn describe_thing(
+        &self,
+        thing: &ThingName,
+    ) -> Result<Option<ThingDescription>, ClaimError> {
         let url = self.url(&["things", thing.as_str()], &[]);
-        let Some(a) = self.call(reqwest::Method::GET, &url, NotFound::Absent).await? else {
+        let Some(a) = self
+            .call(reqwest::Method::GET, &url, NotFound::Absent)
+            .await?
+        else {
             return Ok(None);
         };
         let mut description = answer::aws_describe_thing(&a.body)?;
@@ -336,7 +376,10 @@ impl ClaimSource for AwsClaimSource {
                 query.push(("nextToken", token));
             }
             let url = self.url(&["things", thing.as_str(), "principals"], &query);
-            let Some(a) = self.call(reqwest::Method::GET, &url, NotFound::Absent).await? else {
+            let Some(a) = self
+                .call(reqwest::Method::GET, &url, NotFound::Absent)
+                .await?
+            else {
                 return Ok(None);
             };
             let (page, token) = answer::aws_thing_principals(&a.body)?;

@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use reqwest::Url;
 
 use super::answer;
-use super::{Claim, ClaimError, ClaimRequest, ClaimSource, ProviderError, Service, ThingDescription, ThingName};
+use super::{
+    Claim, ClaimError, ClaimRequest, ClaimSource, ProviderError, Service, ThingDescription,
+    ThingName,
+};
 use crate::net::{with_retries, Answer, Failure, HttpConfig, RetryPolicy};
 use crate::secret::SecretString;
 use crate::time::{Clock, SystemClock};
@@ -54,7 +57,10 @@ pub struct BackendClaimSourceBuilder {
 
 impl BackendClaimSource {
     /// Starts building a source for the backend at `base_url` (for example `https://api.example.com/`).
-    pub fn builder(base_url: impl Into<String>, tokens: Arc<dyn TokenProvider>) -> BackendClaimSourceBuilder {
+    pub fn builder(
+        base_url: impl Into<String>,
+        tokens: Arc<dyn TokenProvider>,
+    ) -> BackendClaimSourceBuilder {
         BackendClaimSourceBuilder {
             base_url: base_url.into(),
             tokens,
@@ -154,8 +160,9 @@ impl BackendClaimSourceBuilder {
 
     /// Checks the configuration and builds the source.
     pub fn build(self) -> Result<BackendClaimSource, ClaimError> {
-        let base = Url::parse(&self.base_url)
-            .map_err(|e| ClaimError::InvalidInput(format!("backend URL {:?}: {e}", self.base_url)))?;
+        let base = Url::parse(&self.base_url).map_err(|e| {
+            ClaimError::InvalidInput(format!("backend URL {:?}: {e}", self.base_url))
+        })?;
         match base.scheme() {
             "https" => {}
             "http" if self.danger_allow_plain_http => {
@@ -168,7 +175,9 @@ impl BackendClaimSourceBuilder {
             }
         }
         if base.cannot_be_a_base() || base.query().is_some() {
-            return Err(ClaimError::InvalidInput("backend URL must be a plain base URL".into()));
+            return Err(ClaimError::InvalidInput(
+                "backend URL must be a plain base URL".into(),
+            ));
         }
         Ok(BackendClaimSource {
             base,
@@ -223,7 +232,10 @@ impl ClaimSource for BackendClaimSource {
         )
     }
 
-    async fn describe_thing(&self, thing: &ThingName) -> Result<Option<ThingDescription>, ClaimError> {
+    async fn describe_thing(
+        &self,
+        thing: &ThingName,
+    ) -> Result<Option<ThingDescription>, ClaimError> {
         let url = self.endpoint(&["v1", "things", thing.as_str()]);
         let answer = self
             .call(

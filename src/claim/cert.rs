@@ -38,12 +38,13 @@ fn strip_leading_zeros(bytes: &[u8]) -> Vec<u8> {
 impl ClaimCertificate {
     /// Parses a PEM document holding exactly one RSA certificate.
     pub fn from_pem(pem: &str) -> Result<Self, ClaimError> {
-        let (label, der) = der::Document::from_pem(pem)
-            .map_err(|_| malformed("certificatePem is not a PEM certificate"))?;
+        let (label, der) = der::pem::decode_vec(pem.trim().as_bytes())
+            .map_err(|_| malformed("certificatePem is not a PEM document"))?;
         if label != "CERTIFICATE" {
-            return Err(malformed(format!("certificatePem holds a {label:?} block, not a CERTIFICATE")));
+            return Err(malformed(format!(
+                "certificatePem holds a {label:?} block, not a CERTIFICATE"
+            )));
         }
-        let der = der.as_bytes().to_vec();
         let cert = Certificate::from_der(&der)
             .map_err(|e| malformed(format!("the claim certificate does not parse: {e}")))?;
         let tbs = &cert.tbs_certificate;
@@ -113,14 +114,21 @@ impl ClaimCertificate {
 
     /// The RSA key size in bits.
     pub fn key_bits(&self) -> usize {
-        let lead = self.rsa_modulus.first().map(|b| 8 - b.leading_zeros() as usize).unwrap_or(0);
+        let lead = self
+            .rsa_modulus
+            .first()
+            .map(|b| 8 - b.leading_zeros() as usize)
+            .unwrap_or(0);
         self.rsa_modulus.len().saturating_sub(1) * 8 + lead
     }
 }
 
 /// Checks that `key_pem` (PKCS#1 `RSA PRIVATE KEY`, as AWS returns it, or PKCS#8 `PRIVATE KEY`) is the
 /// private half of `cert`'s public key. The decoded DER lives in a zeroizing buffer.
-pub(crate) fn check_key_matches(key_pem: &SecretString, cert: &ClaimCertificate) -> Result<(), ClaimError> {
+pub(crate) fn check_key_matches(
+    key_pem: &SecretString,
+    cert: &ClaimCertificate,
+) -> Result<(), ClaimError> {
     let (label, doc) = SecretDocument::from_pem(key_pem.expose())
         .map_err(|_| malformed("keyPair.PrivateKey is not a PEM private key"))?;
     let (modulus, exponent) = match label {
@@ -140,7 +148,9 @@ pub(crate) fn check_key_matches(key_pem: &SecretString, cert: &ClaimCertificate)
         }
     };
     if modulus != cert.rsa_modulus || exponent != cert.rsa_exponent {
-        return Err(malformed("keyPair.PrivateKey does not belong to the claim certificate"));
+        return Err(malformed(
+            "keyPair.PrivateKey does not belong to the claim certificate",
+        ));
     }
     Ok(())
 }

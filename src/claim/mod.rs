@@ -37,7 +37,10 @@ pub trait ClaimSource: Send + Sync + fmt::Debug {
     async fn request_claim(&self, request: &ClaimRequest) -> Result<Claim, ClaimError>;
 
     /// What the cloud knows about a thing: `Ok(None)` when it does not exist.
-    async fn describe_thing(&self, thing: &ThingName) -> Result<Option<ThingDescription>, ClaimError>;
+    async fn describe_thing(
+        &self,
+        thing: &ThingName,
+    ) -> Result<Option<ThingDescription>, ClaimError>;
 }
 
 /// A name that AWS IoT accepts for a provisioning template: 1–36 characters of `[0-9A-Za-z_-]`.
@@ -49,7 +52,9 @@ impl TemplateName {
     pub fn new(name: impl Into<String>) -> Result<Self, ClaimError> {
         let name = name.into();
         let ok = (1..=36).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(Self(name))
         } else {
@@ -181,7 +186,8 @@ impl ThingDescription {
     /// Whether `certificate_id` is attached to the thing and ACTIVE.
     pub fn has_active_certificate(&self, certificate_id: &str) -> bool {
         self.certificates.iter().any(|c| {
-            c.certificate_id.eq_ignore_ascii_case(certificate_id) && c.status == CertificateStatus::Active
+            c.certificate_id.eq_ignore_ascii_case(certificate_id)
+                && c.status == CertificateStatus::Active
         })
     }
 }
@@ -362,7 +368,10 @@ pub(crate) fn claim_from_answer(
     received_at: std::time::Instant,
 ) -> Result<Claim, ClaimError> {
     let certificate = ClaimCertificate::from_pem(&answer.certificate_pem)?;
-    if !certificate.id().eq_ignore_ascii_case(&answer.certificate_id) {
+    if !certificate
+        .id()
+        .eq_ignore_ascii_case(&answer.certificate_id)
+    {
         return Err(ClaimError::Malformed {
             problem: "certificateId is not the SHA-256 of the certificate".into(),
         });

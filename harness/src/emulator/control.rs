@@ -1,5 +1,8 @@
 //! The HTTPS control plane: the backend contract and AWS IoT's SigV4 API on one TLS listener.
 
+// Handlers return finished responses as their error values (axum style); boxing them buys nothing here.
+#![allow(clippy::result_large_err)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -23,8 +26,10 @@ use super::{Api, EmulatorError, Fault, RequestRecord, Shared};
 
 type Shared_ = Arc<Shared>;
 
-
-pub(crate) async fn serve(shared: Shared_, identity: ServerIdentity) -> Result<(SocketAddr, JoinHandle<()>), EmulatorError> {
+pub(crate) async fn serve(
+    shared: Shared_,
+    identity: ServerIdentity,
+) -> Result<(SocketAddr, JoinHandle<()>), EmulatorError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -37,15 +42,21 @@ pub(crate) async fn serve(shared: Shared_, identity: ServerIdentity) -> Result<(
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| EmulatorError::Server(e.to_string()))?;
-    let addr = listener.local_addr().map_err(|e| EmulatorError::Server(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| EmulatorError::Server(e.to_string()))?;
     let app = router(shared);
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _peer)) = listener.accept().await else { continue };
+            let Ok((tcp, _peer)) = listener.accept().await else {
+                continue;
+            };
             let acceptor = acceptor.clone();
             let app = app.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let service = hyper_util::service::TowerToHyperService::new(app);
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .http1_only()
@@ -61,11 +72,17 @@ fn router(shared: Shared_) -> Router {
     Router::new()
         .route("/v1/provisioning-claims", post(backend_claim))
         .route("/v1/things/{thing}", get(backend_thing))
-        .route("/provisioning-templates/{template}/provisioning-claim", post(aws_claim))
+        .route(
+            "/provisioning-templates/{template}/provisioning-claim",
+            post(aws_claim),
+        )
         .route("/things/{thing}", get(aws_describe_thing))
         .route("/things/{thing}/principals", get(aws_thing_principals))
         .route("/certificates/{id}", get(aws_describe_certificate))
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), stamp_and_log))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            stamp_and_log,
+        ))
         .with_state(shared)
 }
 
@@ -87,7 +104,12 @@ async fn stamp_and_log(State(shared): State<Shared_>, request: Request, next: Ne
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response {
-    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn backend_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -105,7 +127,11 @@ fn aws_error(status: u16, error_type: &str, message: &str) -> Response {
 }
 
 fn take_fault(shared: &Shared, api: Api) -> Option<Fault> {
-    shared.lock().faults.get_mut(&api).and_then(|q| q.pop_front())
+    shared
+        .lock()
+        .faults
+        .get_mut(&api)
+        .and_then(|q| q.pop_front())
 }
 
 /// Faults that replace the whole answer; `None` when the handler should go on (possibly with a
@@ -118,7 +144,8 @@ async fn answer_fault(api: Api, fault: &Option<Fault>) -> Option<Response> {
         }
         Fault::Status(code) => Some(match api {
             Api::Backend => {
-                let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 backend_error(status, "ScriptedFault", "scripted failure")
             }
             Api::Aws => {
@@ -135,30 +162,43 @@ async fn answer_fault(api: Api, fault: &Option<Fault>) -> Option<Response> {
         Fault::Throttle => Some(match api {
             Api::Backend => {
                 let mut r = backend_error(StatusCode::TOO_MANY_REQUESTS, "Throttled", "slow down");
-                r.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("0"));
+                r.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from_static("0"),
+                );
                 r
             }
             Api::Aws => aws_error(400, "ThrottlingException", "Rate exceeded"),
         }),
         Fault::MalformedJson => Some(
-            (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], "{\"certificateId\": ").into_response(),
+            (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                "{\"certificateId\": ",
+            )
+                .into_response(),
         ),
         _ => None,
     }
 }
 
 /// Issues a claim for `template` and renders AWS's answer, applying body-level faults.
-async fn issue_claim(shared: &Shared_, template: &str, fault: Option<Fault>) -> Result<Value, Response> {
+async fn issue_claim(
+    shared: &Shared_,
+    template: &str,
+    fault: Option<Fault>,
+) -> Result<Value, Response> {
     let (validity, backdate) = {
         let state = shared.lock();
         (state.claim_validity, state.claim_backdate)
     };
     let not_before = shared.now() - backdate;
     let pki_shared = shared.clone();
-    let issued = tokio::task::spawn_blocking(move || pki_shared.pki.issue_claim(not_before, validity))
-        .await
-        .map_err(|_| aws_error(500, "InternalFailureException", "claim issuance failed"))?
-        .map_err(|_| aws_error(500, "InternalFailureException", "claim issuance failed"))?;
+    let issued =
+        tokio::task::spawn_blocking(move || pki_shared.pki.issue_claim(not_before, validity))
+            .await
+            .map_err(|_| aws_error(500, "InternalFailureException", "claim issuance failed"))?
+            .map_err(|_| aws_error(500, "InternalFailureException", "claim issuance failed"))?;
     tracing::debug!(certificate_id = %issued.certificate_id, template, "claim issued");
     shared.lock().claims.push(issued.clone());
     let expiration = issued
@@ -210,7 +250,11 @@ fn bearer_ok(shared: &Shared, headers: &HeaderMap) -> bool {
 }
 
 fn unauthorized() -> Response {
-    let mut r = backend_error(StatusCode::UNAUTHORIZED, "Unauthorized", "the bearer token is missing, invalid or expired");
+    let mut r = backend_error(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "the bearer token is missing, invalid or expired",
+    );
     r.headers_mut().insert(
         axum::http::header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer error=\"invalid_token\""),
@@ -227,17 +271,33 @@ async fn backend_claim(State(shared): State<Shared_>, headers: HeaderMap, body: 
         return unauthorized();
     }
     let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
-        return backend_error(StatusCode::BAD_REQUEST, "InvalidRequest", "the body must be a JSON object");
+        return backend_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "the body must be a JSON object",
+        );
     };
     let Some(template) = request.get("templateName").and_then(Value::as_str) else {
-        return backend_error(StatusCode::BAD_REQUEST, "InvalidRequest", "templateName is required");
+        return backend_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "templateName is required",
+        );
     };
     if request.get("deviceHint").is_some_and(|h| !h.is_string()) {
-        return backend_error(StatusCode::BAD_REQUEST, "InvalidRequest", "deviceHint must be a string");
+        return backend_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "deviceHint must be a string",
+        );
     }
     let enabled = shared.lock().templates.get(template).map(|t| t.enabled);
     if enabled != Some(true) {
-        return backend_error(StatusCode::NOT_FOUND, "TemplateNotFound", "no enabled provisioning template of that name");
+        return backend_error(
+            StatusCode::NOT_FOUND,
+            "TemplateNotFound",
+            "no enabled provisioning template of that name",
+        );
     }
     match issue_claim(&shared, template, fault).await {
         Ok(body) => json_response(StatusCode::OK, body),
@@ -245,7 +305,11 @@ async fn backend_claim(State(shared): State<Shared_>, headers: HeaderMap, body: 
     }
 }
 
-async fn backend_thing(State(shared): State<Shared_>, Path(thing): Path<String>, headers: HeaderMap) -> Response {
+async fn backend_thing(
+    State(shared): State<Shared_>,
+    Path(thing): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let fault = take_fault(&shared, Api::Backend);
     if let Some(r) = answer_fault(Api::Backend, &fault).await {
         return r;
@@ -261,7 +325,10 @@ async fn backend_thing(State(shared): State<Shared_>, Path(thing): Path<String>,
         .principals
         .iter()
         .map(|id| {
-            let status = state.certificates.get(id).map_or("UNKNOWN", |c| c.status.as_str());
+            let status = state
+                .certificates
+                .get(id)
+                .map_or("UNKNOWN", |c| c.status.as_str());
             json!({"certificateId": id, "status": status})
         })
         .collect();
@@ -279,7 +346,13 @@ async fn backend_thing(State(shared): State<Shared_>, Path(thing): Path<String>,
 // ---- AWS IoT's SigV4 API ----
 
 /// Verifies the signature; `Err` is AWS's answer.
-fn sigv4(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+fn sigv4(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Response> {
     let now = shared.now();
     let credentials = shared.lock().credentials.clone();
     let verifier = Verifier {
@@ -294,7 +367,13 @@ fn sigv4(shared: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body:
         .map_err(|r| aws_error(r.status, r.error_type, &r.message))
 }
 
-async fn aws_prelude(shared: &Shared_, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Option<Fault>, Response> {
+async fn aws_prelude(
+    shared: &Shared_,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<Fault>, Response> {
     let fault = take_fault(shared, Api::Aws);
     if let Some(r) = answer_fault(Api::Aws, &fault).await {
         return Err(r);
@@ -317,7 +396,11 @@ async fn aws_claim(
     };
     let enabled = shared.lock().templates.get(&template).map(|t| t.enabled);
     if enabled != Some(true) {
-        return aws_error(404, "ResourceNotFoundException", &format!("The provisioning template {template} does not exist or is disabled."));
+        return aws_error(
+            404,
+            "ResourceNotFoundException",
+            &format!("The provisioning template {template} does not exist or is disabled."),
+        );
     }
     match issue_claim(&shared, &template, fault).await {
         Ok(body) => json_response(StatusCode::OK, body),
@@ -337,7 +420,11 @@ async fn aws_describe_thing(
     }
     let state = shared.lock();
     let Some(t) = state.things.get(&thing) else {
-        return aws_error(404, "ResourceNotFoundException", &format!("Thing {thing} cannot be found."));
+        return aws_error(
+            404,
+            "ResourceNotFoundException",
+            &format!("Thing {thing} cannot be found."),
+        );
     };
     json_response(
         StatusCode::OK,
@@ -363,12 +450,21 @@ async fn aws_thing_principals(
     }
     let state = shared.lock();
     let Some(t) = state.things.get(&thing) else {
-        return aws_error(404, "ResourceNotFoundException", &format!("Thing {thing} cannot be found."));
+        return aws_error(
+            404,
+            "ResourceNotFoundException",
+            &format!("Thing {thing} cannot be found."),
+        );
     };
     let principals: Vec<String> = t
         .principals
         .iter()
-        .map(|id| format!("arn:aws:iot:{}:{}:cert/{id}", shared.region, shared.account_id))
+        .map(|id| {
+            format!(
+                "arn:aws:iot:{}:{}:cert/{id}",
+                shared.region, shared.account_id
+            )
+        })
         .collect();
     json_response(StatusCode::OK, json!({"principals": principals}))
 }
@@ -385,7 +481,11 @@ async fn aws_describe_certificate(
     }
     let state = shared.lock();
     let Some(c) = state.certificates.get(&id) else {
-        return aws_error(404, "ResourceNotFoundException", "The certificate does not exist.");
+        return aws_error(
+            404,
+            "ResourceNotFoundException",
+            "The certificate does not exist.",
+        );
     };
     json_response(
         StatusCode::OK,

@@ -198,7 +198,9 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A handler that panicked mid-update leaves plain data behind; keep serving.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The emulator's own clock (system time, optionally offset for tests).
@@ -222,7 +224,9 @@ pub struct Emulator {
 
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emulator").field("https", &self.https_addr).finish_non_exhaustive()
+        f.debug_struct("Emulator")
+            .field("https", &self.https_addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -242,7 +246,11 @@ impl Emulator {
             .map_err(|e| EmulatorError::Pki(e.to_string()))??;
         let identity = pki.server_identity()?;
         let state = State {
-            templates: config.templates.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            templates: config
+                .templates
+                .into_iter()
+                .map(|t| (t.name.clone(), t))
+                .collect(),
             claim_validity: config.claim_validity,
             ..State::default()
         };
@@ -317,7 +325,10 @@ impl Emulator {
 
     /// Adds or replaces a template.
     pub fn put_template(&self, template: Template) {
-        self.shared.lock().templates.insert(template.name.clone(), template);
+        self.shared
+            .lock()
+            .templates
+            .insert(template.name.clone(), template);
     }
 
     /// Enables or disables a template.
@@ -344,7 +355,12 @@ impl Emulator {
 
     /// Queues a fault for the next request to `api`.
     pub fn script(&self, api: Api, fault: Fault) {
-        self.shared.lock().faults.entry(api).or_default().push_back(fault);
+        self.shared
+            .lock()
+            .faults
+            .entry(api)
+            .or_default()
+            .push_back(fault);
     }
 
     /// Faults still queued for `api`.
@@ -363,7 +379,13 @@ impl Emulator {
     }
 
     /// Registers a thing with an attached certificate (until the MQTT provisioning flow does it).
-    pub fn register_thing(&self, thing: &str, certificate_id: &str, certificate_pem: &str, status: &str) {
+    pub fn register_thing(
+        &self,
+        thing: &str,
+        certificate_id: &str,
+        certificate_pem: &str,
+        status: &str,
+    ) {
         let mut state = self.shared.lock();
         state.certificates.insert(
             certificate_id.to_owned(),
@@ -372,10 +394,13 @@ impl Emulator {
                 pem: certificate_pem.to_owned(),
             },
         );
-        let entry = state.things.entry(thing.to_owned()).or_insert_with(|| Thing {
-            name: thing.to_owned(),
-            ..Thing::default()
-        });
+        let entry = state
+            .things
+            .entry(thing.to_owned())
+            .or_insert_with(|| Thing {
+                name: thing.to_owned(),
+                ..Thing::default()
+            });
         if !entry.principals.iter().any(|p| p == certificate_id) {
             entry.principals.push(certificate_id.to_owned());
         }

@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
@@ -27,7 +27,11 @@ impl Authority {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(pki_error)?;
         params.distinguished_name = name(common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::days(1);
         params.not_after = now + time::Duration::days(3650);
@@ -113,13 +117,16 @@ impl Pki {
     pub fn server_identity(&self) -> Result<ServerIdentity, EmulatorError> {
         let key = KeyPair::generate().map_err(pki_error)?;
         let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).map_err(pki_error)?;
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .map_err(pki_error)?;
         params.distinguished_name = name("localhost");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::days(1);
         params.not_after = now + time::Duration::days(30);
-        let cert = params.signed_by(&key, &self.server_ca.issuer).map_err(pki_error)?;
+        let cert = params
+            .signed_by(&key, &self.server_ca.issuer)
+            .map_err(pki_error)?;
         Ok(ServerIdentity {
             chain: vec![cert.der().clone()],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
@@ -128,7 +135,11 @@ impl Pki {
 
     /// Issues a claim certificate with a fresh RSA-2048 key, valid from `not_before` for `validity`.
     /// Times are truncated to whole seconds, as X.509 stores them.
-    pub fn issue_claim(&self, not_before: SystemTime, validity: Duration) -> Result<IssuedCertificate, EmulatorError> {
+    pub fn issue_claim(
+        &self,
+        not_before: SystemTime,
+        validity: Duration,
+    ) -> Result<IssuedCertificate, EmulatorError> {
         let rsa_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(pki_error)?;
         let pkcs8 = rsa_key.to_pkcs8_der().map_err(pki_error)?;
         let key = KeyPair::from_pkcs8_der_and_sign_algo(
@@ -145,9 +156,14 @@ impl Pki {
         params.serial_number = Some(SerialNumber::from(random_serial()));
         params.not_before = to_offset(start);
         params.not_after = to_offset(end);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params.signed_by(&key, &self.claim_ca.issuer).map_err(pki_error)?;
+        let cert = params
+            .signed_by(&key, &self.claim_ca.issuer)
+            .map_err(pki_error)?;
         let der = cert.der().to_vec();
         Ok(IssuedCertificate {
             certificate_id: hex::encode(Sha256::digest(&der)),
@@ -172,7 +188,12 @@ fn random_serial() -> Vec<u8> {
 }
 
 fn whole_seconds(t: SystemTime) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+    UNIX_EPOCH
+        + Duration::from_secs(
+            t.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
 }
 
 fn to_offset(t: SystemTime) -> time::OffsetDateTime {
@@ -188,8 +209,13 @@ mod tests {
         let pki = Pki::generate()?;
         let now = SystemTime::now();
         let claim = pki.issue_claim(now, Duration::from_secs(300))?;
-        assert_eq!(claim.certificate_id, hex::encode(Sha256::digest(&claim.certificate_der)));
-        assert!(claim.private_key_pem.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+        assert_eq!(
+            claim.certificate_id,
+            hex::encode(Sha256::digest(&claim.certificate_der))
+        );
+        assert!(claim
+            .private_key_pem
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
         let parsed = claimlink::claim::ClaimCertificate::from_pem(&claim.certificate_pem)
             .map_err(|e| EmulatorError::Pki(e.to_string()))?;
         assert_eq!(parsed.key_bits(), 2048);

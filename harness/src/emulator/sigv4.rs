@@ -104,7 +104,12 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
     let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(i32::try_from(num(0..4)?).ok()?, month, u8::try_from(num(6..8)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(num(0..4)?).ok()?,
+        month,
+        u8::try_from(num(6..8)?).ok()?,
+    )
+    .ok()?;
     let t = time::Time::from_hms(
         u8::try_from(num(9..11)?).ok()?,
         u8::try_from(num(11..13)?).ok()?,
@@ -144,7 +149,10 @@ fn canonical_uri(path: &str) -> String {
         return "/".to_owned();
     }
     // Non-S3 services encode each (already encoded) segment once more.
-    path.split('/').map(uri_encode).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(uri_encode)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn canonical_query(query: Option<&str>) -> String {
@@ -172,9 +180,21 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 impl Verifier<'_> {
     /// Checks a request's signature. Returns the access key id that signed it.
-    pub fn verify(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<String, Rejection> {
-        let Some(auth_value) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-            return Err(reject("MissingAuthenticationTokenException", "Missing Authentication Token"));
+    pub fn verify(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<String, Rejection> {
+        let Some(auth_value) = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Err(reject(
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ));
         };
         let auth = parse_authorization(auth_value).ok_or_else(|| {
             reject(
@@ -186,7 +206,9 @@ impl Verifier<'_> {
             .credentials
             .get(auth.access_key_id)
             .ok_or_else(|| reject("UnrecognizedClientException", INVALID_TOKEN))?;
-        let token = headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+        let token = headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok());
         if let Some(expected) = known.session_token.as_deref() {
             let presented = token.unwrap_or("");
             if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
@@ -200,8 +222,12 @@ impl Verifier<'_> {
             .get("x-amz-date")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| reject("IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."))?;
-        let signed_at = parse_amz_date(amz_date)
-            .ok_or_else(|| reject("IncompleteSignatureException", format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'.")))?;
+        let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
+            reject(
+                "IncompleteSignatureException",
+                format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'."),
+            )
+        })?;
         if let Ok(ahead) = self.now.duration_since(signed_at) {
             if ahead > MAX_CLOCK_DIFFERENCE {
                 return Err(reject(
@@ -235,13 +261,19 @@ impl Verifier<'_> {
         if auth.region != self.region {
             return Err(reject(
                 "InvalidSignatureException",
-                format!("Credential should be scoped to a valid region. Expected '{}'.", self.region),
+                format!(
+                    "Credential should be scoped to a valid region. Expected '{}'.",
+                    self.region
+                ),
             ));
         }
         if auth.service != self.service {
             return Err(reject(
                 "InvalidSignatureException",
-                format!("Credential should be scoped to correct service: '{}'.", self.service),
+                format!(
+                    "Credential should be scoped to correct service: '{}'.",
+                    self.service
+                ),
             ));
         }
         if !auth.signed_headers.contains(&"host") {
@@ -275,12 +307,18 @@ impl Verifier<'_> {
             auth.signed_headers.join(";"),
             payload_hash
         );
-        let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
+        let scope = format!(
+            "{}/{}/{}/aws4_request",
+            auth.date, auth.region, auth.service
+        );
         let string_to_sign = format!(
             "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
             hex::encode(Sha256::digest(canonical_request.as_bytes()))
         );
-        let k_date = hmac(format!("AWS4{}", known.secret_access_key).as_bytes(), auth.date.as_bytes());
+        let k_date = hmac(
+            format!("AWS4{}", known.secret_access_key).as_bytes(),
+            auth.date.as_bytes(),
+        );
         let k_region = hmac(&k_date, auth.region.as_bytes());
         let k_service = hmac(&k_region, auth.service.as_bytes());
         let k_signing = hmac(&k_service, b"aws4_request");
