@@ -20,7 +20,9 @@
 pub mod claim;
 pub mod ffi;
 pub mod net;
+pub mod protocomm;
 pub mod secret;
 pub mod time;
+pub mod transport;
 
 uniffi::setup_scaffolding!();

@@ -1,0 +1,203 @@
+//! The device wire protocol: Espressif's protocomm / network-provisioning protocol (so stock ESP32
+//! firmware and any client of that protocol interoperate), plus claimlink's `aws-claim` and
+//! `aws-status` endpoints. `docs/protocol.md` is the specification.
+//!
+//! * [`proto`] — the protobuf messages, byte-compatible with ESP-IDF's `.proto` files;
+//! * [`version`] — `proto-ver` capabilities;
+//! * [`srp`], [`cipher`] — Security 2 (SRP-6a + AES-256-GCM) and Security 1 (X25519 + AES-256-CTR);
+//! * [`session`] — a secure session over a [`DeviceLink`](crate::transport::DeviceLink): handshake,
+//!   one request in flight, never a silent retry of an encrypted exchange;
+//! * [`ops`] — Wi-Fi scan, configuration and control, the claim transfer, the cloud status.
+
+pub mod cipher;
+pub mod ops;
+pub mod proto;
+pub mod session;
+pub mod srp;
+pub mod version;
+
+use std::fmt;
+
+pub use session::DeviceSession;
+pub use version::{AwsExtension, DeviceCapabilities};
+
+use crate::secret::SecretString;
+use crate::transport::LinkError;
+
+/// Endpoint names, as the device's BLE descriptors and HTTP paths spell them.
+pub mod endpoint {
+    /// Version and capabilities (plaintext JSON).
+    pub const VERSION: &str = "proto-ver";
+    /// Session establishment.
+    pub const SESSION: &str = "prov-session";
+    /// Wi-Fi configuration.
+    pub const CONFIG: &str = "prov-config";
+    /// Wi-Fi scan.
+    pub const SCAN: &str = "prov-scan";
+    /// Provisioning control (reset, reprovision).
+    pub const CTRL: &str = "prov-ctrl";
+    /// claimlink: the claim transfer.
+    pub const AWS_CLAIM: &str = "aws-claim";
+    /// claimlink: the device's cloud progress.
+    pub const AWS_STATUS: &str = "aws-status";
+}
+
+/// The protocomm security schemes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SecurityScheme {
+    /// No security at all.
+    Sec0,
+    /// X25519 + PoP, AES-256-CTR: confidentiality without integrity.
+    Sec1,
+    /// SRP-6a + AES-256-GCM.
+    Sec2,
+}
+
+impl fmt::Display for SecurityScheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SecurityScheme::Sec0 => "Security 0 (plaintext)",
+            SecurityScheme::Sec1 => "Security 1 (X25519 + AES-CTR, no integrity)",
+            SecurityScheme::Sec2 => "Security 2 (SRP-6a + AES-GCM)",
+        })
+    }
+}
+
+/// Which device security the app accepts. The default accepts only Security 2, patch 1.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SecurityPolicy {
+    /// Accept Security 1 devices (no message integrity; the PoP can be brute-forced offline from a
+    /// captured handshake).
+    pub allow_sec1: bool,
+    /// Accept Security 2 patch 0 devices, which reuse one GCM IV for every message of a session.
+    pub danger_allow_sec2_patch0: bool,
+    /// Accept Security 0 devices: the claim's private key and the Wi-Fi passphrase cross the air in
+    /// clear text.
+    pub danger_allow_sec0: bool,
+}
+
+impl SecurityPolicy {
+    /// Checks a device's offer against the policy.
+    pub fn check(&self, caps: &DeviceCapabilities) -> Result<(), ProtocolError> {
+        let refuse = |reason: &str| {
+            Err(ProtocolError::SecurityRefused {
+                offered: caps.security,
+                patch: caps.security_patch,
+                reason: reason.to_owned(),
+            })
+        };
+        match caps.security {
+            SecurityScheme::Sec2 if caps.security_patch >= 1 || self.danger_allow_sec2_patch0 => {
+                Ok(())
+            }
+            SecurityScheme::Sec2 => refuse(
+                "Security 2 patch 0 reuses its GCM IV; set danger_allow_sec2_patch0 to accept it",
+            ),
+            SecurityScheme::Sec1 if self.allow_sec1 => Ok(()),
+            SecurityScheme::Sec1 => {
+                refuse("Security 1 has no integrity protection; set allow_sec1 to accept it")
+            }
+            SecurityScheme::Sec0 if self.danger_allow_sec0 => Ok(()),
+            SecurityScheme::Sec0 => {
+                refuse("Security 0 sends secrets in clear text; set danger_allow_sec0 to accept it")
+            }
+        }
+    }
+}
+
+/// What the installer knows about the device: the Sec2 username and password, or the Sec1 proof of
+/// possession (`secret`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceCredentials {
+    /// Sec2 username (ESP-IDF's default is `wifiprov`).
+    pub username: String,
+    /// Sec2 password or Sec1 proof of possession; `None` for Sec0 and Sec1 without PoP.
+    pub secret: Option<SecretString>,
+}
+
+impl DeviceCredentials {
+    /// Sec2 credentials with ESP-IDF's default username.
+    pub fn password(password: impl Into<SecretString>) -> Self {
+        Self {
+            username: "wifiprov".into(),
+            secret: Some(password.into()),
+        }
+    }
+
+    /// A Sec1 proof of possession.
+    pub fn pop(pop: impl Into<SecretString>) -> Self {
+        Self {
+            username: String::new(),
+            secret: Some(pop.into()),
+        }
+    }
+
+    /// No secret (Sec0, or Sec1 without PoP).
+    pub fn none() -> Self {
+        Self {
+            username: String::new(),
+            secret: None,
+        }
+    }
+}
+
+/// Why talking to the device failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The transport failed.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The device refused the proof of possession or password: ask the installer again.
+    #[error("the device refused the password / proof of possession")]
+    WrongCredentials,
+    /// The device could not prove it knows the password: not the expected device, or a relay.
+    #[error("the device failed to prove it knows the password (impostor or relay?)")]
+    DeviceNotAuthentic,
+    /// A message failed authentication: the session is dropped.
+    #[error("a message from the device failed authentication; the session was dropped")]
+    Tampered,
+    /// The device's security is below what the app's policy accepts.
+    #[error("refused {offered} (patch {patch}): {reason}")]
+    SecurityRefused {
+        /// What the device offered.
+        offered: SecurityScheme,
+        /// Its patch level.
+        patch: u32,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The device sent bytes that do not decode.
+    #[error("malformed answer on {endpoint}: {what}")]
+    Malformed {
+        /// The endpoint.
+        endpoint: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// The device answered with an error status.
+    #[error("the device refused the request on {endpoint}: {status}")]
+    DeviceRefused {
+        /// The endpoint.
+        endpoint: String,
+        /// The status, as the protocol names it.
+        status: String,
+    },
+    /// An earlier exchange failed; encrypted state is lost and a new session is needed.
+    #[error("the session is broken by an earlier failure; open a new session")]
+    SessionBroken,
+    /// A message would exceed the link's size limit.
+    #[error("a {len}-byte message exceeds the link's {max}-byte limit")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The device does not offer what was asked (an endpoint, the AWS extension).
+    #[error("the device does not support {0}")]
+    Unsupported(String),
+    /// The app passed something unusable (an SSID too long, …).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+}

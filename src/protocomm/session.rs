@@ -1,0 +1,433 @@
+//! A secure session with one device: `proto-ver`, the security handshake, then encrypted exchanges.
+//!
+//! Rules that keep the cipher state honest:
+//! * one request in flight (a lock around encrypt → exchange → decrypt);
+//! * an exchange that fails after its request was encrypted is **never retried**: the session is
+//!   marked broken and every later call fails with [`ProtocolError::SessionBroken`].
+
+use std::sync::Arc;
+
+use prost::Message;
+use rand_core::CryptoRngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Mutex;
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::cipher::{CipherError, Sec1Cipher, Sec2Cipher, SessionCipher};
+use super::proto::{self, session_data, Status};
+use super::{
+    endpoint, srp, DeviceCapabilities, DeviceCredentials, ProtocolError, SecurityPolicy,
+    SecurityScheme,
+};
+use crate::transport::{DeviceLink, LinkError};
+
+struct State {
+    cipher: SessionCipher,
+    broken: bool,
+}
+
+/// An established session.
+pub struct DeviceSession {
+    link: Arc<dyn DeviceLink>,
+    capabilities: DeviceCapabilities,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for DeviceSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceSession")
+            .field("link", &self.link.describe())
+            .field("security", &self.capabilities.security)
+            .finish_non_exhaustive()
+    }
+}
+
+fn malformed(endpoint: &str, what: impl Into<String>) -> ProtocolError {
+    ProtocolError::Malformed {
+        endpoint: endpoint.to_owned(),
+        what: what.into(),
+    }
+}
+
+fn decode<M: Message + Default>(endpoint: &str, bytes: &[u8]) -> Result<M, ProtocolError> {
+    M::decode(bytes).map_err(|e| malformed(endpoint, format!("protobuf: {e}")))
+}
+
+/// Names a protocomm status for errors.
+pub(crate) fn status_name(status: i32) -> String {
+    Status::try_from(status).map_or_else(|_| format!("status {status}"), |s| format!("{s:?}"))
+}
+
+/// During the handshake's second step, a device that rejects the proof fails the request (ESP-IDF
+/// answers HTTP 500 or an ATT error) rather than answering: that is a wrong password/PoP.
+fn proof_step_error(e: LinkError) -> ProtocolError {
+    match e {
+        LinkError::DeviceError(_) => ProtocolError::WrongCredentials,
+        other => ProtocolError::Link(other),
+    }
+}
+
+async fn session_exchange(
+    link: &dyn DeviceLink,
+    request: proto::SessionData,
+) -> Result<proto::SessionData, LinkError> {
+    let answer = link
+        .exchange(endpoint::SESSION, &request.encode_to_vec())
+        .await?;
+    proto::SessionData::decode(answer.as_slice())
+        .map_err(|e| LinkError::Other(format!("prov-session answer: {e}")))
+}
+
+impl DeviceSession {
+    /// Reads `proto-ver`, checks it against `policy`, and runs the handshake the device asks for.
+    pub async fn establish(
+        link: Arc<dyn DeviceLink>,
+        credentials: &DeviceCredentials,
+        policy: &SecurityPolicy,
+        rng: &mut (dyn CryptoRngCore + Send),
+    ) -> Result<Self, ProtocolError> {
+        let version = link.exchange(endpoint::VERSION, b"---").await?;
+        let capabilities = DeviceCapabilities::parse(&version)?;
+        policy.check(&capabilities)?;
+        let cipher = match capabilities.security {
+            SecurityScheme::Sec0 => sec0(link.as_ref()).await?,
+            SecurityScheme::Sec1 => sec1(link.as_ref(), credentials, rng).await?,
+            SecurityScheme::Sec2 => {
+                sec2(link.as_ref(), credentials, capabilities.security_patch, rng).await?
+            }
+        };
+        tracing::info!(link = %link.describe(), security = ?capabilities.security, "secure session established");
+        Ok(Self {
+            link,
+            capabilities,
+            state: Mutex::new(State {
+                cipher,
+                broken: false,
+            }),
+        })
+    }
+
+    /// What the device said about itself.
+    pub fn capabilities(&self) -> &DeviceCapabilities {
+        &self.capabilities
+    }
+
+    /// The link this session runs on.
+    pub fn link(&self) -> &Arc<dyn DeviceLink> {
+        &self.link
+    }
+
+    /// The largest plaintext one request may carry.
+    pub async fn max_plaintext(&self) -> usize {
+        let overhead = self.state.lock().await.cipher.overhead();
+        self.link.max_message_bytes().saturating_sub(overhead)
+    }
+
+    /// Whether an earlier failure broke the session.
+    pub async fn is_broken(&self) -> bool {
+        self.state.lock().await.broken
+    }
+
+    /// One encrypted request/response on `endpoint`. Any failure after encryption breaks the session.
+    pub async fn request(
+        &self,
+        endpoint: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, ProtocolError> {
+        let mut state = self.state.lock().await;
+        if state.broken {
+            return Err(ProtocolError::SessionBroken);
+        }
+        let max = self.link.max_message_bytes();
+        let len = plaintext.len() + state.cipher.overhead();
+        if len > max {
+            // Refused before encrypting: the cipher state is untouched, the session stays usable.
+            return Err(ProtocolError::TooLarge { len, max });
+        }
+        let sealed = match state.cipher.encrypt(plaintext) {
+            Ok(s) => s,
+            Err(_) => {
+                state.broken = true;
+                return Err(ProtocolError::SessionBroken);
+            }
+        };
+        let answer = match self.link.exchange(endpoint, &sealed).await {
+            Ok(a) => a,
+            Err(e) => {
+                state.broken = true;
+                tracing::warn!(endpoint, error = %e, "exchange failed; session dropped (encrypted requests are never retried)");
+                return Err(ProtocolError::Link(e));
+            }
+        };
+        match state.cipher.decrypt(&answer) {
+            Ok(plain) => Ok(plain),
+            Err(CipherError::Tampered) | Err(CipherError::Truncated) => {
+                state.broken = true;
+                tracing::warn!(endpoint, "answer failed authentication; session dropped");
+                Err(ProtocolError::Tampered)
+            }
+            Err(CipherError::Exhausted) => {
+                state.broken = true;
+                Err(ProtocolError::SessionBroken)
+            }
+        }
+    }
+
+    /// Decodes an answer of `endpoint`.
+    pub(crate) async fn call<Req: Message, Resp: Message + Default>(
+        &self,
+        endpoint: &str,
+        request: &Req,
+    ) -> Result<Resp, ProtocolError> {
+        let answer = self.request(endpoint, &request.encode_to_vec()).await?;
+        decode(endpoint, &answer)
+    }
+
+    /// Closes the link.
+    pub async fn close(&self) {
+        self.state.lock().await.broken = true;
+        self.link.disconnect().await;
+    }
+}
+
+async fn sec0(link: &dyn DeviceLink) -> Result<SessionCipher, ProtocolError> {
+    let request = proto::SessionData {
+        sec_ver: proto::SecSchemeVersion::SecScheme0 as i32,
+        proto: Some(session_data::Proto::Sec0(proto::Sec0Payload {
+            msg: proto::Sec0MsgType::S0SessionCommand as i32,
+            payload: Some(proto::sec0_payload::Payload::Sc(proto::S0SessionCmd {})),
+        })),
+    };
+    let answer = session_exchange(link, request).await?;
+    match answer.proto {
+        Some(session_data::Proto::Sec0(proto::Sec0Payload {
+            payload: Some(proto::sec0_payload::Payload::Sr(r)),
+            ..
+        })) if r.status == Status::Success as i32 => Ok(SessionCipher::Plain),
+        Some(session_data::Proto::Sec0(proto::Sec0Payload {
+            payload: Some(proto::sec0_payload::Payload::Sr(r)),
+            ..
+        })) => Err(ProtocolError::DeviceRefused {
+            endpoint: endpoint::SESSION.into(),
+            status: status_name(r.status),
+        }),
+        _ => Err(malformed(
+            endpoint::SESSION,
+            "expected a Sec0 session response",
+        )),
+    }
+}
+
+fn sec1_request(
+    payload: proto::sec1_payload::Payload,
+    msg: proto::Sec1MsgType,
+) -> proto::SessionData {
+    proto::SessionData {
+        sec_ver: proto::SecSchemeVersion::SecScheme1 as i32,
+        proto: Some(session_data::Proto::Sec1(proto::Sec1Payload {
+            msg: msg as i32,
+            payload: Some(payload),
+        })),
+    }
+}
+
+async fn sec1(
+    link: &dyn DeviceLink,
+    credentials: &DeviceCredentials,
+    rng: &mut (dyn CryptoRngCore + Send),
+) -> Result<SessionCipher, ProtocolError> {
+    let mut secret_bytes = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(secret_bytes.as_mut());
+    let secret = StaticSecret::from(*secret_bytes);
+    let client_pub = PublicKey::from(&secret);
+
+    let answer = session_exchange(
+        link,
+        sec1_request(
+            proto::sec1_payload::Payload::Sc0(proto::SessionCmd0 {
+                client_pubkey: client_pub.as_bytes().to_vec(),
+            }),
+            proto::Sec1MsgType::SessionCommand0,
+        ),
+    )
+    .await?;
+    let resp0 = match answer.proto {
+        Some(session_data::Proto::Sec1(proto::Sec1Payload {
+            payload: Some(proto::sec1_payload::Payload::Sr0(r)),
+            ..
+        })) => r,
+        _ => return Err(malformed(endpoint::SESSION, "expected Sec1 SessionResp0")),
+    };
+    if resp0.status != Status::Success as i32 {
+        return Err(ProtocolError::DeviceRefused {
+            endpoint: endpoint::SESSION.into(),
+            status: status_name(resp0.status),
+        });
+    }
+    let device_pub: [u8; 32] = resp0
+        .device_pubkey
+        .as_slice()
+        .try_into()
+        .map_err(|_| malformed(endpoint::SESSION, "device public key is not 32 bytes"))?;
+    let device_random: [u8; 16] = resp0
+        .device_random
+        .as_slice()
+        .try_into()
+        .map_err(|_| malformed(endpoint::SESSION, "device random is not 16 bytes"))?;
+    let shared = secret.diffie_hellman(&PublicKey::from(device_pub));
+    let mut key = Zeroizing::new(*shared.as_bytes());
+    if let Some(pop) = credentials.secret.as_ref().filter(|p| !p.is_empty()) {
+        let digest = Sha256::digest(pop.expose().as_bytes());
+        for (k, d) in key.iter_mut().zip(digest.iter()) {
+            *k ^= d;
+        }
+    }
+    let mut cipher = Sec1Cipher::new(&key, &device_random);
+    let verify = cipher.apply(&device_pub);
+    let answer = session_exchange(
+        link,
+        sec1_request(
+            proto::sec1_payload::Payload::Sc1(proto::SessionCmd1 {
+                client_verify_data: verify,
+            }),
+            proto::Sec1MsgType::SessionCommand1,
+        ),
+    )
+    .await
+    .map_err(proof_step_error)?;
+    let resp1 = match answer.proto {
+        Some(session_data::Proto::Sec1(proto::Sec1Payload {
+            payload: Some(proto::sec1_payload::Payload::Sr1(r)),
+            ..
+        })) => r,
+        _ => return Err(malformed(endpoint::SESSION, "expected Sec1 SessionResp1")),
+    };
+    if resp1.status != Status::Success as i32 {
+        return Err(ProtocolError::WrongCredentials);
+    }
+    let echoed = cipher.apply(&resp1.device_verify_data);
+    if !bool::from(echoed.as_slice().ct_eq(client_pub.as_bytes())) {
+        return Err(ProtocolError::DeviceNotAuthentic);
+    }
+    Ok(SessionCipher::Sec1(cipher))
+}
+
+fn sec2_request(
+    payload: proto::sec2_payload::Payload,
+    msg: proto::Sec2MsgType,
+) -> proto::SessionData {
+    proto::SessionData {
+        sec_ver: proto::SecSchemeVersion::SecScheme2 as i32,
+        proto: Some(session_data::Proto::Sec2(proto::Sec2Payload {
+            msg: msg as i32,
+            payload: Some(payload),
+        })),
+    }
+}
+
+async fn sec2(
+    link: &dyn DeviceLink,
+    credentials: &DeviceCredentials,
+    patch: u32,
+    rng: &mut (dyn CryptoRngCore + Send),
+) -> Result<SessionCipher, ProtocolError> {
+    let password = credentials
+        .secret
+        .as_ref()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ProtocolError::InvalidInput("Security 2 needs a password".into()))?;
+    if credentials.username.is_empty() {
+        return Err(ProtocolError::InvalidInput(
+            "Security 2 needs a username".into(),
+        ));
+    }
+    let mut a = Zeroizing::new([0u8; 32]);
+    rng.fill_bytes(a.as_mut());
+    let client = srp::Client::new(&a);
+    let answer = session_exchange(
+        link,
+        sec2_request(
+            proto::sec2_payload::Payload::Sc0(proto::S2SessionCmd0 {
+                client_username: credentials.username.as_bytes().to_vec(),
+                client_pubkey: client.public_key().to_vec(),
+            }),
+            proto::Sec2MsgType::S2SessionCommand0,
+        ),
+    )
+    .await?;
+    let resp0 = match answer.proto {
+        Some(session_data::Proto::Sec2(proto::Sec2Payload {
+            payload: Some(proto::sec2_payload::Payload::Sr0(r)),
+            ..
+        })) => r,
+        _ => return Err(malformed(endpoint::SESSION, "expected Sec2 S2SessionResp0")),
+    };
+    if resp0.status != Status::Success as i32 {
+        return Err(ProtocolError::DeviceRefused {
+            endpoint: endpoint::SESSION.into(),
+            status: status_name(resp0.status),
+        });
+    }
+    if resp0.device_salt.is_empty() || resp0.device_salt.len() > 64 {
+        return Err(malformed(
+            endpoint::SESSION,
+            "device salt missing or too long",
+        ));
+    }
+    let round = client
+        .respond(
+            credentials.username.as_bytes(),
+            password.expose().as_bytes(),
+            &resp0.device_salt,
+            &resp0.device_pubkey,
+        )
+        .ok_or_else(|| malformed(endpoint::SESSION, "device public key B is invalid"))?;
+    let answer = session_exchange(
+        link,
+        sec2_request(
+            proto::sec2_payload::Payload::Sc1(proto::S2SessionCmd1 {
+                client_proof: round.proof.to_vec(),
+            }),
+            proto::Sec2MsgType::S2SessionCommand1,
+        ),
+    )
+    .await
+    .map_err(proof_step_error)?;
+    let resp1 = match answer.proto {
+        Some(session_data::Proto::Sec2(proto::Sec2Payload {
+            payload: Some(proto::sec2_payload::Payload::Sr1(r)),
+            ..
+        })) => r,
+        _ => return Err(malformed(endpoint::SESSION, "expected Sec2 S2SessionResp1")),
+    };
+    if resp1.status != Status::Success as i32 {
+        return Err(ProtocolError::WrongCredentials);
+    }
+    if !bool::from(
+        resp1
+            .device_proof
+            .as_slice()
+            .ct_eq(&round.expected_device_proof),
+    ) {
+        return Err(ProtocolError::DeviceNotAuthentic);
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&round.key.expose()[..32]);
+    let cipher = match patch {
+        0 => {
+            let nonce: [u8; 16] = resp1.device_nonce.as_slice().try_into().map_err(|_| {
+                malformed(endpoint::SESSION, "patch-0 device nonce is not 16 bytes")
+            })?;
+            Sec2Cipher::patch0(&key, nonce)
+        }
+        _ => {
+            let nonce: [u8; 12] = resp1.device_nonce.as_slice().try_into().map_err(|_| {
+                malformed(endpoint::SESSION, "patch-1 device nonce is not 12 bytes")
+            })?;
+            Sec2Cipher::patch1(&key, nonce)
+        }
+    };
+    Ok(SessionCipher::Sec2(cipher))
+}

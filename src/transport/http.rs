@@ -1,0 +1,152 @@
+//! The SoftAP transport: protocomm over plain HTTP on the device's own access point (ESP-IDF's
+//! `protocomm_httpd`). `POST /<endpoint>` with the raw message as body; the device ties requests to a
+//! session with a `session` cookie. Confidentiality comes from the protocomm security layer, not HTTP.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::Url;
+
+use super::{DeviceLink, LinkError};
+
+/// ESP-IDF's httpd transport refuses bodies larger than this.
+pub const HTTP_MAX_MESSAGE_BYTES: usize = 4096;
+
+/// A device reached over HTTP (typically `http://192.168.4.1:80` on its SoftAP).
+#[derive(Debug)]
+pub struct HttpLink {
+    base: Url,
+    client: reqwest::Client,
+    cookie: Mutex<Option<String>>,
+    in_flight: tokio::sync::Mutex<()>,
+    closed: AtomicBool,
+    timeout: Duration,
+}
+
+impl HttpLink {
+    /// A link to the device at `base_url` (`http://host:port`), with a per-exchange timeout.
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, LinkError> {
+        let base = Url::parse(base_url)
+            .map_err(|e| LinkError::Other(format!("device URL {base_url:?}: {e}")))?;
+        if base.scheme() != "http" || base.cannot_be_a_base() {
+            return Err(LinkError::Other(format!(
+                "device URL {base_url:?} must be http://host:port"
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| LinkError::Other(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            base,
+            client,
+            cookie: Mutex::new(None),
+            in_flight: tokio::sync::Mutex::new(()),
+            closed: AtomicBool::new(false),
+            timeout,
+        })
+    }
+
+    fn cookie(&self) -> Option<String> {
+        self.cookie
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait]
+impl DeviceLink for HttpLink {
+    async fn exchange(&self, endpoint: &str, request: &[u8]) -> Result<Vec<u8>, LinkError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(LinkError::Disconnected);
+        }
+        if request.len() > HTTP_MAX_MESSAGE_BYTES {
+            return Err(LinkError::TooLarge {
+                len: request.len(),
+                max: HTTP_MAX_MESSAGE_BYTES,
+            });
+        }
+        let _one_at_a_time = self.in_flight.try_lock().map_err(|_| LinkError::Busy)?;
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push(endpoint);
+        }
+        let mut req = self
+            .client
+            .post(url)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(http::header::ACCEPT, "text/plain")
+            .body(request.to_vec());
+        if let Some(cookie) = self.cookie() {
+            req = req.header(http::header::COOKIE, cookie);
+        }
+        let response = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                LinkError::Timeout {
+                    millis: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                }
+            } else if e.is_connect() {
+                LinkError::Disconnected
+            } else {
+                LinkError::Other(e.to_string())
+            }
+        })?;
+        if let Some(set) = response
+            .headers()
+            .get(http::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+        {
+            if let Some(pair) = set
+                .split(';')
+                .next()
+                .filter(|p| p.trim_start().starts_with("session="))
+            {
+                *self.cookie.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(pair.trim().to_owned());
+            }
+        }
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Err(LinkError::UnknownEndpoint(endpoint.to_owned())),
+            413 => {
+                return Err(LinkError::TooLarge {
+                    len: request.len(),
+                    max: HTTP_MAX_MESSAGE_BYTES,
+                })
+            }
+            500 => return Err(LinkError::DeviceError("HTTP 500".into())),
+            status => return Err(LinkError::Other(format!("device answered HTTP {status}"))),
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| LinkError::Other(e.to_string()))?;
+        if body.len() > HTTP_MAX_MESSAGE_BYTES {
+            return Err(LinkError::TooLarge {
+                len: body.len(),
+                max: HTTP_MAX_MESSAGE_BYTES,
+            });
+        }
+        Ok(body.to_vec())
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        HTTP_MAX_MESSAGE_BYTES
+    }
+
+    async fn disconnect(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        *self.cookie.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn describe(&self) -> String {
+        format!("http {}", self.base.authority())
+    }
+}

@@ -1,0 +1,79 @@
+//! How bytes reach a device.
+//!
+//! A [`DeviceLink`] carries one request/response exchange at a time on a named protocomm endpoint
+//! (`prov-session`, `prov-config`, `aws-claim`, …). Implementations: the SoftAP/HTTP link in
+//! [`http`], the harness's simulated BLE link, the btleplug link (its own module, later), and links an
+//! app implements in Kotlin or Swift over its own BLE stack.
+//!
+//! A link knows nothing about encryption: it moves opaque bytes, enforces its size limit, and reports
+//! disconnects as [`LinkError::Disconnected`].
+
+pub mod http;
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+/// The protocomm message cap this SDK keeps every message under: some firmware refuses anything larger
+/// (257 B without, 481 B with Sec2, in older ESP-IDF BLE transports).
+pub const MAX_MESSAGE_BYTES: usize = 480;
+
+/// A transport to one device.
+#[async_trait]
+pub trait DeviceLink: Send + Sync + fmt::Debug {
+    /// Sends `request` to `endpoint` and returns the device's answer. At most one exchange is in flight
+    /// per link; callers serialize.
+    async fn exchange(&self, endpoint: &str, request: &[u8]) -> Result<Vec<u8>, LinkError>;
+
+    /// The endpoint names the device offers (for BLE, read from the 0x2901 descriptors). `None` when
+    /// the transport cannot list them (HTTP); then every name is tried on demand.
+    fn endpoints(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// The largest message this link carries, in bytes.
+    fn max_message_bytes(&self) -> usize {
+        MAX_MESSAGE_BYTES
+    }
+
+    /// Closes the link. Further exchanges fail with [`LinkError::Disconnected`].
+    async fn disconnect(&self);
+
+    /// A short description for logs (`"ble PROV_1A2B mtu 185"`, `"http 192.168.4.1:80"`).
+    fn describe(&self) -> String;
+}
+
+/// Why an exchange failed at the transport level.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The device went away (BLE disconnect, TCP reset). A new session is needed.
+    #[error("the device disconnected")]
+    Disconnected,
+    /// The device did not answer in time.
+    #[error("the device did not answer within {millis} ms")]
+    Timeout {
+        /// The time waited.
+        millis: u64,
+    },
+    /// The device has no such endpoint.
+    #[error("the device has no endpoint {0:?}")]
+    UnknownEndpoint(String),
+    /// The message is larger than the link (or the device) accepts.
+    #[error("a {len}-byte message exceeds the {max}-byte limit")]
+    TooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The device refused the request (HTTP 500, an ATT error): ESP-IDF's way of failing a handler.
+    #[error("the device refused the request: {0}")]
+    DeviceError(String),
+    /// Another exchange is in flight on this link.
+    #[error("another exchange is in flight")]
+    Busy,
+    /// Any other transport failure.
+    #[error("transport failure: {0}")]
+    Other(String),
+}
