@@ -4,11 +4,13 @@
 //!
 //! * [`emulator`] — an in-process AWS IoT emulator with real TLS: the app-backend claim contract and
 //!   AWS's SigV4 control plane issuing real RSA claim certificates.
+//! * [`device`] — the device simulator: protocomm device side over simulated BLE and HTTP.
 //! * [`providers`] — token and credentials providers standing in for an app's sign-in.
 //! * [`demo`] — the CLI's main job.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod demo;
+pub mod device;
 pub mod emulator;
 pub mod providers;

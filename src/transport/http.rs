@@ -35,11 +35,13 @@ impl HttpLink {
                 "device URL {base_url:?} must be http://host:port"
             )));
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| LinkError::Other(format!("HTTP client: {e}")))?;
+        let client = crate::net::HttpConfig {
+            connect_timeout: timeout,
+            request_timeout: timeout,
+            ..crate::net::HttpConfig::default()
+        }
+        .client()
+        .map_err(|e| LinkError::Other(format!("HTTP client: {e}")))?;
         Ok(Self {
             base,
             client,

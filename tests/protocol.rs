@@ -1,0 +1,581 @@
+//! The device protocol end to end: the SDK's client against the harness's device simulator, over the
+//! simulated BLE link and over HTTP on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use claimlink::claim::{BackendClaimSource, Claim, ClaimRequest, ClaimSource, TemplateName};
+use claimlink::net::HttpConfig;
+use claimlink::protocomm::ops::{WifiCredentials, WifiFailure, WifiState};
+use claimlink::protocomm::proto::CloudStage;
+use claimlink::protocomm::{
+    DeviceCredentials, DeviceSession, ProtocolError, SecurityPolicy, SecurityScheme,
+};
+use claimlink::secret::SecretString;
+use claimlink::transport::http::HttpLink;
+use claimlink::transport::{DeviceLink, LinkError};
+use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
+use claimlink_harness::device::http::HttpDevice;
+use claimlink_harness::device::security::DeviceSecurity;
+use claimlink_harness::device::{SimDevice, SimDeviceConfig};
+use claimlink_harness::emulator::{Emulator, EmulatorConfig};
+use claimlink_harness::providers::TokenSequence;
+use rand_core::OsRng;
+
+const PASSWORD: &str = "abcd1234";
+const LAB_SSID: &str = "claimlink-lab";
+const LAB_PASS: &str = "correct horse battery";
+
+fn fast_ble(mtu: u16) -> BleLinkConfig {
+    BleLinkConfig {
+        mtu,
+        interval: Duration::from_millis(1),
+        ..BleLinkConfig::default()
+    }
+}
+
+fn device(config: SimDeviceConfig) -> Arc<SimDevice> {
+    let mut config = config;
+    config.world.connect_time = Duration::from_millis(50);
+    Arc::new(SimDevice::new(config))
+}
+
+fn sec2_device() -> Arc<SimDevice> {
+    device(SimDeviceConfig::default())
+}
+
+async fn open(
+    link: Arc<dyn DeviceLink>,
+    credentials: &DeviceCredentials,
+    policy: &SecurityPolicy,
+) -> Result<DeviceSession, ProtocolError> {
+    DeviceSession::establish(link, credentials, policy, &mut OsRng).await
+}
+
+async fn real_claim() -> (Emulator, Claim) {
+    let emulator = Emulator::start(EmulatorConfig::default())
+        .await
+        .expect("emulator");
+    let source = BackendClaimSource::builder(
+        emulator.base_url(),
+        Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])),
+    )
+    .http_config(HttpConfig {
+        extra_root_certificates_pem: vec![emulator.ca_pem().to_owned()],
+        ..HttpConfig::default()
+    })
+    .build()
+    .expect("source");
+    let claim = source
+        .request_claim(&ClaimRequest::new(
+            TemplateName::new("claimlink-demo").expect("name"),
+        ))
+        .await
+        .expect("claim");
+    (emulator, claim)
+}
+
+fn key_der(claim: &Claim) -> Vec<u8> {
+    let (_, doc) = der::SecretDocument::from_pem(claim.private_key().expose()).expect("pem");
+    doc.as_bytes().to_vec()
+}
+
+async fn wait_wifi(session: &DeviceSession) -> WifiState {
+    for _ in 0..100 {
+        let s = session.wifi_status().await.expect("status");
+        if !matches!(s, WifiState::Connecting) {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    WifiState::Connecting
+}
+
+#[tokio::test]
+async fn sec2_over_ble_scan_config_claim_apply_at_every_mtu() {
+    let (_emulator, claim) = real_claim().await;
+    for mtu in [23u16, 185, 512] {
+        let dev = sec2_device();
+        let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(mtu)));
+        let session = open(
+            link.clone(),
+            &DeviceCredentials::password(PASSWORD),
+            &SecurityPolicy::default(),
+        )
+        .await
+        .expect("session");
+        assert_eq!(session.capabilities().security, SecurityScheme::Sec2);
+        let networks = session.scan_wifi().await.expect("scan");
+        let names: Vec<String> = networks.iter().map(|n| n.ssid_lossy()).collect();
+        assert_eq!(
+            names,
+            vec!["claimlink-lab", "neighbours-wifi", "cafe-guest"],
+            "strongest first"
+        );
+        session
+            .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
+            .await
+            .expect("set config");
+        let params = BTreeMap::from([("SerialNumber".to_owned(), "SN-1".to_owned())]);
+        let transfer = session
+            .send_claim(&claim, "iot.example.test", &params)
+            .await
+            .expect("claim sent");
+        let held = dev.received_claim().expect("device holds the claim");
+        assert_eq!(held.certificate_der, claim.certificate().der(), "mtu {mtu}");
+        assert_eq!(
+            held.private_key_der.as_slice(),
+            key_der(&claim).as_slice(),
+            "mtu {mtu}"
+        );
+        assert_eq!(held.certificate_id, claim.certificate_id());
+        assert_eq!(held.template_parameters, params);
+        assert_eq!(held.bundle.len(), transfer.bytes);
+        assert!(held.seconds_left > 250);
+        session.apply_wifi_config().await.expect("apply");
+        match wait_wifi(&session).await {
+            WifiState::Connected { ip, ssid, .. } => {
+                assert!(ip.is_some());
+                assert_eq!(ssid, LAB_SSID.as_bytes());
+            }
+            other => panic!("expected Connected, got {other:?}"),
+        }
+        let cloud = session.cloud_status().await.expect("cloud status");
+        assert_eq!(cloud.stage, CloudStage::WifiConnected);
+        let stats = link.stats();
+        assert!(stats.round_trips >= stats.exchanges);
+        // Every message respected the cap, whatever the MTU.
+        assert!(stats.exchanges > 0);
+    }
+}
+
+#[tokio::test]
+async fn sec2_over_http_like_a_softap_device() {
+    let (_emulator, claim) = real_claim().await;
+    let dev = sec2_device();
+    let server = HttpDevice::serve(dev.clone()).await.expect("serve");
+    let link = Arc::new(HttpLink::new(&server.base_url(), Duration::from_secs(5)).expect("link"));
+    let session = open(
+        link,
+        &DeviceCredentials::password(PASSWORD),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect("session");
+    assert_eq!(session.scan_wifi().await.expect("scan").len(), 3);
+    let t = session
+        .send_claim(&claim, "iot.example.test", &BTreeMap::new())
+        .await
+        .expect("claim");
+    assert!(t.exchanges < 4, "4 KiB HTTP messages: {t:?}");
+    assert_eq!(
+        dev.received_claim().map(|c| c.certificate_der),
+        Some(claim.certificate().der().to_vec())
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_pop_says_ask_again() {
+    let dev = sec2_device();
+    let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(185)));
+    let err = open(
+        link,
+        &DeviceCredentials::password("abcd1235"),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect_err("wrong password");
+    assert!(matches!(err, ProtocolError::WrongCredentials), "{err:?}");
+
+    let server = HttpDevice::serve(dev).await.expect("serve");
+    let link = Arc::new(HttpLink::new(&server.base_url(), Duration::from_secs(5)).expect("link"));
+    let err = open(
+        link,
+        &DeviceCredentials::password("nope-nope"),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect_err("wrong password");
+    assert!(matches!(err, ProtocolError::WrongCredentials), "{err:?}");
+
+    let sec1 = device(SimDeviceConfig {
+        security: DeviceSecurity::Sec1 {
+            pop: Some("pop-123".into()),
+        },
+        ..SimDeviceConfig::default()
+    });
+    let policy = SecurityPolicy {
+        allow_sec1: true,
+        ..SecurityPolicy::default()
+    };
+    let link = Arc::new(SimBleLink::connect(sec1.clone(), fast_ble(185)));
+    let err = open(link, &DeviceCredentials::pop("pop-124"), &policy)
+        .await
+        .expect_err("wrong pop");
+    assert!(matches!(err, ProtocolError::WrongCredentials), "{err:?}");
+    let link = Arc::new(SimBleLink::connect(sec1, fast_ble(185)));
+    let session = open(link, &DeviceCredentials::pop("pop-123"), &policy)
+        .await
+        .expect("right pop");
+    assert_eq!(session.scan_wifi().await.expect("scan over Sec1").len(), 3);
+}
+
+#[tokio::test]
+async fn weaker_security_is_refused_unless_opted_in() {
+    let cases = [
+        (
+            DeviceSecurity::Sec0,
+            DeviceCredentials::none(),
+            SecurityPolicy {
+                danger_allow_sec0: true,
+                ..SecurityPolicy::default()
+            },
+        ),
+        (
+            DeviceSecurity::Sec1 {
+                pop: Some("p".into()),
+            },
+            DeviceCredentials::pop("p"),
+            SecurityPolicy {
+                allow_sec1: true,
+                ..SecurityPolicy::default()
+            },
+        ),
+        (
+            DeviceSecurity::Sec2 {
+                username: "wifiprov".into(),
+                password: PASSWORD.into(),
+                patch: 0,
+            },
+            DeviceCredentials::password(PASSWORD),
+            SecurityPolicy {
+                danger_allow_sec2_patch0: true,
+                ..SecurityPolicy::default()
+            },
+        ),
+    ];
+    for (security, creds, opt_in) in cases {
+        let dev = device(SimDeviceConfig {
+            security: security.clone(),
+            ..SimDeviceConfig::default()
+        });
+        let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(185)));
+        let err = open(link, &creds, &SecurityPolicy::default())
+            .await
+            .expect_err("refused by default");
+        assert!(
+            matches!(err, ProtocolError::SecurityRefused { .. }),
+            "{security:?}: {err:?}"
+        );
+        assert_eq!(dev.exchanges(), 1, "nothing but proto-ver was sent");
+        let link = Arc::new(SimBleLink::connect(dev, fast_ble(185)));
+        let session = open(link, &creds, &opt_in)
+            .await
+            .expect("accepted when opted in");
+        session
+            .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
+            .await
+            .expect("works");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_wifi_password_is_retried_on_the_same_session() {
+    let dev = sec2_device();
+    let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(185)));
+    let session = open(
+        link,
+        &DeviceCredentials::password(PASSWORD),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect("session");
+    session
+        .set_wifi_config(
+            &WifiCredentials::new(LAB_SSID, "wrong horse battery".into()).expect("wifi"),
+        )
+        .await
+        .expect("set");
+    session.apply_wifi_config().await.expect("apply");
+    assert_eq!(
+        wait_wifi(&session).await,
+        WifiState::Failed(WifiFailure::AuthError)
+    );
+    assert_eq!(
+        session.cloud_status().await.expect("status").stage,
+        CloudStage::Failed
+    );
+    // A second SetConfig is refused until the Wi-Fi state is reset.
+    assert!(matches!(
+        session
+            .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
+            .await,
+        Err(ProtocolError::DeviceRefused { .. })
+    ));
+    session.reset_wifi().await.expect("reset");
+    session
+        .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
+        .await
+        .expect("set again");
+    session.apply_wifi_config().await.expect("apply again");
+    assert!(matches!(
+        wait_wifi(&session).await,
+        WifiState::Connected { .. }
+    ));
+
+    let link = Arc::new(SimBleLink::connect(sec2_device(), fast_ble(185)));
+    let session = open(
+        link,
+        &DeviceCredentials::password(PASSWORD),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect("session");
+    session
+        .set_wifi_config(&WifiCredentials::new("no-such-network", LAB_PASS.into()).expect("wifi"))
+        .await
+        .expect("set");
+    session.apply_wifi_config().await.expect("apply");
+    assert_eq!(
+        wait_wifi(&session).await,
+        WifiState::Failed(WifiFailure::NetworkNotFound)
+    );
+}
+
+#[tokio::test]
+async fn a_disconnect_mid_transfer_breaks_the_session_and_abort_wipes_the_rest() {
+    let (_emulator, claim) = real_claim().await;
+    let dev = sec2_device();
+    // proto-ver, 2 handshake messages, claim begin, then the 5th exchange (a chunk) drops.
+    let link = Arc::new(SimBleLink::connect(
+        dev.clone(),
+        BleLinkConfig {
+            disconnect_at_exchange: Some(5),
+            ..fast_ble(23)
+        },
+    ));
+    let session = open(
+        link,
+        &DeviceCredentials::password(PASSWORD),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect("session");
+    let err = session
+        .send_claim(&claim, "iot.example.test", &BTreeMap::new())
+        .await
+        .expect_err("dropped");
+    assert!(
+        matches!(err, ProtocolError::Link(LinkError::Disconnected)),
+        "{err:?}"
+    );
+    assert!(session.is_broken().await);
+    assert!(matches!(
+        session.scan_wifi().await,
+        Err(ProtocolError::SessionBroken)
+    ));
+    assert!(dev.holds_claim(), "a partial claim is still on the device");
+    // A new connection and session: abort wipes it.
+    let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(23)));
+    let session = open(
+        link,
+        &DeviceCredentials::password(PASSWORD),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect("new session");
+    session.abort_claim().await.expect("abort");
+    assert!(!dev.holds_claim());
+}
+
+/// A link in the middle that can tamper with or replace what the device says.
+#[derive(Debug)]
+struct Meddler {
+    inner: Arc<dyn DeviceLink>,
+    rule: fn(endpoint: &str, n: usize, answer: Vec<u8>) -> Vec<u8>,
+    seen: Mutex<Vec<Vec<u8>>>,
+}
+
+#[async_trait]
+impl DeviceLink for Meddler {
+    async fn exchange(&self, endpoint: &str, request: &[u8]) -> Result<Vec<u8>, LinkError> {
+        let answer = self.inner.exchange(endpoint, request).await?;
+        let mut seen = self.seen.lock().expect("lock");
+        seen.push(request.to_vec());
+        seen.push(answer.clone());
+        let n = seen.len() / 2;
+        Ok((self.rule)(endpoint, n, answer))
+    }
+    async fn disconnect(&self) {
+        self.inner.disconnect().await
+    }
+    fn describe(&self) -> String {
+        "meddler".into()
+    }
+}
+
+fn meddled(dev: &Arc<SimDevice>, rule: fn(&str, usize, Vec<u8>) -> Vec<u8>) -> Arc<Meddler> {
+    Arc::new(Meddler {
+        inner: Arc::new(SimBleLink::connect(dev.clone(), fast_ble(185))),
+        rule,
+        seen: Mutex::new(Vec::new()),
+    })
+}
+
+#[tokio::test]
+async fn tampered_or_malformed_device_bytes_are_typed_errors() {
+    let creds = DeviceCredentials::password(PASSWORD);
+    let policy = SecurityPolicy::default();
+    // A flipped bit in the first encrypted answer (exchange 4: after proto-ver and the handshake).
+    let dev = sec2_device();
+    let link = meddled(&dev, |_, n, mut a| {
+        if n == 4 {
+            a[0] ^= 0x01;
+        }
+        a
+    });
+    let session = open(link, &creds, &policy).await.expect("session");
+    assert!(matches!(
+        session.scan_wifi().await,
+        Err(ProtocolError::Tampered)
+    ));
+    assert!(matches!(
+        session.scan_wifi().await,
+        Err(ProtocolError::SessionBroken)
+    ));
+    // A truncated encrypted answer.
+    let link = meddled(
+        &sec2_device(),
+        |_, n, a| if n == 4 { a[..5].to_vec() } else { a },
+    );
+    let session = open(link, &creds, &policy).await.expect("session");
+    assert!(matches!(
+        session.scan_wifi().await,
+        Err(ProtocolError::Tampered)
+    ));
+    // Garbage instead of proto-ver, or of the handshake answer.
+    let link = meddled(&sec2_device(), |e, _, a| {
+        if e == "proto-ver" {
+            b"\xff\x00garbage".to_vec()
+        } else {
+            a
+        }
+    });
+    assert!(matches!(
+        open(link, &creds, &policy).await,
+        Err(ProtocolError::Malformed { .. })
+    ));
+    let link = meddled(&sec2_device(), |e, _, a| {
+        if e == "prov-session" {
+            vec![0xff; 40]
+        } else {
+            a
+        }
+    });
+    let err = open(link, &creds, &policy)
+        .await
+        .expect_err("garbage handshake");
+    assert!(
+        matches!(
+            err,
+            ProtocolError::Link(LinkError::Other(_)) | ProtocolError::Malformed { .. }
+        ),
+        "{err:?}"
+    );
+    // A relay that cannot produce the device's proof: the phone notices the impostor.
+    let link = meddled(&sec2_device(), |e, n, a| {
+        if e == "prov-session" && n == 3 {
+            use prost::Message;
+            let mut data =
+                claimlink::protocomm::proto::SessionData::decode(a.as_slice()).expect("decodes");
+            if let Some(claimlink::protocomm::proto::session_data::Proto::Sec2(p)) =
+                data.proto.as_mut()
+            {
+                if let Some(claimlink::protocomm::proto::sec2_payload::Payload::Sr1(r)) =
+                    p.payload.as_mut()
+                {
+                    r.device_proof = vec![0u8; 64];
+                }
+            }
+            data.encode_to_vec()
+        } else {
+            a
+        }
+    });
+    assert!(matches!(
+        open(link, &creds, &policy).await,
+        Err(ProtocolError::DeviceNotAuthentic)
+    ));
+}
+
+#[tokio::test]
+async fn secrets_never_cross_the_link_in_clear() {
+    let (_emulator, claim) = real_claim().await;
+    let dev = sec2_device();
+    let link = meddled(&dev, |_, _, a| a);
+    let session = open(
+        link.clone(),
+        &DeviceCredentials::password(PASSWORD),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect("session");
+    session
+        .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
+        .await
+        .expect("set");
+    session
+        .send_claim(&claim, "iot.example.test", &BTreeMap::new())
+        .await
+        .expect("claim");
+    let seen = link.seen.lock().expect("lock").concat();
+    let key = key_der(&claim);
+    let contains = |needle: &[u8]| seen.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !contains(LAB_PASS.as_bytes()),
+        "the Wi-Fi passphrase crossed in clear"
+    );
+    assert!(
+        !contains(PASSWORD.as_bytes()),
+        "the SRP password crossed in clear"
+    );
+    assert!(
+        !contains(&key[key.len() / 2..key.len() / 2 + 32]),
+        "claim key bytes crossed in clear"
+    );
+    assert!(
+        !contains(LAB_SSID.as_bytes()),
+        "even the SSID of the configuration is encrypted"
+    );
+    // Debug output of the session and messages never shows them either.
+    let shown = format!(
+        "{session:?} {:?}",
+        WifiCredentials::new(LAB_SSID, SecretString::from(LAB_PASS)).expect("wifi")
+    );
+    assert!(!shown.contains(LAB_PASS), "{shown}");
+}
+
+#[tokio::test]
+async fn oversized_requests_are_refused_before_encryption_and_the_session_survives() {
+    let dev = sec2_device();
+    let link = Arc::new(SimBleLink::connect(dev, fast_ble(185)));
+    let session = open(
+        link,
+        &DeviceCredentials::password(PASSWORD),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect("session");
+    let err = session
+        .request("prov-config", &[0u8; 470])
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(err, ProtocolError::TooLarge { len: 486, max: 480 }),
+        "{err:?}"
+    );
+    assert!(!session.is_broken().await);
+    assert_eq!(session.scan_wifi().await.expect("still works").len(), 3);
+}
