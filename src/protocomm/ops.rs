@@ -646,25 +646,54 @@ pub struct CloudStatus {
     pub failure: Option<CloudFailure>,
 }
 
+/// The claim key's primes and exponent (RSA, PKCS#1 or PKCS#8), in zeroizing buffers.
+fn rsa_primes(claim: &Claim) -> Result<proto::RsaPrimes, ProtocolError> {
+    use der::Decode;
+    let (label, doc) = der::SecretDocument::from_pem(claim.private_key().expose())
+        .map_err(|_| ProtocolError::InvalidInput("the claim key is not PEM".into()))?;
+    let pkcs1_der = match label {
+        "RSA PRIVATE KEY" => doc.as_bytes(),
+        "PRIVATE KEY" => {
+            pkcs8::PrivateKeyInfo::from_der(doc.as_bytes())
+                .map_err(|_| ProtocolError::InvalidInput("the claim key is not PKCS#8".into()))?
+                .private_key
+        }
+        _ => {
+            return Err(ProtocolError::InvalidInput(
+                "the claim key is not an RSA key".into(),
+            ))
+        }
+    };
+    let key = pkcs1::RsaPrivateKey::from_der(pkcs1_der)
+        .map_err(|_| ProtocolError::InvalidInput("the claim key is not an RSA key".into()))?;
+    Ok(proto::RsaPrimes {
+        p: key.prime1.as_bytes().to_vec(),
+        q: key.prime2.as_bytes().to_vec(),
+        e: key.public_exponent.as_bytes().to_vec(),
+    })
+}
+
 /// Serializes the claim bundle; the buffer is zeroized when dropped.
 fn claim_bundle(
     claim: &Claim,
     iot_endpoint: &str,
     parameters: &BTreeMap<String, String>,
 ) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
-    let (_label, key) = der::SecretDocument::from_pem(claim.private_key().expose())
-        .map_err(|_| ProtocolError::InvalidInput("the claim key is not PEM".into()))?;
     let mut bundle = proto::ClaimBundle {
         certificate_der: claim.certificate().der().to_vec(),
-        private_key_der: key.as_bytes().to_vec(),
+        private_key_der: Vec::new(),
         certificate_id: claim.certificate_id().to_owned(),
         expires_at_epoch: crate::time::epoch_secs(claim.deadline().server_expiry()),
         seconds_left: u32::try_from(claim.deadline().remaining().as_secs()).unwrap_or(u32::MAX),
         iot_endpoint: iot_endpoint.to_owned(),
         template_name: claim.template().as_str().to_owned(),
         template_parameters: parameters.clone(),
+        rsa_key: Some(rsa_primes(claim)?),
     };
     let bytes = Zeroizing::new(bundle.encode_to_vec());
-    zeroize::Zeroize::zeroize(&mut bundle.private_key_der);
+    if let Some(k) = bundle.rsa_key.as_mut() {
+        zeroize::Zeroize::zeroize(&mut k.p);
+        zeroize::Zeroize::zeroize(&mut k.q);
+    }
     Ok(bytes)
 }

@@ -624,8 +624,22 @@ pub mod aws_claim_payload {
     }
 }
 
-/// The claim bundle: what `aws-claim` transfers, serialized, in chunks. Certificate and key are DER
-/// (smaller than PEM: fewer round trips).
+/// An RSA private key as its two primes and public exponent: the device rebuilds the rest
+/// (`n = p·q`, `d = e⁻¹ mod λ(n)`, CRT values; mbedTLS: `mbedtls_rsa_import_raw` + `mbedtls_rsa_complete`).
+/// A quarter of the PKCS#1 size.
+#[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
+pub struct RsaPrimes {
+    #[prost(bytes = "vec", tag = "1")]
+    pub p: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    pub q: Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub e: Vec<u8>,
+}
+
+/// The claim bundle: what `aws-claim` transfers, serialized, in chunks. The certificate is DER; the
+/// key is either DER (`private_key_der`) or, for RSA, its primes (`rsa_key`): exactly one is set.
 #[derive(Clone, PartialEq, Message)]
 #[prost(skip_debug)]
 pub struct ClaimBundle {
@@ -645,6 +659,8 @@ pub struct ClaimBundle {
     pub template_name: String,
     #[prost(btree_map = "string, string", tag = "8")]
     pub template_parameters: ::std::collections::BTreeMap<String, String>,
+    #[prost(message, optional, tag = "9")]
+    pub rsa_key: Option<RsaPrimes>,
 }
 
 // ---- claimlink's extension: aws-status ----
@@ -752,4 +768,10 @@ macro_rules! redacted_debug {
         }
     )*};
 }
-redacted_debug!(CmdSetConfig, CmdClaimBegin, CmdClaimChunk, ClaimBundle);
+redacted_debug!(
+    CmdSetConfig,
+    CmdClaimBegin,
+    CmdClaimChunk,
+    ClaimBundle,
+    RsaPrimes
+);

@@ -713,16 +713,20 @@ impl SimDevice {
         let Ok(mut bundle) = proto::ClaimBundle::decode(pending.data.as_slice()) else {
             return (E::BundleInvalid, false);
         };
-        if bundle.certificate_der.is_empty()
-            || bundle.private_key_der.is_empty()
-            || bundle.iot_endpoint.is_empty()
-        {
+        let key = match (bundle.private_key_der.is_empty(), bundle.rsa_key.take()) {
+            (false, None) => Some(Zeroizing::new(std::mem::take(&mut bundle.private_key_der))),
+            (true, Some(primes)) => rebuild_rsa_key(&primes),
+            _ => None,
+        };
+        let Some(key) =
+            key.filter(|_| !bundle.certificate_der.is_empty() && !bundle.iot_endpoint.is_empty())
+        else {
             zeroize::Zeroize::zeroize(&mut bundle.private_key_der);
             return (E::BundleInvalid, false);
-        }
+        };
         inner.claim = Some(ReceivedClaim {
             certificate_der: std::mem::take(&mut bundle.certificate_der),
-            private_key_der: Zeroizing::new(std::mem::take(&mut bundle.private_key_der)),
+            private_key_der: key,
             certificate_id: bundle.certificate_id,
             iot_endpoint: bundle.iot_endpoint,
             template_name: bundle.template_name,
@@ -789,4 +793,19 @@ impl SimDevice {
     pub fn new_connection_id(&self) -> u64 {
         self.lock().rng.next_u64()
     }
+}
+
+/// Rebuilds a PKCS#1 DER private key from its primes and public exponent (what firmware does with
+/// `mbedtls_rsa_import_raw` + `mbedtls_rsa_complete`).
+fn rebuild_rsa_key(primes: &proto::RsaPrimes) -> Option<Zeroizing<Vec<u8>>> {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::BigUint;
+    let key = rsa::RsaPrivateKey::from_p_q(
+        BigUint::from_bytes_be(&primes.p),
+        BigUint::from_bytes_be(&primes.q),
+        BigUint::from_bytes_be(&primes.e),
+    )
+    .ok()?;
+    let der = key.to_pkcs1_der().ok()?;
+    Some(Zeroizing::new(der.as_bytes().to_vec()))
 }

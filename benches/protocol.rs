@@ -1,0 +1,89 @@
+//! Protocol benchmarks (run with `cargo bench -p claimlink --bench protocol`):
+//!
+//! * the Sec2 handshake's CPU time (both roles: the phone's SRP client and the simulated device);
+//! * for a whole hand-over — proto-ver, Sec2 session, Wi-Fi scan, SetConfig, claim transfer,
+//!   ApplyConfig — the protocol exchanges, ATT round trips, bytes, and the air time they model at a
+//!   30 ms connection interval, for MTU 23, 185 and 512.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use claimlink::claim::{BackendClaimSource, ClaimRequest, ClaimSource, TemplateName};
+use claimlink::net::HttpConfig;
+use claimlink::protocomm::ops::WifiCredentials;
+use claimlink::protocomm::{DeviceCredentials, DeviceSession, SecurityPolicy};
+use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
+use claimlink_harness::device::{SimDevice, SimDeviceConfig};
+use claimlink_harness::emulator::{Emulator, EmulatorConfig};
+use claimlink_harness::providers::TokenSequence;
+use rand_core::OsRng;
+
+const INTERVAL: Duration = Duration::from_millis(30);
+
+fn instant_link(mtu: u16) -> BleLinkConfig {
+    BleLinkConfig {
+        mtu,
+        interval: Duration::ZERO,
+        ..BleLinkConfig::default()
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let creds = DeviceCredentials::password("abcd1234");
+        let policy = SecurityPolicy::default();
+
+        // Sec2 handshake CPU time.
+        let device = Arc::new(SimDevice::new(SimDeviceConfig::default()));
+        let mut samples = Vec::new();
+        for _ in 0..20 {
+            let link = Arc::new(SimBleLink::connect(device.clone(), instant_link(512)));
+            let t = Instant::now();
+            DeviceSession::establish(link, &creds, &policy, &mut OsRng).await.expect("session");
+            samples.push(t.elapsed());
+        }
+        samples.sort();
+        println!(
+            "Sec2 handshake (SRP-6a 3072, both roles, CPU)  n=20  median {:>8.2?}  p95 {:>8.2?}",
+            samples[10], samples[18]
+        );
+
+        let emulator = Emulator::start(EmulatorConfig::default()).await.expect("emulator");
+        let source = BackendClaimSource::builder(emulator.base_url(), Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])))
+            .http_config(HttpConfig {
+                extra_root_certificates_pem: vec![emulator.ca_pem().to_owned()],
+                ..HttpConfig::default()
+            })
+            .build()
+            .expect("source");
+        let claim = source
+            .request_claim(&ClaimRequest::new(TemplateName::new("claimlink-demo").expect("name")))
+            .await
+            .expect("claim");
+        let wifi = WifiCredentials::new("claimlink-lab", "correct horse battery".into()).expect("wifi");
+        let params = BTreeMap::from([("SerialNumber".to_owned(), "SN-0001".to_owned())]);
+
+        println!("hand-over: proto-ver + Sec2 session + scan + SetConfig + claim + ApplyConfig, {INTERVAL:?} interval");
+        println!("{:>5} {:>10} {:>12} {:>9} {:>9} {:>12} {:>14}", "MTU", "exchanges", "round trips", "written", "read", "modelled", "claim bundle");
+        for mtu in [23u16, 185, 512] {
+            let device = Arc::new(SimDevice::new(SimDeviceConfig::default()));
+            let link = Arc::new(SimBleLink::connect(device.clone(), instant_link(mtu)));
+            let session = DeviceSession::establish(link.clone(), &creds, &policy, &mut OsRng).await.expect("session");
+            session.scan_wifi().await.expect("scan");
+            session.set_wifi_config(&wifi).await.expect("config");
+            let transfer = session.send_claim(&claim, "a1b2c3-ats.iot.us-east-1.amazonaws.com", &params).await.expect("claim");
+            session.apply_wifi_config().await.expect("apply");
+            let s = link.stats();
+            let modelled = INTERVAL * u32::try_from(s.round_trips).unwrap_or(u32::MAX);
+            println!(
+                "{mtu:>5} {:>10} {:>12} {:>9} {:>9} {:>12.2?} {:>8} B / {}",
+                s.exchanges, s.round_trips, s.bytes_written, s.bytes_read, modelled, transfer.bytes, transfer.exchanges
+            );
+        }
+    });
+}
