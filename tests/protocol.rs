@@ -369,16 +369,24 @@ async fn a_disconnect_mid_transfer_breaks_the_session_and_abort_wipes_the_rest()
         },
     ));
     let session = open(
-        link,
+        link.clone(),
         &DeviceCredentials::password(PASSWORD),
         &SecurityPolicy::default(),
     )
     .await
     .expect("session");
+    let watcher = {
+        let link = link.clone();
+        tokio::spawn(async move { link.disconnected().await })
+    };
     let err = session
         .send_claim(&claim, "iot.example.test", &BTreeMap::new())
         .await
         .expect_err("dropped");
+    tokio::time::timeout(Duration::from_secs(1), watcher)
+        .await
+        .expect("the disconnect signal fired")
+        .expect("watcher task");
     assert!(
         matches!(err, ProtocolError::Link(LinkError::Disconnected)),
         "{err:?}"
@@ -389,8 +397,8 @@ async fn a_disconnect_mid_transfer_breaks_the_session_and_abort_wipes_the_rest()
         Err(ProtocolError::SessionBroken)
     ));
     assert!(dev.holds_claim(), "a partial claim is still on the device");
-    // A new connection and session: abort wipes it.
-    let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(23)));
+    // Reconnect (a new connection) and a new session: abort wipes it.
+    link.connect().await.expect("reconnect");
     let session = open(
         link,
         &DeviceCredentials::password(PASSWORD),
@@ -638,4 +646,77 @@ async fn sec2_transcript_with_fixed_randomness_is_pinned() {
 }
 
 const PINNED_TRANSCRIPT_SHA256: &str =
-    "5a2da1bc95c2b7b4eeb0de2f9d04c5d4dae8e811e8079454a815992d2af64a2d";
+    "522ef640a9a67e9b931ad88ef8eb3ec8d8fff34692fa07cd5580f81a0b7befa1";
+
+#[tokio::test]
+async fn dhcp_timeouts_and_auto_stop_after_ip_are_modelled() {
+    use claimlink_harness::device::wifi::SimNetwork;
+    let mut config = SimDeviceConfig::default();
+    config.world.networks.push(SimNetwork {
+        dhcp_times_out: true,
+        ..SimNetwork::wpa2("no-dhcp", "password-123")
+    });
+    config.auto_stop_after_ip = Some(Duration::from_millis(150));
+    let dev = device(config);
+    let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(185)));
+    let session = open(
+        link,
+        &DeviceCredentials::password(PASSWORD),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect("session");
+    session
+        .set_wifi_config(&WifiCredentials::new("no-dhcp", "password-123".into()).expect("wifi"))
+        .await
+        .expect("set");
+    session.apply_wifi_config().await.expect("apply");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        session.wifi_status().await.expect("status"),
+        WifiState::Connecting,
+        "no address, still trying"
+    );
+    let cloud = session.cloud_status().await.expect("cloud");
+    assert_eq!(cloud.stage, CloudStage::Failed);
+    assert_eq!(
+        cloud.failure.map(|f| f.kind),
+        Some(claimlink::protocomm::proto::CloudFailureKind::DhcpTimeout)
+    );
+
+    // A good network: connected, then provisioning (and BLE) stops 150 ms later.
+    let dev = device(SimDeviceConfig {
+        auto_stop_after_ip: Some(Duration::from_millis(150)),
+        ..SimDeviceConfig::default()
+    });
+    let link = Arc::new(SimBleLink::connect(dev, fast_ble(185)));
+    let session = open(
+        link.clone(),
+        &DeviceCredentials::password(PASSWORD),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect("session");
+    session
+        .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
+        .await
+        .expect("set");
+    session.apply_wifi_config().await.expect("apply");
+    assert!(matches!(
+        wait_wifi(&session).await,
+        WifiState::Connected { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = session.wifi_status().await.expect_err("BLE is gone");
+    assert!(
+        matches!(err, ProtocolError::Link(LinkError::Disconnected)),
+        "{err:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(1), link.disconnected())
+        .await
+        .expect("signalled");
+    assert!(
+        link.connect().await.is_err(),
+        "the device no longer advertises"
+    );
+}

@@ -88,7 +88,7 @@ impl DeviceSession {
         policy: &SecurityPolicy,
         rng: &mut (dyn CryptoRngCore + Send),
     ) -> Result<Self, ProtocolError> {
-        let version = link.exchange(endpoint::VERSION, b"---").await?;
+        let version = link.exchange(endpoint::VERSION, b"ESP").await?;
         let capabilities = DeviceCapabilities::parse(&version)?;
         policy.check(&capabilities)?;
         let cipher = match capabilities.security {

@@ -21,6 +21,12 @@ pub const MAX_MESSAGE_BYTES: usize = 480;
 /// A transport to one device.
 #[async_trait]
 pub trait DeviceLink: Send + Sync + fmt::Debug {
+    /// Connects (or reconnects after a drop). A reconnection is a new connection: the device forgets
+    /// the previous session. Links that are connected when built may keep the default (nothing to do).
+    async fn connect(&self) -> Result<(), LinkError> {
+        Ok(())
+    }
+
     /// Sends `request` to `endpoint` and returns the device's answer. At most one exchange is in flight
     /// per link; callers serialize.
     async fn exchange(&self, endpoint: &str, request: &[u8]) -> Result<Vec<u8>, LinkError>;
@@ -36,8 +42,19 @@ pub trait DeviceLink: Send + Sync + fmt::Debug {
         MAX_MESSAGE_BYTES
     }
 
+    /// The negotiated ATT MTU, for BLE links.
+    fn mtu(&self) -> Option<u16> {
+        None
+    }
+
     /// Closes the link. Further exchanges fail with [`LinkError::Disconnected`].
     async fn disconnect(&self);
+
+    /// Resolves when the link drops (the device went away, or [`disconnect`](Self::disconnect) was
+    /// called). Connectionless links (HTTP) never resolve it.
+    async fn disconnected(&self) {
+        std::future::pending::<()>().await
+    }
 
     /// A short description for logs (`"ble PROV_1A2B mtu 185"`, `"http 192.168.4.1:80"`).
     fn describe(&self) -> String;

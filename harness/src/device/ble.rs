@@ -9,7 +9,7 @@
 //! On top: the 480-byte message cap, one request in flight, per-round-trip latency (really slept, so
 //! deadlines see it), counters for benches, and injected disconnects.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,8 +78,8 @@ pub fn read_round_trips(len: usize, mtu: u16) -> u64 {
 pub struct SimBleLink {
     device: Arc<SimDevice>,
     config: BleLinkConfig,
-    connection: u64,
-    connected: AtomicBool,
+    connection: AtomicU64,
+    connected: tokio::sync::watch::Sender<bool>,
     busy: tokio::sync::Mutex<()>,
     stats: Mutex<LinkStats>,
 }
@@ -93,12 +93,12 @@ impl std::fmt::Debug for SimBleLink {
 impl SimBleLink {
     /// Connects to `device`.
     pub fn connect(device: Arc<SimDevice>, config: BleLinkConfig) -> Self {
-        let connection = device.new_connection_id();
+        let connection = AtomicU64::new(device.new_connection_id());
         Self {
             device,
             config,
             connection,
-            connected: AtomicBool::new(true),
+            connected: tokio::sync::watch::Sender::new(true),
             busy: tokio::sync::Mutex::new(()),
             stats: Mutex::new(LinkStats::default()),
         }
@@ -111,8 +111,12 @@ impl SimBleLink {
 
     /// Drops the connection now (the device loses its session, as a real one would).
     pub fn drop_connection(&self) {
-        self.connected.store(false, Ordering::SeqCst);
+        self.connected.send_replace(false);
         self.device.drop_session();
+    }
+
+    fn is_connected(&self) -> bool {
+        *self.connected.borrow()
     }
 
     fn account(&self, written: usize, read: usize) -> Duration {
@@ -133,7 +137,7 @@ impl SimBleLink {
 impl DeviceLink for SimBleLink {
     async fn exchange(&self, endpoint_name: &str, request: &[u8]) -> Result<Vec<u8>, LinkError> {
         let _one = self.busy.try_lock().map_err(|_| LinkError::Busy)?;
-        if !self.connected.load(Ordering::SeqCst) {
+        if !self.is_connected() {
             return Err(LinkError::Disconnected);
         }
         if request.len() > self.config.message_cap {
@@ -144,10 +148,16 @@ impl DeviceLink for SimBleLink {
         }
         let n = self.stats().exchanges + 1;
         if self.config.disconnect_at_exchange == Some(n) {
+            // The write went out (and counts); the answer never comes.
+            self.account(request.len(), 0);
             self.drop_connection();
             return Err(LinkError::Disconnected);
         }
-        let result = self.device.handle(self.connection, endpoint_name, request);
+        let result = self.device.handle(
+            self.connection.load(Ordering::SeqCst),
+            endpoint_name,
+            request,
+        );
         let answer_len = result.as_ref().map_or(0, Vec::len);
         let time = self.account(request.len(), answer_len);
         tokio::time::sleep(time).await;
@@ -168,7 +178,7 @@ impl DeviceLink for SimBleLink {
                 Err(LinkError::DeviceError(format!("ATT error: {why}")))
             }
             Err(DeviceFailure::Stopped) => {
-                self.connected.store(false, Ordering::SeqCst);
+                self.connected.send_replace(false);
                 Err(LinkError::Disconnected)
             }
         }
@@ -192,8 +202,32 @@ impl DeviceLink for SimBleLink {
         self.config.message_cap
     }
 
+    async fn connect(&self) -> Result<(), LinkError> {
+        if self.is_connected() {
+            return Ok(());
+        }
+        if self.device.provisioning_stopped() {
+            return Err(LinkError::Other(
+                "the device no longer advertises (provisioning stopped)".into(),
+            ));
+        }
+        self.connection
+            .store(self.device.new_connection_id(), Ordering::SeqCst);
+        self.connected.send_replace(true);
+        Ok(())
+    }
+
+    fn mtu(&self) -> Option<u16> {
+        Some(self.config.mtu)
+    }
+
     async fn disconnect(&self) {
         self.drop_connection();
+    }
+
+    async fn disconnected(&self) {
+        let mut rx = self.connected.subscribe();
+        let _ = rx.wait_for(|connected| !*connected).await;
     }
 
     fn describe(&self) -> String {
