@@ -720,3 +720,57 @@ async fn dhcp_timeouts_and_auto_stop_after_ip_are_modelled() {
         "the device no longer advertises"
     );
 }
+
+/// What ESP-IDF's own tool (esp_prov) relies on, found by running it against the simulator:
+/// `Set-Cookie` in Title-Case (it matches the header name case-sensitively), and empty commands sent
+/// as a bare `msg` with no payload field.
+#[tokio::test]
+async fn the_http_device_behaves_like_esp_idf_for_other_clients() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dev = sec2_device();
+    let server = HttpDevice::serve(dev.clone()).await.expect("serve");
+    let addr = server.base_url().trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    tcp.write_all(b"POST /proto-ver HTTP/1.1\r\nHost: device\r\nContent-Length: 3\r\n\r\nESP")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 2048];
+    let n = tcp.read(&mut buf).await.expect("read");
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.contains("\r\nSet-Cookie: session="), "{text}");
+    assert!(text.contains("\"sec_ver\":2"), "{text}");
+
+    let link = Arc::new(HttpLink::new(&server.base_url(), Duration::from_secs(5)).expect("link"));
+    let session = open(
+        link,
+        &DeviceCredentials::password(PASSWORD),
+        &SecurityPolicy::default(),
+    )
+    .await
+    .expect("session");
+    session
+        .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
+        .await
+        .expect("set");
+    use claimlink::protocomm::proto;
+    use prost::Message;
+    let bare_apply = proto::WiFiConfigPayload {
+        msg: proto::WiFiConfigMsgType::TypeCmdApplyConfig as i32,
+        payload: None,
+    };
+    let answer = session
+        .request("prov-config", &bare_apply.encode_to_vec())
+        .await
+        .expect("applied");
+    let answer = proto::WiFiConfigPayload::decode(answer.as_slice()).expect("decodes");
+    assert_eq!(
+        answer.msg,
+        proto::WiFiConfigMsgType::TypeRespApplyConfig as i32
+    );
+    assert!(matches!(
+        wait_wifi(&session).await,
+        WifiState::Connected { .. }
+    ));
+}

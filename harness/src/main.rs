@@ -19,6 +19,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve one simulated device over HTTP on 127.0.0.1 (like an ESP32 in SoftAP mode) until
+    /// interrupted: any protocomm client (ESP-IDF's esp_prov, the apps) can provision it.
+    ServeDevice {
+        /// Port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// The device's Sec2 password (username `wifiprov`).
+        #[arg(long, default_value = "abcd1234")]
+        password: String,
+    },
     /// Start the embedded AWS IoT emulator and obtain a provisioning claim through each claim source.
     Demo {
         /// Pretend the phone's clock is off by this many seconds (the time left must not change).
@@ -54,6 +64,34 @@ fn main() -> ExitCode {
         }
     };
     match command {
+        Command::ServeDevice { port, password } => {
+            use claimlink_harness::device::http::HttpDevice;
+            use claimlink_harness::device::security::DeviceSecurity;
+            use claimlink_harness::device::{SimDevice, SimDeviceConfig};
+            use std::sync::Arc;
+            let device = Arc::new(SimDevice::new(SimDeviceConfig {
+                security: DeviceSecurity::Sec2 {
+                    username: "wifiprov".into(),
+                    password,
+                    patch: 1,
+                },
+                ..SimDeviceConfig::default()
+            }));
+            let result = runtime.block_on(async move {
+                let server = HttpDevice::serve_on(device.clone(), port).await?;
+                println!("simulated device {} at {}", device.config().name, server.base_url());
+                println!("networks: claimlink-lab / \"correct horse battery\", neighbours-wifi, cafe-guest (open)");
+                tokio::signal::ctrl_c().await?;
+                Ok::<(), std::io::Error>(())
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Demo {
             clock_skew_secs,
             claim_validity_secs,

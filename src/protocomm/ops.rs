@@ -377,6 +377,11 @@ impl DeviceSession {
                     "connected without connection details",
                 ))
             }
+            // ESP-IDF ≥ 5.4 reports a failed attempt with retries left while still Connecting.
+            (W::Connecting, Some(S::AttemptFailed(a)))
+            | (W::ConnectionFailed, Some(S::AttemptFailed(a))) => WifiState::AttemptFailed {
+                attempts_remaining: a.attempts_remaining,
+            },
             (W::Connecting, _) => WifiState::Connecting,
             (W::Disconnected, _) => WifiState::Disconnected,
             (W::ConnectionFailed, Some(S::FailReason(reason))) => {
@@ -388,9 +393,6 @@ impl DeviceSession {
                     Err(_) => WifiFailure::Unknown(reason),
                 })
             }
-            (W::ConnectionFailed, Some(S::AttemptFailed(a))) => WifiState::AttemptFailed {
-                attempts_remaining: a.attempts_remaining,
-            },
             (W::ConnectionFailed, _) => WifiState::Failed(WifiFailure::Unknown(-1)),
         })
     }

@@ -1,21 +1,42 @@
 //! A simulated device served over HTTP on 127.0.0.1, as ESP-IDF's `protocomm_httpd` serves it in
-//! SoftAP mode: `POST /<endpoint>`, body ≤ 4096 bytes, sessions by `session` cookie.
+//! SoftAP mode: `POST /<endpoint>`, body ≤ 4096 bytes.
+//!
+//! Sessions follow ESP-IDF: a request whose `Cookie: session=<id>` matches the current session, or
+//! that arrives on the current session's TCP connection, continues it; any other request starts a new
+//! session (closing the old one) and its answer carries `Set-Cookie: session=<id>`. Header names are
+//! sent in Title-Case, as ESP-IDF's httpd does (ESP-IDF's own Python client matches `Set-Cookie`
+//! case-sensitively).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
+use axum::{Extension, Router};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::task::JoinHandle;
 
 use super::{DeviceFailure, SimDevice};
 
 /// ESP-IDF's httpd refuses larger bodies.
 pub const MAX_BODY: usize = 4096;
+
+#[derive(Clone, Copy)]
+struct Connection(u64);
+
+#[derive(Default)]
+struct Sessions {
+    cookie: Option<u32>,
+    socket: Option<u64>,
+}
+
+struct Shared {
+    device: Arc<SimDevice>,
+    sessions: Mutex<Sessions>,
+}
 
 /// A device reachable at `http://127.0.0.1:<port>`. Dropping it stops the server.
 pub struct HttpDevice {
@@ -26,14 +47,40 @@ pub struct HttpDevice {
 impl HttpDevice {
     /// Serves `device` on an ephemeral port.
     pub async fn serve(device: Arc<SimDevice>) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::serve_on(device, 0).await
+    }
+
+    /// Serves `device` on `port` of 127.0.0.1 (0: any free port).
+    pub async fn serve_on(device: Arc<SimDevice>, port: u16) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            device,
+            sessions: Mutex::new(Sessions::default()),
+        });
         let app = Router::new()
             .route("/{endpoint}", post(handle))
             .layer(DefaultBodyLimit::max(MAX_BODY))
-            .with_state(device);
+            .with_state(shared.clone());
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let connection = Connection(shared.device.new_connection_id());
+                let service = hyper_util::service::TowerToHyperService::new(
+                    app.clone().layer(Extension(connection)),
+                );
+                tokio::spawn(async move {
+                    let mut builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    builder.http1().title_case_headers(true);
+                    let _ = builder
+                        .http1_only()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
+                });
+            }
         });
         Ok(Self { addr, task })
     }
@@ -50,7 +97,7 @@ impl Drop for HttpDevice {
     }
 }
 
-fn session_of(headers: &HeaderMap) -> Option<u64> {
+fn cookie_of(headers: &HeaderMap) -> Option<u32> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
@@ -64,23 +111,41 @@ fn session_of(headers: &HeaderMap) -> Option<u64> {
 }
 
 async fn handle(
-    State(device): State<Arc<SimDevice>>,
+    State(shared): State<Arc<Shared>>,
+    Extension(Connection(connection)): Extension<Connection>,
     Path(endpoint): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (id, new) = match session_of(&headers) {
-        Some(id) => (id, false),
-        None => (device.new_connection_id() >> 1, true),
+    let (session, new) = {
+        let mut s = shared.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let cookie = cookie_of(&headers);
+        match s.cookie {
+            Some(current)
+                if cookie == Some(current)
+                    || (cookie.is_none() && s.socket == Some(connection)) =>
+            {
+                (current, false)
+            }
+            _ => {
+                let id = (shared.device.new_connection_id() & 0x7fff_ffff) as u32;
+                s.cookie = Some(id);
+                s.socket = Some(connection);
+                (id, true)
+            }
+        }
     };
-    let mut response = match device.handle(id, &endpoint, &body) {
+    let mut response = match shared.device.handle(u64::from(session), &endpoint, &body) {
         Ok(answer) => (StatusCode::OK, answer).into_response(),
         Err(DeviceFailure::UnknownEndpoint) => StatusCode::NOT_FOUND.into_response(),
-        Err(DeviceFailure::Refused(_)) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(DeviceFailure::Refused(why)) => {
+            tracing::debug!(endpoint, %why, "request refused");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
         Err(DeviceFailure::Stopped) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
     if new {
-        if let Ok(v) = HeaderValue::from_str(&format!("session={id}")) {
+        if let Ok(v) = HeaderValue::from_str(&format!("session={session}")) {
             response
                 .headers_mut()
                 .insert(axum::http::header::SET_COOKIE, v);

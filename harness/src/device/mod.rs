@@ -403,7 +403,7 @@ impl SimDevice {
         let req = proto::WiFiScanPayload::decode(plaintext)
             .map_err(|e| DeviceFailure::Refused(format!("bad WiFiScanPayload: {e}")))?;
         let mut status = Status::Success;
-        let (msg, payload) = match req.payload {
+        let (msg, payload) = match by_msg_scan(req) {
             Some(P::CmdScanStart(_)) => {
                 inner.scan_done = true;
                 (
@@ -468,7 +468,7 @@ impl SimDevice {
         let req = proto::WiFiConfigPayload::decode(plaintext)
             .map_err(|e| DeviceFailure::Refused(format!("bad WiFiConfigPayload: {e}")))?;
         let now = Instant::now();
-        let (msg, payload) = match req.payload {
+        let (msg, payload) = match by_msg_config(req) {
             Some(P::CmdSetConfig(cmd)) => {
                 let busy = inner.wifi.applied_at.is_some();
                 let valid =
@@ -525,7 +525,7 @@ impl SimDevice {
                         })),
                     ),
                     SimWifiState::AttemptFailed { remaining } => (
-                        proto::WifiStationState::ConnectionFailed,
+                        proto::WifiStationState::Connecting,
                         Some(S::AttemptFailed(proto::WifiAttemptFailed {
                             attempts_remaining: remaining,
                         })),
@@ -562,7 +562,7 @@ impl SimDevice {
         let req = proto::WiFiCtrlPayload::decode(plaintext)
             .map_err(|e| DeviceFailure::Refused(format!("bad WiFiCtrlPayload: {e}")))?;
         let state = self.wifi_state_of(&inner.wifi, Instant::now());
-        let (msg, payload, ok) = match req.payload {
+        let (msg, payload, ok) = match by_msg_ctrl(req) {
             Some(P::CmdCtrlReset(_)) => {
                 let ok = matches!(
                     state,
@@ -616,7 +616,7 @@ impl SimDevice {
             error: error as i32,
             payload: Some(payload),
         };
-        let out = match req.payload {
+        let out = match by_msg_claim(req) {
             Some(P::CmdBegin(cmd)) => {
                 inner.claim = None;
                 inner.pending_claim = None;
@@ -742,7 +742,10 @@ impl SimDevice {
         use proto::{CloudFailureKind as K, CloudStage as St};
         let req = proto::AwsStatusPayload::decode(plaintext)
             .map_err(|e| DeviceFailure::Refused(format!("bad AwsStatusPayload: {e}")))?;
-        if !matches!(req.payload, Some(P::CmdGet(_))) {
+        let wants_status = matches!(req.payload, Some(P::CmdGet(_)))
+            || (req.payload.is_none()
+                && req.msg == proto::AwsStatusMsgType::TypeCmdGetCloudStatus as i32);
+        if !wants_status {
             return Err(DeviceFailure::Refused(
                 "unexpected aws-status message".into(),
             ));
@@ -808,4 +811,52 @@ fn rebuild_rsa_key(primes: &proto::RsaPrimes) -> Option<Zeroizing<Vec<u8>>> {
     .ok()?;
     let der = key.to_pkcs1_der().ok()?;
     Some(Zeroizing::new(der.as_bytes().to_vec()))
+}
+
+// ESP-IDF's handlers dispatch on `msg` and read the matching payload field; clients (ESP-IDF's own
+// esp_prov among them) leave empty command messages unset. So: `msg` decides, a payload of another
+// kind is ignored, and a missing payload is the empty command.
+fn by_msg_scan(req: proto::WiFiScanPayload) -> Option<proto::wi_fi_scan_payload::Payload> {
+    use proto::wi_fi_scan_payload::Payload as P;
+    use proto::WiFiScanMsgType as T;
+    match (T::try_from(req.msg).ok()?, req.payload) {
+        (T::TypeCmdScanStart, Some(p @ P::CmdScanStart(_))) => Some(p),
+        (T::TypeCmdScanStart, _) => Some(P::CmdScanStart(proto::CmdScanStart::default())),
+        (T::TypeCmdScanStatus, _) => Some(P::CmdScanStatus(proto::CmdScanStatus {})),
+        (T::TypeCmdScanResult, Some(p @ P::CmdScanResult(_))) => Some(p),
+        (T::TypeCmdScanResult, _) => Some(P::CmdScanResult(proto::CmdScanResult::default())),
+        _ => None,
+    }
+}
+
+fn by_msg_config(req: proto::WiFiConfigPayload) -> Option<proto::wi_fi_config_payload::Payload> {
+    use proto::wi_fi_config_payload::Payload as P;
+    use proto::WiFiConfigMsgType as T;
+    match (T::try_from(req.msg).ok()?, req.payload) {
+        (T::TypeCmdGetStatus, _) => Some(P::CmdGetStatus(proto::CmdGetStatus {})),
+        (T::TypeCmdSetConfig, Some(p @ P::CmdSetConfig(_))) => Some(p),
+        (T::TypeCmdApplyConfig, _) => Some(P::CmdApplyConfig(proto::CmdApplyConfig {})),
+        _ => None,
+    }
+}
+
+fn by_msg_ctrl(req: proto::WiFiCtrlPayload) -> Option<proto::wi_fi_ctrl_payload::Payload> {
+    use proto::wi_fi_ctrl_payload::Payload as P;
+    use proto::WiFiCtrlMsgType as T;
+    match T::try_from(req.msg).ok()? {
+        T::TypeCmdCtrlReset => Some(P::CmdCtrlReset(proto::CmdCtrlReset {})),
+        T::TypeCmdCtrlReprov => Some(P::CmdCtrlReprov(proto::CmdCtrlReprov {})),
+        _ => None,
+    }
+}
+
+fn by_msg_claim(req: proto::AwsClaimPayload) -> Option<proto::aws_claim_payload::Payload> {
+    use proto::aws_claim_payload::Payload as P;
+    use proto::AwsClaimMsgType as T;
+    match (T::try_from(req.msg).ok()?, req.payload) {
+        (T::TypeCmdBegin, Some(p @ P::CmdBegin(_))) => Some(p),
+        (T::TypeCmdChunk, Some(p @ P::CmdChunk(_))) => Some(p),
+        (T::TypeCmdAbort, _) => Some(P::CmdAbort(proto::CmdClaimAbort {})),
+        _ => None,
+    }
 }
