@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use claimlink::claim::{
     AwsClaimSource, BackendClaimSource, ClaimCertificate, ClaimRequest, ClaimSource, TemplateName,
 };
-use claimlink::net::HttpConfig;
 use claimlink_harness::emulator::{Emulator, EmulatorConfig};
 use claimlink_harness::providers::{CredentialsSequence, TokenSequence};
 
@@ -34,10 +33,7 @@ fn main() {
         let emulator = Emulator::start(EmulatorConfig::default())
             .await
             .expect("emulator");
-        let http = HttpConfig {
-            extra_root_certificates_pem: vec![emulator.ca_pem().to_owned()],
-            ..HttpConfig::default()
-        };
+        let http = emulator.http_config();
         let backend = BackendClaimSource::builder(
             emulator.base_url(),
             Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])),

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use claimlink::claim::{BackendClaimSource, ClaimRequest, ClaimSource, TemplateName};
-use claimlink::net::HttpConfig;
 use claimlink::protocomm::ops::WifiCredentials;
 use claimlink::protocomm::{DeviceCredentials, DeviceSession, SecurityPolicy};
 use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
@@ -55,10 +54,7 @@ fn main() {
 
         let emulator = Emulator::start(EmulatorConfig::default()).await.expect("emulator");
         let source = BackendClaimSource::builder(emulator.base_url(), Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])))
-            .http_config(HttpConfig {
-                extra_root_certificates_pem: vec![emulator.ca_pem().to_owned()],
-                ..HttpConfig::default()
-            })
+            .http_config(emulator.http_config())
             .build()
             .expect("source");
         let claim = source

@@ -35,10 +35,7 @@ impl World {
     }
 
     fn http(&self) -> HttpConfig {
-        HttpConfig {
-            extra_root_certificates_pem: vec![self.emulator.ca_pem().to_owned()],
-            ..HttpConfig::default()
-        }
+        self.emulator.http_config()
     }
 
     fn backend_with(

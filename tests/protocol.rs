@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use claimlink::claim::{BackendClaimSource, Claim, ClaimRequest, ClaimSource, TemplateName};
-use claimlink::net::HttpConfig;
 use claimlink::protocomm::ops::{WifiCredentials, WifiFailure, WifiState};
 use claimlink::protocomm::proto::CloudStage;
 use claimlink::protocomm::{
@@ -62,10 +61,7 @@ async fn real_claim() -> (Emulator, Claim) {
         emulator.base_url(),
         Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])),
     )
-    .http_config(HttpConfig {
-        extra_root_certificates_pem: vec![emulator.ca_pem().to_owned()],
-        ..HttpConfig::default()
-    })
+    .http_config(emulator.http_config())
     .build()
     .expect("source");
     let claim = source

@@ -6,7 +6,6 @@ use std::time::Duration;
 use claimlink::claim::{
     AwsClaimSource, BackendClaimSource, ClaimRequest, ClaimSource, TemplateName,
 };
-use claimlink::net::HttpConfig;
 use claimlink::time::{Clock, SkewedClock, SystemClock};
 
 use crate::emulator::{Emulator, EmulatorConfig};
@@ -54,10 +53,7 @@ pub async fn run(options: &DemoOptions) -> Result<Vec<DemoClaim>, String> {
     })
     .await
     .map_err(|e| format!("the emulator did not start: {e}"))?;
-    let http = HttpConfig {
-        extra_root_certificates_pem: vec![emulator.ca_pem().to_owned()],
-        ..HttpConfig::default()
-    };
+    let http = emulator.http_config();
     let clock: Arc<dyn Clock> = if options.clock_skew_secs == 0 {
         Arc::new(SystemClock)
     } else {

@@ -41,6 +41,44 @@ pub struct SessionData {
     pub proto: Option<session_data::Proto>,
 }
 
+impl SessionData {
+    /// A Sec1 handshake message; its `msg` type follows from the payload.
+    pub fn sec1(payload: sec1_payload::Payload) -> Self {
+        use sec1_payload::Payload as P;
+        let msg = match &payload {
+            P::Sc0(_) => Sec1MsgType::SessionCommand0,
+            P::Sr0(_) => Sec1MsgType::SessionResponse0,
+            P::Sc1(_) => Sec1MsgType::SessionCommand1,
+            P::Sr1(_) => Sec1MsgType::SessionResponse1,
+        };
+        Self {
+            sec_ver: SecSchemeVersion::SecScheme1 as i32,
+            proto: Some(session_data::Proto::Sec1(Sec1Payload {
+                msg: msg as i32,
+                payload: Some(payload),
+            })),
+        }
+    }
+
+    /// A Sec2 handshake message; its `msg` type follows from the payload.
+    pub fn sec2(payload: sec2_payload::Payload) -> Self {
+        use sec2_payload::Payload as P;
+        let msg = match &payload {
+            P::Sc0(_) => Sec2MsgType::S2SessionCommand0,
+            P::Sr0(_) => Sec2MsgType::S2SessionResponse0,
+            P::Sc1(_) => Sec2MsgType::S2SessionCommand1,
+            P::Sr1(_) => Sec2MsgType::S2SessionResponse1,
+        };
+        Self {
+            sec_ver: SecSchemeVersion::SecScheme2 as i32,
+            proto: Some(session_data::Proto::Sec2(Sec2Payload {
+                msg: msg as i32,
+                payload: Some(payload),
+            })),
+        }
+    }
+}
+
 pub mod session_data {
     use prost::Oneof;
     #[derive(Clone, PartialEq, Oneof)]

@@ -220,19 +220,6 @@ async fn sec0(link: &dyn DeviceLink) -> Result<SessionCipher, ProtocolError> {
     }
 }
 
-fn sec1_request(
-    payload: proto::sec1_payload::Payload,
-    msg: proto::Sec1MsgType,
-) -> proto::SessionData {
-    proto::SessionData {
-        sec_ver: proto::SecSchemeVersion::SecScheme1 as i32,
-        proto: Some(session_data::Proto::Sec1(proto::Sec1Payload {
-            msg: msg as i32,
-            payload: Some(payload),
-        })),
-    }
-}
-
 async fn sec1(
     link: &dyn DeviceLink,
     credentials: &DeviceCredentials,
@@ -245,12 +232,9 @@ async fn sec1(
 
     let answer = session_exchange(
         link,
-        sec1_request(
-            proto::sec1_payload::Payload::Sc0(proto::SessionCmd0 {
-                client_pubkey: client_pub.as_bytes().to_vec(),
-            }),
-            proto::Sec1MsgType::SessionCommand0,
-        ),
+        proto::SessionData::sec1(proto::sec1_payload::Payload::Sc0(proto::SessionCmd0 {
+            client_pubkey: client_pub.as_bytes().to_vec(),
+        })),
     )
     .await?;
     let resp0 = match answer.proto {
@@ -288,12 +272,9 @@ async fn sec1(
     let verify = cipher.apply(&device_pub);
     let answer = session_exchange(
         link,
-        sec1_request(
-            proto::sec1_payload::Payload::Sc1(proto::SessionCmd1 {
-                client_verify_data: verify,
-            }),
-            proto::Sec1MsgType::SessionCommand1,
-        ),
+        proto::SessionData::sec1(proto::sec1_payload::Payload::Sc1(proto::SessionCmd1 {
+            client_verify_data: verify,
+        })),
     )
     .await
     .map_err(proof_step_error)?;
@@ -312,19 +293,6 @@ async fn sec1(
         return Err(ProtocolError::DeviceNotAuthentic);
     }
     Ok(SessionCipher::Sec1(cipher))
-}
-
-fn sec2_request(
-    payload: proto::sec2_payload::Payload,
-    msg: proto::Sec2MsgType,
-) -> proto::SessionData {
-    proto::SessionData {
-        sec_ver: proto::SecSchemeVersion::SecScheme2 as i32,
-        proto: Some(session_data::Proto::Sec2(proto::Sec2Payload {
-            msg: msg as i32,
-            payload: Some(payload),
-        })),
-    }
 }
 
 async fn sec2(
@@ -348,13 +316,10 @@ async fn sec2(
     let client = srp::Client::new(&a);
     let answer = session_exchange(
         link,
-        sec2_request(
-            proto::sec2_payload::Payload::Sc0(proto::S2SessionCmd0 {
-                client_username: credentials.username.as_bytes().to_vec(),
-                client_pubkey: client.public_key().to_vec(),
-            }),
-            proto::Sec2MsgType::S2SessionCommand0,
-        ),
+        proto::SessionData::sec2(proto::sec2_payload::Payload::Sc0(proto::S2SessionCmd0 {
+            client_username: credentials.username.as_bytes().to_vec(),
+            client_pubkey: client.public_key().to_vec(),
+        })),
     )
     .await?;
     let resp0 = match answer.proto {
@@ -386,12 +351,9 @@ async fn sec2(
         .ok_or_else(|| malformed(endpoint::SESSION, "device public key B is invalid"))?;
     let answer = session_exchange(
         link,
-        sec2_request(
-            proto::sec2_payload::Payload::Sc1(proto::S2SessionCmd1 {
-                client_proof: round.proof.to_vec(),
-            }),
-            proto::Sec2MsgType::S2SessionCommand1,
-        ),
+        proto::SessionData::sec2(proto::sec2_payload::Payload::Sc1(proto::S2SessionCmd1 {
+            client_proof: round.proof.to_vec(),
+        })),
     )
     .await
     .map_err(proof_step_error)?;

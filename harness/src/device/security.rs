@@ -81,32 +81,6 @@ impl Sec2Secrets {
     }
 }
 
-fn sec1_answer(
-    payload: proto::sec1_payload::Payload,
-    msg: proto::Sec1MsgType,
-) -> proto::SessionData {
-    proto::SessionData {
-        sec_ver: proto::SecSchemeVersion::SecScheme1 as i32,
-        proto: Some(session_data::Proto::Sec1(proto::Sec1Payload {
-            msg: msg as i32,
-            payload: Some(payload),
-        })),
-    }
-}
-
-fn sec2_answer(
-    payload: proto::sec2_payload::Payload,
-    msg: proto::Sec2MsgType,
-) -> proto::SessionData {
-    proto::SessionData {
-        sec_ver: proto::SecSchemeVersion::SecScheme2 as i32,
-        proto: Some(session_data::Proto::Sec2(proto::Sec2Payload {
-            msg: msg as i32,
-            payload: Some(payload),
-        })),
-    }
-}
-
 /// Handles one `prov-session` message.
 pub(crate) fn handle_session(
     security: &DeviceSecurity,
@@ -156,14 +130,11 @@ pub(crate) fn handle_session(
                     device_pub: *device_pub.as_bytes(),
                     client_pub,
                 };
-                Ok(sec1_answer(
-                    S1::Sr0(proto::SessionResp0 {
-                        status: Status::Success as i32,
-                        device_pubkey: device_pub.as_bytes().to_vec(),
-                        device_random: device_random.to_vec(),
-                    }),
-                    proto::Sec1MsgType::SessionResponse0,
-                ))
+                Ok(proto::SessionData::sec1(S1::Sr0(proto::SessionResp0 {
+                    status: Status::Success as i32,
+                    device_pubkey: device_pub.as_bytes().to_vec(),
+                    device_random: device_random.to_vec(),
+                })))
             }
             Some(S1::Sc1(cmd)) => {
                 let Handshake::Sec1Pending {
@@ -180,13 +151,10 @@ pub(crate) fn handle_session(
                 }
                 let verify = cipher.apply(&client_pub);
                 *state = Handshake::Done(SessionCipher::Sec1(cipher));
-                Ok(sec1_answer(
-                    S1::Sr1(proto::SessionResp1 {
-                        status: Status::Success as i32,
-                        device_verify_data: verify,
-                    }),
-                    proto::Sec1MsgType::SessionResponse1,
-                ))
+                Ok(proto::SessionData::sec1(S1::Sr1(proto::SessionResp1 {
+                    status: Status::Success as i32,
+                    device_verify_data: verify,
+                })))
             }
             _ => Err(refused("unexpected Sec1 message")),
         },
@@ -218,14 +186,11 @@ pub(crate) fn handle_session(
                         b_pub: b_pub.clone(),
                         key,
                     };
-                    Ok(sec2_answer(
-                        S2::Sr0(proto::S2SessionResp0 {
-                            status: Status::Success as i32,
-                            device_pubkey: b_pub,
-                            device_salt: secrets.salt.to_vec(),
-                        }),
-                        proto::Sec2MsgType::S2SessionResponse0,
-                    ))
+                    Ok(proto::SessionData::sec2(S2::Sr0(proto::S2SessionResp0 {
+                        status: Status::Success as i32,
+                        device_pubkey: b_pub,
+                        device_salt: secrets.salt.to_vec(),
+                    })))
                 }
                 Some(S2::Sc1(cmd)) => {
                     let Handshake::Sec2Pending {
@@ -258,14 +223,11 @@ pub(crate) fn handle_session(
                         (Sec2Cipher::patch0(&aes_key, nonce), nonce.to_vec())
                     };
                     *state = Handshake::Done(SessionCipher::Sec2(cipher));
-                    Ok(sec2_answer(
-                        S2::Sr1(proto::S2SessionResp1 {
-                            status: Status::Success as i32,
-                            device_proof: device_proof.to_vec(),
-                            device_nonce: nonce,
-                        }),
-                        proto::Sec2MsgType::S2SessionResponse1,
-                    ))
+                    Ok(proto::SessionData::sec2(S2::Sr1(proto::S2SessionResp1 {
+                        status: Status::Success as i32,
+                        device_proof: device_proof.to_vec(),
+                        device_nonce: nonce,
+                    })))
                 }
                 _ => Err(refused("unexpected Sec2 message")),
             }

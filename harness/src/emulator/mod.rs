@@ -279,6 +279,14 @@ impl Emulator {
         self.shared.pki.server_ca.pem()
     }
 
+    /// SDK HTTP settings that trust this emulator (its CA as an extra root).
+    pub fn http_config(&self) -> claimlink::net::HttpConfig {
+        claimlink::net::HttpConfig {
+            extra_root_certificates_pem: vec![self.ca_pem().to_owned()],
+            ..claimlink::net::HttpConfig::default()
+        }
+    }
+
     /// The CA certificate (PEM) that signs claim certificates.
     pub fn claim_ca_pem(&self) -> &str {
         self.shared.pki.claim_ca.pem()
