@@ -13,6 +13,7 @@
 mod control;
 pub mod pki;
 pub mod sigv4;
+pub mod template;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
