@@ -5,6 +5,7 @@
 //! The cloud half (MQTT fleet provisioning against the emulator) builds on this.
 
 pub mod ble;
+pub mod cloud;
 pub mod http;
 pub mod security;
 pub mod wifi;

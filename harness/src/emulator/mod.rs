@@ -11,11 +11,12 @@
 //! credentials, a thing registry, and scripted [`Fault`]s for the next requests.
 
 mod control;
+pub mod mqtt;
 pub mod pki;
 pub mod sigv4;
 pub mod template;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -158,9 +159,11 @@ pub struct Thing {
     /// Its name.
     pub name: String,
     /// Its attributes.
-    pub attributes: HashMap<String, String>,
+    pub attributes: BTreeMap<String, String>,
     /// Attached certificate ids.
     pub principals: Vec<String>,
+    /// Thing groups it belongs to.
+    pub groups: Vec<String>,
 }
 
 /// A certificate in the registry.
@@ -183,6 +186,12 @@ pub(crate) struct State {
     pub things: HashMap<String, Thing>,
     pub certificates: HashMap<String, CertificateRecord>,
     pub log: Vec<RequestRecord>,
+    pub ownership_tokens: HashMap<String, mqtt::OwnershipToken>,
+    pub ownership_token_lifetime: Duration,
+    pub claim_connection_window: Duration,
+    pub thing_groups: HashSet<String>,
+    pub policies: HashMap<String, serde_json::Value>,
+    pub policy_attachments: Vec<(String, String)>,
     pub claim_validity: Duration,
     pub claim_backdate: Duration,
     pub clock_offset_secs: i64,
@@ -194,6 +203,7 @@ pub(crate) struct Shared {
     pub region: String,
     pub account_id: String,
     pub state: Mutex<State>,
+    pub broker: Mutex<mqtt::Broker>,
 }
 
 impl Shared {
@@ -221,6 +231,8 @@ pub struct Emulator {
     shared: Arc<Shared>,
     https_addr: SocketAddr,
     server: JoinHandle<()>,
+    mqtt_addr: SocketAddr,
+    mqtt_server: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -246,7 +258,10 @@ impl Emulator {
             .await
             .map_err(|e| EmulatorError::Pki(e.to_string()))??;
         let identity = pki.server_identity()?;
+        let mqtt_identity = pki.server_identity()?;
         let state = State {
+            ownership_token_lifetime: mqtt::OWNERSHIP_TOKEN_LIFETIME,
+            claim_connection_window: mqtt::CLAIM_CONNECTION_WINDOW,
             templates: config
                 .templates
                 .into_iter()
@@ -260,13 +275,17 @@ impl Emulator {
             region: config.region,
             account_id: config.account_id,
             state: Mutex::new(state),
+            broker: Mutex::new(mqtt::Broker::default()),
         });
         let (https_addr, server) = control::serve(shared.clone(), identity).await?;
-        tracing::info!(%https_addr, "emulator control plane listening");
+        let (mqtt_addr, mqtt_server) = mqtt::serve(shared.clone(), mqtt_identity).await?;
+        tracing::info!(%https_addr, %mqtt_addr, "emulator listening");
         Ok(Self {
             shared,
             https_addr,
             server,
+            mqtt_addr,
+            mqtt_server,
         })
     }
 
@@ -415,6 +434,46 @@ impl Emulator {
         }
     }
 
+    /// The MQTT endpoint, `127.0.0.1:<port>` (TLS with client certificates; the server certificate is
+    /// signed by [`ca_pem`](Self::ca_pem)).
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        self.mqtt_addr
+    }
+
+    /// The CA certificate (PEM) that signs device certificates.
+    pub fn device_ca_pem(&self) -> &str {
+        self.shared.pki.device_ca.pem()
+    }
+
+    /// Creates a thing group (templates may only add things to existing groups).
+    pub fn create_thing_group(&self, name: &str) {
+        self.shared.lock().thing_groups.insert(name.to_owned());
+    }
+
+    /// A thing in the registry.
+    pub fn thing(&self, name: &str) -> Option<Thing> {
+        self.shared.lock().things.get(name).cloned()
+    }
+
+    /// A certificate's status in the registry (`None`: no such certificate).
+    pub fn certificate_status(&self, certificate_id: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .certificates
+            .get(certificate_id)
+            .map(|c| c.status.clone())
+    }
+
+    /// Sets how long certificate ownership tokens live (AWS: one hour).
+    pub fn set_ownership_token_lifetime(&self, lifetime: Duration) {
+        self.shared.lock().ownership_token_lifetime = lifetime;
+    }
+
+    /// MQTT connections and provisioning answers so far.
+    pub fn mqtt_events(&self) -> Vec<mqtt::MqttEvent> {
+        self.shared.mqtt_events()
+    }
+
     /// Sets a thing attribute.
     pub fn set_thing_attribute(&self, thing: &str, key: &str, value: &str) {
         if let Some(t) = self.shared.lock().things.get_mut(thing) {
@@ -426,5 +485,6 @@ impl Emulator {
 impl Drop for Emulator {
     fn drop(&mut self) {
         self.server.abort();
+        self.mqtt_server.abort();
     }
 }

@@ -100,8 +100,11 @@ impl std::fmt::Debug for IssuedCertificate {
 pub struct Pki {
     /// Signs the emulator's TLS server certificates (the trust anchor clients add).
     pub server_ca: Authority,
-    /// Signs claim certificates (and, later, device certificates).
+    /// Signs claim certificates.
     pub claim_ca: Authority,
+    /// Signs device (permanent) certificates from `CreateKeysAndCertificate` and
+    /// `CreateCertificateFromCsr`.
+    pub device_ca: Authority,
 }
 
 impl Pki {
@@ -110,6 +113,7 @@ impl Pki {
         Ok(Self {
             server_ca: Authority::new("claimlink emulator root CA")?,
             claim_ca: Authority::new("claimlink emulator claim CA")?,
+            device_ca: Authority::new("claimlink emulator device CA")?,
         })
     }
 
@@ -131,6 +135,55 @@ impl Pki {
             chain: vec![cert.der().clone()],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         })
+    }
+
+    /// Signs a device certificate for a CSR (PEM): AWS's `CreateCertificateFromCsr`. The subject and key
+    /// come from the CSR; validity is long, as AWS's (here: ten years).
+    pub fn sign_csr(&self, csr_pem: &str) -> Result<(String, String, Vec<u8>), EmulatorError> {
+        let mut csr =
+            rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(pki_error)?;
+        let now = time::OffsetDateTime::now_utc();
+        csr.params.not_before = now - time::Duration::minutes(5);
+        csr.params.not_after = now + time::Duration::days(3650);
+        csr.params.serial_number = Some(SerialNumber::from(random_serial()));
+        csr.params.is_ca = IsCa::NoCa;
+        csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = csr.signed_by(&self.device_ca.issuer).map_err(pki_error)?;
+        let der = cert.der().to_vec();
+        Ok((hex::encode(Sha256::digest(&der)), cert.pem(), der))
+    }
+
+    /// A new RSA-2048 key and a device certificate for it: AWS's `CreateKeysAndCertificate`.
+    /// Returns (certificate id, certificate PEM, DER, private key PKCS#1 PEM).
+    pub fn create_keys_and_certificate(
+        &self,
+    ) -> Result<(String, String, Vec<u8>, Zeroizing<String>), EmulatorError> {
+        let rsa_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(pki_error)?;
+        let pkcs8 = rsa_key.to_pkcs8_der().map_err(pki_error)?;
+        let key = KeyPair::from_pkcs8_der_and_sign_algo(
+            &PrivatePkcs8KeyDer::from(pkcs8.as_bytes()),
+            &rcgen::PKCS_RSA_SHA256,
+        )
+        .map_err(pki_error)?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(pki_error)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "AWS IoT Certificate");
+        params.distinguished_name = dn;
+        params.serial_number = Some(SerialNumber::from(random_serial()));
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::minutes(5);
+        params.not_after = now + time::Duration::days(3650);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params
+            .signed_by(&key, &self.device_ca.issuer)
+            .map_err(pki_error)?;
+        let der = cert.der().to_vec();
+        Ok((
+            hex::encode(Sha256::digest(&der)),
+            cert.pem(),
+            der,
+            rsa_key.to_pkcs1_pem(LineEnding::LF).map_err(pki_error)?,
+        ))
     }
 
     /// Issues a claim certificate with a fresh RSA-2048 key, valid from `not_before` for `validity`.

@@ -1,0 +1,312 @@
+//! The device's cloud half: MQTT over mutual TLS (rumqttc + rustls) and AWS IoT's fleet-provisioning
+//! API, exactly as a device talks to AWS — nothing here knows about the emulator. Point
+//! [`CloudEndpoint`] at `xxxx-ats.iot.<region>.amazonaws.com:8883` with Amazon's root CA and it talks to
+//! AWS IoT Core.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Where the device's MQTT broker is, and whom to trust.
+#[derive(Clone, Debug)]
+pub struct CloudEndpoint {
+    /// Host name or IP.
+    pub host: String,
+    /// Port (AWS IoT: 8883).
+    pub port: u16,
+    /// Trust anchors for the server certificate, PEM.
+    pub ca_pem: String,
+    /// How long to wait for each answer.
+    pub timeout: Duration,
+}
+
+/// A client identity: certificate chain and private key (DER).
+pub struct MqttIdentity {
+    /// Leaf first.
+    pub chain: Vec<Vec<u8>>,
+    /// The key (PKCS#1, PKCS#8 or SEC1).
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// Why talking to the cloud failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    /// The TLS handshake or the MQTT CONNECT was refused, or the connection dropped.
+    #[error("connection failed: {0}")]
+    Connection(String),
+    /// No answer in time.
+    #[error("no answer on {0} in time")]
+    Timeout(String),
+    /// AWS rejected the request.
+    #[error("{topic} rejected: {status_code} {error_code}: {error_message}")]
+    Rejected {
+        /// The request topic.
+        topic: String,
+        /// AWS's statusCode.
+        status_code: u32,
+        /// AWS's errorCode.
+        error_code: String,
+        /// AWS's errorMessage.
+        error_message: String,
+    },
+    /// An answer did not carry what it should.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+    /// Bad local configuration (certificates, keys).
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// One MQTT connection.
+pub struct Connection {
+    client: AsyncClient,
+    incoming: mpsc::UnboundedReceiver<Result<rumqttc::Publish, String>>,
+    driver: JoinHandle<()>,
+    timeout: Duration,
+}
+
+fn tls_config(
+    endpoint: &CloudEndpoint,
+    identity: MqttIdentity,
+) -> Result<rustls::ClientConfig, CloudError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(endpoint.ca_pem.as_bytes()) {
+        roots
+            .add(cert.map_err(|e| CloudError::Config(e.to_string()))?)
+            .map_err(|e| CloudError::Config(e.to_string()))?;
+    }
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CloudError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            identity
+                .chain
+                .into_iter()
+                .map(CertificateDer::from)
+                .collect(),
+            identity.key,
+        )
+        .map_err(|e| CloudError::Config(e.to_string()))
+}
+
+impl Connection {
+    /// Connects with `identity` as `client_id`; returns once the broker accepted the CONNECT.
+    pub async fn open(
+        endpoint: &CloudEndpoint,
+        identity: MqttIdentity,
+        client_id: &str,
+    ) -> Result<Self, CloudError> {
+        let mut options = MqttOptions::new(client_id, endpoint.host.clone(), endpoint.port);
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls_config(endpoint, identity)?),
+        )));
+        let (client, mut eventloop): (AsyncClient, EventLoop) = AsyncClient::new(options, 16);
+        // Wait for CONNACK (or the failure) before handing the connection out.
+        let first = tokio::time::timeout(endpoint.timeout, async {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        })
+        .await
+        .map_err(|_| CloudError::Timeout("CONNECT".into()))?;
+        first.map_err(CloudError::Connection)?;
+        let (tx, incoming) = mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if tx.send(Ok(p)).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            client,
+            incoming,
+            driver,
+            timeout: endpoint.timeout,
+        })
+    }
+
+    /// Publishes `payload` on `topic` after subscribing to its `/accepted` and `/rejected` replies,
+    /// and returns the accepted answer.
+    pub async fn request(&mut self, topic: &str, payload: &Value) -> Result<Value, CloudError> {
+        for suffix in ["accepted", "rejected"] {
+            self.client
+                .subscribe(format!("{topic}/{suffix}"), QoS::AtLeastOnce)
+                .await
+                .map_err(|e| CloudError::Connection(e.to_string()))?;
+        }
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.to_string())
+            .await
+            .map_err(|e| CloudError::Connection(e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.incoming.recv())
+                .await
+                .map_err(|_| CloudError::Timeout(topic.to_owned()))?;
+            let publish = match next {
+                Some(Ok(p)) => p,
+                Some(Err(e)) => return Err(CloudError::Connection(e)),
+                None => return Err(CloudError::Connection("closed".into())),
+            };
+            let body: Value = serde_json::from_slice(&publish.payload)
+                .map_err(|e| CloudError::Malformed(e.to_string()))?;
+            if publish.topic == format!("{topic}/accepted") {
+                return Ok(body);
+            }
+            if publish.topic == format!("{topic}/rejected") {
+                return Err(CloudError::Rejected {
+                    topic: topic.to_owned(),
+                    status_code: body
+                        .get("statusCode")
+                        .and_then(Value::as_u64)
+                        .and_then(|v| u32::try_from(v).ok())
+                        .unwrap_or(0),
+                    error_code: body
+                        .get("errorCode")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned(),
+                    error_message: body
+                        .get("errorMessage")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned(),
+                });
+            }
+        }
+    }
+
+    /// Publishes without waiting for anything.
+    pub async fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), CloudError> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+            .await
+            .map_err(|e| CloudError::Connection(e.to_string()))
+    }
+
+    /// Waits until the broker closes the connection (or `within` passes): `true` if it closed.
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
+                Err(_) => return false,
+                Ok(None) | Ok(Some(Err(_))) => return true,
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Disconnects cleanly.
+    pub async fn close(self) {
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.driver).await;
+    }
+}
+
+/// A device certificate obtained through fleet provisioning.
+pub struct Obtained {
+    /// Its id.
+    pub certificate_id: String,
+    /// The certificate, PEM.
+    pub certificate_pem: String,
+    /// The ownership token for RegisterThing.
+    pub ownership_token: String,
+    /// The private key, when AWS generated it (`CreateKeysAndCertificate`).
+    pub private_key_pem: Option<String>,
+}
+
+impl std::fmt::Debug for Obtained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Obtained")
+            .field("certificate_id", &self.certificate_id)
+            .field(
+                "private_key_pem",
+                &self.private_key_pem.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn field(v: &Value, name: &str) -> Result<String, CloudError> {
+    v.get(name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| CloudError::Malformed(format!("answer without {name}")))
+}
+
+/// `CreateCertificateFromCsr`: the key stays on the device.
+pub async fn create_certificate_from_csr(
+    conn: &mut Connection,
+    csr_pem: &str,
+) -> Result<Obtained, CloudError> {
+    let a = conn
+        .request(
+            "$aws/certificates/create-from-csr/json",
+            &json!({"certificateSigningRequest": csr_pem}),
+        )
+        .await?;
+    Ok(Obtained {
+        certificate_id: field(&a, "certificateId")?,
+        certificate_pem: field(&a, "certificatePem")?,
+        ownership_token: field(&a, "certificateOwnershipToken")?,
+        private_key_pem: None,
+    })
+}
+
+/// `CreateKeysAndCertificate`: AWS makes the key.
+pub async fn create_keys_and_certificate(conn: &mut Connection) -> Result<Obtained, CloudError> {
+    let a = conn
+        .request("$aws/certificates/create/json", &json!({}))
+        .await?;
+    Ok(Obtained {
+        certificate_id: field(&a, "certificateId")?,
+        certificate_pem: field(&a, "certificatePem")?,
+        ownership_token: field(&a, "certificateOwnershipToken")?,
+        private_key_pem: Some(field(&a, "privateKey")?),
+    })
+}
+
+/// `RegisterThing`: returns the thing name and the device configuration.
+pub async fn register_thing(
+    conn: &mut Connection,
+    template: &str,
+    ownership_token: &str,
+    parameters: &std::collections::BTreeMap<String, String>,
+) -> Result<(Option<String>, Value), CloudError> {
+    let a = conn
+        .request(
+            &format!("$aws/provisioning-templates/{template}/provision/json"),
+            &json!({"certificateOwnershipToken": ownership_token, "parameters": parameters}),
+        )
+        .await?;
+    Ok((
+        a.get("thingName")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        a.get("deviceConfiguration").cloned().unwrap_or(Value::Null),
+    ))
+}

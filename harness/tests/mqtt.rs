@@ -1,0 +1,355 @@
+//! The emulator's MQTT endpoint and fleet-provisioning API, driven by the device simulator's cloud
+//! client over MQTT + mutual TLS on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use claimlink::claim::{BackendClaimSource, ClaimRequest, ClaimSource, TemplateName};
+use claimlink_harness::device::cloud::{self, CloudEndpoint, CloudError, Connection, MqttIdentity};
+use claimlink_harness::emulator::mqtt::MqttEvent;
+use claimlink_harness::emulator::{Emulator, EmulatorConfig, Template};
+use claimlink_harness::providers::TokenSequence;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+const TEMPLATE: &str = "claimlink-demo";
+
+async fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig::default())
+        .await
+        .expect("emulator")
+}
+
+fn endpoint(e: &Emulator) -> CloudEndpoint {
+    CloudEndpoint {
+        host: "127.0.0.1".into(),
+        port: e.mqtt_addr().port(),
+        ca_pem: e.ca_pem().to_owned(),
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// A claim from the emulator, as the identity a device would use.
+async fn claim_identity(e: &Emulator) -> MqttIdentity {
+    let source = BackendClaimSource::builder(
+        e.base_url(),
+        Arc::new(TokenSequence::new(vec![e.issue_bearer_token()])),
+    )
+    .http_config(e.http_config())
+    .build()
+    .expect("source");
+    let claim = source
+        .request_claim(&ClaimRequest::new(
+            TemplateName::new(TEMPLATE).expect("name"),
+        ))
+        .await
+        .expect("claim");
+    MqttIdentity {
+        chain: vec![claim.certificate().der().to_vec()],
+        key: PrivateKeyDer::from_pem_slice(claim.private_key().expose().as_bytes()).expect("key"),
+    }
+}
+
+fn device_key_and_csr() -> (rcgen::KeyPair, String) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "device");
+    let csr = params
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    (key, csr)
+}
+
+fn identity_from(cert_pem: &str, key: PrivateKeyDer<'static>) -> MqttIdentity {
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("cert");
+    MqttIdentity {
+        chain: vec![cert.to_vec()],
+        key,
+    }
+}
+
+fn serial(s: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("SerialNumber".to_owned(), s.to_owned())])
+}
+
+#[tokio::test]
+async fn csr_path_registers_the_thing_and_the_new_certificate_connects() {
+    let e = emulator().await;
+    let ep = endpoint(&e);
+    let mut conn = Connection::open(&ep, claim_identity(&e).await, "sn-001")
+        .await
+        .expect("claim connects");
+    let (key, csr) = device_key_and_csr();
+    let cert = cloud::create_certificate_from_csr(&mut conn, &csr)
+        .await
+        .expect("certificate");
+    assert_eq!(
+        e.certificate_status(&cert.certificate_id).as_deref(),
+        Some("INACTIVE")
+    );
+    let (thing, config) = cloud::register_thing(
+        &mut conn,
+        TEMPLATE,
+        &cert.ownership_token,
+        &serial("sn-001"),
+    )
+    .await
+    .expect("registered");
+    assert_eq!(thing.as_deref(), Some("sn-001"));
+    assert!(config.is_object());
+    conn.close().await;
+    assert_eq!(
+        e.certificate_status(&cert.certificate_id).as_deref(),
+        Some("ACTIVE")
+    );
+    let registered = e.thing("sn-001").expect("thing exists");
+    assert_eq!(registered.principals, vec![cert.certificate_id.clone()]);
+    // The permanent certificate (with the key that never left the device) now connects.
+    let key_der = PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
+    let conn = Connection::open(&ep, identity_from(&cert.certificate_pem, key_der), "sn-001")
+        .await
+        .expect("permanent certificate connects");
+    conn.close().await;
+    // The token was single use.
+    let mut again = Connection::open(&ep, claim_identity(&e).await, "sn-001b")
+        .await
+        .expect("claim connects");
+    let err = cloud::register_thing(
+        &mut again,
+        TEMPLATE,
+        &cert.ownership_token,
+        &serial("sn-001"),
+    )
+    .await
+    .expect_err("token reused");
+    assert!(
+        matches!(err, CloudError::Rejected { ref error_code, status_code: 400, .. } if error_code == "InvalidCertificateOwnershipToken"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn keys_path_works_and_an_inactive_certificate_cannot_connect() {
+    let e = emulator().await;
+    let ep = endpoint(&e);
+    let mut conn = Connection::open(&ep, claim_identity(&e).await, "sn-002")
+        .await
+        .expect("claim connects");
+    let cert = cloud::create_keys_and_certificate(&mut conn)
+        .await
+        .expect("keys");
+    let key_pem = cert.private_key_pem.clone().expect("AWS made the key");
+    assert!(key_pem.contains("RSA PRIVATE KEY"));
+    let key = || PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
+    // Not registered yet: INACTIVE, refused.
+    assert!(
+        Connection::open(&ep, identity_from(&cert.certificate_pem, key()), "early")
+            .await
+            .is_err()
+    );
+    cloud::register_thing(
+        &mut conn,
+        TEMPLATE,
+        &cert.ownership_token,
+        &serial("sn-002"),
+    )
+    .await
+    .expect("registered");
+    conn.close().await;
+    Connection::open(&ep, identity_from(&cert.certificate_pem, key()), "sn-002")
+        .await
+        .expect("now it connects")
+        .close()
+        .await;
+}
+
+#[tokio::test]
+async fn register_thing_rejections_carry_aws_error_codes() {
+    let e = emulator().await;
+    e.put_template(Template {
+        name: "grouped".into(),
+        body: serde_json::json!({
+            "Parameters": {"SerialNumber": {"Type": "String"}},
+            "Resources": {
+                "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}, "ThingGroups": ["fleet-a"]}},
+                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}}
+            }
+        }),
+        enabled: true,
+    });
+    let ep = endpoint(&e);
+    let mut conn = Connection::open(&ep, claim_identity(&e).await, "sn-003")
+        .await
+        .expect("claim connects");
+    let (_key, csr) = device_key_and_csr();
+    let cert = cloud::create_certificate_from_csr(&mut conn, &csr)
+        .await
+        .expect("certificate");
+    let code = |r: Result<_, CloudError>| match r {
+        Err(CloudError::Rejected { error_code, .. }) => error_code,
+        other => format!("{:?}", other.map(|_| ())),
+    };
+    assert_eq!(
+        code(cloud::register_thing(&mut conn, TEMPLATE, "not-a-token", &serial("x")).await),
+        "InvalidCertificateOwnershipToken"
+    );
+    assert_eq!(
+        code(
+            cloud::register_thing(&mut conn, TEMPLATE, &cert.ownership_token, &BTreeMap::new())
+                .await
+        ),
+        "InvalidParameters"
+    );
+    assert_eq!(
+        code(
+            cloud::register_thing(
+                &mut conn,
+                "no-such-template",
+                &cert.ownership_token,
+                &serial("x")
+            )
+            .await
+        ),
+        "ResourceNotFound"
+    );
+    assert_eq!(
+        code(
+            cloud::register_thing(&mut conn, "grouped", &cert.ownership_token, &serial("x")).await
+        ),
+        "InvalidParameters"
+    );
+    assert!(
+        e.thing("x").is_none(),
+        "nothing was created by a rejected request"
+    );
+    e.create_thing_group("fleet-a");
+    let (thing, _) =
+        cloud::register_thing(&mut conn, "grouped", &cert.ownership_token, &serial("x"))
+            .await
+            .expect("now it works");
+    assert_eq!(thing.as_deref(), Some("x"));
+    assert_eq!(
+        e.thing("x").map(|t| t.groups),
+        Some(vec!["fleet-a".to_owned()])
+    );
+    // An expired ownership token.
+    e.set_ownership_token_lifetime(Duration::ZERO);
+    let cert = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+        .await
+        .expect("certificate");
+    assert_eq!(
+        code(cloud::register_thing(&mut conn, TEMPLATE, &cert.ownership_token, &serial("y")).await),
+        "InvalidCertificateOwnershipToken"
+    );
+    // A bad CSR.
+    let err = cloud::create_certificate_from_csr(
+        &mut conn,
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    )
+    .await
+    .expect_err("bad csr");
+    assert!(
+        matches!(
+            err,
+            CloudError::Rejected {
+                status_code: 400,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_claim_may_only_use_provisioning_topics() {
+    let e = emulator().await;
+    let mut conn = Connection::open(&endpoint(&e), claim_identity(&e).await, "sneaky")
+        .await
+        .expect("claim connects");
+    conn.publish("devices/sneaky/telemetry", b"{}")
+        .await
+        .expect("queued");
+    assert!(
+        conn.closed_within(Duration::from_secs(5)).await,
+        "the broker disconnects the claim"
+    );
+    assert!(e.mqtt_events().iter().any(
+        |ev| matches!(ev, MqttEvent::Forbidden { topic, .. } if topic == "devices/sneaky/telemetry")
+    ));
+}
+
+#[tokio::test]
+async fn an_expired_claim_is_refused_at_connect() {
+    let e = emulator().await;
+    e.set_claim_validity(Duration::from_secs(2));
+    let identity = claim_identity(&e).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let err = Connection::open(&endpoint(&e), identity, "late")
+        .await
+        .err()
+        .expect("refused");
+    assert!(matches!(err, CloudError::Connection(_)), "{err:?}");
+    assert!(!e
+        .mqtt_events()
+        .iter()
+        .any(|ev| matches!(ev, MqttEvent::Connected { .. })));
+}
+
+#[tokio::test]
+async fn concurrent_devices_never_see_each_others_replies() {
+    let e = emulator().await;
+    let ep = endpoint(&e);
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let ep = ep.clone();
+        let identity = claim_identity(&e).await;
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Connection::open(&ep, identity, &format!("dev-{i}"))
+                .await
+                .expect("connects");
+            let (key, csr) = device_key_and_csr();
+            let cert = cloud::create_certificate_from_csr(&mut conn, &csr)
+                .await
+                .expect("certificate");
+            // The certificate is for this device's own key.
+            let spki = key.public_key_raw();
+            let der = CertificateDer::from_pem_slice(cert.certificate_pem.as_bytes())
+                .expect("pem")
+                .to_vec();
+            assert!(
+                der.windows(spki.len()).any(|w| w == spki),
+                "certificate {i} is for its own key"
+            );
+            cloud::register_thing(
+                &mut conn,
+                TEMPLATE,
+                &cert.ownership_token,
+                &serial(&format!("dev-{i}")),
+            )
+            .await
+            .expect("registered");
+            // Nothing else arrives for this client.
+            assert!(!conn.closed_within(Duration::from_millis(300)).await);
+            conn.close().await;
+            cert.certificate_id
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.expect("task"));
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    let answered = e
+        .mqtt_events()
+        .iter()
+        .filter(|ev| matches!(ev, MqttEvent::Answered { accepted: true, .. }))
+        .count();
+    assert_eq!(answered, 8);
+}
