@@ -310,3 +310,147 @@ pub async fn register_thing(
         a.get("deviceConfiguration").cloned().unwrap_or(Value::Null),
     ))
 }
+
+/// What the fleet-provisioning flow needs.
+pub struct FlowInput {
+    /// The MQTT endpoint (from the claim bundle's `iot_endpoint`) and trust.
+    pub endpoint: CloudEndpoint,
+    /// The claim certificate and key.
+    pub claim: MqttIdentity,
+    /// MQTT client id.
+    pub client_id: String,
+    /// Template to register with.
+    pub template: String,
+    /// Its parameters.
+    pub parameters: std::collections::BTreeMap<String, String>,
+    /// CSR path (the key never leaves the device) rather than CreateKeysAndCertificate.
+    pub use_csr: bool,
+}
+
+/// The outcome of a successful flow.
+pub struct Provisioned {
+    /// The thing registered.
+    pub thing_name: String,
+    /// The permanent certificate's id.
+    pub certificate_id: String,
+    /// The permanent certificate, PEM.
+    pub certificate_pem: String,
+    /// Its private key (PKCS#8 DER for the CSR path, PKCS#1 for the keys path).
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// The stages the flow reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowStage {
+    /// Connected with the claim.
+    ConnectedWithClaim,
+    /// Permanent certificate issued.
+    CertificateIssued,
+    /// RegisterThing accepted.
+    ThingRegistered,
+    /// Reconnected with the permanent certificate.
+    Reconnected,
+}
+
+/// A failure of the flow: the kind the device reports on `aws-status`, and AWS's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowFailure {
+    /// What failed.
+    pub kind: claimlink::protocomm::proto::CloudFailureKind,
+    /// AWS's statusCode, when AWS answered.
+    pub status_code: u32,
+    /// AWS's errorCode.
+    pub error_code: String,
+    /// AWS's errorMessage or the local error.
+    pub error_message: String,
+}
+
+fn failure(kind: claimlink::protocomm::proto::CloudFailureKind, e: CloudError) -> FlowFailure {
+    match e {
+        CloudError::Rejected {
+            status_code,
+            error_code,
+            error_message,
+            ..
+        } => FlowFailure {
+            kind,
+            status_code,
+            error_code,
+            error_message,
+        },
+        other => FlowFailure {
+            kind,
+            status_code: 0,
+            error_code: String::new(),
+            error_message: other.to_string(),
+        },
+    }
+}
+
+/// Claim → certificate → RegisterThing → reconnect with the permanent certificate.
+pub async fn fleet_provision(
+    input: FlowInput,
+    mut on_stage: impl FnMut(FlowStage) + Send,
+) -> Result<Provisioned, FlowFailure> {
+    use claimlink::protocomm::proto::CloudFailureKind as K;
+    let mut conn = Connection::open(&input.endpoint, input.claim, &input.client_id)
+        .await
+        .map_err(|e| failure(K::TlsRejected, e))?;
+    on_stage(FlowStage::ConnectedWithClaim);
+    let (obtained, key) = if input.use_csr {
+        let key = rcgen::KeyPair::generate()
+            .map_err(|e| failure(K::Internal, CloudError::Config(e.to_string())))?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| failure(K::Internal, CloudError::Config(e.to_string())))?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, input.client_id.clone());
+        let csr = params
+            .serialize_request(&key)
+            .and_then(|c| c.pem())
+            .map_err(|e| failure(K::Internal, CloudError::Config(e.to_string())))?;
+        let obtained = create_certificate_from_csr(&mut conn, &csr)
+            .await
+            .map_err(|e| failure(K::CertificateRejected, e))?;
+        let der = PrivateKeyDer::try_from(key.serialize_der())
+            .map_err(|e| failure(K::Internal, CloudError::Config(e.to_string())))?;
+        (obtained, der)
+    } else {
+        let obtained = create_keys_and_certificate(&mut conn)
+            .await
+            .map_err(|e| failure(K::CertificateRejected, e))?;
+        let pem = obtained.private_key_pem.clone().unwrap_or_default();
+        let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| failure(K::CertificateRejected, CloudError::Malformed(e.to_string())))?;
+        (obtained, der)
+    };
+    on_stage(FlowStage::CertificateIssued);
+    let (thing, _config) = register_thing(
+        &mut conn,
+        &input.template,
+        &obtained.ownership_token,
+        &input.parameters,
+    )
+    .await
+    .map_err(|e| failure(K::RegisterThingRejected, e))?;
+    let thing_name = thing.unwrap_or_default();
+    on_stage(FlowStage::ThingRegistered);
+    conn.close().await;
+    let cert = CertificateDer::from_pem_slice(obtained.certificate_pem.as_bytes())
+        .map_err(|e| failure(K::CertificateRejected, CloudError::Malformed(e.to_string())))?;
+    let identity = MqttIdentity {
+        chain: vec![cert.to_vec()],
+        key: key.clone_key(),
+    };
+    let permanent = Connection::open(&input.endpoint, identity, &input.client_id)
+        .await
+        .map_err(|e| failure(K::ReconnectFailed, e))?;
+    on_stage(FlowStage::Reconnected);
+    permanent.close().await;
+    Ok(Provisioned {
+        thing_name,
+        certificate_id: obtained.certificate_id,
+        certificate_pem: obtained.certificate_pem,
+        key,
+    })
+}

@@ -12,7 +12,7 @@ pub mod wifi;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use claimlink::protocomm::endpoint;
@@ -46,6 +46,45 @@ pub struct SimDeviceConfig {
     /// Provisioning (and BLE) stops this long after the device got an IP (ESP-IDF: about 30 s);
     /// `None` when the firmware disables auto-stop.
     pub auto_stop_after_ip: Option<Duration>,
+    /// The cloud half: `None` for a device that stops at Wi-Fi.
+    pub cloud: Option<DeviceCloud>,
+}
+
+/// How the device reaches the cloud once online. The endpoint itself comes from the claim bundle.
+#[derive(Clone, Debug)]
+pub struct DeviceCloud {
+    /// Trust anchors for the MQTT server (Amazon's root CA on a real device).
+    pub ca_pem: String,
+    /// Port when the bundle's endpoint has none (AWS IoT: 8883).
+    pub default_port: u16,
+    /// CSR path (default) or CreateKeysAndCertificate.
+    pub use_csr: bool,
+    /// Time to sync the clock (SNTP) after getting an address.
+    pub time_sync: Duration,
+    /// How long to wait for each MQTT answer.
+    pub timeout: Duration,
+}
+
+impl DeviceCloud {
+    /// A device trusting `ca_pem`, CSR path, quick time sync.
+    pub fn trusting(ca_pem: &str) -> Self {
+        Self {
+            ca_pem: ca_pem.to_owned(),
+            default_port: 8883,
+            use_csr: true,
+            time_sync: Duration::from_millis(20),
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The cloud half's progress, as `aws-status` reports it.
+#[derive(Clone, Debug, Default)]
+struct CloudProgress {
+    stage: Option<proto::CloudStage>,
+    thing_name: String,
+    certificate_id: String,
+    failure: Option<proto::CloudFailure>,
 }
 
 impl Default for SimDeviceConfig {
@@ -63,6 +102,7 @@ impl Default for SimDeviceConfig {
             seed: 1,
             index: 0,
             auto_stop_after_ip: Some(Duration::from_secs(30)),
+            cloud: None,
         }
     }
 }
@@ -162,13 +202,14 @@ struct Inner {
     claim: Option<ReceivedClaim>,
     scan_done: bool,
     exchanges: u64,
+    cloud: CloudProgress,
 }
 
 /// A simulated device. Share it (`Arc`) between the links that reach it.
 pub struct SimDevice {
     config: SimDeviceConfig,
     sec2: Option<Sec2Secrets>,
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
 }
 
 impl std::fmt::Debug for SimDevice {
@@ -197,7 +238,7 @@ impl SimDevice {
         };
         Self {
             sec2,
-            inner: Mutex::new(Inner {
+            inner: Arc::new(Mutex::new(Inner {
                 rng,
                 session: None,
                 wifi: WifiMachine::default(),
@@ -205,7 +246,8 @@ impl SimDevice {
                 claim: None,
                 scan_done: false,
                 exchanges: 0,
-            }),
+                cloud: CloudProgress::default(),
+            })),
             config,
         }
     }
@@ -494,6 +536,7 @@ impl SimDevice {
             Some(P::CmdApplyConfig(_)) => {
                 let status = if inner.wifi.configured && inner.wifi.applied_at.is_none() {
                     inner.wifi.applied_at = Some(now);
+                    self.start_cloud(inner);
                     Status::Success
                 } else {
                     Status::InternalError
@@ -775,7 +818,11 @@ impl SimDevice {
             }
             SimWifiState::Connected { ip: addr, .. } => {
                 ip = addr.to_string();
-                (St::WifiConnected, None)
+                match (&inner.cloud.failure, inner.cloud.stage) {
+                    (Some(f), _) => (St::Failed, Some(f.clone())),
+                    (None, Some(stage)) => (stage, None),
+                    (None, None) => (St::WifiConnected, None),
+                }
             }
             SimWifiState::Failed { auth: true } => (St::Failed, failure(K::WifiAuth)),
             SimWifiState::Failed { auth: false } => (St::Failed, failure(K::WifiNotFound)),
@@ -786,11 +833,110 @@ impl SimDevice {
             payload: Some(P::RespGet(proto::RespGetCloudStatus {
                 stage: stage as i32,
                 ip4_addr: ip,
-                thing_name: String::new(),
-                certificate_id: String::new(),
+                thing_name: inner.cloud.thing_name.clone(),
+                certificate_id: inner.cloud.certificate_id.clone(),
                 failure: fail,
             })),
         }))
+    }
+
+    /// Starts the cloud half in the background, if the device has one and holds a claim: after the
+    /// Wi-Fi join and a time sync, fleet provisioning with the claim; the claim is wiped afterwards,
+    /// whatever the outcome.
+    fn start_cloud(&self, inner: &mut Inner) {
+        let (Some(cloud), Some(claim)) = (self.config.cloud.clone(), inner.claim.clone()) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let joined = matches!(
+            self.config
+                .world
+                .join(&inner.wifi.ssid, &inner.wifi.passphrase, self.config.index),
+            JoinOutcome::Connected { .. }
+        );
+        if !joined {
+            return;
+        }
+        inner.cloud = CloudProgress::default();
+        let state = self.inner.clone();
+        let connect_time = self.config.world.connect_time;
+        let client_id = self.config.name.clone();
+        let received = Instant::now();
+        runtime.spawn(async move {
+            let set = |f: &dyn Fn(&mut CloudProgress)| {
+                f(&mut state.lock().unwrap_or_else(|p| p.into_inner()).cloud)
+            };
+            tokio::time::sleep(connect_time + cloud.time_sync).await;
+            set(&|c| c.stage = Some(proto::CloudStage::TimeSynced));
+            let fail = |kind: proto::CloudFailureKind, message: &str| proto::CloudFailure {
+                kind: kind as i32,
+                error_message: message.to_owned(),
+                ..proto::CloudFailure::default()
+            };
+            let result = if received.elapsed() >= Duration::from_secs(u64::from(claim.seconds_left))
+            {
+                Err(fail(
+                    proto::CloudFailureKind::ClaimExpired,
+                    "the claim expired before the device got online",
+                ))
+            } else {
+                let (host, port) = match claim.iot_endpoint.rsplit_once(':') {
+                    Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(cloud.default_port)),
+                    None => (claim.iot_endpoint.clone(), cloud.default_port),
+                };
+                let input = cloud::FlowInput {
+                    endpoint: cloud::CloudEndpoint {
+                        host,
+                        port,
+                        ca_pem: cloud.ca_pem.clone(),
+                        timeout: cloud.timeout,
+                    },
+                    claim: cloud::MqttIdentity {
+                        chain: vec![claim.certificate_der.clone()],
+                        key: rustls_pki_types::PrivateKeyDer::Pkcs1(
+                            claim.private_key_der.to_vec().into(),
+                        ),
+                    },
+                    client_id,
+                    template: claim.template_name.clone(),
+                    parameters: claim.template_parameters.clone(),
+                    use_csr: cloud.use_csr,
+                };
+                cloud::fleet_provision(input, |stage| {
+                    let stage = match stage {
+                        cloud::FlowStage::ConnectedWithClaim => {
+                            proto::CloudStage::MqttConnectedWithClaim
+                        }
+                        cloud::FlowStage::CertificateIssued => proto::CloudStage::CertificateIssued,
+                        cloud::FlowStage::ThingRegistered => proto::CloudStage::ThingRegistered,
+                        cloud::FlowStage::Reconnected => {
+                            proto::CloudStage::ReconnectedWithPermanent
+                        }
+                    };
+                    set(&|c| c.stage = Some(stage));
+                })
+                .await
+                .map_err(|f| proto::CloudFailure {
+                    kind: f.kind as i32,
+                    status_code: f.status_code,
+                    error_code: f.error_code,
+                    error_message: f.error_message,
+                })
+            };
+            let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
+            // The claim has done its job (or failed): wipe it.
+            guard.claim = None;
+            match result {
+                Ok(done) => {
+                    guard.cloud.thing_name = done.thing_name;
+                    guard.cloud.certificate_id = done.certificate_id;
+                    guard.cloud.stage = Some(proto::CloudStage::Done);
+                }
+                Err(f) => guard.cloud.failure = Some(f),
+            }
+        });
     }
 
     /// A fresh random session id for a new connection.
