@@ -164,3 +164,62 @@ async fn a_rejected_register_thing_is_reported_with_aws_words_and_the_claim_is_w
     assert!(!device.holds_claim());
     assert!(e.thing("SN-REJ").is_none());
 }
+
+#[tokio::test]
+async fn the_device_proves_its_certificate_at_the_credentials_provider() {
+    let e = Emulator::start(EmulatorConfig::default())
+        .await
+        .expect("emulator");
+    e.put_template(Template {
+        name: "with-policy".into(),
+        body: serde_json::json!({
+            "Parameters": {"SerialNumber": {"Type": "String"}},
+            "Resources": {
+                "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}}},
+                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
+                "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "DevicePolicy"}}
+            }
+        }),
+        enabled: true,
+    });
+    e.put_policy(
+        "DevicePolicy",
+        serde_json::json!({"Statement": [{"Effect": "Allow", "Action": ["iot:AssumeRoleWithCertificate"], "Resource": "*"}]}),
+    );
+    e.create_role_alias("device-role", "arn:aws:iam::123456789012:role/device", 900)
+        .expect("alias");
+    let device_with_credentials = || {
+        let mut config = SimDeviceConfig {
+            cloud: Some(DeviceCloud {
+                credentials: Some((e.credentials_addr().to_string(), "device-role".to_owned())),
+                ..DeviceCloud::trusting(e.ca_pem())
+            }),
+            ..SimDeviceConfig::default()
+        };
+        config.world.connect_time = Duration::from_millis(50);
+        Arc::new(SimDevice::new(config))
+    };
+    let status = hand_over(
+        &e,
+        device_with_credentials(),
+        &claim_for(&e, "with-policy").await,
+        "SN-CRED",
+    )
+    .await;
+    assert_eq!(status.stage, CloudStage::Done, "{status:?}");
+    // Without the policy the thing is provisioned, but the certificate cannot get credentials: reported.
+    let status = hand_over(
+        &e,
+        device_with_credentials(),
+        &claim_for(&e, "claimlink-demo").await,
+        "SN-NOCRED",
+    )
+    .await;
+    assert_eq!(status.stage, CloudStage::Failed);
+    let failure = status.failure.expect("failure");
+    assert_eq!(
+        (failure.kind, failure.status_code),
+        (CloudFailureKind::CredentialsProvider, 403)
+    );
+    assert_eq!(status.thing_name.as_deref(), Some("SN-NOCRED"));
+}

@@ -20,6 +20,7 @@ use claimlink::protocomm::proto::{self, Status};
 use prost::Message;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
+use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -63,6 +64,8 @@ pub struct DeviceCloud {
     pub time_sync: Duration,
     /// How long to wait for each MQTT answer.
     pub timeout: Duration,
+    /// Where to prove the permanent certificate: the credentials provider (`host:port`) and role alias.
+    pub credentials: Option<(String, String)>,
 }
 
 impl DeviceCloud {
@@ -74,6 +77,7 @@ impl DeviceCloud {
             use_csr: true,
             time_sync: Duration::from_millis(20),
             timeout: Duration::from_secs(20),
+            credentials: None,
         }
     }
 }
@@ -904,7 +908,8 @@ impl SimDevice {
                     parameters: claim.template_parameters.clone(),
                     use_csr: cloud.use_csr,
                 };
-                cloud::fleet_provision(input, |stage| {
+                let endpoint = input.endpoint.clone();
+                let provisioned = cloud::fleet_provision(input, |stage| {
                     let stage = match stage {
                         cloud::FlowStage::ConnectedWithClaim => {
                             proto::CloudStage::MqttConnectedWithClaim
@@ -923,7 +928,62 @@ impl SimDevice {
                     status_code: f.status_code,
                     error_code: f.error_code,
                     error_message: f.error_message,
-                })
+                });
+                match (provisioned, cloud.credentials.as_ref()) {
+                    (Ok(done), Some((target, alias))) => {
+                        let (host, port) = target
+                            .rsplit_once(':')
+                            .map_or((target.clone(), 443), |(h, p)| {
+                                (h.to_owned(), p.parse().unwrap_or(443))
+                            });
+                        let endpoint = cloud::CloudEndpoint {
+                            host,
+                            port,
+                            ..endpoint
+                        };
+                        let identity = cloud::MqttIdentity {
+                            chain: rustls_pki_types::CertificateDer::pem_slice_iter(
+                                done.certificate_pem.as_bytes(),
+                            )
+                            .filter_map(Result::ok)
+                            .map(|c| c.to_vec())
+                            .collect(),
+                            key: done.key.clone_key(),
+                        };
+                        match cloud::fetch_role_credentials(
+                            &endpoint,
+                            identity,
+                            alias,
+                            &done.thing_name,
+                        )
+                        .await
+                        {
+                            Ok(_) => Ok(done),
+                            Err(e) => {
+                                let (status_code, error_message) = match e {
+                                    cloud::CloudError::Rejected {
+                                        status_code,
+                                        error_message,
+                                        ..
+                                    } => (status_code, error_message),
+                                    other => (0, other.to_string()),
+                                };
+                                // Provisioned, but the certificate cannot get credentials: say so.
+                                set(&|c| {
+                                    c.thing_name = done.thing_name.clone();
+                                    c.certificate_id = done.certificate_id.clone();
+                                });
+                                Err(proto::CloudFailure {
+                                    kind: proto::CloudFailureKind::CredentialsProvider as i32,
+                                    status_code,
+                                    error_code: String::new(),
+                                    error_message,
+                                })
+                            }
+                        }
+                    }
+                    (other, _) => other,
+                }
             };
             let mut guard = state.lock().unwrap_or_else(|p| p.into_inner());
             // The claim has done its job (or failed): wipe it.

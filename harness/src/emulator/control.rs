@@ -31,12 +31,44 @@ pub(crate) async fn serve(
     identity: ServerIdentity,
 ) -> Result<(SocketAddr, JoinHandle<()>), EmulatorError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(pki_error)?
         .with_no_client_auth()
         .with_single_cert(identity.chain, identity.key)
         .map_err(pki_error)?;
+    serve_https(tls, router(shared)).await
+}
+
+/// A verifier that requires client certificates chaining to one of `ca_pems`, inside their validity.
+pub(crate) fn client_verifier(
+    ca_pems: &[&str],
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, EmulatorError> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in ca_pems {
+        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots.add(cert.map_err(pki_error)?).map_err(pki_error)?;
+        }
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .map_err(pki_error)
+}
+
+/// The id (hex SHA-256 of the DER) of the client certificate a TLS connection presented.
+#[derive(Clone, Debug)]
+pub(crate) struct PeerCertificate(pub Option<String>);
+
+/// Serves `app` over HTTPS/1.1 on an ephemeral 127.0.0.1 port; each request carries the connection's
+/// [`PeerCertificate`] as an extension.
+pub(crate) async fn serve_https(
+    mut tls: rustls::ServerConfig,
+    app: Router,
+) -> Result<(SocketAddr, JoinHandle<()>), EmulatorError> {
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -45,7 +77,6 @@ pub(crate) async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|e| EmulatorError::Server(e.to_string()))?;
-    let app = router(shared);
     let task = tokio::spawn(async move {
         loop {
             let Ok((tcp, _peer)) = listener.accept().await else {
@@ -57,6 +88,13 @@ pub(crate) async fn serve(
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
+                let peer = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| hex::encode(Sha256::digest(c.as_ref())));
+                let app = app.layer(axum::Extension(PeerCertificate(peer)));
                 let service = hyper_util::service::TowerToHyperService::new(app);
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .http1_only()
@@ -103,7 +141,7 @@ async fn stamp_and_log(State(shared): State<Shared_>, request: Request, next: Ne
     response
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -11,6 +11,7 @@
 //! credentials, a thing registry, and scripted [`Fault`]s for the next requests.
 
 mod control;
+pub mod credentials;
 pub mod mqtt;
 pub mod pki;
 pub mod sigv4;
@@ -192,6 +193,7 @@ pub(crate) struct State {
     pub thing_groups: HashSet<String>,
     pub policies: HashMap<String, serde_json::Value>,
     pub policy_attachments: Vec<(String, String)>,
+    pub role_aliases: HashMap<String, credentials::RoleAlias>,
     pub claim_validity: Duration,
     pub claim_backdate: Duration,
     pub clock_offset_secs: i64,
@@ -233,6 +235,8 @@ pub struct Emulator {
     server: JoinHandle<()>,
     mqtt_addr: SocketAddr,
     mqtt_server: JoinHandle<()>,
+    credentials_addr: SocketAddr,
+    credentials_server: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -251,6 +255,15 @@ fn random_token(prefix: &str, len: usize) -> String {
     format!("{prefix}{body}")
 }
 
+/// Fresh AWS-style temporary credentials (not yet known to the emulator).
+pub(crate) fn random_credentials() -> TemporaryCredentials {
+    TemporaryCredentials {
+        access_key_id: random_token("ASIA", 16),
+        secret_access_key: random_token("", 40),
+        session_token: random_token("IQoJb3JpZ2luX2Vj", 64),
+    }
+}
+
 impl Emulator {
     /// Starts the emulator on 127.0.0.1 (an ephemeral port). Needs a tokio runtime.
     pub async fn start(config: EmulatorConfig) -> Result<Self, EmulatorError> {
@@ -259,6 +272,7 @@ impl Emulator {
             .map_err(|e| EmulatorError::Pki(e.to_string()))??;
         let identity = pki.server_identity()?;
         let mqtt_identity = pki.server_identity()?;
+        let credentials_identity = pki.server_identity()?;
         let state = State {
             ownership_token_lifetime: mqtt::OWNERSHIP_TOKEN_LIFETIME,
             claim_connection_window: mqtt::CLAIM_CONNECTION_WINDOW,
@@ -279,6 +293,8 @@ impl Emulator {
         });
         let (https_addr, server) = control::serve(shared.clone(), identity).await?;
         let (mqtt_addr, mqtt_server) = mqtt::serve(shared.clone(), mqtt_identity).await?;
+        let (credentials_addr, credentials_server) =
+            credentials::serve(shared.clone(), credentials_identity).await?;
         tracing::info!(%https_addr, %mqtt_addr, "emulator listening");
         Ok(Self {
             shared,
@@ -286,6 +302,8 @@ impl Emulator {
             server,
             mqtt_addr,
             mqtt_server,
+            credentials_addr,
+            credentials_server,
         })
     }
 
@@ -331,11 +349,7 @@ impl Emulator {
 
     /// Creates temporary AWS credentials the SigV4 API accepts (as Cognito would).
     pub fn issue_credentials(&self) -> TemporaryCredentials {
-        let creds = TemporaryCredentials {
-            access_key_id: random_token("ASIA", 16),
-            secret_access_key: random_token("", 40),
-            session_token: random_token("IQoJb3JpZ2luX2Vj", 64),
-        };
+        let creds = random_credentials();
         self.shared.lock().credentials.insert(
             creds.access_key_id.clone(),
             KnownCredentials {
@@ -445,6 +459,43 @@ impl Emulator {
         self.shared.pki.device_ca.pem()
     }
 
+    /// The credentials provider, `127.0.0.1:<port>` (TLS with device certificates; server certificate
+    /// signed by [`ca_pem`](Self::ca_pem)).
+    pub fn credentials_addr(&self) -> SocketAddr {
+        self.credentials_addr
+    }
+
+    /// Creates a role alias for the credentials provider. AWS allows credential durations of 900 to
+    /// 43200 seconds; anything else is refused.
+    pub fn create_role_alias(
+        &self,
+        alias: &str,
+        role_arn: &str,
+        duration_secs: u64,
+    ) -> Result<(), String> {
+        if !(900..=43_200).contains(&duration_secs) {
+            return Err(format!(
+                "credentialDurationSeconds must be between 900 and 43200, not {duration_secs}"
+            ));
+        }
+        self.shared.lock().role_aliases.insert(
+            alias.to_owned(),
+            credentials::RoleAlias {
+                role_arn: role_arn.to_owned(),
+                credential_duration: Duration::from_secs(duration_secs),
+            },
+        );
+        Ok(())
+    }
+
+    /// Creates or replaces an IoT policy (templates attach policies by name).
+    pub fn put_policy(&self, name: &str, document: serde_json::Value) {
+        self.shared
+            .lock()
+            .policies
+            .insert(name.to_owned(), document);
+    }
+
     /// Creates a thing group (templates may only add things to existing groups).
     pub fn create_thing_group(&self, name: &str) {
         self.shared.lock().thing_groups.insert(name.to_owned());
@@ -486,5 +537,6 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         self.server.abort();
         self.mqtt_server.abort();
+        self.credentials_server.abort();
     }
 }

@@ -20,8 +20,6 @@ use rumqttc::mqttbytes::v4::{
     ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode,
 };
 use rumqttc::mqttbytes::QoS;
-use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -136,15 +134,8 @@ pub(crate) async fn serve(
     identity: ServerIdentity,
 ) -> Result<(SocketAddr, JoinHandle<()>), EmulatorError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for pem in [shared.pki.claim_ca.pem(), shared.pki.device_ca.pem()] {
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            roots.add(cert.map_err(pki_error)?).map_err(pki_error)?;
-        }
-    }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .map_err(pki_error)?;
+    let verifier =
+        super::control::client_verifier(&[shared.pki.claim_ca.pem(), shared.pki.device_ca.pem()])?;
     let tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(pki_error)?
@@ -698,9 +689,15 @@ fn register_thing(shared: &Shared, template_name: &str, body: &Value) -> (bool, 
         entry.groups = t.groups;
     }
     for (name, doc) in plan.policies {
-        state
-            .policies
-            .insert(name.clone(), doc.unwrap_or(Value::Null));
+        // A named policy must already exist (AWS refuses otherwise): its document is kept as is.
+        match doc {
+            Some(doc) => {
+                state.policies.insert(name.clone(), doc);
+            }
+            None => {
+                state.policies.entry(name.clone()).or_insert(Value::Null);
+            }
+        }
         state
             .policy_attachments
             .push((name, certificate_id.clone()));
