@@ -19,6 +19,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start the AWS IoT emulator, write what a device needs to a directory (endpoints, CA, a fresh
+    /// claim), and serve until interrupted. Used by the awsiotsdk conformance test.
+    Emulator {
+        /// Where to write `endpoints.json`, `ca.pem`, `claim.pem` and `claim.key`.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Serve one simulated device over HTTP on 127.0.0.1 (like an ESP32 in SoftAP mode) until
     /// interrupted: any protocomm client (ESP-IDF's esp_prov, the apps) can provision it.
     ServeDevice {
@@ -64,6 +71,13 @@ fn main() -> ExitCode {
         }
     };
     match command {
+        Command::Emulator { out } => match runtime.block_on(run_emulator(out)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::ServeDevice { port, password } => {
             use claimlink_harness::device::http::HttpDevice;
             use claimlink_harness::device::security::DeviceSecurity;
@@ -126,4 +140,46 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+async fn run_emulator(out: std::path::PathBuf) -> Result<(), String> {
+    use claimlink::claim::{BackendClaimSource, ClaimRequest, ClaimSource, TemplateName};
+    use claimlink_harness::emulator::{Emulator, EmulatorConfig};
+    use claimlink_harness::providers::TokenSequence;
+    use std::sync::Arc;
+    let emulator = Emulator::start(EmulatorConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let claim = BackendClaimSource::builder(
+        emulator.base_url(),
+        Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])),
+    )
+    .http_config(emulator.http_config())
+    .build()
+    .map_err(|e| e.to_string())?
+    .request_claim(&ClaimRequest::new(
+        TemplateName::new("claimlink-demo").map_err(|e| e.to_string())?,
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let write = |name: &str, text: &str| {
+        std::fs::write(out.join(name), text).map_err(|e| format!("{name}: {e}"))
+    };
+    write("ca.pem", emulator.ca_pem())?;
+    write("claim.pem", claim.certificate().pem())?;
+    write("claim.key", claim.private_key().expose())?;
+    let endpoints = serde_json::json!({
+        "mqtt_host": "localhost",
+        "mqtt_port": emulator.mqtt_addr().port(),
+        "control_plane": emulator.base_url(),
+        "credentials_port": emulator.credentials_addr().port(),
+        "template": "claimlink-demo",
+        "claim_certificate_id": claim.certificate_id(),
+    });
+    // endpoints.json last: its presence says everything else is ready.
+    write("endpoints.json", &endpoints.to_string())?;
+    println!("emulator ready; files in {}", out.display());
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    Ok(())
 }
