@@ -353,3 +353,157 @@ async fn concurrent_devices_never_see_each_others_replies() {
         .count();
     assert_eq!(answered, 8);
 }
+
+#[tokio::test]
+async fn pre_provisioning_hooks_allow_override_deny_and_time_out() {
+    use claimlink_harness::emulator::PreProvisioningHook;
+    use std::sync::Mutex;
+    let e = emulator().await;
+    let ep = endpoint(&e);
+    let seen: Arc<Mutex<Option<serde_json::Value>>> = Arc::new(Mutex::new(None));
+    let record = seen.clone();
+    e.set_pre_provisioning_hook(
+        TEMPLATE,
+        Some(PreProvisioningHook::Rule(Arc::new(move |input| {
+            *record.lock().expect("lock") = Some(input.clone());
+            let serial = input["parameters"]["SerialNumber"].as_str().unwrap_or("");
+            if serial.starts_with("blocked") {
+                Ok(serde_json::json!({"allowProvisioning": false}))
+            } else {
+                Ok(serde_json::json!({"allowProvisioning": true, "parameterOverrides": {"SerialNumber": format!("{serial}-approved")}}))
+            }
+        }))),
+    );
+    let mut conn = Connection::open(&ep, claim_identity(&e).await, "hooked")
+        .await
+        .expect("connects");
+    let cert = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+        .await
+        .expect("certificate");
+    let (thing, _) =
+        cloud::register_thing(&mut conn, TEMPLATE, &cert.ownership_token, &serial("sn-7"))
+            .await
+            .expect("allowed");
+    assert_eq!(
+        thing.as_deref(),
+        Some("sn-7-approved"),
+        "the hook's parameterOverrides apply"
+    );
+    let input = seen.lock().expect("lock").clone().expect("hook called");
+    for field in [
+        "claimCertificateId",
+        "certificateId",
+        "certificatePem",
+        "templateArn",
+        "clientId",
+        "parameters",
+    ] {
+        assert!(
+            input.get(field).is_some(),
+            "hook input lacks {field}: {input}"
+        );
+    }
+    assert_eq!(input["certificateId"], cert.certificate_id.as_str());
+    assert_eq!(input["clientId"], "hooked");
+    assert!(input["templateArn"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with(":provisioningtemplate/claimlink-demo"));
+
+    let cert = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+        .await
+        .expect("certificate");
+    let err = cloud::register_thing(
+        &mut conn,
+        TEMPLATE,
+        &cert.ownership_token,
+        &serial("blocked-1"),
+    )
+    .await
+    .expect_err("denied");
+    assert!(
+        matches!(err, CloudError::Rejected { status_code: 403, ref error_code, .. } if error_code == "ACCESS_DENIED"),
+        "{err:?}"
+    );
+    assert!(e.thing("blocked-1").is_none() && e.thing("blocked-1-approved").is_none());
+
+    // An HTTP hook on 127.0.0.1 that answers, then one that is too slow.
+    async fn hook_server(delay: Duration) -> String {
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |axum::Json(input): axum::Json<serde_json::Value>| async move {
+                    tokio::time::sleep(delay).await;
+                    let ok = input.get("certificatePem").is_some();
+                    axum::Json(serde_json::json!({"allowProvisioning": ok}))
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/hook")
+    }
+    e.set_pre_provisioning_hook(
+        TEMPLATE,
+        Some(PreProvisioningHook::Url(hook_server(Duration::ZERO).await)),
+    );
+    let cert = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+        .await
+        .expect("certificate");
+    cloud::register_thing(
+        &mut conn,
+        TEMPLATE,
+        &cert.ownership_token,
+        &serial("sn-http"),
+    )
+    .await
+    .expect("HTTP hook allows");
+    e.set_hook_timeout(Duration::from_millis(300));
+    e.set_pre_provisioning_hook(
+        TEMPLATE,
+        Some(PreProvisioningHook::Url(
+            hook_server(Duration::from_secs(2)).await,
+        )),
+    );
+    let cert = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+        .await
+        .expect("certificate");
+    let err = cloud::register_thing(
+        &mut conn,
+        TEMPLATE,
+        &cert.ownership_token,
+        &serial("sn-slow"),
+    )
+    .await
+    .expect_err("timed out");
+    assert!(
+        matches!(err, CloudError::Rejected { status_code: 403, ref error_code, .. } if error_code == "ACCESS_DENIED"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_claim_connection_has_a_window_to_obtain_its_certificate() {
+    let e = emulator().await;
+    e.set_claim_connection_window(Duration::from_millis(200));
+    let mut conn = Connection::open(&endpoint(&e), claim_identity(&e).await, "slowpoke")
+        .await
+        .expect("connects");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let err = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+        .await
+        .expect_err("too late");
+    assert!(
+        matches!(
+            err,
+            CloudError::Rejected {
+                status_code: 403,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -100,6 +100,27 @@ impl Template {
     }
 }
 
+/// A template's pre-provisioning hook: an HTTP(S) endpoint on 127.0.0.1 (standing in for AWS Lambda)
+/// or an in-process rule. It receives AWS's input (`claimCertificateId`, `certificateId`,
+/// `certificatePem`, `templateArn`, `clientId`, `parameters`) and answers `{"allowProvisioning": bool,
+/// "parameterOverrides": {...}}`.
+#[derive(Clone)]
+pub enum PreProvisioningHook {
+    /// POST the input as JSON to this URL.
+    Url(String),
+    /// Call this function.
+    Rule(Arc<dyn Fn(&serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync>),
+}
+
+impl std::fmt::Debug for PreProvisioningHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PreProvisioningHook::Url(u) => write!(f, "PreProvisioningHook::Url({u})"),
+            PreProvisioningHook::Rule(_) => f.write_str("PreProvisioningHook::Rule(..)"),
+        }
+    }
+}
+
 /// AWS-style temporary credentials the emulator hands out and accepts.
 #[derive(Clone)]
 pub struct TemporaryCredentials {
@@ -194,6 +215,8 @@ pub(crate) struct State {
     pub policies: HashMap<String, serde_json::Value>,
     pub policy_attachments: Vec<(String, String)>,
     pub role_aliases: HashMap<String, credentials::RoleAlias>,
+    pub hooks: HashMap<String, PreProvisioningHook>,
+    pub hook_timeout: Duration,
     pub claim_validity: Duration,
     pub claim_backdate: Duration,
     pub clock_offset_secs: i64,
@@ -275,6 +298,7 @@ impl Emulator {
         let credentials_identity = pki.server_identity()?;
         let state = State {
             ownership_token_lifetime: mqtt::OWNERSHIP_TOKEN_LIFETIME,
+            hook_timeout: Duration::from_secs(5),
             claim_connection_window: mqtt::CLAIM_CONNECTION_WINDOW,
             templates: config
                 .templates
@@ -494,6 +518,25 @@ impl Emulator {
             .lock()
             .policies
             .insert(name.to_owned(), document);
+    }
+
+    /// Gives `template` a pre-provisioning hook (`None` removes it).
+    pub fn set_pre_provisioning_hook(&self, template: &str, hook: Option<PreProvisioningHook>) {
+        let mut state = self.shared.lock();
+        match hook {
+            Some(h) => state.hooks.insert(template.to_owned(), h),
+            None => state.hooks.remove(template),
+        };
+    }
+
+    /// How long a pre-provisioning hook may take (AWS: 5 seconds).
+    pub fn set_hook_timeout(&self, timeout: Duration) {
+        self.shared.lock().hook_timeout = timeout;
+    }
+
+    /// Sets how long a claim connection may take to obtain its certificate (AWS: 5 minutes).
+    pub fn set_claim_connection_window(&self, window: Duration) {
+        self.shared.lock().claim_connection_window = window;
     }
 
     /// Creates a thing group (templates may only add things to existing groups).

@@ -557,7 +557,11 @@ async fn provisioning_request(shared: Arc<Shared>, conn: u64, p: Publish) {
             .and_then(|r| r.strip_suffix("/provision/json"))
         {
             Some(template_name) => {
-                let (ok, answer) = register_thing(&shared, template_name, &body);
+                let (ok, answer) =
+                    match pre_provisioning(&shared, template_name, &principal, conn, body).await {
+                        Ok(body) => register_thing(&shared, template_name, &body),
+                        Err(denied) => (false, denied),
+                    };
                 reply(&shared, conn, &topic, ok, answer);
             }
             None => reply(
@@ -569,6 +573,118 @@ async fn provisioning_request(shared: Arc<Shared>, conn: u64, p: Publish) {
             ),
         },
     }
+}
+
+/// Runs the template's pre-provisioning hook, if any: `Ok(body)` with the parameter overrides merged in,
+/// or the rejection (403 `ACCESS_DENIED`) when the hook denies, fails or takes too long. Requests whose
+/// token is unknown skip the hook: RegisterThing rejects them anyway.
+async fn pre_provisioning(
+    shared: &Shared,
+    template_name: &str,
+    principal: &Principal,
+    conn: u64,
+    mut body: Value,
+) -> Result<Value, Value> {
+    let (hook, timeout, input) = {
+        let state = shared.lock();
+        let Some(hook) = state.hooks.get(template_name).cloned() else {
+            return Ok(body);
+        };
+        let token = body
+            .get("certificateOwnershipToken")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let Some(certificate_id) = state
+            .ownership_tokens
+            .get(token)
+            .map(|t| t.certificate_id.clone())
+        else {
+            return Ok(body);
+        };
+        let client_id = shared
+            .broker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clients
+            .get(&conn)
+            .map(|c| c.client_id.clone())
+            .unwrap_or_default();
+        let claim_id = match principal {
+            Principal::Claim { certificate_id } | Principal::Device { certificate_id } => {
+                certificate_id.clone()
+            }
+        };
+        let input = json!({
+            "claimCertificateId": claim_id,
+            "certificateId": certificate_id,
+            "certificatePem": state.certificates.get(&certificate_id).map(|c| c.pem.clone()).unwrap_or_default(),
+            "templateArn": format!("arn:aws:iot:{}:{}:provisioningtemplate/{template_name}", shared.region, shared.account_id),
+            "clientId": client_id,
+            "parameters": body.get("parameters").cloned().unwrap_or_else(|| json!({})),
+        });
+        (hook, state.hook_timeout, input)
+    };
+    let call = async {
+        match hook {
+            super::PreProvisioningHook::Rule(rule) => rule(&input),
+            super::PreProvisioningHook::Url(url) => {
+                let client = reqwest::Client::builder()
+                    .use_preconfigured_tls(
+                        rustls::ClientConfig::builder_with_provider(Arc::new(
+                            rustls::crypto::ring::default_provider(),
+                        ))
+                        .with_safe_default_protocol_versions()
+                        .map_err(|e| e.to_string())?
+                        .with_root_certificates({
+                            let mut roots = rustls::RootCertStore::empty();
+                            use rustls_pki_types::pem::PemObject;
+                            for c in rustls_pki_types::CertificateDer::pem_slice_iter(
+                                shared.pki.server_ca.pem().as_bytes(),
+                            )
+                            .flatten()
+                            {
+                                let _ = roots.add(c);
+                            }
+                            roots
+                        })
+                        .with_no_client_auth(),
+                    )
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let response = client
+                    .post(url)
+                    .json(&input)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !response.status().is_success() {
+                    return Err(format!("the hook answered HTTP {}", response.status()));
+                }
+                let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+                serde_json::from_slice::<Value>(&bytes).map_err(|e| e.to_string())
+            }
+        }
+    };
+    let denied = |why: &str| rejection(403, "ACCESS_DENIED", why);
+    let output = match tokio::time::timeout(timeout, call).await {
+        Err(_) => return Err(denied("The pre-provisioning hook did not answer in time.")),
+        Ok(Err(e)) => return Err(denied(&format!("The pre-provisioning hook failed: {e}"))),
+        Ok(Ok(v)) => v,
+    };
+    if output.get("allowProvisioning").and_then(Value::as_bool) != Some(true) {
+        return Err(denied("The pre-provisioning hook denied the provisioning."));
+    }
+    if let Some(Value::Object(overrides)) = output.get("parameterOverrides") {
+        let params = body
+            .as_object_mut()
+            .map(|b| b.entry("parameters").or_insert_with(|| json!({})));
+        if let Some(Value::Object(params)) = params {
+            for (k, v) in overrides {
+                params.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Ok(body)
 }
 
 /// `RegisterThing`: token, template, parameters → registry changes and `{deviceConfiguration, thingName}`.
