@@ -100,6 +100,10 @@ impl Template {
     }
 }
 
+/// An in-process pre-provisioning hook: AWS's hook input in, the hook's answer (or a failure) out.
+pub type HookRule =
+    Arc<dyn Fn(&serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync>;
+
 /// A template's pre-provisioning hook: an HTTP(S) endpoint on 127.0.0.1 (standing in for AWS Lambda)
 /// or an in-process rule. It receives AWS's input (`claimCertificateId`, `certificateId`,
 /// `certificatePem`, `templateArn`, `clientId`, `parameters`) and answers `{"allowProvisioning": bool,
@@ -109,7 +113,7 @@ pub enum PreProvisioningHook {
     /// POST the input as JSON to this URL.
     Url(String),
     /// Call this function.
-    Rule(Arc<dyn Fn(&serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync>),
+    Rule(HookRule),
 }
 
 impl std::fmt::Debug for PreProvisioningHook {
