@@ -246,6 +246,15 @@ async fn register_thing_rejections_carry_aws_error_codes() {
         code(cloud::register_thing(&mut conn, TEMPLATE, &cert.ownership_token, &serial("y")).await),
         "InvalidCertificateOwnershipToken"
     );
+    // Its certificate was never activated: once the token has expired, the certificate is deleted.
+    assert_eq!(
+        e.certificate_status(&cert.certificate_id).as_deref(),
+        Some("INACTIVE")
+    );
+    let _next = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+        .await
+        .expect("certificate");
+    assert_eq!(e.certificate_status(&cert.certificate_id), None);
     // A bad CSR.
     let err = cloud::create_certificate_from_csr(
         &mut conn,

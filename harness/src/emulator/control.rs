@@ -471,6 +471,8 @@ async fn aws_describe_thing(
             "thingId": hex::encode(&Sha256::digest(t.name.as_bytes())[..16]),
             "thingArn": format!("arn:aws:iot:{}:{}:thing/{}", shared.region, shared.account_id, t.name),
             "attributes": t.attributes,
+            "thingTypeName": t.thing_type,
+            "billingGroupName": t.billing_group,
             "version": 1,
         }),
     )

@@ -190,6 +190,10 @@ pub struct Thing {
     pub principals: Vec<String>,
     /// Thing groups it belongs to.
     pub groups: Vec<String>,
+    /// Its thing type.
+    pub thing_type: Option<String>,
+    /// Its billing group.
+    pub billing_group: Option<String>,
 }
 
 /// A certificate in the registry.

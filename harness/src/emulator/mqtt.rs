@@ -803,6 +803,8 @@ fn register_thing(shared: &Shared, template_name: &str, body: &Value) -> (bool, 
             entry.principals.push(certificate_id.clone());
         }
         entry.groups = t.groups;
+        entry.thing_type = t.thing_type.or(entry.thing_type.take());
+        entry.billing_group = t.billing_group.or(entry.billing_group.take());
     }
     for (name, doc) in plan.policies {
         // A named policy must already exist (AWS refuses otherwise): its document is kept as is.
