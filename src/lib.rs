@@ -21,6 +21,7 @@ pub mod claim;
 pub mod ffi;
 pub mod net;
 pub mod protocomm;
+pub mod provision;
 pub mod secret;
 pub mod time;
 pub mod transport;

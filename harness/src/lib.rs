@@ -6,6 +6,7 @@
 //!   AWS's SigV4 control plane issuing real RSA claim certificates.
 //! * [`device`] — the device simulator: protocomm device side over simulated BLE and HTTP.
 //! * [`providers`] — token and credentials providers standing in for an app's sign-in.
+//! * [`world`] — emulator + provisioner + simulated devices, ready for tests and the demo.
 //! * [`demo`] — the CLI's main job.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -14,3 +15,4 @@ pub mod demo;
 pub mod device;
 pub mod emulator;
 pub mod providers;
+pub mod world;

@@ -153,6 +153,9 @@ impl DeviceSession {
                 return Err(ProtocolError::SessionBroken);
             }
         };
+        // Pessimistic until the answer is decrypted: if this future is dropped mid-exchange (a
+        // cancelled task), the cipher states have diverged and the session must not be used again.
+        state.broken = true;
         let answer = match self.link.exchange(endpoint, &sealed).await {
             Ok(a) => a,
             Err(e) => {
@@ -162,7 +165,10 @@ impl DeviceSession {
             }
         };
         match state.cipher.decrypt(&answer) {
-            Ok(plain) => Ok(plain),
+            Ok(plain) => {
+                state.broken = false;
+                Ok(plain)
+            }
             Err(CipherError::Tampered) | Err(CipherError::Truncated) => {
                 state.broken = true;
                 tracing::warn!(endpoint, "answer failed authentication; session dropped");

@@ -1,0 +1,117 @@
+//! A ready-made world for tests, benches and the demo: the emulator, a [`Provisioner`] wired to it,
+//! and simulated devices that trust it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use claimlink::claim::{BackendClaimSource, ClaimSource, TemplateName};
+use claimlink::provision::{Provisioner, ProvisionerConfig};
+use claimlink::time::{Clock, SkewedClock, SystemClock};
+
+use crate::device::ble::{BleLinkConfig, SimBleLink};
+use crate::device::{DeviceCloud, SimDevice, SimDeviceConfig};
+use crate::emulator::{Emulator, EmulatorConfig};
+use crate::providers::TokenSequence;
+
+/// How the world is set up.
+#[derive(Clone, Debug)]
+pub struct WorldOptions {
+    /// Claim validity at the emulator (AWS: 5 minutes).
+    pub claim_validity: Duration,
+    /// The phone's clock error.
+    pub clock_skew_secs: i64,
+    /// The provisioner's status polling interval.
+    pub poll_interval: Duration,
+    /// The provisioner's safety margin.
+    pub safety_margin: Duration,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        Self {
+            claim_validity: Duration::from_secs(300),
+            clock_skew_secs: 0,
+            poll_interval: Duration::from_millis(200),
+            safety_margin: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The emulator and a provisioner using it through the app-backend contract.
+pub struct World {
+    /// The emulator.
+    pub emulator: Emulator,
+    /// The claim source the provisioner uses.
+    pub claims: Arc<dyn ClaimSource>,
+    /// The provisioner.
+    pub provisioner: Provisioner,
+}
+
+impl World {
+    /// Starts the emulator and wires a provisioner to it.
+    pub async fn start(options: WorldOptions) -> Result<Self, String> {
+        let emulator = Emulator::start(EmulatorConfig {
+            claim_validity: options.claim_validity,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let clock: Arc<dyn Clock> = if options.clock_skew_secs == 0 {
+            Arc::new(SystemClock)
+        } else {
+            Arc::new(SkewedClock::new(options.clock_skew_secs))
+        };
+        let claims: Arc<dyn ClaimSource> = Arc::new(
+            BackendClaimSource::builder(
+                emulator.base_url(),
+                Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])),
+            )
+            .http_config(emulator.http_config())
+            .clock(clock)
+            .build()
+            .map_err(|e| e.to_string())?,
+        );
+        let mut config = ProvisionerConfig::new(
+            TemplateName::new("claimlink-demo").map_err(|e| e.to_string())?,
+            emulator.mqtt_addr().to_string(),
+        );
+        config.poll_interval = options.poll_interval;
+        config.safety_margin = options.safety_margin;
+        let provisioner = Provisioner::new(claims.clone(), config);
+        Ok(Self {
+            emulator,
+            claims,
+            provisioner,
+        })
+    }
+
+    /// The configuration of a simulated device that provisions itself against this emulator.
+    pub fn device_config(&self, index: u8) -> SimDeviceConfig {
+        let mut config = SimDeviceConfig {
+            name: format!("PROV_{index:04X}"),
+            seed: u64::from(index) + 1,
+            index,
+            cloud: Some(DeviceCloud::trusting(self.emulator.ca_pem())),
+            ..SimDeviceConfig::default()
+        };
+        config.world.connect_time = Duration::from_millis(100);
+        config
+    }
+
+    /// A simulated device.
+    pub fn device(&self, index: u8) -> Arc<SimDevice> {
+        Arc::new(SimDevice::new(self.device_config(index)))
+    }
+
+    /// A simulated BLE connection to `device`.
+    pub fn ble(device: &Arc<SimDevice>, mtu: u16, interval: Duration) -> Arc<SimBleLink> {
+        Arc::new(SimBleLink::connect(
+            device.clone(),
+            BleLinkConfig {
+                mtu,
+                interval,
+                ..BleLinkConfig::default()
+            },
+        ))
+    }
+}

@@ -1,0 +1,660 @@
+//! The orchestrator: what an installer app runs to bring one device onto AWS IoT.
+//!
+//! [`Provisioner`] (one per app, shared by many devices) opens a [`ProvisioningSession`] on a
+//! [`DeviceLink`]; [`ProvisioningSession::provision`] then requests a claim *just in time* (after the
+//! secure session is up and the network chosen), hands it and the Wi-Fi settings over, and watches the
+//! device join Wi-Fi, get its certificate, register its thing and reconnect — every event carrying the
+//! time left on the claim — until the cloud itself confirms the thing with the device's certificate.
+//!
+//! Deadlines: a claim with less than the safety margin left is never handed over (a fresh one is
+//! fetched); a device that has not obtained its certificate when the claim expires fails with
+//! [`ProvisionError::DeadlineMissed`] naming the stage it was in; per-stage and overall timeouts bound
+//! the rest. Cancelling (dropping the future, or [`ProvisioningSession::cancel`]) wipes the claim from
+//! the device.
+
+mod events;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use events::{NoListener, ProvisioningEvent, ProvisioningListener, Stage};
+
+use crate::claim::{Claim, ClaimError, ClaimRequest, ClaimSource, TemplateName, ThingName};
+use crate::protocomm::ops::{CloudStatus, WifiCredentials, WifiNetwork};
+use crate::protocomm::proto::{CloudFailureKind, CloudStage};
+use crate::protocomm::{
+    DeviceCapabilities, DeviceCredentials, DeviceSession, ProtocolError, SecurityPolicy,
+};
+use crate::transport::{DeviceLink, LinkError};
+
+/// How a [`Provisioner`] works.
+#[derive(Clone, Debug)]
+pub struct ProvisionerConfig {
+    /// The fleet-provisioning template claims are requested for.
+    pub template: TemplateName,
+    /// The AWS IoT data endpoint devices connect to (`xxxx-ats.iot.<region>.amazonaws.com[:port]`).
+    pub iot_endpoint: String,
+    /// Device security the app accepts.
+    pub security: SecurityPolicy,
+    /// Never hand over a claim with less than this left (default 60 s).
+    pub safety_margin: Duration,
+    /// How often the device's status is read (≤ 1 s; default 500 ms).
+    pub poll_interval: Duration,
+    /// Time allowed from ApplyConfig to a Wi-Fi outcome (default 45 s).
+    pub wifi_timeout: Duration,
+    /// Time allowed for the cloud stages after the certificate is issued, and for the cloud's
+    /// confirmation (default 60 s).
+    pub cloud_timeout: Duration,
+}
+
+impl ProvisionerConfig {
+    /// Defaults for `template` and `iot_endpoint`.
+    pub fn new(template: TemplateName, iot_endpoint: impl Into<String>) -> Self {
+        Self {
+            template,
+            iot_endpoint: iot_endpoint.into(),
+            security: SecurityPolicy::default(),
+            safety_margin: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(500),
+            wifi_timeout: Duration::from_secs(45),
+            cloud_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Per-run choices.
+#[derive(Clone, Debug, Default)]
+pub struct ProvisionOptions {
+    /// Parameters for the template's `RegisterThing`.
+    pub template_parameters: BTreeMap<String, String>,
+    /// The thing name the template will produce, when the app knows it: lets the SDK confirm through
+    /// the cloud even if the device's BLE goes away before it reported the name.
+    pub expected_thing_name: Option<ThingName>,
+    /// Passed to the backend as `deviceHint`.
+    pub device_hint: Option<String>,
+}
+
+/// A device brought onto AWS IoT, as the cloud confirmed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvisionedDevice {
+    /// The thing.
+    pub thing_name: String,
+    /// Its permanent certificate (confirmed ACTIVE and attached), when known.
+    pub certificate_id: Option<String>,
+    /// Time left on the claim when it was handed over.
+    pub claim_time_left_at_handover: Duration,
+    /// When each stage was reached, from the start of `provision`.
+    pub timings: Vec<(Stage, Duration)>,
+}
+
+/// Why provisioning failed. Each variant says what the app can do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProvisionError {
+    /// The device protocol failed (wrong password, tampering, unsupported security, link loss…).
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// No usable claim could be obtained.
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
+    /// The Wi-Fi passphrase was refused: ask for it again and call `provision` again on the same session.
+    #[error("the Wi-Fi network refused the passphrase")]
+    WifiAuthFailed,
+    /// The device cannot see the network: rescan or pick another.
+    #[error("the device cannot find the Wi-Fi network")]
+    WifiNetworkNotFound,
+    /// The device did not get onto Wi-Fi in time (DHCP, weak signal).
+    #[error("the device did not connect to Wi-Fi in time")]
+    WifiTimeout,
+    /// The claim expired before the device obtained its certificate.
+    #[error("the claim expired while the device was at stage {stage:?}")]
+    DeadlineMissed {
+        /// Where the device was.
+        stage: Stage,
+    },
+    /// A stage took longer than allowed.
+    #[error("stage {stage:?} timed out")]
+    StageTimeout {
+        /// The stage.
+        stage: Stage,
+    },
+    /// AWS IoT refused the device (template, hook, certificate…), in AWS's words.
+    #[error("AWS IoT refused the device ({kind:?}): {status_code} {error_code}: {error_message}")]
+    CloudRejected {
+        /// Which step failed.
+        kind: CloudFailureKind,
+        /// AWS's statusCode.
+        status_code: u32,
+        /// AWS's errorCode.
+        error_code: String,
+        /// AWS's errorMessage.
+        error_message: String,
+    },
+    /// The device reports success but the cloud does not show the thing with its certificate.
+    #[error("the cloud does not confirm thing {thing_name:?}")]
+    NotConfirmed {
+        /// The thing the device named.
+        thing_name: String,
+    },
+    /// The run was cancelled; the claim was wiped from the device when the link allowed it.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Runs provisioning sessions. Cheap to clone; one per app.
+#[derive(Clone)]
+pub struct Provisioner {
+    config: Arc<ProvisionerConfig>,
+    claims: Arc<dyn ClaimSource>,
+}
+
+impl std::fmt::Debug for Provisioner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provisioner")
+            .field("config", &self.config)
+            .field("claims", &self.claims)
+            .finish()
+    }
+}
+
+impl Provisioner {
+    /// A provisioner getting claims from `claims`.
+    pub fn new(claims: Arc<dyn ClaimSource>, config: ProvisionerConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+            claims,
+        }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ProvisionerConfig {
+        &self.config
+    }
+
+    /// Opens a secure session with the device on `link`.
+    pub async fn connect(
+        &self,
+        link: Arc<dyn DeviceLink>,
+        credentials: DeviceCredentials,
+        listener: &dyn ProvisioningListener,
+    ) -> Result<ProvisioningSession, ProvisionError> {
+        let start = Instant::now();
+        listener.on_event(ProvisioningEvent::new(Stage::Connecting, None, start));
+        link.connect().await.map_err(ProtocolError::from)?;
+        listener.on_event(ProvisioningEvent::new(Stage::Securing, None, start));
+        let session = DeviceSession::establish(
+            link.clone(),
+            &credentials,
+            &self.config.security,
+            &mut rand_core::OsRng,
+        )
+        .await?;
+        if !session
+            .capabilities()
+            .aws
+            .as_ref()
+            .is_some_and(|a| a.claim && a.status)
+        {
+            return Err(ProtocolError::Unsupported(
+                "the claimlink firmware extension (aws-claim, aws-status)".into(),
+            )
+            .into());
+        }
+        Ok(ProvisioningSession {
+            provisioner: self.clone(),
+            link,
+            credentials,
+            session: tokio::sync::Mutex::new(Arc::new(session)),
+            claim_on_device: tokio::sync::Mutex::new(None),
+            cancel: tokio::sync::watch::Sender::new(false),
+        })
+    }
+}
+
+/// A secure session with one device, ready to provision it.
+pub struct ProvisioningSession {
+    provisioner: Provisioner,
+    link: Arc<dyn DeviceLink>,
+    credentials: DeviceCredentials,
+    session: tokio::sync::Mutex<Arc<DeviceSession>>,
+    /// The claim the device holds (handed over, not yet used), if any.
+    claim_on_device: tokio::sync::Mutex<Option<Claim>>,
+    cancel: tokio::sync::watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for ProvisioningSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisioningSession")
+            .field("link", &self.link.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wipes the claim from the device if a run is dropped half-way.
+struct AbortOnDrop {
+    session: Arc<DeviceSession>,
+    link: Arc<dyn DeviceLink>,
+    credentials: DeviceCredentials,
+    policy: SecurityPolicy,
+    armed: bool,
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (session, link, credentials, policy) = (
+            self.session.clone(),
+            self.link.clone(),
+            self.credentials.clone(),
+            self.policy.clone(),
+        );
+        // Bounded: the task ends within 10 s whatever the device does.
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                abort_on_device(&session, &link, &credentials, &policy),
+            )
+            .await;
+        });
+    }
+}
+
+/// Sends `aws-claim` abort, on a fresh session if the current one is broken (for instance by a request
+/// cut off mid-exchange).
+async fn abort_on_device(
+    session: &DeviceSession,
+    link: &Arc<dyn DeviceLink>,
+    credentials: &DeviceCredentials,
+    policy: &SecurityPolicy,
+) -> Result<(), ProtocolError> {
+    if !session.is_broken().await {
+        return session.abort_claim().await;
+    }
+    link.connect().await?;
+    let fresh =
+        DeviceSession::establish(link.clone(), credentials, policy, &mut rand_core::OsRng).await?;
+    fresh.abort_claim().await
+}
+
+struct Run<'a> {
+    start: Instant,
+    listener: &'a dyn ProvisioningListener,
+    timings: Vec<(Stage, Duration)>,
+    claim: Option<crate::time::Deadline>,
+}
+
+impl Run<'_> {
+    fn emit(&mut self, stage: Stage, detail: Option<String>) {
+        if self.timings.iter().any(|(s, _)| *s == stage) && !matches!(stage, Stage::WifiFailed) {
+            return;
+        }
+        self.timings.push((stage, self.start.elapsed()));
+        let mut event =
+            ProvisioningEvent::new(stage, self.claim.map(|d| d.remaining()), self.start);
+        event.detail = detail;
+        self.listener.on_event(event);
+    }
+
+    fn last_stage(&self) -> Stage {
+        self.timings
+            .last()
+            .map_or(Stage::ClaimRequested, |(s, _)| *s)
+    }
+}
+
+/// The device-side stages, in the order the device goes through them.
+const CLOUD_STAGES: [Stage; 6] = [
+    Stage::WifiConnecting,
+    Stage::WifiConnected,
+    Stage::MqttConnectedWithClaim,
+    Stage::CertificateIssued,
+    Stage::ThingRegistered,
+    Stage::ReconnectedWithPermanent,
+];
+
+fn stage_of(cloud: CloudStage) -> Option<Stage> {
+    Some(match cloud {
+        CloudStage::WifiConnecting => Stage::WifiConnecting,
+        CloudStage::WifiConnected | CloudStage::TimeSynced => Stage::WifiConnected,
+        CloudStage::MqttConnectedWithClaim => Stage::MqttConnectedWithClaim,
+        CloudStage::CertificateIssued => Stage::CertificateIssued,
+        CloudStage::ThingRegistered => Stage::ThingRegistered,
+        CloudStage::ReconnectedWithPermanent | CloudStage::Done => Stage::ReconnectedWithPermanent,
+        _ => return None,
+    })
+}
+
+impl ProvisioningSession {
+    /// What the device said about itself.
+    pub async fn capabilities(&self) -> DeviceCapabilities {
+        self.session.lock().await.capabilities().clone()
+    }
+
+    /// Networks the device can see, strongest first.
+    pub async fn scan_wifi(&self) -> Result<Vec<WifiNetwork>, ProvisionError> {
+        let session = self.session.lock().await.clone();
+        Ok(session.scan_wifi().await?)
+    }
+
+    /// Cancels a running [`provision`](Self::provision): it returns [`ProvisionError::Cancelled`]
+    /// after wiping the claim from the device.
+    pub fn cancel(&self) {
+        self.cancel.send_replace(true);
+    }
+
+    /// Brings the device onto AWS IoT with `wifi`. On [`ProvisionError::WifiAuthFailed`] or
+    /// [`ProvisionError::WifiNetworkNotFound`] the session stays usable: call again with corrected
+    /// settings (the claim on the device is reused if it still has the safety margin).
+    pub async fn provision(
+        &self,
+        wifi: &WifiCredentials,
+        options: &ProvisionOptions,
+        listener: &dyn ProvisioningListener,
+    ) -> Result<ProvisionedDevice, ProvisionError> {
+        self.cancel.send_replace(false);
+        let mut cancelled = self.cancel.subscribe();
+        let session = self.session.lock().await.clone();
+        let mut guard = AbortOnDrop {
+            session: session.clone(),
+            link: self.link.clone(),
+            credentials: self.credentials.clone(),
+            policy: self.provisioner.config.security.clone(),
+            armed: false,
+        };
+        let mut run = Run {
+            start: Instant::now(),
+            listener,
+            timings: Vec::new(),
+            claim: None,
+        };
+        let work = self.run(&session, wifi, options, &mut run, &mut guard);
+        let result = tokio::select! {
+            r = work => r,
+            _ = cancelled.wait_for(|c| *c) => Err(ProvisionError::Cancelled),
+        };
+        match &result {
+            Ok(_) => {
+                guard.armed = false;
+                *self.claim_on_device.lock().await = None;
+            }
+            // The claim stays on the device for a retry with corrected Wi-Fi settings.
+            Err(ProvisionError::WifiAuthFailed) | Err(ProvisionError::WifiNetworkNotFound) => {
+                guard.armed = false
+            }
+            Err(_) => {
+                guard.armed = false;
+                *self.claim_on_device.lock().await = None;
+                let policy = self.provisioner.config.security.clone();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    abort_on_device(&session, &self.link, &self.credentials, &policy),
+                )
+                .await;
+            }
+        }
+        result
+    }
+
+    async fn fresh_claim(
+        &self,
+        options: &ProvisionOptions,
+        run: &mut Run<'_>,
+    ) -> Result<Claim, ProvisionError> {
+        let config = &self.provisioner.config;
+        let request = ClaimRequest {
+            template: config.template.clone(),
+            device_hint: options.device_hint.clone(),
+        };
+        for attempt in 1..=2 {
+            run.emit(
+                Stage::ClaimRequested,
+                (attempt > 1).then(|| "previous claim too close to expiry".to_owned()),
+            );
+            let claim = self.provisioner.claims.request_claim(&request).await?;
+            run.claim = Some(*claim.deadline());
+            if claim.deadline().remaining() >= config.safety_margin {
+                run.emit(Stage::ClaimIssued, None);
+                return Ok(claim);
+            }
+            tracing::warn!(remaining = ?claim.deadline().remaining(), "claim below the safety margin; asking for another");
+        }
+        Err(ProvisionError::DeadlineMissed {
+            stage: Stage::ClaimIssued,
+        })
+    }
+
+    async fn run(
+        &self,
+        session: &Arc<DeviceSession>,
+        wifi: &WifiCredentials,
+        options: &ProvisionOptions,
+        run: &mut Run<'_>,
+        guard: &mut AbortOnDrop,
+    ) -> Result<ProvisionedDevice, ProvisionError> {
+        let config = self.provisioner.config.clone();
+        // A retry after a Wi-Fi failure: reset the device's Wi-Fi state first.
+        if !matches!(
+            session.wifi_status().await?,
+            crate::protocomm::ops::WifiState::Disconnected
+        ) {
+            session.reset_wifi().await?;
+        }
+        session.set_wifi_config(wifi).await?;
+        // Just in time: the claim is requested only now, with the session up and the network chosen.
+        let mut on_device = self.claim_on_device.lock().await;
+        let reusable = on_device
+            .as_ref()
+            .is_some_and(|c| c.deadline().remaining() >= config.safety_margin);
+        let claim = if reusable {
+            let claim = on_device.clone().ok_or(ProvisionError::DeadlineMissed {
+                stage: Stage::ClaimIssued,
+            })?;
+            run.claim = Some(*claim.deadline());
+            run.emit(
+                Stage::ClaimIssued,
+                Some("reusing the claim already on the device".into()),
+            );
+            claim
+        } else {
+            let claim = self.fresh_claim(options, run).await?;
+            guard.armed = true;
+            session
+                .send_claim(&claim, &config.iot_endpoint, &options.template_parameters)
+                .await?;
+            *on_device = Some(claim.clone());
+            claim
+        };
+        drop(on_device);
+        guard.armed = true;
+        let time_left_at_handover = claim.deadline().remaining();
+        run.emit(Stage::ClaimSent, None);
+        session.apply_wifi_config().await?;
+        run.emit(Stage::WifiApplied, None);
+        self.watch(session, &claim, options, run, time_left_at_handover)
+            .await
+    }
+
+    /// Polls `aws-status` until the device is done, failed, or out of time; then confirms with the cloud.
+    async fn watch(
+        &self,
+        session: &Arc<DeviceSession>,
+        claim: &Claim,
+        options: &ProvisionOptions,
+        run: &mut Run<'_>,
+        time_left_at_handover: Duration,
+    ) -> Result<ProvisionedDevice, ProvisionError> {
+        let config = self.provisioner.config.clone();
+        let applied = Instant::now();
+        let mut certificate_at: Option<Instant> = None;
+        let mut last: Option<CloudStatus> = None;
+        loop {
+            let status = match session.cloud_status().await {
+                Ok(s) => s,
+                // Devices stop BLE soon after they get an address: go on through the cloud.
+                Err(ProtocolError::Link(LinkError::Disconnected))
+                    if run.last_stage() >= Stage::WifiConnected =>
+                {
+                    tracing::info!(
+                        "the device went away after joining Wi-Fi; confirming through the cloud"
+                    );
+                    let thing = last
+                        .as_ref()
+                        .and_then(|s| s.thing_name.clone())
+                        .or_else(|| {
+                            options
+                                .expected_thing_name
+                                .as_ref()
+                                .map(|t| t.as_str().to_owned())
+                        });
+                    let Some(thing) = thing else {
+                        return Err(ProtocolError::Link(LinkError::Disconnected).into());
+                    };
+                    let certificate = last.as_ref().and_then(|s| s.certificate_id.clone());
+                    return self
+                        .confirm(&thing, certificate, claim, run, time_left_at_handover)
+                        .await;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(stage) = stage_of(status.stage) {
+                // The device's stages are sequential: a stage seen implies the ones before it, even
+                // when they came and went between two status reads.
+                for passed in CLOUD_STAGES.iter().copied().take_while(|s| *s < stage) {
+                    if !run.timings.iter().any(|(s, _)| *s == passed) {
+                        let detail = if passed == Stage::WifiConnected {
+                            status.ip.map(|ip| format!("ip {ip}"))
+                        } else {
+                            Some("reached between two status reads".to_owned())
+                        };
+                        run.emit(passed, detail);
+                    }
+                }
+                run.emit(
+                    stage,
+                    status
+                        .ip
+                        .map(|ip| format!("ip {ip}"))
+                        .filter(|_| stage == Stage::WifiConnected),
+                );
+                if stage >= Stage::CertificateIssued && certificate_at.is_none() {
+                    certificate_at = Some(Instant::now());
+                }
+            }
+            match status.stage {
+                CloudStage::Done => {
+                    let thing =
+                        status
+                            .thing_name
+                            .clone()
+                            .ok_or_else(|| ProvisionError::NotConfirmed {
+                                thing_name: String::new(),
+                            })?;
+                    return self
+                        .confirm(
+                            &thing,
+                            status.certificate_id.clone(),
+                            claim,
+                            run,
+                            time_left_at_handover,
+                        )
+                        .await;
+                }
+                CloudStage::Failed => return Err(self.failure(status, run)),
+                _ => {}
+            }
+            // The watchdog.
+            let stage = run.last_stage();
+            if certificate_at.is_none() && claim.deadline().has_passed() {
+                return Err(ProvisionError::DeadlineMissed { stage });
+            }
+            if stage < Stage::WifiConnected && applied.elapsed() > config.wifi_timeout {
+                return Err(ProvisionError::WifiTimeout);
+            }
+            if certificate_at.is_some_and(|t| t.elapsed() > config.cloud_timeout) {
+                return Err(ProvisionError::StageTimeout { stage });
+            }
+            last = Some(status);
+            let next = config
+                .poll_interval
+                .min(claim.deadline().remaining().max(Duration::from_millis(10)));
+            tokio::time::sleep(next).await;
+        }
+    }
+
+    fn failure(&self, status: CloudStatus, run: &mut Run<'_>) -> ProvisionError {
+        let Some(f) = status.failure else {
+            return ProvisionError::StageTimeout {
+                stage: run.last_stage(),
+            };
+        };
+        match f.kind {
+            CloudFailureKind::WifiAuth => {
+                run.emit(Stage::WifiFailed, Some("wrong passphrase".into()));
+                ProvisionError::WifiAuthFailed
+            }
+            CloudFailureKind::WifiNotFound => {
+                run.emit(Stage::WifiFailed, Some("network not found".into()));
+                ProvisionError::WifiNetworkNotFound
+            }
+            CloudFailureKind::DhcpTimeout => ProvisionError::WifiTimeout,
+            CloudFailureKind::ClaimExpired => ProvisionError::DeadlineMissed {
+                stage: run.last_stage(),
+            },
+            kind => ProvisionError::CloudRejected {
+                kind,
+                status_code: f.status_code,
+                error_code: f.error_code,
+                error_message: f.error_message,
+            },
+        }
+    }
+
+    /// Success only when the cloud shows the thing with the device's certificate ACTIVE and attached.
+    async fn confirm(
+        &self,
+        thing: &str,
+        certificate_id: Option<String>,
+        claim: &Claim,
+        run: &mut Run<'_>,
+        time_left_at_handover: Duration,
+    ) -> Result<ProvisionedDevice, ProvisionError> {
+        let config = self.provisioner.config.clone();
+        let name = ThingName::new(thing).map_err(|_| ProvisionError::NotConfirmed {
+            thing_name: thing.to_owned(),
+        })?;
+        let until = Instant::now() + config.cloud_timeout;
+        loop {
+            if let Some(description) = self.provisioner.claims.describe_thing(&name).await? {
+                let confirmed = match certificate_id.as_deref() {
+                    Some(id) => description.has_active_certificate(id),
+                    None => description
+                        .certificates
+                        .iter()
+                        .any(|c| c.status == crate::claim::CertificateStatus::Active),
+                };
+                if confirmed {
+                    let _ = claim;
+                    run.emit(Stage::ConfirmedByCloud, None);
+                    return Ok(ProvisionedDevice {
+                        thing_name: thing.to_owned(),
+                        certificate_id,
+                        claim_time_left_at_handover: time_left_at_handover,
+                        timings: run.timings.clone(),
+                    });
+                }
+            }
+            if Instant::now() >= until {
+                return Err(ProvisionError::NotConfirmed {
+                    thing_name: thing.to_owned(),
+                });
+            }
+            tokio::time::sleep(config.poll_interval).await;
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! The orchestrator end to end: the real SDK provisioning simulated devices against the emulator.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use claimlink::claim::{Claim, ClaimError, ClaimRequest, ClaimSource, ThingDescription, ThingName};
+use claimlink::protocomm::ops::WifiCredentials;
+use claimlink::protocomm::proto::CloudFailureKind;
+use claimlink::protocomm::{DeviceCredentials, ProtocolError};
+use claimlink::provision::{
+    NoListener, ProvisionError, ProvisionOptions, Provisioner, ProvisionerConfig,
+    ProvisioningEvent, ProvisioningListener, Stage,
+};
+use claimlink::transport::http::HttpLink;
+use claimlink::transport::{DeviceLink, LinkError};
+use claimlink_harness::device::ble::BleLinkConfig;
+use claimlink_harness::device::http::HttpDevice;
+use claimlink_harness::device::SimDevice;
+use claimlink_harness::emulator::Template;
+use claimlink_harness::world::{World, WorldOptions};
+
+const PASSWORD: &str = "abcd1234";
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<ProvisioningEvent>>);
+
+impl ProvisioningListener for Recorder {
+    fn on_event(&self, event: ProvisioningEvent) {
+        self.0.lock().expect("lock").push(event);
+    }
+}
+
+impl Recorder {
+    fn stages(&self) -> Vec<Stage> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|e| e.stage)
+            .collect()
+    }
+}
+
+fn fast() -> WorldOptions {
+    WorldOptions {
+        poll_interval: Duration::from_millis(50),
+        ..WorldOptions::default()
+    }
+}
+
+fn lab_wifi() -> WifiCredentials {
+    WifiCredentials::new("claimlink-lab", "correct horse battery".into()).expect("wifi")
+}
+
+fn options(serial: &str) -> ProvisionOptions {
+    ProvisionOptions {
+        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.to_owned())]),
+        expected_thing_name: Some(ThingName::new(serial).expect("name")),
+        device_hint: Some(serial.to_owned()),
+    }
+}
+
+fn ble(device: &Arc<SimDevice>) -> Arc<dyn DeviceLink> {
+    World::ble(device, 185, Duration::from_millis(2))
+}
+
+#[tokio::test]
+async fn happy_path_over_ble_reports_every_stage_with_the_time_left() {
+    let world = World::start(fast()).await.expect("world");
+    let device = world.device(1);
+    let events = Recorder::default();
+    let session = world
+        .provisioner
+        .connect(ble(&device), DeviceCredentials::password(PASSWORD), &events)
+        .await
+        .expect("session");
+    assert_eq!(session.scan_wifi().await.expect("scan").len(), 3);
+    let done = session
+        .provision(&lab_wifi(), &options("SN-HAPPY"), &events)
+        .await
+        .expect("provisioned");
+    assert_eq!(done.thing_name, "SN-HAPPY");
+    let certificate = done.certificate_id.clone().expect("certificate id");
+    assert_eq!(
+        world.emulator.certificate_status(&certificate).as_deref(),
+        Some("ACTIVE")
+    );
+    assert!(
+        done.claim_time_left_at_handover > Duration::from_secs(290),
+        "{:?}",
+        done.claim_time_left_at_handover
+    );
+    let stages = events.stages();
+    assert_eq!(
+        stages,
+        vec![
+            Stage::Connecting,
+            Stage::Securing,
+            Stage::ClaimRequested,
+            Stage::ClaimIssued,
+            Stage::ClaimSent,
+            Stage::WifiApplied,
+            Stage::WifiConnecting,
+            Stage::WifiConnected,
+            Stage::MqttConnectedWithClaim,
+            Stage::CertificateIssued,
+            Stage::ThingRegistered,
+            Stage::ReconnectedWithPermanent,
+            Stage::ConfirmedByCloud,
+        ]
+    );
+    // Every event after the claim carries the time left, and it only goes down.
+    let lefts: Vec<Duration> = events
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|e| e.claim_time_left)
+        .collect();
+    assert_eq!(lefts.len(), stages.len() - 3);
+    assert!(lefts.windows(2).all(|w| w[0] >= w[1]));
+    assert!(!device.holds_claim());
+    assert_eq!(
+        world.emulator.issued_claims().len(),
+        1,
+        "one claim, requested just in time"
+    );
+}
+
+#[tokio::test]
+async fn happy_path_over_http() {
+    let world = World::start(fast()).await.expect("world");
+    let device = world.device(2);
+    let server = HttpDevice::serve(device).await.expect("serve");
+    let link: Arc<dyn DeviceLink> =
+        Arc::new(HttpLink::new(&server.base_url(), Duration::from_secs(5)).expect("link"));
+    let session = world
+        .provisioner
+        .connect(link, DeviceCredentials::password(PASSWORD), &NoListener)
+        .await
+        .expect("session");
+    let done = session
+        .provision(&lab_wifi(), &options("SN-HTTP"), &NoListener)
+        .await
+        .expect("provisioned");
+    assert_eq!(done.thing_name, "SN-HTTP");
+}
+
+#[tokio::test]
+async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim() {
+    let world = World::start(fast()).await.expect("world");
+    let device = world.device(3);
+    let session = world
+        .provisioner
+        .connect(
+            ble(&device),
+            DeviceCredentials::password(PASSWORD),
+            &NoListener,
+        )
+        .await
+        .expect("session");
+    let wrong = WifiCredentials::new("claimlink-lab", "wrong horse battery".into()).expect("wifi");
+    let err = session
+        .provision(&wrong, &options("SN-RETRY"), &NoListener)
+        .await
+        .expect_err("wrong passphrase");
+    assert!(matches!(err, ProvisionError::WifiAuthFailed), "{err:?}");
+    assert!(device.holds_claim(), "the claim stays for the retry");
+    let events = Recorder::default();
+    let done = session
+        .provision(&lab_wifi(), &options("SN-RETRY"), &events)
+        .await
+        .expect("second try");
+    assert_eq!(done.thing_name, "SN-RETRY");
+    assert_eq!(
+        world.emulator.issued_claims().len(),
+        1,
+        "the claim was reused"
+    );
+    assert!(!events.stages().contains(&Stage::ClaimRequested));
+
+    let other = world.device(4);
+    let session = world
+        .provisioner
+        .connect(
+            ble(&other),
+            DeviceCredentials::password(PASSWORD),
+            &NoListener,
+        )
+        .await
+        .expect("session");
+    let nowhere = WifiCredentials::new("no-such-network", "password-123".into()).expect("wifi");
+    let err = session
+        .provision(&nowhere, &options("SN-NONE"), &NoListener)
+        .await
+        .expect_err("not found");
+    assert!(
+        matches!(err, ProvisionError::WifiNetworkNotFound),
+        "{err:?}"
+    );
+}
+
+/// Hands out a short-lived claim first, normal ones after.
+struct ShortFirst {
+    inner: Arc<dyn ClaimSource>,
+    emulator_validity: Box<dyn Fn(Duration) + Send + Sync>,
+    calls: AtomicUsize,
+}
+
+impl std::fmt::Debug for ShortFirst {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShortFirst")
+    }
+}
+
+#[async_trait]
+impl ClaimSource for ShortFirst {
+    async fn request_claim(&self, request: &ClaimRequest) -> Result<Claim, ClaimError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let claim = self.inner.request_claim(request).await;
+        if n == 0 {
+            (self.emulator_validity)(Duration::from_secs(300));
+        }
+        claim
+    }
+    async fn describe_thing(
+        &self,
+        thing: &ThingName,
+    ) -> Result<Option<ThingDescription>, ClaimError> {
+        self.inner.describe_thing(thing).await
+    }
+}
+
+#[tokio::test]
+async fn a_claim_near_expiry_is_renewed_before_handover() {
+    let world = World::start(WorldOptions {
+        claim_validity: Duration::from_secs(30),
+        ..fast()
+    })
+    .await
+    .expect("world");
+    let emulator = Arc::new(world.emulator);
+    let setter = emulator.clone();
+    let source = Arc::new(ShortFirst {
+        inner: world.claims.clone(),
+        emulator_validity: Box::new(move |d| setter.set_claim_validity(d)),
+        calls: AtomicUsize::new(0),
+    });
+    let provisioner = Provisioner::new(source.clone(), world.provisioner.config().clone());
+    let device = world_device(&emulator, 5);
+    let session = provisioner
+        .connect(
+            ble(&device),
+            DeviceCredentials::password(PASSWORD),
+            &NoListener,
+        )
+        .await
+        .expect("session");
+    let done = session
+        .provision(&lab_wifi(), &options("SN-RENEW"), &NoListener)
+        .await
+        .expect("provisioned");
+    assert_eq!(
+        source.calls.load(Ordering::SeqCst),
+        2,
+        "the 30-second claim was not handed over"
+    );
+    assert!(done.claim_time_left_at_handover > Duration::from_secs(60));
+    let held: Vec<_> = emulator.issued_claims();
+    assert_eq!(held.len(), 2);
+}
+
+fn world_device(emulator: &claimlink_harness::emulator::Emulator, index: u8) -> Arc<SimDevice> {
+    let mut config = claimlink_harness::device::SimDeviceConfig {
+        index,
+        seed: u64::from(index) + 10,
+        cloud: Some(claimlink_harness::device::DeviceCloud::trusting(
+            emulator.ca_pem(),
+        )),
+        ..Default::default()
+    };
+    config.world.connect_time = Duration::from_millis(100);
+    Arc::new(SimDevice::new(config))
+}
+
+#[tokio::test]
+async fn a_device_too_slow_for_the_claim_misses_the_deadline() {
+    let mut options_world = fast();
+    options_world.claim_validity = Duration::from_secs(3);
+    options_world.safety_margin = Duration::from_secs(1);
+    let world = World::start(options_world).await.expect("world");
+    let mut config = world.device_config(6);
+    if let Some(cloud) = config.cloud.as_mut() {
+        cloud.time_sync = Duration::from_secs(5);
+    }
+    let device = Arc::new(SimDevice::new(config));
+    let session = world
+        .provisioner
+        .connect(
+            ble(&device),
+            DeviceCredentials::password(PASSWORD),
+            &NoListener,
+        )
+        .await
+        .expect("session");
+    let err = session
+        .provision(&lab_wifi(), &options("SN-SLOW"), &NoListener)
+        .await
+        .expect_err("too slow");
+    match err {
+        ProvisionError::DeadlineMissed { stage } => assert_eq!(stage, Stage::WifiConnected),
+        other => panic!("expected DeadlineMissed, got {other:?}"),
+    }
+    assert!(!device.holds_claim(), "the expired claim is wiped");
+}
+
+#[tokio::test]
+async fn a_template_rejection_reaches_the_app_in_aws_words() {
+    let world = World::start(fast()).await.expect("world");
+    world.emulator.put_template(Template {
+        name: "claimlink-demo".into(),
+        body: serde_json::json!({
+            "Parameters": {"SerialNumber": {"Type": "String"}},
+            "Resources": {
+                "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}, "ThingGroups": ["missing-group"]}},
+                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}}
+            }
+        }),
+        enabled: true,
+    });
+    let device = world.device(7);
+    let session = world
+        .provisioner
+        .connect(
+            ble(&device),
+            DeviceCredentials::password(PASSWORD),
+            &NoListener,
+        )
+        .await
+        .expect("session");
+    let err = session
+        .provision(&lab_wifi(), &options("SN-REJ"), &NoListener)
+        .await
+        .expect_err("rejected");
+    match err {
+        ProvisionError::CloudRejected {
+            kind,
+            status_code,
+            error_code,
+            error_message,
+        } => {
+            assert_eq!(
+                (kind, status_code, error_code.as_str()),
+                (
+                    CloudFailureKind::RegisterThingRejected,
+                    400,
+                    "InvalidParameters"
+                )
+            );
+            assert!(error_message.contains("missing-group"));
+        }
+        other => panic!("expected CloudRejected, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_disconnect_mid_claim_transfer_fails_cleanly_and_a_retry_succeeds() {
+    let world = World::start(fast()).await.expect("world");
+    let device = world.device(8);
+    // proto-ver, 2 handshake, wifi status, SetConfig, claim begin, then the 7th exchange (a chunk) drops.
+    let link: Arc<dyn DeviceLink> = Arc::new(claimlink_harness::device::ble::SimBleLink::connect(
+        device.clone(),
+        BleLinkConfig {
+            mtu: 185,
+            interval: Duration::from_millis(2),
+            disconnect_at_exchange: Some(7),
+            ..BleLinkConfig::default()
+        },
+    ));
+    let session = world
+        .provisioner
+        .connect(
+            link.clone(),
+            DeviceCredentials::password(PASSWORD),
+            &NoListener,
+        )
+        .await
+        .expect("session");
+    let err = session
+        .provision(&lab_wifi(), &options("SN-DROP"), &NoListener)
+        .await
+        .expect_err("dropped");
+    assert!(
+        matches!(
+            err,
+            ProvisionError::Protocol(ProtocolError::Link(LinkError::Disconnected))
+        ),
+        "{err:?}"
+    );
+    assert!(
+        !device.holds_claim(),
+        "the partial claim was wiped on a new connection"
+    );
+    // The installer tries again.
+    let session = world
+        .provisioner
+        .connect(link, DeviceCredentials::password(PASSWORD), &NoListener)
+        .await
+        .expect("reconnected");
+    let done = session
+        .provision(&lab_wifi(), &options("SN-DROP"), &NoListener)
+        .await
+        .expect("second attempt");
+    assert_eq!(done.thing_name, "SN-DROP");
+}
+
+#[tokio::test]
+async fn cancelling_wipes_the_claim_from_the_device() {
+    let world = World::start(fast()).await.expect("world");
+    // A device that takes its time to join, so there is something to cancel.
+    let mut config = world.device_config(9);
+    config.world.connect_time = Duration::from_secs(3);
+    let device = Arc::new(SimDevice::new(config));
+    let session = Arc::new(
+        world
+            .provisioner
+            .connect(
+                ble(&device),
+                DeviceCredentials::password(PASSWORD),
+                &NoListener,
+            )
+            .await
+            .expect("session"),
+    );
+    let running = {
+        let session = session.clone();
+        tokio::spawn(async move {
+            session
+                .provision(&lab_wifi(), &options("SN-CANCEL"), &NoListener)
+                .await
+        })
+    };
+    for _ in 0..200 {
+        if device.holds_claim() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(device.holds_claim());
+    session.cancel();
+    let result = running.await.expect("task");
+    assert!(
+        matches!(result, Err(ProvisionError::Cancelled)),
+        "{result:?}"
+    );
+    assert!(!device.holds_claim(), "cancel wipes the claim");
+
+    // Dropping the future does the same (in the background, bounded).
+    let device = Arc::new(SimDevice::new({
+        let mut c = world.device_config(10);
+        c.world.connect_time = Duration::from_secs(3);
+        c
+    }));
+    let session = world
+        .provisioner
+        .connect(
+            ble(&device),
+            DeviceCredentials::password(PASSWORD),
+            &NoListener,
+        )
+        .await
+        .expect("session");
+    let (wifi, opts) = (lab_wifi(), options("SN-DROPPED"));
+    let provisioning = session.provision(&wifi, &opts, &NoListener);
+    let _ = tokio::time::timeout(Duration::from_millis(400), provisioning).await;
+    for _ in 0..200 {
+        if !device.holds_claim() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!device.holds_claim(), "dropping the run wipes the claim");
+}
+
+#[tokio::test]
+async fn twenty_devices_at_once() {
+    let world = Arc::new(World::start(fast()).await.expect("world"));
+    let mut runs = Vec::new();
+    for i in 0..20u8 {
+        let world = world.clone();
+        runs.push(tokio::spawn(async move {
+            let device = world.device(20 + i);
+            let session = world
+                .provisioner
+                .connect(
+                    ble(&device),
+                    DeviceCredentials::password(PASSWORD),
+                    &NoListener,
+                )
+                .await?;
+            session
+                .provision(
+                    &lab_wifi(),
+                    &options(&format!("SN-MANY-{i:02}")),
+                    &NoListener,
+                )
+                .await
+        }));
+    }
+    let mut names = Vec::new();
+    for r in runs {
+        names.push(r.await.expect("task").expect("provisioned").thing_name);
+    }
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 20);
+    let _ = ProvisionerConfig::new(claimlink::claim::TemplateName::new("x").expect("name"), "h");
+}
