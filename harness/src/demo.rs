@@ -1,93 +1,278 @@
-//! `claimlink-harness demo`: the emulator, and a claim through each source, with the time left.
+//! `claimlink-harness demo`: the whole flow on the embedded emulator and simulated devices — the real
+//! SDK provisions N devices over the simulated BLE link, with live progress and a summary.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use claimlink::claim::{
-    AwsClaimSource, BackendClaimSource, ClaimRequest, ClaimSource, TemplateName,
+use claimlink::claim::ThingName;
+use claimlink::protocomm::ops::WifiCredentials;
+use claimlink::protocomm::DeviceCredentials;
+use claimlink::provision::{
+    ProvisionError, ProvisionOptions, ProvisioningEvent, ProvisioningListener, Stage,
 };
-use claimlink::time::{Clock, SkewedClock, SystemClock};
+use serde_json::{json, Value};
 
-use crate::emulator::{Emulator, EmulatorConfig};
-use crate::providers::{CredentialsSequence, TokenSequence};
+use crate::device::SimDevice;
+use crate::world::{World, WorldOptions};
+
+/// A Wi-Fi mistake to make on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WifiFault {
+    /// The installer types a wrong passphrase first, then the right one.
+    Auth,
+    /// The installer picks a network the device cannot see.
+    NotFound,
+}
 
 /// Options of `demo`.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
+    /// How many devices, provisioned concurrently.
+    pub devices: u8,
+    /// The negotiated ATT MTU.
+    pub mtu: u16,
+    /// Time per ATT round trip.
+    pub interval: Duration,
+    /// A Wi-Fi mistake to make.
+    pub wifi_fault: Option<WifiFault>,
     /// The phone's clock error, in seconds.
     pub clock_skew_secs: i64,
     /// How long claims are valid.
     pub claim_validity: Duration,
-    /// The template to ask for.
-    pub template: String,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
         Self {
+            devices: 1,
+            mtu: 185,
+            interval: Duration::from_millis(30),
+            wifi_fault: None,
             clock_skew_secs: 0,
             claim_validity: Duration::from_secs(300),
-            template: "claimlink-demo".to_owned(),
         }
     }
 }
 
-/// One line of the demo's result.
+/// What happened to one device.
 #[derive(Clone, Debug)]
-pub struct DemoClaim {
-    /// Which source it came through.
-    pub source: &'static str,
-    /// The claim certificate id.
-    pub certificate_id: String,
-    /// Seconds left on the claim when it arrived.
-    pub seconds_left: f64,
-    /// Server minus phone clock, as measured.
-    pub clock_skew_secs: Option<i64>,
+pub struct DeviceReport {
+    /// Its BLE name.
+    pub name: String,
+    /// `Ok(thing name)` or the error.
+    pub outcome: Result<String, String>,
+    /// The permanent certificate id.
+    pub certificate_id: Option<String>,
+    /// Time left on the claim at hand-over.
+    pub claim_time_left_at_handover: Option<Duration>,
+    /// Every event, in order.
+    pub events: Vec<ProvisioningEvent>,
+    /// Total time.
+    pub total: Duration,
 }
 
-/// Starts the emulator and obtains one claim through each source.
-pub async fn run(options: &DemoOptions) -> Result<Vec<DemoClaim>, String> {
-    let emulator = Emulator::start(EmulatorConfig {
-        claim_validity: options.claim_validity,
-        ..EmulatorConfig::default()
-    })
-    .await
-    .map_err(|e| format!("the emulator did not start: {e}"))?;
-    let http = emulator.http_config();
-    let clock: Arc<dyn Clock> = if options.clock_skew_secs == 0 {
-        Arc::new(SystemClock)
-    } else {
-        Arc::new(SkewedClock::new(options.clock_skew_secs))
-    };
-    let tokens = Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()]));
-    let backend = BackendClaimSource::builder(emulator.base_url(), tokens)
-        .http_config(http.clone())
-        .clock(clock.clone())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let credentials = Arc::new(CredentialsSequence::new(vec![emulator.issue_credentials()]));
-    let aws = AwsClaimSource::builder(emulator.region(), credentials)
-        .endpoint_url(emulator.base_url())
-        .http_config(http)
-        .clock(clock)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let template = TemplateName::new(options.template.clone()).map_err(|e| e.to_string())?;
-    let request = ClaimRequest::new(template);
-    let sources: [(&'static str, &dyn ClaimSource); 2] =
-        [("app backend", &backend), ("AWS direct (SigV4)", &aws)];
-    let mut out = Vec::new();
-    for (name, source) in sources {
-        let claim = source
-            .request_claim(&request)
-            .await
-            .map_err(|e| format!("{name}: {e}"))?;
-        out.push(DemoClaim {
-            source: name,
-            certificate_id: claim.certificate_id().to_owned(),
-            seconds_left: claim.deadline().remaining().as_secs_f64(),
-            clock_skew_secs: claim.deadline().clock_skew_secs(),
-        });
+/// Something that wants to hear about progress (the CLI's bars or lines).
+pub trait Progress: Send + Sync {
+    /// `device` reached a stage.
+    fn event(&self, device: &str, event: &ProvisioningEvent);
+    /// `device` finished.
+    fn finished(&self, device: &str, outcome: &Result<String, String>);
+}
+
+struct Listener {
+    name: String,
+    progress: Arc<dyn Progress>,
+    events: Mutex<Vec<ProvisioningEvent>>,
+}
+
+impl ProvisioningListener for Listener {
+    fn on_event(&self, event: ProvisioningEvent) {
+        self.progress.event(&self.name, &event);
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event);
     }
-    Ok(out)
+}
+
+/// Runs the demo.
+pub async fn run(
+    options: &DemoOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Vec<DeviceReport>, String> {
+    let world = Arc::new(
+        World::start(WorldOptions {
+            claim_validity: options.claim_validity,
+            clock_skew_secs: options.clock_skew_secs,
+            poll_interval: Duration::from_millis(250),
+            safety_margin: Duration::from_secs(60).min(options.claim_validity / 3),
+        })
+        .await?,
+    );
+    let mut runs = Vec::new();
+    for i in 0..options.devices {
+        let world = world.clone();
+        let progress = progress.clone();
+        let options = options.clone();
+        runs.push(tokio::spawn(async move {
+            one_device(&world, i, &options, progress).await
+        }));
+    }
+    let mut reports = Vec::new();
+    for r in runs {
+        reports.push(r.await.map_err(|e| e.to_string())?);
+    }
+    Ok(reports)
+}
+
+async fn one_device(
+    world: &World,
+    index: u8,
+    options: &DemoOptions,
+    progress: Arc<dyn Progress>,
+) -> DeviceReport {
+    let device: Arc<SimDevice> = world.device(index);
+    let name = device.config().name.clone();
+    let listener = Listener {
+        name: name.clone(),
+        progress: progress.clone(),
+        events: Mutex::new(Vec::new()),
+    };
+    let start = Instant::now();
+    let serial = format!("claimlink-demo-{index:03}");
+    let result = async {
+        let link = World::ble(&device, options.mtu, options.interval);
+        let session = world
+            .provisioner
+            .connect(link, DeviceCredentials::password("abcd1234"), &listener)
+            .await
+            .map_err(|e| e.to_string())?;
+        let networks = session.scan_wifi().await.map_err(|e| e.to_string())?;
+        let lab = networks.first().map(|n| n.ssid.clone()).unwrap_or_default();
+        let good = WifiCredentials::new(lab.clone(), "correct horse battery".into())
+            .map_err(|e| e.to_string())?;
+        let opts = ProvisionOptions {
+            template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.clone())]),
+            expected_thing_name: ThingName::new(serial.clone()).ok(),
+            device_hint: Some(name.clone()),
+        };
+        let first = match options.wifi_fault {
+            Some(WifiFault::Auth) => {
+                WifiCredentials::new(lab, "a wrong passphrase".into()).map_err(|e| e.to_string())?
+            }
+            Some(WifiFault::NotFound) => {
+                WifiCredentials::new("not-in-range", "whatever-123".into())
+                    .map_err(|e| e.to_string())?
+            }
+            None => good.clone(),
+        };
+        match session.provision(&first, &opts, &listener).await {
+            // The installer corrects the passphrase: same session, same claim.
+            Err(ProvisionError::WifiAuthFailed) if options.wifi_fault == Some(WifiFault::Auth) => {
+                session
+                    .provision(&good, &opts, &listener)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            other => other.map_err(|e| e.to_string()),
+        }
+    }
+    .await;
+    let outcome = result
+        .as_ref()
+        .map(|d| d.thing_name.clone())
+        .map_err(Clone::clone);
+    progress.finished(&name, &outcome);
+    DeviceReport {
+        name,
+        certificate_id: result.as_ref().ok().and_then(|d| d.certificate_id.clone()),
+        claim_time_left_at_handover: result.as_ref().ok().map(|d| d.claim_time_left_at_handover),
+        outcome,
+        events: listener
+            .events
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner()),
+        total: start.elapsed(),
+    }
+}
+
+/// The machine-readable summary (`--json`).
+pub fn json_summary(reports: &[DeviceReport], options: &DemoOptions) -> Value {
+    json!({
+        "devices": reports.iter().map(|r| json!({
+            "device": r.name,
+            "outcome": match &r.outcome { Ok(_) => "provisioned".to_owned(), Err(e) => format!("failed: {e}") },
+            "thing_name": r.outcome.as_ref().ok(),
+            "certificate_id": r.certificate_id,
+            "claim_time_left_at_handover_ms": r.claim_time_left_at_handover.map(|d| d.as_millis() as u64),
+            "total_ms": r.total.as_millis() as u64,
+            "stages": r.events.iter().map(|e| json!({
+                "stage": format!("{:?}", e.stage),
+                "at_ms": e.elapsed.as_millis() as u64,
+                "claim_time_left_ms": e.claim_time_left.map(|d| d.as_millis() as u64),
+                "detail": e.detail,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "settings": {
+            "mtu": options.mtu,
+            "interval_ms": options.interval.as_millis() as u64,
+            "claim_validity_s": options.claim_validity.as_secs(),
+            "clock_skew_s": options.clock_skew_secs,
+        },
+    })
+}
+
+/// A picture of each device's stages against the claim's window, as SVG.
+pub fn timeline_svg(reports: &[DeviceReport], window: Duration) -> String {
+    let width = 900.0;
+    let left = 120.0;
+    let row = 34.0;
+    let height = 60.0 + row * reports.len() as f64;
+    let span = window.as_secs_f64().max(1.0);
+    let x = |d: Duration| left + (width - left - 20.0) * (d.as_secs_f64() / span).min(1.0);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <text x=\"{left}\" y=\"16\">claim window: {} s (each row: one device; dots: stages)</text>\n",
+        window.as_secs()
+    );
+    for (i, r) in reports.iter().enumerate() {
+        let y = 40.0 + row * i as f64;
+        let handover = r
+            .events
+            .iter()
+            .find(|e| e.stage == Stage::ClaimSent)
+            .map(|e| e.elapsed)
+            .unwrap_or_default();
+        let end = r.events.last().map(|e| e.elapsed).unwrap_or_default();
+        let color = if r.outcome.is_ok() {
+            "#2a9d4b"
+        } else {
+            "#c0392b"
+        };
+        svg.push_str(&format!(
+            "<text x=\"6\" y=\"{}\">{}</text>\n",
+            y + 4.0,
+            r.name
+        ));
+        svg.push_str(&format!(
+            "<line x1=\"{left}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#ddd\" stroke-width=\"8\"/>\n",
+            width - 20.0
+        ));
+        svg.push_str(&format!(
+            "<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{color}\" stroke-width=\"8\"/>\n",
+            x(handover),
+            x(end).max(x(handover) + 1.0)
+        ));
+        for e in &r.events {
+            svg.push_str(&format!(
+                "<circle cx=\"{:.1}\" cy=\"{y}\" r=\"3\" fill=\"#222\"><title>{:?} at {:.2} s</title></circle>\n",
+                x(e.elapsed),
+                e.stage,
+                e.elapsed.as_secs_f64()
+            ));
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
 }

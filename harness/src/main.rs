@@ -4,6 +4,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use claimlink_harness::demo::{self, DemoOptions};
+
+mod progress;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -19,6 +21,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the emulator and N simulated devices over HTTP on 127.0.0.1 until interrupted, printing the
+    /// endpoints (for binding tests and app developers).
+    Serve {
+        /// How many simulated devices.
+        #[arg(long, default_value_t = 1)]
+        devices: u8,
+        /// Print the endpoints as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Start the AWS IoT emulator, write what a device needs to a directory (endpoints, CA, a fresh
     /// claim), and serve until interrupted. Used by the awsiotsdk conformance test.
     Emulator {
@@ -36,14 +48,32 @@ enum Command {
         #[arg(long, default_value = "abcd1234")]
         password: String,
     },
-    /// Start the embedded AWS IoT emulator and obtain a provisioning claim through each claim source.
+    /// Provision simulated devices end to end on the embedded emulator, with live progress.
     Demo {
+        /// How many devices, provisioned concurrently.
+        #[arg(long, default_value_t = 1)]
+        devices: u8,
+        /// The negotiated BLE ATT MTU (23, 185, 512…).
+        #[arg(long, default_value_t = 185)]
+        mtu: u16,
+        /// Time per BLE round trip (the connection interval), in milliseconds.
+        #[arg(long, default_value_t = 30)]
+        interval_ms: u64,
+        /// Make a Wi-Fi mistake: `auth` (wrong passphrase first, then corrected) or `not-found`.
+        #[arg(long, value_parser = ["auth", "not-found"])]
+        wifi_fault: Option<String>,
         /// Pretend the phone's clock is off by this many seconds (the time left must not change).
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         clock_skew_secs: i64,
         /// How long the emulator's claims are valid, in seconds.
         #[arg(long, default_value_t = 300)]
         claim_validity_secs: u64,
+        /// Print a machine-readable summary as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Draw each device's stages against the claim window to FILE (.svg or .html).
+        #[arg(long, value_name = "FILE")]
+        timeline: Option<std::path::PathBuf>,
     },
 }
 
@@ -57,8 +87,14 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Demo {
+        devices: 1,
+        mtu: 185,
+        interval_ms: 30,
+        wifi_fault: None,
         clock_skew_secs: 0,
         claim_validity_secs: 300,
+        json: false,
+        timeline: None,
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -71,6 +107,13 @@ fn main() -> ExitCode {
         }
     };
     match command {
+        Command::Serve { devices, json } => match runtime.block_on(serve(devices.max(1), json)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Emulator { out } => match runtime.block_on(run_emulator(out)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -107,36 +150,93 @@ fn main() -> ExitCode {
             }
         }
         Command::Demo {
+            devices,
+            mtu,
+            interval_ms,
+            wifi_fault,
             clock_skew_secs,
             claim_validity_secs,
+            json,
+            timeline,
         } => {
             let options = DemoOptions {
+                devices: devices.max(1),
+                mtu,
+                interval: Duration::from_millis(interval_ms),
+                wifi_fault: match wifi_fault.as_deref() {
+                    Some("auth") => Some(demo::WifiFault::Auth),
+                    Some(_) => Some(demo::WifiFault::NotFound),
+                    None => None,
+                },
                 clock_skew_secs,
                 claim_validity: Duration::from_secs(claim_validity_secs),
-                ..DemoOptions::default()
             };
-            println!("claimlink demo: starting the AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims)");
-            if clock_skew_secs != 0 {
-                println!("phone clock skewed by {clock_skew_secs:+} s");
-            }
-            match runtime.block_on(demo::run(&options)) {
-                Ok(claims) => {
-                    for c in claims {
-                        println!(
-                            "{:<20} claim {}  time left {:>6.1} s  (server-phone clock: {})",
-                            c.source,
-                            c.certificate_id,
-                            c.seconds_left,
-                            c.clock_skew_secs
-                                .map_or("unknown".to_owned(), |s| format!("{s:+} s")),
-                        );
-                    }
-                    ExitCode::SUCCESS
+            if !json {
+                println!(
+                    "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over BLE (MTU {mtu}, {interval_ms} ms/round trip)",
+                    options.devices
+                );
+                if clock_skew_secs != 0 {
+                    println!("phone clock skewed by {clock_skew_secs:+} s");
                 }
+            }
+            let progress = progress::for_terminal(json);
+            let result = runtime.block_on(demo::run(&options, progress.clone()));
+            progress.done();
+            let reports = match result {
+                Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    ExitCode::FAILURE
+                    return ExitCode::FAILURE;
                 }
+            };
+            if let Some(path) = timeline {
+                let svg = demo::timeline_svg(&reports, options.claim_validity);
+                let text = if path.extension().is_some_and(|e| e == "html") {
+                    format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>claimlink timeline</title></head><body>{svg}</body></html>\n")
+                } else {
+                    svg
+                };
+                if let Err(e) = std::fs::write(&path, text) {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            if json {
+                println!("{}", demo::json_summary(&reports, &options));
+            } else {
+                println!();
+                println!(
+                    "{:<11} {:<12} {:<22} {:<18} {:>18} {:>9}",
+                    "device", "outcome", "thing", "certificate", "left at hand-over", "total"
+                );
+                for r in &reports {
+                    let (outcome, thing) = match &r.outcome {
+                        Ok(t) => ("provisioned", t.clone()),
+                        Err(e) => ("FAILED", e.clone()),
+                    };
+                    println!(
+                        "{:<11} {:<12} {:<22} {:<18} {:>16.1} s {:>7.1} s",
+                        r.name,
+                        outcome,
+                        thing,
+                        r.certificate_id
+                            .as_deref()
+                            .map(|c| format!("{}…", &c[..c.len().min(16)]))
+                            .unwrap_or_default(),
+                        r.claim_time_left_at_handover
+                            .map(|d| d.as_secs_f64())
+                            .unwrap_or(0.0),
+                        r.total.as_secs_f64()
+                    );
+                }
+            }
+            if reports.iter().all(|r| r.outcome.is_ok())
+                || wifi_fault.as_deref() == Some("not-found")
+            {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             }
         }
     }
@@ -181,5 +281,66 @@ async fn run_emulator(out: std::path::PathBuf) -> Result<(), String> {
     write("endpoints.json", &endpoints.to_string())?;
     println!("emulator ready; files in {}", out.display());
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+async fn serve(devices: u8, json: bool) -> Result<(), String> {
+    use claimlink_harness::device::http::HttpDevice;
+    use claimlink_harness::world::{World, WorldOptions};
+    let world = World::start(WorldOptions::default()).await?;
+    let mut servers = Vec::new();
+    let mut listed = Vec::new();
+    for i in 0..devices {
+        let device = world.device(i);
+        let server = HttpDevice::serve(device.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        listed.push(serde_json::json!({
+            "name": device.config().name,
+            "url": server.base_url(),
+            "username": "wifiprov",
+            "password": "abcd1234",
+            "wifi": {"ssid": "claimlink-lab", "passphrase": "correct horse battery"},
+        }));
+        servers.push(server);
+    }
+    let e = &world.emulator;
+    let info = serde_json::json!({
+        "control_plane": e.base_url(),
+        "region": e.region(),
+        "bearer_token": e.issue_bearer_token(),
+        "template": "claimlink-demo",
+        "iot_endpoint": e.mqtt_addr().to_string(),
+        "credentials_provider": e.credentials_addr().to_string(),
+        "ca_pem": e.ca_pem(),
+        "devices": listed,
+    });
+    if json {
+        println!("{info}");
+    } else {
+        println!(
+            "emulator control plane {} (region {}), MQTT {}, credentials provider {}",
+            e.base_url(),
+            e.region(),
+            e.mqtt_addr(),
+            e.credentials_addr()
+        );
+        println!(
+            "bearer token: {}",
+            info["bearer_token"].as_str().unwrap_or("")
+        );
+        for d in &info["devices"].as_array().cloned().unwrap_or_default() {
+            println!(
+                "device {} at {} (Sec2 wifiprov / abcd1234)",
+                d["name"].as_str().unwrap_or(""),
+                d["url"].as_str().unwrap_or("")
+            );
+        }
+        println!("Ctrl-C to stop.");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    drop(servers);
     Ok(())
 }

@@ -42,7 +42,7 @@ pub struct ProvisioningEvent {
     pub stage: Stage,
     /// Time left on the claim, once there is one.
     pub claim_time_left: Option<Duration>,
-    /// Time since the run started.
+    /// Time since the session was opened (`Provisioner::connect`).
     pub elapsed: Duration,
     /// A short human-readable detail (never a secret).
     pub detail: Option<String>,

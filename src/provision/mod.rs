@@ -84,7 +84,7 @@ pub struct ProvisionedDevice {
     pub certificate_id: Option<String>,
     /// Time left on the claim when it was handed over.
     pub claim_time_left_at_handover: Duration,
-    /// When each stage was reached, from the start of `provision`.
+    /// When each stage was reached, from the start of `connect`.
     pub timings: Vec<(Stage, Duration)>,
 }
 
@@ -208,6 +208,7 @@ impl Provisioner {
             session: tokio::sync::Mutex::new(Arc::new(session)),
             claim_on_device: tokio::sync::Mutex::new(None),
             cancel: tokio::sync::watch::Sender::new(false),
+            started: start,
         })
     }
 }
@@ -221,6 +222,8 @@ pub struct ProvisioningSession {
     /// The claim the device holds (handed over, not yet used), if any.
     claim_on_device: tokio::sync::Mutex<Option<Claim>>,
     cancel: tokio::sync::watch::Sender<bool>,
+    /// When `connect` began: the origin of every event's `elapsed` and of the timings.
+    started: Instant,
 }
 
 impl std::fmt::Debug for ProvisioningSession {
@@ -368,7 +371,7 @@ impl ProvisioningSession {
             armed: false,
         };
         let mut run = Run {
-            start: Instant::now(),
+            start: self.started,
             listener,
             timings: Vec::new(),
             claim: None,

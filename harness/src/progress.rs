@@ -1,0 +1,123 @@
+//! Live progress for the demo: bars on a terminal, plain lines otherwise, nothing with `--json`.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use claimlink::provision::ProvisioningEvent;
+use claimlink_harness::demo::Progress;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+pub trait Finish: Progress {
+    fn done(&self);
+}
+
+/// Spinners, one per device, showing the stage and the claim's time left.
+struct Bars {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    fn bar(&self, device: &str) -> ProgressBar {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        bars.entry(device.to_owned())
+            .or_insert_with(|| {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix:<11} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(device.to_owned());
+                bar.enable_steady_tick(Duration::from_millis(100));
+                bar
+            })
+            .clone()
+    }
+}
+
+fn describe(event: &ProvisioningEvent) -> String {
+    let left = event
+        .claim_time_left
+        .map(|d| format!("  claim: {:>5.1} s left", d.as_secs_f64()))
+        .unwrap_or_default();
+    let detail = event
+        .detail
+        .as_deref()
+        .map(|d| format!("  ({d})"))
+        .unwrap_or_default();
+    format!("{:<26}{left}{detail}", format!("{:?}", event.stage))
+}
+
+impl Progress for Bars {
+    fn event(&self, device: &str, event: &ProvisioningEvent) {
+        self.bar(device).set_message(describe(event));
+    }
+    fn finished(&self, device: &str, outcome: &Result<String, String>) {
+        let bar = self.bar(device);
+        match outcome {
+            Ok(thing) => bar.finish_with_message(format!("✔ provisioned as {thing}")),
+            Err(e) => bar.finish_with_message(format!("✘ {e}")),
+        }
+    }
+}
+
+impl Finish for Bars {
+    fn done(&self) {
+        let _ = self.multi.clear();
+    }
+}
+
+/// One line per event (logs, CI).
+struct Lines;
+
+impl Progress for Lines {
+    fn event(&self, device: &str, event: &ProvisioningEvent) {
+        println!(
+            "[{:>7.3} s] {device:<11} {}",
+            event.elapsed.as_secs_f64(),
+            describe(event)
+        );
+    }
+    fn finished(&self, device: &str, outcome: &Result<String, String>) {
+        match outcome {
+            Ok(thing) => println!("            {device:<11} provisioned as {thing}"),
+            Err(e) => println!("            {device:<11} failed: {e}"),
+        }
+    }
+}
+
+impl Finish for Lines {
+    fn done(&self) {}
+}
+
+/// Silence (for `--json`).
+struct Quiet;
+
+impl Progress for Quiet {
+    fn event(&self, _: &str, _: &ProvisioningEvent) {}
+    fn finished(&self, _: &str, _: &Result<String, String>) {}
+}
+
+impl Finish for Quiet {
+    fn done(&self) {}
+}
+
+/// Picks bars, lines or silence.
+pub fn for_terminal(json: bool) -> Arc<dyn FinishProgress> {
+    if json {
+        Arc::new(Quiet)
+    } else if std::io::stderr().is_terminal() {
+        Arc::new(Bars {
+            multi: MultiProgress::new(),
+            bars: Mutex::new(HashMap::new()),
+        })
+    } else {
+        Arc::new(Lines)
+    }
+}
+
+/// Progress that can also be closed.
+pub trait FinishProgress: Progress + Finish {}
+impl<T: Progress + Finish> FinishProgress for T {}

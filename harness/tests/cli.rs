@@ -1,0 +1,76 @@
+//! The CLI as a person runs it.
+
+use std::process::Command;
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_claimlink-harness"))
+}
+
+#[test]
+fn demo_json_provisions_every_device_and_reports_its_stages() {
+    let out = harness()
+        .args(["demo", "--json", "--devices", "3", "--interval-ms", "5"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let devices = summary["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 3);
+    for d in devices {
+        assert_eq!(d["outcome"], "provisioned", "{d}");
+        assert_eq!(d["certificate_id"].as_str().map(str::len), Some(64));
+        let stages: Vec<&str> = d["stages"]
+            .as_array()
+            .expect("stages")
+            .iter()
+            .filter_map(|s| s["stage"].as_str())
+            .collect();
+        assert_eq!(stages.first(), Some(&"Connecting"));
+        assert_eq!(stages.last(), Some(&"ConfirmedByCloud"));
+        assert!(d["claim_time_left_at_handover_ms"].as_u64().unwrap_or(0) > 290_000);
+    }
+}
+
+#[test]
+fn demo_reports_a_missing_network_and_draws_a_timeline() {
+    let dir = std::env::temp_dir().join(format!("claimlink-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let svg = dir.join("timeline.svg");
+    let out = harness()
+        .args([
+            "demo",
+            "--json",
+            "--wifi-fault",
+            "not-found",
+            "--interval-ms",
+            "5",
+            "--timeline",
+        ])
+        .arg(&svg)
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let outcome = summary["devices"][0]["outcome"].as_str().unwrap_or("");
+    assert!(
+        outcome.contains("cannot find the Wi-Fi network"),
+        "{outcome}"
+    );
+    let drawn = std::fs::read_to_string(&svg).expect("timeline written");
+    assert!(drawn.starts_with("<svg") && drawn.contains("PROV_0000"));
+}
+
+#[test]
+fn a_bad_option_is_one_clear_line() {
+    let out = harness()
+        .args(["demo", "--wifi-fault", "bogus"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid value 'bogus'"), "{err}");
+}
