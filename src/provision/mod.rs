@@ -11,6 +11,32 @@
 //! [`ProvisionError::DeadlineMissed`] naming the stage it was in; per-stage and overall timeouts bound
 //! the rest. Cancelling (dropping the future, or [`ProvisioningSession::cancel`]) wipes the claim from
 //! the device.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use claimlink::claim::{BackendClaimSource, TemplateName, TokenProvider};
+//! use claimlink::protocomm::ops::WifiCredentials;
+//! use claimlink::protocomm::DeviceCredentials;
+//! use claimlink::provision::{ProvisionError, ProvisionOptions, Provisioner, ProvisionerConfig, ProvisioningListener};
+//! use claimlink::transport::DeviceLink;
+//!
+//! async fn bring_online(
+//!     tokens: Arc<dyn TokenProvider>,
+//!     link: Arc<dyn DeviceLink>,
+//!     listener: &dyn ProvisioningListener,
+//! ) -> Result<(), ProvisionError> {
+//!     let claims = Arc::new(BackendClaimSource::builder("https://api.example.com/", tokens).build()?);
+//!     let config = ProvisionerConfig::new(TemplateName::new("my-fleet-template")?, "a1b2c3-ats.iot.eu-west-1.amazonaws.com");
+//!     let provisioner = Provisioner::new(claims, config);
+//!     let session = provisioner.connect(link, DeviceCredentials::password("from-the-QR-code"), listener).await?;
+//!     let networks = session.scan_wifi().await?;
+//!     let ssid = networks.first().map(|n| n.ssid.clone()).unwrap_or_default();
+//!     let wifi = WifiCredentials::new(ssid, "the passphrase".into())?;
+//!     let device = session.provision(&wifi, &ProvisionOptions::default(), listener).await?;
+//!     println!("{} is online with certificate {:?}", device.thing_name, device.certificate_id);
+//!     Ok(())
+//! }
+//! ```
 
 mod events;
 
