@@ -519,3 +519,62 @@ async fn twenty_devices_at_once() {
     assert_eq!(names.len(), 20);
     let _ = ProvisionerConfig::new(claimlink::claim::TemplateName::new("x").expect("name"), "h");
 }
+
+#[tokio::test]
+async fn when_ble_goes_away_after_wifi_the_cloud_still_confirms() {
+    let world = World::start(fast()).await.expect("world");
+    let mut config = world.device_config(11);
+    // Provisioning (and BLE) stops right after the device gets its address, long before it is done.
+    config.auto_stop_after_ip = Some(Duration::from_millis(20));
+    if let Some(cloud) = config.cloud.as_mut() {
+        cloud.time_sync = Duration::from_millis(500);
+    }
+    let device = Arc::new(SimDevice::new(config));
+    let events = Recorder::default();
+    let session = world
+        .provisioner
+        .connect(ble(&device), DeviceCredentials::password(PASSWORD), &events)
+        .await
+        .expect("session");
+    let done = session
+        .provision(&lab_wifi(), &options("SN-GONE"), &events)
+        .await
+        .expect("confirmed through the cloud");
+    assert_eq!(done.thing_name, "SN-GONE");
+    assert!(events.stages().contains(&Stage::ConfirmedByCloud));
+    assert!(
+        !events.stages().contains(&Stage::ThingRegistered),
+        "the device could not say so itself"
+    );
+    assert!(world.emulator.thing("SN-GONE").is_some());
+}
+
+#[tokio::test]
+async fn the_overall_timeout_bounds_a_run() {
+    let world = World::start(fast()).await.expect("world");
+    let mut config = world.provisioner.config().clone();
+    config.overall_timeout = Duration::from_millis(300);
+    let provisioner = Provisioner::new(world.claims.clone(), config);
+    let mut device_config = world.device_config(12);
+    device_config.world.connect_time = Duration::from_secs(5);
+    let device = Arc::new(SimDevice::new(device_config));
+    let session = provisioner
+        .connect(
+            ble(&device),
+            DeviceCredentials::password(PASSWORD),
+            &NoListener,
+        )
+        .await
+        .expect("session");
+    let started = std::time::Instant::now();
+    let err = session
+        .provision(&lab_wifi(), &options("SN-OVERALL"), &NoListener)
+        .await
+        .expect_err("timed out");
+    assert!(
+        matches!(err, ProvisionError::StageTimeout { .. }),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(!device.holds_claim(), "a timed-out run wipes the claim");
+}

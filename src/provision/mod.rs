@@ -72,6 +72,8 @@ pub struct ProvisionerConfig {
     /// Time allowed for the cloud stages after the certificate is issued, and for the cloud's
     /// confirmation (default 60 s).
     pub cloud_timeout: Duration,
+    /// Time allowed for a whole `provision` call (default 7 minutes: a claim's five, plus the cloud).
+    pub overall_timeout: Duration,
 }
 
 impl ProvisionerConfig {
@@ -85,6 +87,7 @@ impl ProvisionerConfig {
             poll_interval: Duration::from_millis(500),
             wifi_timeout: Duration::from_secs(45),
             cloud_timeout: Duration::from_secs(60),
+            overall_timeout: Duration::from_secs(420),
         }
     }
 }
@@ -402,11 +405,22 @@ impl ProvisioningSession {
             timings: Vec::new(),
             claim: None,
         };
-        let work = self.run(&session, wifi, options, &mut run, &mut guard);
-        let result = tokio::select! {
-            r = work => r,
-            _ = cancelled.wait_for(|c| *c) => Err(ProvisionError::Cancelled),
+        let overall = self.provisioner.config.overall_timeout;
+        let result = {
+            let work = tokio::time::timeout(
+                overall,
+                self.run(&session, wifi, options, &mut run, &mut guard),
+            );
+            tokio::select! {
+                r = work => r.map_err(|_| None).and_then(|r| r.map_err(Some)),
+                _ = cancelled.wait_for(|c| *c) => Err(Some(ProvisionError::Cancelled)),
+            }
         };
+        let result = result.map_err(|e| {
+            e.unwrap_or(ProvisionError::StageTimeout {
+                stage: run.last_stage(),
+            })
+        });
         match &result {
             Ok(_) => {
                 guard.armed = false;
@@ -525,9 +539,10 @@ impl ProvisioningSession {
         loop {
             let status = match session.cloud_status().await {
                 Ok(s) => s,
-                // Devices stop BLE soon after they get an address: go on through the cloud.
+                // Devices stop BLE soon after they get an address — often before a status read saw
+                // the address: once Wi-Fi was applied, go on through the cloud.
                 Err(ProtocolError::Link(LinkError::Disconnected))
-                    if run.last_stage() >= Stage::WifiConnected =>
+                    if run.last_stage() >= Stage::WifiApplied =>
                 {
                     tracing::info!(
                         "the device went away after joining Wi-Fi; confirming through the cloud"
