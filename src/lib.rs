@@ -22,6 +22,7 @@ pub mod ffi;
 pub mod net;
 pub mod protocomm;
 pub mod provision;
+pub mod qr;
 pub mod secret;
 pub mod time;
 pub mod transport;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use claimlink_harness::demo::{self, DemoOptions};
 
 mod progress;
+mod real_ble;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -21,6 +22,43 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// List nearby provisionable devices over real Bluetooth (needs the `ble` feature and an adapter).
+    Scan {
+        /// Seconds to scan.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Only devices whose name starts with this.
+        #[arg(long, default_value = "PROV_")]
+        prefix: String,
+    },
+    /// Provision a real device over Bluetooth (needs the `ble` feature). Secrets come from standard
+    /// input or the environment, never from the command line.
+    Provision {
+        /// The device's BLE name.
+        #[arg(long, conflicts_with = "qr", required_unless_present = "qr")]
+        ble: Option<String>,
+        /// The device's QR payload (JSON); its proof of possession is used.
+        #[arg(long)]
+        qr: Option<String>,
+        /// The Wi-Fi network.
+        #[arg(long)]
+        ssid: String,
+        /// Read the Wi-Fi passphrase from the first line of standard input.
+        #[arg(long)]
+        passphrase_stdin: bool,
+        /// The app backend's base URL (bearer token from CLAIMLINK_TOKEN).
+        #[arg(long)]
+        backend_url: String,
+        /// The provisioning template.
+        #[arg(long)]
+        template: String,
+        /// The AWS IoT data endpoint the device connects to.
+        #[arg(long)]
+        iot_endpoint: String,
+        /// Template parameters, KEY=VALUE.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
     /// Run the emulator and N simulated devices over HTTP on 127.0.0.1 until interrupted, printing the
     /// endpoints (for binding tests and app developers).
     Serve {
@@ -107,6 +145,43 @@ fn main() -> ExitCode {
         }
     };
     match command {
+        Command::Scan { seconds, prefix } => {
+            match runtime.block_on(real_ble::scan(seconds, &prefix)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Provision {
+            ble,
+            qr,
+            ssid,
+            passphrase_stdin,
+            backend_url,
+            template,
+            iot_endpoint,
+            params,
+        } => {
+            let request = real_ble::ProvisionRequest {
+                ble,
+                qr,
+                ssid,
+                passphrase_stdin,
+                backend_url,
+                template,
+                iot_endpoint,
+                params,
+            };
+            match runtime.block_on(real_ble::provision(request)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve { devices, json } => match runtime.block_on(serve(devices.max(1), json)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

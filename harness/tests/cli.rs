@@ -74,3 +74,17 @@ fn a_bad_option_is_one_clear_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("invalid value 'bogus'"), "{err}");
 }
+
+#[test]
+fn scan_without_bluetooth_is_one_clear_line() {
+    // Without the `ble` feature the binary says how to get it; with it, on a machine without an
+    // adapter (or BlueZ/D-Bus), it says that. One line either way, never a stack of errors.
+    let out = harness()
+        .args(["scan", "--seconds", "1"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("Bluetooth"), "{err}");
+}

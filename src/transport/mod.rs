@@ -8,6 +8,7 @@
 //! A link knows nothing about encryption: it moves opaque bytes, enforces its size limit, and reports
 //! disconnects as [`LinkError::Disconnected`].
 
+pub mod ble;
 pub mod http;
 
 use std::fmt;

@@ -6,6 +6,7 @@
 
 pub mod ble;
 pub mod cloud;
+pub mod gatt;
 pub mod http;
 pub mod security;
 pub mod wifi;
