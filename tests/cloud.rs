@@ -170,18 +170,7 @@ async fn the_device_proves_its_certificate_at_the_credentials_provider() {
     let e = Emulator::start(EmulatorConfig::default())
         .await
         .expect("emulator");
-    e.put_template(Template {
-        name: "with-policy".into(),
-        body: serde_json::json!({
-            "Parameters": {"SerialNumber": {"Type": "String"}},
-            "Resources": {
-                "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}}},
-                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
-                "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "DevicePolicy"}}
-            }
-        }),
-        enabled: true,
-    });
+    e.put_template(Template::simple_with_policy("with-policy", "DevicePolicy"));
     e.put_policy(
         "DevicePolicy",
         serde_json::json!({"Statement": [{"Effect": "Allow", "Action": ["iot:AssumeRoleWithCertificate"], "Resource": "*"}]}),

@@ -146,13 +146,7 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Scan { seconds, prefix } => {
-            match runtime.block_on(real_ble::scan(seconds, &prefix)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
+            exit_code(runtime.block_on(real_ble::scan(seconds, &prefix)))
         }
         Command::Provision {
             ble,
@@ -174,28 +168,12 @@ fn main() -> ExitCode {
                 iot_endpoint,
                 params,
             };
-            match runtime.block_on(real_ble::provision(request)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
+            exit_code(runtime.block_on(real_ble::provision(request)))
         }
-        Command::Serve { devices, json } => match runtime.block_on(serve(devices.max(1), json)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Emulator { out } => match runtime.block_on(run_emulator(out)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Serve { devices, json } => {
+            exit_code(runtime.block_on(serve(devices.max(1), json)))
+        }
+        Command::Emulator { out } => exit_code(runtime.block_on(run_emulator(out))),
         Command::ServeDevice { port, password } => {
             use claimlink_harness::device::http::HttpDevice;
             use claimlink_harness::device::security::DeviceSecurity;
@@ -216,13 +194,7 @@ fn main() -> ExitCode {
                 tokio::signal::ctrl_c().await?;
                 Ok::<(), std::io::Error>(())
             });
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            exit_code(result.map_err(|e| format!("error: {e}")))
         }
         Command::Demo {
             devices,
@@ -418,4 +390,15 @@ async fn serve(devices: u8, json: bool) -> Result<(), String> {
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     drop(servers);
     Ok(())
+}
+
+/// The process's exit code for a command's result; the error is printed as one line.
+fn exit_code(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }

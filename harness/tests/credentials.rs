@@ -84,18 +84,7 @@ async fn setup() -> Emulator {
     let e = Emulator::start(EmulatorConfig::default())
         .await
         .expect("emulator");
-    e.put_template(Template {
-        name: "with-policy".into(),
-        body: json!({
-            "Parameters": {"SerialNumber": {"Type": "String"}},
-            "Resources": {
-                "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}}},
-                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
-                "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "DevicePolicy"}}
-            }
-        }),
-        enabled: true,
-    });
+    e.put_template(Template::simple_with_policy("with-policy", "DevicePolicy"));
     e.put_policy(
         "DevicePolicy",
         json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:AssumeRoleWithCertificate",

@@ -59,6 +59,16 @@ pub(crate) fn client_verifier(
     .map_err(pki_error)
 }
 
+/// The id (hex SHA-256 of the DER, as AWS names certificates) of the client certificate a TLS
+/// connection presented.
+pub(crate) fn peer_certificate_id<IO>(tls: &tokio_rustls::server::TlsStream<IO>) -> Option<String> {
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| hex::encode(Sha256::digest(c.as_ref())))
+}
+
 /// The id (hex SHA-256 of the DER) of the client certificate a TLS connection presented.
 #[derive(Clone, Debug)]
 pub(crate) struct PeerCertificate(pub Option<String>);
@@ -88,13 +98,7 @@ pub(crate) async fn serve_https(
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let peer = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| hex::encode(Sha256::digest(c.as_ref())));
-                let app = app.layer(axum::Extension(PeerCertificate(peer)));
+                let app = app.layer(axum::Extension(PeerCertificate(peer_certificate_id(&tls))));
                 let service = hyper_util::service::TowerToHyperService::new(app);
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .http1_only()

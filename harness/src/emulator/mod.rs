@@ -98,6 +98,14 @@ impl Template {
             enabled: true,
         }
     }
+
+    /// Like [`simple`](Self::simple), and attaches the existing policy `policy` to the certificate.
+    pub fn simple_with_policy(name: &str, policy: &str) -> Self {
+        let mut t = Self::simple(name);
+        t.body["Resources"]["policy"] =
+            serde_json::json!({"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": policy}});
+        t
+    }
 }
 
 /// An in-process pre-provisioning hook: AWS's hook input in, the hook's answer (or a failure) out.

@@ -21,7 +21,6 @@ use rumqttc::mqttbytes::v4::{
 };
 use rumqttc::mqttbytes::QoS;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -163,13 +162,9 @@ pub(crate) async fn serve(
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let peer = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| hex::encode(Sha256::digest(c.as_ref())));
-                let Some(certificate_id) = peer else { return };
+                let Some(certificate_id) = super::control::peer_certificate_id(&tls) else {
+                    return;
+                };
                 let Some(principal) = principal_of(&shared, certificate_id) else {
                     return;
                 };
@@ -231,7 +226,7 @@ where
         match packet {
             Packet::Connect(c) if !connected => {
                 connected = true;
-                let mut broker = shared.broker.lock().unwrap_or_else(|p| p.into_inner());
+                let mut broker = shared.broker();
                 // AWS: a second connection with the same client id ends the first.
                 let stale: Vec<u64> = broker
                     .clients
@@ -277,13 +272,7 @@ where
                         QoS::AtLeastOnce
                     }));
                 }
-                if let Some(client) = shared
-                    .broker
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clients
-                    .get_mut(&conn)
-                {
+                if let Some(client) = shared.broker().clients.get_mut(&conn) {
                     client
                         .subscriptions
                         .extend(s.filters.iter().map(|f| f.path.clone()));
@@ -309,13 +298,7 @@ where
                 let _ = tx.send(Some(Packet::PingResp));
             }
             Packet::Unsubscribe(u) => {
-                if let Some(client) = shared
-                    .broker
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clients
-                    .get_mut(&conn)
-                {
+                if let Some(client) = shared.broker().clients.get_mut(&conn) {
                     client.subscriptions.retain(|s| !u.topics.contains(s));
                 }
                 let _ = tx.send(Some(Packet::UnsubAck(rumqttc::mqttbytes::v4::UnsubAck {
@@ -326,18 +309,13 @@ where
             _ => {}
         }
     }
-    shared
-        .broker
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clients
-        .remove(&conn);
+    shared.broker().clients.remove(&conn);
     let _ = tx.send(None);
     let _ = writer_task.await;
 }
 
 fn forbid(shared: &Shared, conn: u64, topic: &str) {
-    let mut broker = shared.broker.lock().unwrap_or_else(|p| p.into_inner());
+    let mut broker = shared.broker();
     let client_id = broker
         .clients
         .get(&conn)
@@ -351,7 +329,7 @@ fn forbid(shared: &Shared, conn: u64, topic: &str) {
 
 /// Delivers a device message to every other subscriber whose filter matches.
 fn route(shared: &Shared, from: u64, p: &Publish) {
-    let broker = shared.broker.lock().unwrap_or_else(|e| e.into_inner());
+    let broker = shared.broker();
     for (id, client) in &broker.clients {
         if *id != from
             && matches!(client.principal, Principal::Device { .. })
@@ -375,7 +353,7 @@ fn reply(shared: &Shared, conn: u64, request_topic: &str, accepted: bool, body: 
         "{request_topic}/{}",
         if accepted { "accepted" } else { "rejected" }
     );
-    let mut broker = shared.broker.lock().unwrap_or_else(|e| e.into_inner());
+    let mut broker = shared.broker();
     let Some(client) = broker.clients.get(&conn) else {
         return;
     };
@@ -451,7 +429,7 @@ fn new_certificate(shared: &Shared, certificate_id: &str, pem: &str) -> String {
 async fn provisioning_request(shared: Arc<Shared>, conn: u64, p: Publish) {
     let topic = p.topic.clone();
     let (principal, connected_at) = {
-        let broker = shared.broker.lock().unwrap_or_else(|e| e.into_inner());
+        let broker = shared.broker();
         match broker.clients.get(&conn) {
             Some(c) => (c.principal.clone(), c.connected_at),
             None => return,
@@ -602,9 +580,7 @@ async fn pre_provisioning(
             return Ok(body);
         };
         let client_id = shared
-            .broker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .broker()
             .clients
             .get(&conn)
             .map(|c| c.client_id.clone())
@@ -828,12 +804,13 @@ fn register_thing(shared: &Shared, template_name: &str, body: &Value) -> (bool, 
 }
 
 impl Shared {
+    /// The broker's state (a panicked holder leaves plain data behind: keep going).
+    pub(crate) fn broker(&self) -> std::sync::MutexGuard<'_, Broker> {
+        self.broker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn mqtt_events(&self) -> Vec<MqttEvent> {
-        self.broker
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .events
-            .clone()
+        self.broker().events.clone()
     }
 }
 

@@ -142,12 +142,7 @@ impl Pki {
     pub fn sign_csr(&self, csr_pem: &str) -> Result<(String, String, Vec<u8>), EmulatorError> {
         let mut csr =
             rcgen::CertificateSigningRequestParams::from_pem(csr_pem).map_err(pki_error)?;
-        let now = time::OffsetDateTime::now_utc();
-        csr.params.not_before = now - time::Duration::minutes(5);
-        csr.params.not_after = now + time::Duration::days(3650);
-        csr.params.serial_number = Some(SerialNumber::from(random_serial()));
-        csr.params.is_ca = IsCa::NoCa;
-        csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        device_certificate(&mut csr.params);
         let cert = csr.signed_by(&self.device_ca.issuer).map_err(pki_error)?;
         let der = cert.der().to_vec();
         Ok((hex::encode(Sha256::digest(&der)), cert.pem(), der))
@@ -169,11 +164,7 @@ impl Pki {
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "AWS IoT Certificate");
         params.distinguished_name = dn;
-        params.serial_number = Some(SerialNumber::from(random_serial()));
-        let now = time::OffsetDateTime::now_utc();
-        params.not_before = now - time::Duration::minutes(5);
-        params.not_after = now + time::Duration::days(3650);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        device_certificate(&mut params);
         let cert = params
             .signed_by(&key, &self.device_ca.issuer)
             .map_err(pki_error)?;
@@ -231,6 +222,17 @@ impl Pki {
             not_after: end,
         })
     }
+}
+
+/// What every device certificate gets: a random serial, ten years of validity (AWS's are long-lived),
+/// client authentication only.
+fn device_certificate(params: &mut CertificateParams) {
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + time::Duration::days(3650);
+    params.serial_number = Some(SerialNumber::from(random_serial()));
+    params.is_ca = IsCa::NoCa;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
 }
 
 fn random_serial() -> Vec<u8> {
