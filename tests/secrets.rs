@@ -1,0 +1,167 @@
+//! Secret hygiene: a full provisioning run, its failure paths and the AWS source, all with logging at
+//! TRACE for every crate — no claim private key (PEM lines or DER), Wi-Fi passphrase, Sec2 password,
+//! bearer token or AWS secret may appear in any log line, error message or `Debug` output.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use claimlink::claim::{AwsClaimSource, ClaimSource, ThingName};
+use claimlink::protocomm::ops::WifiCredentials;
+use claimlink::protocomm::DeviceCredentials;
+use claimlink::provision::{ProvisionOptions, ProvisioningEvent, ProvisioningListener};
+use claimlink_harness::providers::CredentialsSequence;
+use claimlink_harness::world::{World, WorldOptions};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Everything(Mutex<Vec<String>>);
+
+impl ProvisioningListener for Everything {
+    fn on_event(&self, event: ProvisioningEvent) {
+        self.0.lock().expect("lock").push(format!("{event:?}"));
+    }
+}
+
+const PASSPHRASE: &str = "correct horse battery";
+const PASSWORD: &str = "abcd1234";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_logs_errors_or_debug_output() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("trace")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
+
+    let world = World::start(WorldOptions {
+        poll_interval: Duration::from_millis(50),
+        ..WorldOptions::default()
+    })
+    .await
+    .expect("world");
+    let mut shown: Vec<String> = Vec::new();
+    let events = Everything::default();
+    let options = ProvisionOptions {
+        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), "SN-SECRETS".to_owned())]),
+        ..ProvisionOptions::default()
+    };
+
+    // Wrong Sec2 password, then the right one; wrong passphrase, then the right one.
+    let device = world.device(40);
+    let err = world
+        .provisioner
+        .connect(
+            World::ble(&device, 185, Duration::from_millis(1)),
+            DeviceCredentials::password("not-the-password"),
+            &events,
+        )
+        .await
+        .expect_err("wrong password");
+    shown.push(format!("{err} {err:?}"));
+    let session = world
+        .provisioner
+        .connect(
+            World::ble(&device, 185, Duration::from_millis(1)),
+            DeviceCredentials::password(PASSWORD),
+            &events,
+        )
+        .await
+        .expect("session");
+    let wrong = WifiCredentials::new("claimlink-lab", "wrong horse battery".into()).expect("wifi");
+    let err = session
+        .provision(&wrong, &options, &events)
+        .await
+        .expect_err("wrong passphrase");
+    shown.push(format!("{err} {err:?} {wrong:?}"));
+    let right = WifiCredentials::new("claimlink-lab", PASSPHRASE.into()).expect("wifi");
+    let done = session
+        .provision(&right, &options, &events)
+        .await
+        .expect("provisioned");
+    shown.push(format!(
+        "{done:?} {session:?} {right:?} {:?}",
+        world.provisioner
+    ));
+
+    // The AWS source with temporary credentials.
+    let creds = world.emulator.issue_credentials();
+    let aws_secret = creds.secret_access_key.clone();
+    let aws_token = creds.session_token.clone();
+    let aws = AwsClaimSource::builder(
+        world.emulator.region(),
+        Arc::new(CredentialsSequence::new(vec![creds])),
+    )
+    .endpoint_url(world.emulator.base_url())
+    .http_config(world.emulator.http_config())
+    .build()
+    .expect("aws");
+    let thing = aws
+        .describe_thing(&ThingName::new("SN-SECRETS").expect("name"))
+        .await
+        .expect("ok");
+    shown.push(format!("{thing:?} {aws:?}"));
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = String::from_utf8_lossy(&capture.0.lock().expect("lock")).into_owned();
+    assert!(
+        logs.lines().count() > 50,
+        "trace logging was on ({} lines)",
+        logs.lines().count()
+    );
+    let everything = format!(
+        "{logs}\n{}\n{}",
+        shown.join("\n"),
+        events.0.lock().expect("lock").join("\n")
+    );
+
+    let claim = world
+        .emulator
+        .issued_claims()
+        .pop()
+        .expect("a claim was issued");
+    let key_lines: Vec<&str> = claim
+        .private_key_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert!(key_lines.len() > 20);
+    for line in key_lines {
+        assert!(!everything.contains(line), "a claim key line leaked");
+    }
+    for (what, secret) in [
+        ("the Wi-Fi passphrase", PASSPHRASE),
+        ("the Sec2 password", PASSWORD),
+        ("the wrong Sec2 password", "not-the-password"),
+        ("the wrong passphrase", "wrong horse battery"),
+        ("the AWS secret key", aws_secret.as_str()),
+        ("the AWS session token", aws_token.as_str()),
+    ] {
+        assert!(!everything.contains(secret), "{what} leaked");
+    }
+    // The bearer token the provisioner used.
+    for word in everything.split(|c: char| !c.is_ascii_alphanumeric() && c != '_') {
+        assert!(
+            !(word.starts_with("tok_") && word.len() > 20),
+            "a bearer token leaked: {word}"
+        );
+    }
+}
