@@ -7,10 +7,12 @@
 //! * [`device`] — the device simulator: protocomm device side over simulated BLE and HTTP.
 //! * [`providers`] — token and credentials providers standing in for an app's sign-in.
 //! * [`world`] — emulator + provisioner + simulated devices, ready for tests and the demo.
+//! * [`chaos`] — the seeded fault campaign.
 //! * [`demo`] — the CLI's main job.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod chaos;
 pub mod demo;
 pub mod device;
 pub mod emulator;

@@ -22,6 +22,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the seeded fault campaign: each run draws a fault from the seed, provisions one simulated
+    /// device through the real SDK and checks the invariants. Prints counts per fault and outcome.
+    Chaos {
+        /// How many runs.
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// The seed (a failing run is reproduced with the same seed).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// List nearby provisionable devices over real Bluetooth (needs the `ble` feature and an adapter).
     Scan {
         /// Seconds to scan.
@@ -145,6 +155,7 @@ fn main() -> ExitCode {
         }
     };
     match command {
+        Command::Chaos { runs, seed } => exit_code(runtime.block_on(chaos(runs, seed))),
         Command::Scan { seconds, prefix } => {
             exit_code(runtime.block_on(real_ble::scan(seconds, &prefix)))
         }
@@ -400,5 +411,39 @@ fn exit_code(result: Result<(), String>) -> ExitCode {
             eprintln!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn chaos(runs: usize, seed: u64) -> Result<(), String> {
+    let report = claimlink_harness::chaos::campaign(runs, seed).await?;
+    println!("{:<20} {:<58} {:>5}", "fault", "outcome", "runs");
+    for ((fault, outcome), n) in report.table() {
+        println!("{fault:<20} {outcome:<58} {n:>5}");
+    }
+    let bad = report.violations();
+    for r in &bad {
+        println!(
+            "VIOLATION run {} ({:?}) -> {}: {}",
+            r.index,
+            r.fault,
+            r.outcome,
+            r.violations.join("; ")
+        );
+    }
+    println!(
+        "{} runs, seed {}, {} invariant violations, {:.1} s",
+        report.runs.len(),
+        report.seed,
+        bad.len(),
+        report.took.as_secs_f64()
+    );
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} runs broke an invariant (reproduce with --seed {})",
+            bad.len(),
+            report.seed
+        ))
     }
 }

@@ -263,6 +263,38 @@ impl std::fmt::Debug for ProvisioningSession {
     }
 }
 
+/// An app that gives up (drops the session) after a Wi-Fi failure leaves a claim on the device: wipe it.
+impl Drop for ProvisioningSession {
+    fn drop(&mut self) {
+        let holds = self
+            .claim_on_device
+            .try_lock()
+            .map(|c| c.is_some())
+            .unwrap_or(false);
+        let Ok(session) = self.session.try_lock().map(|s| s.clone()) else {
+            return;
+        };
+        if !holds {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (link, credentials, policy) = (
+            self.link.clone(),
+            self.credentials.clone(),
+            self.provisioner.config.security.clone(),
+        );
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                abort_on_device(&session, &link, &credentials, &policy),
+            )
+            .await;
+        });
+    }
+}
+
 /// Wipes the claim from the device if a run is dropped half-way.
 struct AbortOnDrop {
     session: Arc<DeviceSession>,

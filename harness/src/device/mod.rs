@@ -282,6 +282,18 @@ impl SimDevice {
         self.lock().exchanges
     }
 
+    /// Power-cycles the device: everything in RAM is gone (session, Wi-Fi settings, any claim, cloud
+    /// progress). Provisioning restarts from scratch.
+    pub fn reboot(&self) {
+        let mut inner = self.lock();
+        inner.session = None;
+        inner.wifi = WifiMachine::default();
+        inner.pending_claim = None;
+        inner.claim = None;
+        inner.cloud = CloudProgress::default();
+        inner.scan_done = false;
+    }
+
     /// Drops the current session (a BLE disconnect, a reboot of the provisioning service).
     pub fn drop_session(&self) {
         self.lock().session = None;

@@ -232,6 +232,7 @@ pub(crate) struct State {
     pub policy_attachments: Vec<(String, String)>,
     pub role_aliases: HashMap<String, credentials::RoleAlias>,
     pub hooks: HashMap<String, PreProvisioningHook>,
+    pub mqtt_down: bool,
     pub hook_timeout: Duration,
     pub claim_validity: Duration,
     pub claim_backdate: Duration,
@@ -553,6 +554,16 @@ impl Emulator {
     /// Sets how long a claim connection may take to obtain its certificate (AWS: 5 minutes).
     pub fn set_claim_connection_window(&self, window: Duration) {
         self.shared.lock().claim_connection_window = window;
+    }
+
+    /// Takes the MQTT endpoint down (connections are dropped right after TLS) or brings it back.
+    pub fn set_mqtt_down(&self, down: bool) {
+        self.shared.lock().mqtt_down = down;
+        if down {
+            for client in self.shared.broker().clients.values() {
+                client.close();
+            }
+        }
     }
 
     /// Creates a thing group (templates may only add things to existing groups).

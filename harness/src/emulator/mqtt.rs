@@ -81,6 +81,13 @@ pub enum MqttEvent {
     },
 }
 
+impl Client {
+    /// Ends the connection.
+    pub(crate) fn close(&self) {
+        let _ = self.tx.send(None);
+    }
+}
+
 pub(crate) struct Client {
     client_id: String,
     principal: Principal,
@@ -162,6 +169,9 @@ pub(crate) async fn serve(
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
+                if shared.lock().mqtt_down {
+                    return;
+                }
                 let Some(certificate_id) = super::control::peer_certificate_id(&tls) else {
                     return;
                 };
