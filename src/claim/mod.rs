@@ -23,6 +23,30 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+/// The services' answer decoders, exposed for the fuzz targets only (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// `CreateProvisioningClaim` / backend claim answer.
+    pub fn claim_answer(body: &[u8]) -> bool {
+        super::answer::claim_answer(body).is_ok()
+    }
+    /// Error answers (never fails).
+    pub fn error_answer(body: &[u8]) {
+        let _ = super::answer::error_answer(&http::HeaderMap::new(), body);
+    }
+    /// The backend's thing description.
+    pub fn backend_thing(body: &[u8]) -> bool {
+        super::answer::backend_thing(body).is_ok()
+    }
+    /// DescribeThing, ListThingPrincipals, DescribeCertificate.
+    pub fn aws_answers(body: &[u8]) {
+        let _ = super::answer::aws_describe_thing(body);
+        let _ = super::answer::aws_thing_principals(body);
+        let _ = super::answer::aws_certificate_status(body);
+    }
+}
+
 pub use aws::{AwsClaimSource, AwsClaimSourceBuilder, AwsCredentials, CredentialsProvider};
 pub use backend::{BackendClaimSource, BackendClaimSourceBuilder, TokenProvider};
 pub use cert::ClaimCertificate;
