@@ -6,6 +6,8 @@
 //!
 //! `cargo run -p claimlink-fuzz --release -- run --seconds 60` · `… -- replay`
 
+#![forbid(unsafe_code)]
+
 mod targets;
 
 use std::path::{Path, PathBuf};

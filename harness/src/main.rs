@@ -1,4 +1,5 @@
 //! The `claimlink-harness` command line.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 use std::time::Duration;
