@@ -351,7 +351,14 @@ async fn a_template_rejection_reaches_the_app_in_aws_words() {
             status_code,
             error_code,
             error_message,
+            thing_name,
+            certificate_id,
         } => {
+            assert_eq!(
+                (thing_name, certificate_id),
+                (None, None),
+                "nothing was registered"
+            );
             assert_eq!(
                 (kind, status_code, error_code.as_str()),
                 (

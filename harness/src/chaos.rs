@@ -53,11 +53,19 @@ pub enum Fault {
     DeviceReboot,
     /// The MQTT endpoint is down.
     MqttDown,
+    /// The phone's clock is off by this many seconds.
+    ClockSkew(i64),
+    /// The backend answers slowly (2 s).
+    BackendSlow,
+    /// The network's DHCP server never answers.
+    DhcpTimeout,
+    /// The credentials provider refuses the new certificate (no such role alias).
+    CredentialsRefused,
 }
 
 impl Fault {
     fn draw(rng: &mut ChaCha20Rng) -> Self {
-        match rng.gen_range(0..12) {
+        match rng.gen_range(0..16) {
             0 => Fault::None,
             1 => Fault::BleDisconnect(rng.gen_range(1..=14)),
             2 => Fault::CorruptAnswer(rng.gen_range(4..=9)),
@@ -69,7 +77,11 @@ impl Fault {
             8 => Fault::HookDenied,
             9 => Fault::ClaimExpires,
             10 => Fault::DeviceReboot,
-            _ => Fault::MqttDown,
+            11 => Fault::MqttDown,
+            12 => Fault::ClockSkew(rng.gen_range(-600..=600)),
+            13 => Fault::BackendSlow,
+            14 => Fault::DhcpTimeout,
+            _ => Fault::CredentialsRefused,
         }
     }
 
@@ -88,6 +100,10 @@ impl Fault {
             Fault::ClaimExpires => "claim-expires",
             Fault::DeviceReboot => "device-reboot",
             Fault::MqttDown => "mqtt-down",
+            Fault::ClockSkew(_) => "clock-skew",
+            Fault::BackendSlow => "backend-slow",
+            Fault::DhcpTimeout => "dhcp-timeout",
+            Fault::CredentialsRefused => "credentials-refused",
         }
     }
 }
@@ -155,6 +171,7 @@ fn outcome_kind(result: &Result<ProvisionedDevice, ProvisionError>) -> String {
         Err(ProvisionError::Claim(e)) => format!("claim: {e}"),
         Err(ProvisionError::WifiAuthFailed) => "wifi-auth".into(),
         Err(ProvisionError::WifiNetworkNotFound) => "wifi-not-found".into(),
+        Err(ProvisionError::WifiTimeout) => "wifi-timeout".into(),
         Err(ProvisionError::DeadlineMissed { .. }) => "deadline-missed".into(),
         Err(ProvisionError::CloudRejected {
             kind, error_code, ..
@@ -166,7 +183,13 @@ fn outcome_kind(result: &Result<ProvisionedDevice, ProvisionError>) -> String {
 /// The outcomes a fault may lead to (typed, specific).
 fn expected(fault: &Fault, outcome: &str) -> bool {
     match fault {
-        Fault::None | Fault::Backend5xx(_) | Fault::WrongPassphrase => outcome == "provisioned",
+        Fault::None
+        | Fault::Backend5xx(_)
+        | Fault::WrongPassphrase
+        | Fault::ClockSkew(_)
+        | Fault::BackendSlow => outcome == "provisioned",
+        Fault::DhcpTimeout => outcome == "wifi-timeout",
+        Fault::CredentialsRefused => outcome.starts_with("cloud-rejected CredentialsProvider"),
         // Early drops fail the run; a drop after Wi-Fi is applied is confirmed through the cloud.
         Fault::BleDisconnect(_) => outcome == "provisioned" || outcome == "link-disconnected",
         Fault::CorruptAnswer(_) => outcome == "tampered",
@@ -301,7 +324,27 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
         }
         Fault::BackendMalformed => e.script(Api::Backend, ApiFault::MalformedJson),
         Fault::MqttDown => e.set_mqtt_down(true),
+        Fault::BackendSlow => e.script(Api::Backend, ApiFault::Delay(Duration::from_secs(2))),
+        Fault::DhcpTimeout => config.world.networks.push(crate::device::wifi::SimNetwork {
+            dhcp_times_out: true,
+            ..crate::device::wifi::SimNetwork::wpa2("claimlink-lab", "correct horse battery")
+        }),
+        Fault::CredentialsRefused => {
+            if let Some(cloud) = config.cloud.as_mut() {
+                cloud.credentials = Some((
+                    e.credentials_addr().to_string(),
+                    "no-such-role-alias".into(),
+                ));
+            }
+        }
         _ => {}
+    }
+    if fault == Fault::DhcpTimeout {
+        // The lab network (first in the list) now never gives an address.
+        config
+            .world
+            .networks
+            .retain(|n| n.ssid != "claimlink-lab" || n.dhcp_times_out);
     }
     e.set_claim_validity(validity);
     let device = Arc::new(SimDevice::new(config));
@@ -325,7 +368,23 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
         }),
         _ => ble,
     };
-    let provisioner = Provisioner::new(world.claims.clone(), provisioner_config);
+    let claims: Arc<dyn claimlink::claim::ClaimSource> = match fault {
+        Fault::ClockSkew(skew) => match claimlink::claim::BackendClaimSource::builder(
+            e.base_url(),
+            Arc::new(crate::providers::TokenSequence::new(vec![
+                e.issue_bearer_token()
+            ])),
+        )
+        .http_config(e.http_config())
+        .clock(Arc::new(claimlink::time::SkewedClock::new(skew)))
+        .build()
+        {
+            Ok(source) => Arc::new(source),
+            Err(_) => world.claims.clone(),
+        },
+        _ => world.claims.clone(),
+    };
+    let provisioner = Provisioner::new(claims, provisioner_config);
     let options = ProvisionOptions {
         template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.clone())]),
         expected_thing_name: claimlink::claim::ThingName::new(serial.clone()).ok(),
@@ -394,10 +453,19 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
             }
         }
         Err(_) => {
+            // An ACTIVE certificate is acceptable only if the error told the app about it.
+            let told = match &result {
+                Err(ProvisionError::CloudRejected {
+                    certificate_id: Some(id),
+                    ..
+                }) => Some(id.clone()),
+                _ => None,
+            };
             let active = thing.as_ref().is_some_and(|t| {
-                t.principals
-                    .iter()
-                    .any(|c| e.certificate_status(c).as_deref() == Some("ACTIVE"))
+                t.principals.iter().any(|c| {
+                    e.certificate_status(c).as_deref() == Some("ACTIVE")
+                        && told.as_deref() != Some(c.as_str())
+                })
             });
             if active {
                 violations

@@ -148,8 +148,10 @@ pub enum ProvisionError {
         /// The stage.
         stage: Stage,
     },
-    /// AWS IoT refused the device (template, hook, certificate…), in AWS's words.
-    #[error("AWS IoT refused the device ({kind:?}): {status_code} {error_code}: {error_message}")]
+    /// AWS IoT refused the device (template, hook, certificate…), in AWS's words. When the failure came
+    /// after registration (the credentials provider refused the new certificate), the thing and its
+    /// ACTIVE certificate exist and are named here, so the app can clean up or retry.
+    #[error("AWS IoT refused the device ({kind:?}): {status_code} {error_code}: {error_message}{}", certificate_id.as_ref().map(|c| format!(" (thing {} exists with ACTIVE certificate {c})", thing_name.as_deref().unwrap_or("?"))).unwrap_or_default())]
     CloudRejected {
         /// Which step failed.
         kind: CloudFailureKind,
@@ -159,6 +161,10 @@ pub enum ProvisionError {
         error_code: String,
         /// AWS's errorMessage.
         error_message: String,
+        /// The thing, if the device had registered it before failing.
+        thing_name: Option<String>,
+        /// Its certificate, if the device had one before failing.
+        certificate_id: Option<String>,
     },
     /// The device reports success but the cloud does not show the thing with its certificate.
     #[error("the cloud does not confirm thing {thing_name:?}")]
@@ -687,6 +693,8 @@ impl ProvisioningSession {
                 status_code: f.status_code,
                 error_code: f.error_code,
                 error_message: f.error_message,
+                thing_name: status.thing_name,
+                certificate_id: status.certificate_id,
             },
         }
     }
