@@ -9,13 +9,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use claimlink::claim::{BackendClaimSource, ClaimRequest, ClaimSource, TemplateName};
 use claimlink::protocomm::ops::WifiCredentials;
 use claimlink::protocomm::{DeviceCredentials, DeviceSession, SecurityPolicy};
 use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
 use claimlink_harness::device::{SimDevice, SimDeviceConfig};
 use claimlink_harness::emulator::{Emulator, EmulatorConfig};
-use claimlink_harness::providers::TokenSequence;
 use rand_core::OsRng;
 
 const INTERVAL: Duration = Duration::from_millis(30);
@@ -53,14 +51,7 @@ fn main() {
         );
 
         let emulator = Emulator::start(EmulatorConfig::default()).await.expect("emulator");
-        let source = BackendClaimSource::builder(emulator.base_url(), Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])))
-            .http_config(emulator.http_config())
-            .build()
-            .expect("source");
-        let claim = source
-            .request_claim(&ClaimRequest::new(TemplateName::new("claimlink-demo").expect("name")))
-            .await
-            .expect("claim");
+        let claim = emulator.claim_via_backend("claimlink-demo").await.expect("claim");
         let wifi = WifiCredentials::new("claimlink-lab", "correct horse battery".into()).expect("wifi");
         let params = BTreeMap::from([("SerialNumber".to_owned(), "SN-0001".to_owned())]);
 

@@ -6,31 +6,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink::claim::{
-    AwsClaimSource, BackendClaimSource, Claim, ClaimRequest, ClaimSource, TemplateName, ThingName,
-};
+use claimlink::claim::{AwsClaimSource, Claim, ClaimSource, ThingName};
 use claimlink::protocomm::ops::{CloudStatus, WifiCredentials};
 use claimlink::protocomm::proto::{CloudFailureKind, CloudStage};
 use claimlink::protocomm::{DeviceCredentials, DeviceSession, SecurityPolicy};
 use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
 use claimlink_harness::device::{DeviceCloud, SimDevice, SimDeviceConfig};
 use claimlink_harness::emulator::{Emulator, EmulatorConfig, Template};
-use claimlink_harness::providers::{CredentialsSequence, TokenSequence};
+use claimlink_harness::providers::CredentialsSequence;
 use rand_core::OsRng;
 
 async fn claim_for(e: &Emulator, template: &str) -> Claim {
-    BackendClaimSource::builder(
-        e.base_url(),
-        Arc::new(TokenSequence::new(vec![e.issue_bearer_token()])),
-    )
-    .http_config(e.http_config())
-    .build()
-    .expect("source")
-    .request_claim(&ClaimRequest::new(
-        TemplateName::new(template).expect("name"),
-    ))
-    .await
-    .expect("claim")
+    e.claim_via_backend(template).await.expect("claim")
 }
 
 /// Runs the hand-over and polls `aws-status` until the device is done or failed.

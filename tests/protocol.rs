@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use claimlink::claim::{BackendClaimSource, Claim, ClaimRequest, ClaimSource, TemplateName};
+use claimlink::claim::Claim;
 use claimlink::protocomm::ops::{WifiCredentials, WifiFailure, WifiState};
 use claimlink::protocomm::proto::CloudStage;
 use claimlink::protocomm::{
@@ -20,7 +20,6 @@ use claimlink_harness::device::http::HttpDevice;
 use claimlink_harness::device::security::DeviceSecurity;
 use claimlink_harness::device::{SimDevice, SimDeviceConfig};
 use claimlink_harness::emulator::{Emulator, EmulatorConfig};
-use claimlink_harness::providers::TokenSequence;
 use rand_core::OsRng;
 
 const PASSWORD: &str = "abcd1234";
@@ -57,17 +56,8 @@ async fn real_claim() -> (Emulator, Claim) {
     let emulator = Emulator::start(EmulatorConfig::default())
         .await
         .expect("emulator");
-    let source = BackendClaimSource::builder(
-        emulator.base_url(),
-        Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])),
-    )
-    .http_config(emulator.http_config())
-    .build()
-    .expect("source");
-    let claim = source
-        .request_claim(&ClaimRequest::new(
-            TemplateName::new("claimlink-demo").expect("name"),
-        ))
+    let claim = emulator
+        .claim_via_backend("claimlink-demo")
         .await
         .expect("claim");
     (emulator, claim)

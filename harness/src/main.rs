@@ -302,25 +302,11 @@ fn main() -> ExitCode {
 }
 
 async fn run_emulator(out: std::path::PathBuf) -> Result<(), String> {
-    use claimlink::claim::{BackendClaimSource, ClaimRequest, ClaimSource, TemplateName};
     use claimlink_harness::emulator::{Emulator, EmulatorConfig};
-    use claimlink_harness::providers::TokenSequence;
-    use std::sync::Arc;
     let emulator = Emulator::start(EmulatorConfig::default())
         .await
         .map_err(|e| e.to_string())?;
-    let claim = BackendClaimSource::builder(
-        emulator.base_url(),
-        Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])),
-    )
-    .http_config(emulator.http_config())
-    .build()
-    .map_err(|e| e.to_string())?
-    .request_claim(&ClaimRequest::new(
-        TemplateName::new("claimlink-demo").map_err(|e| e.to_string())?,
-    ))
-    .await
-    .map_err(|e| e.to_string())?;
+    let claim = emulator.claim_via_backend("claimlink-demo").await?;
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let write = |name: &str, text: &str| {
         std::fs::write(out.join(name), text).map_err(|e| format!("{name}: {e}"))

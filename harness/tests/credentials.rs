@@ -5,12 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink::claim::{
-    AwsClaimSource, BackendClaimSource, ClaimRequest, ClaimSource, TemplateName, ThingName,
-};
+use claimlink::claim::{AwsClaimSource, ClaimSource, ThingName};
 use claimlink_harness::device::cloud::{self, CloudEndpoint, CloudError, Connection, MqttIdentity};
 use claimlink_harness::emulator::{Emulator, EmulatorConfig, Template, TemporaryCredentials};
-use claimlink_harness::providers::{CredentialsSequence, TokenSequence};
+use claimlink_harness::providers::CredentialsSequence;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
@@ -27,22 +25,8 @@ fn endpoint(port: u16, e: &Emulator) -> CloudEndpoint {
 }
 
 async fn claim_identity(e: &Emulator, template: &str) -> MqttIdentity {
-    let claim = BackendClaimSource::builder(
-        e.base_url(),
-        Arc::new(TokenSequence::new(vec![e.issue_bearer_token()])),
-    )
-    .http_config(e.http_config())
-    .build()
-    .expect("source")
-    .request_claim(&ClaimRequest::new(
-        TemplateName::new(template).expect("name"),
-    ))
-    .await
-    .expect("claim");
-    MqttIdentity {
-        chain: vec![claim.certificate().der().to_vec()],
-        key: PrivateKeyDer::from_pem_slice(claim.private_key().expose().as_bytes()).expect("key"),
-    }
+    MqttIdentity::from_claim(&e.claim_via_backend(template).await.expect("claim"))
+        .expect("identity")
 }
 
 /// Provisions thing `name` with `template`; returns (certificate PEM, key).

@@ -5,11 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink::claim::{BackendClaimSource, ClaimRequest, ClaimSource, TemplateName};
 use claimlink_harness::device::cloud::{self, CloudEndpoint, CloudError, Connection, MqttIdentity};
 use claimlink_harness::emulator::mqtt::MqttEvent;
 use claimlink_harness::emulator::{Emulator, EmulatorConfig, Template};
-use claimlink_harness::providers::TokenSequence;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -32,23 +30,8 @@ fn endpoint(e: &Emulator) -> CloudEndpoint {
 
 /// A claim from the emulator, as the identity a device would use.
 async fn claim_identity(e: &Emulator) -> MqttIdentity {
-    let source = BackendClaimSource::builder(
-        e.base_url(),
-        Arc::new(TokenSequence::new(vec![e.issue_bearer_token()])),
-    )
-    .http_config(e.http_config())
-    .build()
-    .expect("source");
-    let claim = source
-        .request_claim(&ClaimRequest::new(
-            TemplateName::new(TEMPLATE).expect("name"),
-        ))
-        .await
-        .expect("claim");
-    MqttIdentity {
-        chain: vec![claim.certificate().der().to_vec()],
-        key: PrivateKeyDer::from_pem_slice(claim.private_key().expose().as_bytes()).expect("key"),
-    }
+    MqttIdentity::from_claim(&e.claim_via_backend(TEMPLATE).await.expect("claim"))
+        .expect("identity")
 }
 
 fn device_key_and_csr() -> (rcgen::KeyPair, String) {

@@ -65,6 +65,17 @@ pub enum CloudError {
     Config(String),
 }
 
+impl MqttIdentity {
+    /// The identity a device gets from a claim: the claim certificate and its key.
+    pub fn from_claim(claim: &claimlink::claim::Claim) -> Result<Self, CloudError> {
+        Ok(Self {
+            chain: vec![claim.certificate().der().to_vec()],
+            key: PrivateKeyDer::from_pem_slice(claim.private_key().expose().as_bytes())
+                .map_err(|e| CloudError::Config(e.to_string()))?,
+        })
+    }
+}
+
 /// One MQTT connection.
 pub struct Connection {
     client: AsyncClient,

@@ -358,6 +358,27 @@ impl Emulator {
         self.shared.pki.server_ca.pem()
     }
 
+    /// A claim for `template`, obtained the way an app does: through the backend contract, with a
+    /// fresh bearer token, by the SDK's own claim source.
+    pub async fn claim_via_backend(
+        &self,
+        template: &str,
+    ) -> Result<claimlink::claim::Claim, String> {
+        use claimlink::claim::{BackendClaimSource, ClaimRequest, ClaimSource, TemplateName};
+        let tokens = Arc::new(crate::providers::TokenSequence::new(vec![
+            self.issue_bearer_token()
+        ]));
+        BackendClaimSource::builder(self.base_url(), tokens)
+            .http_config(self.http_config())
+            .build()
+            .map_err(|e| e.to_string())?
+            .request_claim(&ClaimRequest::new(
+                TemplateName::new(template).map_err(|e| e.to_string())?,
+            ))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// SDK HTTP settings that trust this emulator (its CA as an extra root).
     pub fn http_config(&self) -> claimlink::net::HttpConfig {
         claimlink::net::HttpConfig {
