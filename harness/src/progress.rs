@@ -64,9 +64,8 @@ impl Progress for Bars {
 }
 
 impl Finish for Bars {
-    fn done(&self) {
-        let _ = self.multi.clear();
-    }
+    /// Finished spinners stay on screen as the per-device record.
+    fn done(&self) {}
 }
 
 /// One line per event (logs, CI).
