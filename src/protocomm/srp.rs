@@ -252,6 +252,21 @@ mod tests {
         assert_ne!(wrong.proof, round.proof);
     }
 
+    /// Known answer from upstream: ESP-IDF's example salt/verifier for `wifiprov` / `abcd1234`
+    /// (network_provisioning's wifi_prov example and protocomm's test_srp.c).
+    #[test]
+    fn the_upstream_example_verifier_is_reproduced() {
+        let group = Group::rfc5054_3072();
+        let salt = [
+            0x03, 0x6e, 0xe0, 0xc7, 0xbc, 0xb9, 0xed, 0xa8, 0x4c, 0x9e, 0xac, 0x97, 0xd9, 0x3d,
+            0xec, 0xf4,
+        ];
+        let x = private_key_x(&salt, b"wifiprov", b"abcd1234");
+        let v = pad(&group.g.modpow(&x, &group.n));
+        assert_eq!(hex::encode(&v[..16]), "7c7c85476508946dd636af37d7e89143");
+        assert_eq!(hex::encode(&v[N_LEN - 8..]), "5040f762de36b2ba");
+    }
+
     #[test]
     fn degenerate_b_is_refused() {
         let client = Client::new(&[1u8; 32]);
