@@ -250,39 +250,24 @@ fn client_answers(bytes: &[u8]) {
             danger_allow_sec0: true,
             ..SecurityPolicy::default()
         };
-        let Ok(session) = DeviceSession::establish(
-            link.clone(),
-            &DeviceCredentials::none(),
-            &policy,
-            &mut rand::rngs::OsRng,
-        )
-        .await
-        else {
-            return;
-        };
-        let _ = session.cloud_status().await;
-        let Ok(session) = DeviceSession::establish(
-            link.clone(),
-            &DeviceCredentials::none(),
-            &policy,
-            &mut rand::rngs::OsRng,
-        )
-        .await
-        else {
-            return;
-        };
-        let _ = session.wifi_status().await;
-        let Ok(session) = DeviceSession::establish(
-            link,
-            &DeviceCredentials::none(),
-            &policy,
-            &mut rand::rngs::OsRng,
-        )
-        .await
-        else {
-            return;
-        };
-        let _ = session.scan_wifi().await;
+        // A fresh session per operation: a bad answer breaks the session it arrived on.
+        for op in 0..3 {
+            let Ok(session) = DeviceSession::establish(
+                link.clone(),
+                &DeviceCredentials::none(),
+                &policy,
+                &mut rand::rngs::OsRng,
+            )
+            .await
+            else {
+                return;
+            };
+            match op {
+                0 => drop(session.cloud_status().await),
+                1 => drop(session.wifi_status().await),
+                _ => drop(session.scan_wifi().await),
+            }
+        }
     });
 }
 
