@@ -76,6 +76,9 @@ enum Command {
         /// How many simulated devices.
         #[arg(long, default_value_t = 1)]
         devices: u8,
+        /// How long the simulated devices take to join Wi-Fi, in milliseconds.
+        #[arg(long, default_value_t = 100)]
+        wifi_join_ms: u64,
         /// Print the endpoints as JSON.
         #[arg(long)]
         json: bool,
@@ -182,9 +185,15 @@ fn main() -> ExitCode {
             };
             exit_code(runtime.block_on(real_ble::provision(request)))
         }
-        Command::Serve { devices, json } => {
-            exit_code(runtime.block_on(serve(devices.max(1), json)))
-        }
+        Command::Serve {
+            devices,
+            wifi_join_ms,
+            json,
+        } => exit_code(runtime.block_on(serve(
+            devices.max(1),
+            std::time::Duration::from_millis(wifi_join_ms),
+            json,
+        ))),
         Command::Emulator { out } => exit_code(runtime.block_on(run_emulator(out))),
         Command::ServeDevice { port, password } => {
             use claimlink_harness::device::http::HttpDevice;
@@ -329,14 +338,16 @@ async fn run_emulator(out: std::path::PathBuf) -> Result<(), String> {
     Ok(())
 }
 
-async fn serve(devices: u8, json: bool) -> Result<(), String> {
+async fn serve(devices: u8, wifi_join: std::time::Duration, json: bool) -> Result<(), String> {
     use claimlink_harness::device::http::HttpDevice;
     use claimlink_harness::world::{World, WorldOptions};
     let world = World::start(WorldOptions::default()).await?;
     let mut servers = Vec::new();
     let mut listed = Vec::new();
     for i in 0..devices {
-        let device = world.device(i);
+        let mut config = world.device_config(i);
+        config.world.connect_time = wifi_join;
+        let device = std::sync::Arc::new(claimlink_harness::device::SimDevice::new(config));
         let server = HttpDevice::serve(device.clone())
             .await
             .map_err(|e| e.to_string())?;
@@ -346,6 +357,7 @@ async fn serve(devices: u8, json: bool) -> Result<(), String> {
             "username": "wifiprov",
             "password": "abcd1234",
             "wifi": {"ssid": "claimlink-lab", "passphrase": "correct horse battery"},
+            "template_parameters": {"SerialNumber": format!("serve-{:04X}", i)},
         }));
         servers.push(server);
     }

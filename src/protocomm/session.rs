@@ -90,6 +90,13 @@ impl DeviceSession {
     ) -> Result<Self, ProtocolError> {
         let version = link.exchange(endpoint::VERSION, b"ESP").await?;
         let capabilities = DeviceCapabilities::parse(&version)?;
+        tracing::debug!(
+            version = %capabilities.version,
+            security = ?capabilities.security,
+            patch = capabilities.security_patch,
+            aws = capabilities.aws.is_some(),
+            "device capabilities"
+        );
         policy.check(&capabilities)?;
         let cipher = match capabilities.security {
             SecurityScheme::Sec0 => sec0(link.as_ref()).await?,
@@ -167,6 +174,12 @@ impl DeviceSession {
         match state.cipher.decrypt(&answer) {
             Ok(plain) => {
                 state.broken = false;
+                tracing::trace!(
+                    endpoint,
+                    sent = sealed.len(),
+                    received = answer.len(),
+                    "exchange"
+                );
                 Ok(plain)
             }
             Err(CipherError::Tampered) | Err(CipherError::Truncated) => {

@@ -218,13 +218,15 @@ impl Provisioner {
         listener.on_event(ProvisioningEvent::new(Stage::Connecting, None, start));
         link.connect().await.map_err(ProtocolError::from)?;
         listener.on_event(ProvisioningEvent::new(Stage::Securing, None, start));
+        tracing::debug!(link = %link.describe(), "connected; securing the session");
         let session = DeviceSession::establish(
             link.clone(),
             &credentials,
             &self.config.security,
             &mut rand_core::OsRng,
         )
-        .await?;
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "could not open a secure session"))?;
         if !session
             .capabilities()
             .aws
@@ -244,6 +246,7 @@ impl Provisioner {
             claim_on_device: tokio::sync::Mutex::new(None),
             cancel: tokio::sync::watch::Sender::new(false),
             started: start,
+            runtime: tokio::runtime::Handle::try_current().ok(),
         })
     }
 }
@@ -259,6 +262,9 @@ pub struct ProvisioningSession {
     cancel: tokio::sync::watch::Sender<bool>,
     /// When `connect` began: the origin of every event's `elapsed` and of the timings.
     started: Instant,
+    /// The runtime `connect` ran on: the claim is wiped there when the session is dropped from a thread
+    /// outside any runtime (a foreign app's garbage collector, for instance).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for ProvisioningSession {
@@ -283,7 +289,10 @@ impl Drop for ProvisioningSession {
         if !holds {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime.clone())
+        else {
             return;
         };
         let (link, credentials, policy) = (
@@ -368,6 +377,7 @@ impl Run<'_> {
         let mut event =
             ProvisioningEvent::new(stage, self.claim.map(|d| d.remaining()), self.start);
         event.detail = detail;
+        tracing::info!(stage = ?stage, claim_time_left = ?event.claim_time_left, elapsed = ?event.elapsed, detail = event.detail.as_deref().unwrap_or(""), "stage reached");
         self.listener.on_event(event);
     }
 
@@ -410,6 +420,26 @@ impl ProvisioningSession {
     pub async fn scan_wifi(&self) -> Result<Vec<WifiNetwork>, ProvisionError> {
         let session = self.session.lock().await.clone();
         Ok(session.scan_wifi().await?)
+    }
+
+    /// The link, for logs (`"ble PROV_1A2B mtu 185"`).
+    pub fn link_description(&self) -> String {
+        self.link.describe()
+    }
+
+    /// Wipes a claim a failed run left on the device, then closes the link.
+    pub async fn close(&self) {
+        let held = self.claim_on_device.lock().await.take();
+        if held.is_some() {
+            let session = self.session.lock().await.clone();
+            let policy = self.provisioner.config.security.clone();
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                abort_on_device(&session, &self.link, &self.credentials, &policy),
+            )
+            .await;
+        }
+        self.link.disconnect().await;
     }
 
     /// Cancels a running [`provision`](Self::provision): it returns [`ProvisionError::Cancelled`]

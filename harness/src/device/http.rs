@@ -6,6 +6,9 @@
 //! session (closing the old one) and its answer carries `Set-Cookie: session=<id>`. Header names are
 //! sent in Title-Case, as ESP-IDF's httpd does (ESP-IDF's own Python client matches `Set-Cookie`
 //! case-sensitively).
+//!
+//! Not in ESP-IDF: `GET /_sim/state` reports what the simulated device holds, so that binding tests in
+//! other languages can check that a cancelled run wiped the claim.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -60,6 +63,7 @@ impl HttpDevice {
         });
         let app = Router::new()
             .route("/{endpoint}", post(handle))
+            .route("/_sim/state", axum::routing::get(state))
             .layer(DefaultBodyLimit::max(MAX_BODY))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
@@ -95,6 +99,22 @@ impl Drop for HttpDevice {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// `GET /_sim/state`: what the simulated device holds, for binding tests (a real device has no such
+/// page): `{"name":…,"holds_claim":…,"thing_name":…}`.
+async fn state(State(shared): State<Arc<Shared>>) -> Response {
+    let device = &shared.device;
+    let body = serde_json::json!({
+        "name": device.config().name,
+        "holds_claim": device.holds_claim(),
+        "thing_name": device.thing_name(),
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn cookie_of(headers: &HeaderMap) -> Option<u32> {

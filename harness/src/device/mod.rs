@@ -271,6 +271,11 @@ impl SimDevice {
         self.lock().claim.clone()
     }
 
+    /// The thing it registered as, once it has.
+    pub fn thing_name(&self) -> Option<String> {
+        Some(self.lock().cloud.thing_name.clone()).filter(|t| !t.is_empty())
+    }
+
     /// Whether the device holds any claim material (complete or partial).
     pub fn holds_claim(&self) -> bool {
         let inner = self.lock();

@@ -1,0 +1,331 @@
+"""The Python binding, end to end: provisions simulated devices served by `claimlink-harness serve`
+through the generated API with asyncio. Covers the glue only (the SDK's behaviour is tested in Rust):
+progress events in order, the wrong-password paths and recovery, cancellation of a coroutine and of a
+TaskHandle (the claim is wiped from the device), the app's token provider, the logger, secrets never
+printed.
+
+Run by scripts/test after bindings/generate; by hand:
+    bindings/generate && cargo build -p claimlink-harness
+    PYTHONPATH=target/bindings/python python -m pytest bindings/python
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import claimlink as cl
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HARNESS = os.environ.get("CLAIMLINK_HARNESS", os.path.join(ROOT, "target", "debug", "claimlink-harness"))
+WIFI_JOIN_MS = 1500
+
+
+@pytest.fixture(scope="module")
+def world():
+    """The emulator and six simulated devices over HTTP on 127.0.0.1."""
+    proc = subprocess.Popen(
+        [HARNESS, "serve", "--json", "--devices", "6", "--wifi-join-ms", str(WIFI_JOIN_MS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line, "claimlink-harness serve printed nothing"
+        yield json.loads(line)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class Tokens(cl.TokenProvider):
+    """The installer's sign-in: a stale token first, the real one on refresh."""
+
+    def __init__(self, token, stale_first=False):
+        self.token = token
+        self.stale = stale_first
+        self.calls = []
+
+    async def bearer_token(self, refresh):
+        self.calls.append(refresh)
+        await asyncio.sleep(0)
+        if self.stale and not refresh:
+            return "stale-token"
+        return self.token
+
+
+class Events(cl.ProvisioningListener):
+    def __init__(self, on_stage=None):
+        self.events = []
+        self.on_stage = on_stage
+
+    def on_event(self, event):
+        self.events.append(event)
+        if self.on_stage:
+            self.on_stage(event.stage)
+
+    def stages(self):
+        return [e.stage for e in self.events]
+
+
+def provisioner(world, tokens=None):
+    settings = cl.ProvisionerSettings(
+        template=world["template"],
+        iot_endpoint=world["iot_endpoint"],
+        extra_root_certificates_pem=[world["ca_pem"]],
+        poll_interval_millis=100,
+    )
+    return cl.Provisioner.with_backend(
+        settings, world["control_plane"], tokens or Tokens(world["bearer_token"])
+    )
+
+
+def run(scenario):
+    """asyncio.run, with the loop registered for the SDK's calls into Python async code (the token
+    provider): those arrive on SDK threads, which have no running loop of their own."""
+
+    async def main():
+        cl.uniffi_set_event_loop(asyncio.get_running_loop())
+        try:
+            return await scenario()
+        finally:
+            cl.uniffi_set_event_loop(None)
+
+    return asyncio.run(main())
+
+
+def device_secret(device, password=None):
+    return cl.DeviceSecret.password(device["username"], password or device["password"])
+
+
+def wifi(device, passphrase=None):
+    return cl.WifiSettings(device["wifi"]["ssid"], passphrase or device["wifi"]["passphrase"])
+
+
+def options(device):
+    return cl.ProvisionOptions(template_parameters=device["template_parameters"])
+
+
+def sim_state(device):
+    with urllib.request.urlopen(device["url"] + "/_sim/state", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def wait_until_wiped(device, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not sim_state(device)["holds_claim"]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+ORDER = [
+    cl.Stage.CONNECTING,
+    cl.Stage.SECURING,
+    cl.Stage.CLAIM_REQUESTED,
+    cl.Stage.CLAIM_ISSUED,
+    cl.Stage.CLAIM_SENT,
+    cl.Stage.WIFI_APPLIED,
+]
+
+
+def test_provisions_a_device_after_a_wrong_wifi_passphrase(world):
+    device = world["devices"][0]
+
+    async def scenario():
+        events = Events()
+        p = provisioner(world)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), events)
+        info = await session.device_info()
+        assert info.security == cl.SecurityLevel.SEC2
+        assert info.claim_extension_version is not None
+        networks = await session.scan_wifi()
+        assert device["wifi"]["ssid"] in [n.ssid for n in networks]
+
+        with pytest.raises(cl.ProvisioningFailure.WifiPasswordRejected):
+            await session.provision(wifi(device, "not the passphrase"), options(device), events)
+        assert cl.Stage.WIFI_FAILED in events.stages()
+
+        events = Events()
+        done = await session.provision(wifi(device), options(device), events)
+        await session.close()
+        return done, events
+
+    done, events = run(scenario)
+    assert done.thing_name == sim_state(device)["thing_name"]
+    assert done.certificate_id
+    stages = events.stages()
+    assert stages[-1] == cl.Stage.CONFIRMED_BY_CLOUD
+    # In order, each stage once.
+    assert stages == sorted(stages, key=lambda s: list(cl.Stage).index(s))
+    assert len(stages) == len(set(stages))
+    for stage in (cl.Stage.WIFI_CONNECTED, cl.Stage.CERTIFICATE_ISSUED, cl.Stage.THING_REGISTERED):
+        assert stage in stages
+    # The claim's time left only goes down.
+    left = [e.claim_time_left for e in events.events if e.claim_time_left is not None]
+    assert left and left == sorted(left, reverse=True)
+    assert 60 < left[0].total_seconds() <= 300
+    assert not sim_state(device)["holds_claim"]
+
+
+def test_wrong_device_password_then_the_right_one(world):
+    device = world["devices"][1]
+
+    async def scenario():
+        p = provisioner(world)
+        with pytest.raises(cl.ProvisioningFailure.WrongDevicePassword):
+            await p.connect(cl.http_device_link(device["url"]), device_secret(device, "wrong-pass"), None)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        done = await session.provision(wifi(device), options(device), None)
+        await session.close()
+        return done
+
+    done = run(scenario)
+    assert done.thing_name == sim_state(device)["thing_name"]
+
+
+def test_cancelling_the_coroutine_stops_the_run_and_wipes_the_claim(world):
+    device = world["devices"][2]
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        p = provisioner(world)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        holder = {}
+
+        def on_stage(stage):
+            if stage == cl.Stage.WIFI_APPLIED:
+                loop.call_soon_threadsafe(holder["task"].cancel)
+
+        events = Events(on_stage)
+        holder["task"] = asyncio.ensure_future(session.provision(wifi(device), options(device), events))
+        with pytest.raises(asyncio.CancelledError):
+            await holder["task"]
+        return events
+
+    events = run(scenario)
+    assert cl.Stage.CLAIM_SENT in events.stages()
+    assert wait_until_wiped(device), "the device still holds the claim after cancellation"
+    state = sim_state(device)
+    assert state["thing_name"] is None
+    assert cl.Stage.CONFIRMED_BY_CLOUD not in events.stages()
+
+
+def test_task_handle_cancel_reports_cancelled_and_wipes_the_claim(world):
+    device = world["devices"][3]
+    finished = threading.Event()
+    outcome = {}
+
+    class Completion(cl.ProvisioningCompletion):
+        def on_success(self, device):
+            outcome["ok"] = device
+            finished.set()
+
+        def on_failure(self, failure):
+            outcome["failure"] = failure
+            finished.set()
+
+    async def scenario():
+        p = provisioner(world)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        sent = threading.Event()
+        events = Events(lambda s: s == cl.Stage.WIFI_APPLIED and sent.set())
+        handle = session.start_provision(wifi(device), options(device), events, Completion())
+        assert await asyncio.to_thread(sent.wait, 30)
+        assert not handle.is_finished()
+        handle.cancel()
+        handle.cancel()  # idempotent
+        assert handle.is_finished()
+        return session
+
+    run(scenario)
+    assert finished.wait(10)
+    assert isinstance(outcome.get("failure"), cl.ProvisioningFailure.Cancelled)
+    assert wait_until_wiped(device)
+
+
+def test_token_refresh_goes_through_the_apps_provider(world):
+    device = world["devices"][4]
+    tokens = Tokens(world["bearer_token"], stale_first=True)
+
+    async def scenario():
+        p = provisioner(world, tokens)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        return await session.provision(wifi(device), options(device), None)
+
+    done = run(scenario)
+    assert done.thing_name
+    assert tokens.calls[:2] == [False, True], tokens.calls
+
+
+def test_a_signed_out_installer_is_asked_to_sign_in_again(world):
+    device = world["devices"][5]
+
+    class SignedOut(cl.TokenProvider):
+        async def bearer_token(self, refresh):
+            raise cl.ProviderFailure.NotSignedIn("session expired")
+
+    async def scenario():
+        p = provisioner(world, SignedOut())
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        with pytest.raises(cl.ProvisioningFailure.SignInRequired) as failure:
+            await session.provision(wifi(device), options(device), None)
+        await session.close()
+        return failure.value
+
+    failure = run(scenario)
+    assert "session expired" in str(failure)
+    assert not sim_state(device)["holds_claim"]
+
+
+def test_logger_receives_the_sdk_log_and_secrets_are_never_printed(world):
+    lines = []
+
+    class Collect(cl.Logger):
+        def log(self, record):
+            lines.append(record)
+
+    cl.set_logger(Collect(), cl.LogLevel.TRACE)
+    try:
+        async def scenario():
+            p = provisioner(world)
+            device = world["devices"][0]  # provisioned already: a wrong password is enough
+            with pytest.raises(cl.ProvisioningFailure.WrongDevicePassword):
+                await p.connect(cl.http_device_link(device["url"]), device_secret(device, "hunter2-pw"), None)
+
+        run(scenario)
+    finally:
+        cl.clear_logger()
+    assert lines, "no log lines reached the app's logger"
+    assert all(r.target.startswith("claimlink") for r in lines)
+    text = "\n".join(r.message for r in lines)
+    assert "hunter2-pw" not in text
+    secret = cl.DeviceSecret.password("wifiprov", "hunter2-pw")
+    settings = cl.WifiSettings("claimlink-lab", "correct horse battery")
+    creds = cl.AwsCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", "session-token-xyz")
+    printed = " ".join([str(secret), repr(secret), str(settings), repr(settings), str(creds), repr(creds)])
+    for s in ("hunter2-pw", "correct horse battery", "wJalrXUtnFEMI", "session-token-xyz"):
+        assert s not in printed
+    assert "claimlink-lab" in printed and "AKIDEXAMPLE" in printed
+
+
+def test_input_errors_are_typed(world):
+    with pytest.raises(cl.ProvisioningFailure.InvalidInput):
+        cl.WifiSettings("x" * 33, "correct horse battery")
+    with pytest.raises(cl.ProvisioningFailure.InvalidInput):
+        cl.http_device_link("ftp://192.168.4.1")
+    with pytest.raises(cl.ProvisioningFailure.InvalidInput):
+        cl.parse_provisioning_qr('{"ver":"v1","name":"PROV_1","transport":"carrier-pigeon"}')
+    qr = cl.parse_provisioning_qr('{"ver":"v1","name":"PROV_1A2B","pop":"abcd1234","transport":"ble"}')
+    assert (qr.name, qr.transport, qr.security) == ("PROV_1A2B", cl.DeviceTransport.BLE, cl.SecurityLevel.SEC2)
+    assert "abcd1234" not in str(qr)
+    with pytest.raises(cl.ProvisioningFailure.InvalidInput):
+        settings = cl.ProvisionerSettings(template="no such template!", iot_endpoint="x")
+        cl.Provisioner.with_backend(settings, world["control_plane"], Tokens("t"))

@@ -1,0 +1,365 @@
+//! The errors the apps see, mapped from the core's errors in one place.
+//!
+//! [`ProvisioningFailure`] is the one error of the public API. Its variants are what the app can do
+//! about a failure (ask for a password again, rescan, sign in again, retry, give up on this device),
+//! not where in the SDK it happened; no reqwest, prost or btleplug type crosses the boundary. Messages
+//! never contain a secret (the core's errors already guarantee it; nothing here adds one).
+//!
+//! [`ProviderFailure`] and [`LinkFailure`] are what an app's own token/credentials provider and its own
+//! [`DeviceLink`](super::DeviceLink) throw back into the SDK.
+
+use crate::claim::ClaimError;
+use crate::protocomm::ProtocolError;
+use crate::provision::ProvisionError;
+use crate::transport::LinkError;
+
+use super::records::{CloudStep, Stage};
+
+/// Why an SDK call failed, as an action the app can take. (Kotlin: `ProvisioningFailure` is an
+/// exception; Swift: an `Error`; Python: an exception class.)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[non_exhaustive]
+pub enum ProvisioningFailure {
+    /// The device refused the password / proof of possession: ask the installer again (or rescan the
+    /// device's QR code) and connect again.
+    #[error("the device refused the password")]
+    WrongDevicePassword,
+    /// The Wi-Fi network refused the passphrase: ask for it again and call `provision` again on the same
+    /// session.
+    #[error("the Wi-Fi network refused the passphrase")]
+    WifiPasswordRejected,
+    /// The device cannot see the chosen network: rescan, or pick another network, on the same session.
+    #[error("the device cannot find the Wi-Fi network")]
+    WifiNetworkNotFound,
+    /// The device did not get onto Wi-Fi in time (DHCP, weak signal): move closer to the access point
+    /// and try again.
+    #[error("the device did not connect to Wi-Fi in time")]
+    WifiTimeout,
+    /// The backend or AWS no longer accepts the app's sign-in: sign the installer in again.
+    #[error("sign-in required: {message}")]
+    SignInRequired {
+        /// What the service said.
+        message: String,
+    },
+    /// The backend or AWS could not be reached or kept failing: try again later.
+    #[error("the service is unavailable: {message}")]
+    ServiceUnavailable {
+        /// What went wrong.
+        message: String,
+    },
+    /// The service refused the request for a reason the app can show or log (a 4xx with a code).
+    #[error("the service refused the request (HTTP {status}): {message}")]
+    ServiceRejected {
+        /// The HTTP status.
+        status: u16,
+        /// The service's error code, when given.
+        code: Option<String>,
+        /// The explanation.
+        message: String,
+    },
+    /// The claim could not be used (it had expired, or the service's answer did not make sense): try
+    /// again; if it persists, the backend is misconfigured.
+    #[error("no usable claim: {message}")]
+    ClaimUnusable {
+        /// What is wrong.
+        message: String,
+    },
+    /// The template does not exist or is disabled: the app is misconfigured.
+    #[error("no enabled provisioning template named {template:?}")]
+    TemplateNotFound {
+        /// The template asked for.
+        template: String,
+    },
+    /// The app passed something unusable (a bad URL, template name, SSID, CA certificate…).
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        /// What is wrong.
+        message: String,
+    },
+    /// The device cannot be provisioned by this app (its security is below the app's policy, or its
+    /// firmware lacks the claim extension).
+    #[error("unsupported device: {reason}")]
+    UnsupportedDevice {
+        /// Why.
+        reason: String,
+    },
+    /// This build or this phone lacks what the call needs (no Bluetooth adapter, BLE not compiled in):
+    /// use another transport or the app's own [`DeviceLink`](super::DeviceLink).
+    #[error("not available: {reason}")]
+    NotAvailable {
+        /// What is missing.
+        reason: String,
+    },
+    /// The device could not prove it knows the password: not the expected device, or someone relaying.
+    /// Do not retry blindly.
+    #[error("the device failed to prove it knows the password (impostor or relay?)")]
+    DeviceNotAuthentic,
+    /// A message from the device failed authentication (interference or an attack); the session was
+    /// dropped: connect again.
+    #[error("a message from the device failed authentication; the session was dropped")]
+    MessageTampered,
+    /// The connection to the device was lost or timed out; the session is gone: connect again.
+    #[error("lost the connection to the device: {message}")]
+    ConnectionLost {
+        /// What happened.
+        message: String,
+    },
+    /// The device answered with something that does not decode, or refused a request: retry; if it
+    /// persists, the firmware is at fault.
+    #[error("the device misbehaved: {message}")]
+    DeviceMisbehaved {
+        /// What it did.
+        message: String,
+    },
+    /// The claim expired before the device obtained its certificate; `stage` is where it was. Retry
+    /// (a fresh claim is fetched) and check the device's connectivity.
+    #[error("the claim expired while the device was at stage {stage:?}")]
+    DeadlineMissed {
+        /// Where the device was.
+        stage: Stage,
+    },
+    /// A stage took longer than the provisioner allows.
+    #[error("stage {stage:?} timed out")]
+    StageTimeout {
+        /// The stage.
+        stage: Stage,
+    },
+    /// AWS IoT refused the device, in AWS's words. When the failure came after registration, the thing
+    /// and its ACTIVE certificate exist and are named, so the app can clean up.
+    #[error("AWS IoT refused the device at {step:?}: {status_code} {error_code}: {error_message}")]
+    CloudRejected {
+        /// Which step failed.
+        step: CloudStep,
+        /// AWS's statusCode.
+        status_code: u32,
+        /// AWS's errorCode.
+        error_code: String,
+        /// AWS's errorMessage.
+        error_message: String,
+        /// The thing, if the device had registered it.
+        thing_name: Option<String>,
+        /// Its certificate, if the device had one.
+        certificate_id: Option<String>,
+    },
+    /// The device reports success but the cloud does not show the thing with its certificate.
+    #[error("the cloud does not confirm thing {thing_name:?}")]
+    NotConfirmed {
+        /// The thing the device named.
+        thing_name: String,
+    },
+    /// The run was cancelled (`cancel()`, a cancelled coroutine or task, a dropped handle); the claim
+    /// was wiped from the device when the link allowed it.
+    #[error("cancelled")]
+    Cancelled,
+    /// A bug in claimlink (a panic, or a state that should not happen). Please report it.
+    #[error("internal error in claimlink: {message}")]
+    Internal {
+        /// What happened (never a secret).
+        message: String,
+    },
+}
+
+impl From<ProvisionError> for ProvisioningFailure {
+    fn from(e: ProvisionError) -> Self {
+        match e {
+            ProvisionError::Protocol(p) => p.into(),
+            ProvisionError::Claim(c) => c.into(),
+            ProvisionError::WifiAuthFailed => Self::WifiPasswordRejected,
+            ProvisionError::WifiNetworkNotFound => Self::WifiNetworkNotFound,
+            ProvisionError::WifiTimeout => Self::WifiTimeout,
+            ProvisionError::DeadlineMissed { stage } => Self::DeadlineMissed {
+                stage: stage.into(),
+            },
+            ProvisionError::StageTimeout { stage } => Self::StageTimeout {
+                stage: stage.into(),
+            },
+            ProvisionError::CloudRejected {
+                kind,
+                status_code,
+                error_code,
+                error_message,
+                thing_name,
+                certificate_id,
+            } => Self::CloudRejected {
+                step: kind.into(),
+                status_code,
+                error_code,
+                error_message,
+                thing_name,
+                certificate_id,
+            },
+            ProvisionError::NotConfirmed { thing_name } => Self::NotConfirmed { thing_name },
+            ProvisionError::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl From<ProtocolError> for ProvisioningFailure {
+    fn from(e: ProtocolError) -> Self {
+        let message = e.to_string();
+        match e {
+            ProtocolError::Link(link) => link.into(),
+            ProtocolError::WrongCredentials => Self::WrongDevicePassword,
+            ProtocolError::DeviceNotAuthentic => Self::DeviceNotAuthentic,
+            ProtocolError::Tampered => Self::MessageTampered,
+            ProtocolError::SecurityRefused { .. } | ProtocolError::Unsupported(_) => {
+                Self::UnsupportedDevice { reason: message }
+            }
+            ProtocolError::Malformed { .. } | ProtocolError::DeviceRefused { .. } => {
+                Self::DeviceMisbehaved { message }
+            }
+            ProtocolError::SessionBroken => Self::ConnectionLost { message },
+            ProtocolError::TooLarge { .. } | ProtocolError::InvalidInput(_) => {
+                Self::InvalidInput { message }
+            }
+        }
+    }
+}
+
+impl From<LinkError> for ProvisioningFailure {
+    fn from(e: LinkError) -> Self {
+        let message = e.to_string();
+        match e {
+            LinkError::Disconnected
+            | LinkError::Timeout { .. }
+            | LinkError::Busy
+            | LinkError::Other(_) => Self::ConnectionLost { message },
+            LinkError::UnknownEndpoint(_) => Self::UnsupportedDevice { reason: message },
+            LinkError::DeviceError(_) => Self::DeviceMisbehaved { message },
+            LinkError::TooLarge { .. } => Self::InvalidInput { message },
+        }
+    }
+}
+
+impl From<ClaimError> for ProvisioningFailure {
+    fn from(e: ClaimError) -> Self {
+        let message = e.to_string();
+        match e {
+            ClaimError::InvalidInput(_) => Self::InvalidInput { message },
+            ClaimError::Unauthorized { .. }
+            | ClaimError::SignatureRejected { .. }
+            | ClaimError::Provider { .. } => Self::SignInRequired { message },
+            ClaimError::TemplateNotFound { template, .. } => Self::TemplateNotFound { template },
+            ClaimError::Rejected {
+                status,
+                code,
+                message: explanation,
+                ..
+            } => Self::ServiceRejected {
+                status,
+                code,
+                message: explanation,
+            },
+            ClaimError::Throttled { .. }
+            | ClaimError::Unavailable { .. }
+            | ClaimError::Network { .. } => Self::ServiceUnavailable { message },
+            ClaimError::Malformed { .. } | ClaimError::Expired { .. } => {
+                Self::ClaimUnusable { message }
+            }
+        }
+    }
+}
+
+/// What an app's token or credentials provider throws when it cannot supply a sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum ProviderFailure {
+    /// The installer is not signed in (or the refresh was refused): the SDK reports
+    /// [`ProvisioningFailure::SignInRequired`].
+    #[error("not signed in: {message}")]
+    NotSignedIn {
+        /// Why (no secrets).
+        message: String,
+    },
+    /// Anything else (no network for the identity provider, …).
+    #[error("{message}")]
+    Failed {
+        /// Why (no secrets).
+        message: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for ProviderFailure {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Failed {
+            message: format!(
+                "the app's provider threw an unexpected exception: {}",
+                e.reason
+            ),
+        }
+    }
+}
+
+impl From<ProviderFailure> for crate::claim::ProviderError {
+    fn from(e: ProviderFailure) -> Self {
+        crate::claim::ProviderError::new(e.to_string())
+    }
+}
+
+/// What an app's own [`DeviceLink`](super::DeviceLink) throws.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum LinkFailure {
+    /// The device went away (BLE disconnect). The SDK drops the session.
+    #[error("the device disconnected")]
+    Disconnected,
+    /// The device did not answer in time.
+    #[error("the device did not answer within {millis} ms")]
+    Timeout {
+        /// The time waited.
+        millis: u64,
+    },
+    /// The device has no endpoint of that name.
+    #[error("the device has no endpoint {name:?}")]
+    UnknownEndpoint {
+        /// The endpoint asked for.
+        name: String,
+    },
+    /// The device refused the request (an ATT error, HTTP 500).
+    #[error("the device refused the request: {message}")]
+    DeviceError {
+        /// What it said.
+        message: String,
+    },
+    /// Anything else.
+    #[error("transport failure: {message}")]
+    Other {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for LinkFailure {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Other {
+            message: format!(
+                "the app's DeviceLink threw an unexpected exception: {}",
+                e.reason
+            ),
+        }
+    }
+}
+
+impl From<LinkFailure> for LinkError {
+    fn from(e: LinkFailure) -> Self {
+        match e {
+            LinkFailure::Disconnected => LinkError::Disconnected,
+            LinkFailure::Timeout { millis } => LinkError::Timeout { millis },
+            LinkFailure::UnknownEndpoint { name } => LinkError::UnknownEndpoint(name),
+            LinkFailure::DeviceError { message } => LinkError::DeviceError(message),
+            LinkFailure::Other { message } => LinkError::Other(message),
+        }
+    }
+}
+
+impl From<LinkError> for LinkFailure {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Disconnected => LinkFailure::Disconnected,
+            LinkError::Timeout { millis } => LinkFailure::Timeout { millis },
+            LinkError::UnknownEndpoint(name) => LinkFailure::UnknownEndpoint { name },
+            LinkError::DeviceError(message) => LinkFailure::DeviceError { message },
+            other => LinkFailure::Other {
+                message: other.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! Plain data crossing the boundary: settings the app fills in, and what the SDK reports back.
+//! Each is converted from or to its core type here, at the boundary.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::protocomm::ops::{WifiAuth, WifiNetwork as CoreNetwork};
+use crate::protocomm::proto::CloudFailureKind;
+use crate::protocomm::{DeviceCapabilities, DeviceCredentials, SecurityPolicy, SecurityScheme};
+use crate::provision::{self as core};
+use crate::secret::SecretString;
+
+use super::ProvisioningFailure;
+
+/// What a [`Provisioner`](super::Provisioner) needs to know. Only the first three have no default.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct ProvisionerSettings {
+    /// The fleet-provisioning template claims are requested for.
+    pub template: String,
+    /// The AWS IoT data endpoint devices connect to (`xxxx-ats.iot.<region>.amazonaws.com`).
+    pub iot_endpoint: String,
+    /// Extra trust anchors (PEM) for the backend or AWS endpoint, added to the public roots: for a
+    /// backend behind a private CA, or the harness's emulator. TLS verification cannot be turned off.
+    #[uniffi(default)]
+    pub extra_root_certificates_pem: Vec<String>,
+    /// Device security the app accepts (default: Security 2 patch 1 only).
+    #[uniffi(default = None)]
+    pub security: Option<SecuritySettings>,
+    /// Never hand over a claim with less than this left, in seconds.
+    #[uniffi(default = 60)]
+    pub safety_margin_secs: u32,
+    /// How often the device's status is read while it works, in milliseconds (100–1000).
+    #[uniffi(default = 500)]
+    pub poll_interval_millis: u32,
+    /// Time allowed from "join Wi-Fi" to a Wi-Fi outcome, in seconds.
+    #[uniffi(default = 45)]
+    pub wifi_timeout_secs: u32,
+    /// Time allowed for the cloud stages after the certificate is issued, and for the cloud's
+    /// confirmation, in seconds.
+    #[uniffi(default = 60)]
+    pub cloud_timeout_secs: u32,
+    /// Time allowed for one whole `provision` call, in seconds.
+    #[uniffi(default = 420)]
+    pub overall_timeout_secs: u32,
+}
+
+/// Which device security the app accepts. Everything off = Security 2 patch 1 only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
+pub struct SecuritySettings {
+    /// Accept Security 1 devices (no message integrity; a captured handshake lets the PoP be guessed
+    /// offline).
+    #[uniffi(default = false)]
+    pub allow_sec1: bool,
+    /// Accept Security 2 patch 0 devices, which reuse one GCM IV for every message of a session.
+    #[uniffi(default = false)]
+    pub danger_allow_sec2_patch0: bool,
+    /// Accept Security 0 devices: the claim's private key and the Wi-Fi passphrase cross the air in
+    /// clear text.
+    #[uniffi(default = false)]
+    pub danger_allow_sec0: bool,
+}
+
+impl From<SecuritySettings> for SecurityPolicy {
+    fn from(s: SecuritySettings) -> Self {
+        SecurityPolicy {
+            allow_sec1: s.allow_sec1,
+            danger_allow_sec2_patch0: s.danger_allow_sec2_patch0,
+            danger_allow_sec0: s.danger_allow_sec0,
+        }
+    }
+}
+
+impl ProvisionerSettings {
+    pub(crate) fn core(&self) -> Result<core::ProvisionerConfig, ProvisioningFailure> {
+        let template = crate::claim::TemplateName::new(self.template.clone())?;
+        if self.iot_endpoint.trim().is_empty() {
+            return Err(ProvisioningFailure::InvalidInput {
+                message: "iot_endpoint is empty".into(),
+            });
+        }
+        if !(100..=1000).contains(&self.poll_interval_millis) {
+            return Err(ProvisioningFailure::InvalidInput {
+                message: format!(
+                    "poll_interval_millis must be 100..=1000, not {}",
+                    self.poll_interval_millis
+                ),
+            });
+        }
+        let mut config = core::ProvisionerConfig::new(template, self.iot_endpoint.trim());
+        config.security = self.security.clone().unwrap_or_default().into();
+        config.safety_margin = Duration::from_secs(self.safety_margin_secs.into());
+        config.poll_interval = Duration::from_millis(self.poll_interval_millis.into());
+        config.wifi_timeout = Duration::from_secs(self.wifi_timeout_secs.max(1).into());
+        config.cloud_timeout = Duration::from_secs(self.cloud_timeout_secs.max(1).into());
+        config.overall_timeout = Duration::from_secs(self.overall_timeout_secs.max(1).into());
+        Ok(config)
+    }
+
+    pub(crate) fn http(&self) -> crate::net::HttpConfig {
+        crate::net::HttpConfig {
+            extra_root_certificates_pem: self.extra_root_certificates_pem.clone(),
+            ..crate::net::HttpConfig::default()
+        }
+    }
+}
+
+/// What the installer proves to the device: from its QR code or label. Built by the app, held by
+/// the SDK in a zeroizing buffer; its `toString()` / `description` / `str()` never shows the secret.
+#[derive(uniffi::Object)]
+#[uniffi::export(Debug, Display)]
+pub struct DeviceSecret {
+    pub(crate) inner: DeviceCredentials,
+}
+
+impl fmt::Debug for DeviceSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for DeviceSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.inner.secret, self.inner.username.is_empty()) {
+            (None, _) => f.write_str("DeviceSecret(none)"),
+            (Some(_), true) => f.write_str("DeviceSecret(proof of possession: <redacted>)"),
+            (Some(_), false) => write!(
+                f,
+                "DeviceSecret(username: {}, password: <redacted>)",
+                self.inner.username
+            ),
+        }
+    }
+}
+
+#[uniffi::export]
+impl DeviceSecret {
+    /// Security 2: username (ESP-IDF's default is `wifiprov`) and password.
+    #[uniffi::constructor]
+    pub fn password(username: String, password: String) -> Arc<Self> {
+        Arc::new(DeviceSecret {
+            inner: DeviceCredentials {
+                username,
+                secret: Some(SecretString::new(password)),
+            },
+        })
+    }
+
+    /// Security 1: the proof of possession.
+    #[uniffi::constructor]
+    pub fn proof_of_possession(pop: String) -> Arc<Self> {
+        Arc::new(DeviceSecret {
+            inner: DeviceCredentials::pop(pop),
+        })
+    }
+
+    /// Security 0, or Security 1 without a proof of possession.
+    #[uniffi::constructor]
+    pub fn nothing() -> Arc<Self> {
+        Arc::new(DeviceSecret {
+            inner: DeviceCredentials::none(),
+        })
+    }
+
+    /// The Security 2 username (empty for a PoP or nothing).
+    pub fn username(&self) -> String {
+        self.inner.username.clone()
+    }
+}
+
+/// The network the device should join. The passphrase is a secret: it is moved into a zeroizing
+/// buffer when this is built, and `toString()` / `description` / `str()` never show it.
+#[derive(uniffi::Object)]
+#[uniffi::export(Debug, Display)]
+pub struct WifiSettings {
+    pub(crate) inner: crate::protocomm::ops::WifiCredentials,
+}
+
+impl fmt::Debug for WifiSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for WifiSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "WifiSettings(ssid: {:?}, passphrase: <redacted>)",
+            String::from_utf8_lossy(self.inner.ssid())
+        )
+    }
+}
+
+#[uniffi::export]
+impl WifiSettings {
+    /// The network `ssid` (UTF-8) with `passphrase` (empty for an open network). Fails with
+    /// `InvalidInput` for an SSID over 32 bytes or a passphrase WPA does not accept.
+    #[uniffi::constructor]
+    pub fn new(ssid: String, passphrase: String) -> Result<Arc<Self>, ProvisioningFailure> {
+        Self::with_ssid_bytes(ssid.into_bytes(), passphrase)
+    }
+
+    /// For a network whose SSID is not UTF-8: its exact bytes, from [`WifiNetwork::ssid_bytes`].
+    #[uniffi::constructor]
+    pub fn with_ssid_bytes(
+        ssid: Vec<u8>,
+        passphrase: String,
+    ) -> Result<Arc<Self>, ProvisioningFailure> {
+        Ok(Arc::new(WifiSettings {
+            inner: crate::protocomm::ops::WifiCredentials::new(
+                ssid,
+                SecretString::new(passphrase),
+            )?,
+        }))
+    }
+
+    /// The SSID, for display.
+    pub fn ssid(&self) -> String {
+        String::from_utf8_lossy(self.inner.ssid()).into_owned()
+    }
+}
+
+/// How a Wi-Fi network authenticates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum WifiSecurity {
+    /// Open.
+    Open,
+    /// WEP.
+    Wep,
+    /// WPA-PSK.
+    WpaPsk,
+    /// WPA2-PSK.
+    Wpa2Psk,
+    /// WPA/WPA2-PSK.
+    WpaWpa2Psk,
+    /// WPA2-Enterprise (not provisionable with a passphrase).
+    Wpa2Enterprise,
+    /// WPA3-PSK.
+    Wpa3Psk,
+    /// WPA2/WPA3-PSK.
+    Wpa2Wpa3Psk,
+    /// Something this SDK does not know.
+    Unknown,
+}
+
+/// A network the device can see.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct WifiNetwork {
+    /// The SSID for display (invalid UTF-8 replaced).
+    pub ssid: String,
+    /// The SSID's exact bytes (pass them back in [`WifiSettings::ssid_bytes`] when not UTF-8).
+    pub ssid_bytes: Vec<u8>,
+    /// The BSSID as `aa:bb:cc:dd:ee:ff`, when given.
+    pub bssid: Option<String>,
+    /// The channel.
+    pub channel: u32,
+    /// Signal strength, dBm.
+    pub rssi: i32,
+    /// How it authenticates.
+    pub security: WifiSecurity,
+}
+
+impl From<CoreNetwork> for WifiNetwork {
+    fn from(n: CoreNetwork) -> Self {
+        WifiNetwork {
+            ssid: n.ssid_lossy(),
+            bssid: n.bssid.map(|b| {
+                b.iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            }),
+            ssid_bytes: n.ssid,
+            channel: n.channel,
+            rssi: n.rssi,
+            security: match n.auth {
+                WifiAuth::Open => WifiSecurity::Open,
+                WifiAuth::Wep => WifiSecurity::Wep,
+                WifiAuth::WpaPsk => WifiSecurity::WpaPsk,
+                WifiAuth::Wpa2Psk => WifiSecurity::Wpa2Psk,
+                WifiAuth::WpaWpa2Psk => WifiSecurity::WpaWpa2Psk,
+                WifiAuth::Wpa2Enterprise => WifiSecurity::Wpa2Enterprise,
+                WifiAuth::Wpa3Psk => WifiSecurity::Wpa3Psk,
+                WifiAuth::Wpa2Wpa3Psk => WifiSecurity::Wpa2Wpa3Psk,
+                WifiAuth::Unknown(_) => WifiSecurity::Unknown,
+            },
+        }
+    }
+}
+
+/// A device security scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum SecurityLevel {
+    /// Plaintext.
+    Sec0,
+    /// X25519 + PoP, AES-CTR (no integrity).
+    Sec1,
+    /// SRP-6a + AES-GCM.
+    Sec2,
+}
+
+impl From<SecurityScheme> for SecurityLevel {
+    fn from(s: SecurityScheme) -> Self {
+        match s {
+            SecurityScheme::Sec0 => SecurityLevel::Sec0,
+            SecurityScheme::Sec1 => SecurityLevel::Sec1,
+            SecurityScheme::Sec2 => SecurityLevel::Sec2,
+        }
+    }
+}
+
+/// What a connected device said about itself.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct DeviceInfo {
+    /// The link, for logs (`"ble PROV_1A2B mtu 185"`, `"http 192.168.4.1:80"`).
+    pub link: String,
+    /// The provisioning protocol version (`"v1.1"`).
+    pub protocol_version: String,
+    /// The security scheme in use.
+    pub security: SecurityLevel,
+    /// Its Security 2 patch level.
+    pub security_patch: u32,
+    /// The raw capability strings.
+    pub capabilities: Vec<String>,
+    /// It can scan for Wi-Fi networks.
+    pub wifi_scan: bool,
+    /// The version of claimlink's firmware extension.
+    pub claim_extension_version: Option<String>,
+}
+
+impl DeviceInfo {
+    pub(crate) fn new(caps: DeviceCapabilities, link: String) -> Self {
+        DeviceInfo {
+            link,
+            protocol_version: caps.version,
+            security: caps.security.into(),
+            security_patch: caps.security_patch,
+            capabilities: caps.capabilities,
+            wifi_scan: caps.wifi_scan,
+            claim_extension_version: caps.aws.map(|a| a.version),
+        }
+    }
+}
+
+/// Per-run choices.
+#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
+pub struct ProvisionOptions {
+    /// Parameters for the template's `RegisterThing`.
+    #[uniffi(default)]
+    pub template_parameters: HashMap<String, String>,
+    /// The thing name the template will produce, when the app knows it: lets the SDK confirm through
+    /// the cloud even if the device goes away before reporting the name.
+    #[uniffi(default = None)]
+    pub expected_thing_name: Option<String>,
+    /// Passed to the backend as `deviceHint` (for its audit log).
+    #[uniffi(default = None)]
+    pub device_hint: Option<String>,
+}
+
+impl ProvisionOptions {
+    pub(crate) fn core(&self) -> Result<core::ProvisionOptions, ProvisioningFailure> {
+        Ok(core::ProvisionOptions {
+            template_parameters: self
+                .template_parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            expected_thing_name: self
+                .expected_thing_name
+                .clone()
+                .map(crate::claim::ThingName::new)
+                .transpose()?,
+            device_hint: self.device_hint.clone(),
+        })
+    }
+}
+
+/// The stages of a run, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, uniffi::Enum)]
+pub enum Stage {
+    /// Connecting to the device.
+    Connecting,
+    /// Establishing the secure session.
+    Securing,
+    /// Asking for a claim (only now: session up, network chosen).
+    ClaimRequested,
+    /// A claim is in hand.
+    ClaimIssued,
+    /// The claim is on the device.
+    ClaimSent,
+    /// The device was told to join Wi-Fi.
+    WifiApplied,
+    /// The device is joining Wi-Fi.
+    WifiConnecting,
+    /// The device failed to join Wi-Fi.
+    WifiFailed,
+    /// The device is on Wi-Fi with an address.
+    WifiConnected,
+    /// The device is connected to AWS IoT with the claim.
+    MqttConnectedWithClaim,
+    /// The device has its permanent certificate.
+    CertificateIssued,
+    /// Its thing is registered.
+    ThingRegistered,
+    /// It reconnected with its permanent certificate.
+    ReconnectedWithPermanent,
+    /// The cloud confirms the thing with its certificate.
+    ConfirmedByCloud,
+}
+
+impl From<core::Stage> for Stage {
+    fn from(s: core::Stage) -> Self {
+        use core::Stage as S;
+        match s {
+            S::Connecting => Stage::Connecting,
+            S::Securing => Stage::Securing,
+            S::ClaimRequested => Stage::ClaimRequested,
+            S::ClaimIssued => Stage::ClaimIssued,
+            S::ClaimSent => Stage::ClaimSent,
+            S::WifiApplied => Stage::WifiApplied,
+            S::WifiConnecting => Stage::WifiConnecting,
+            S::WifiFailed => Stage::WifiFailed,
+            S::WifiConnected => Stage::WifiConnected,
+            S::MqttConnectedWithClaim => Stage::MqttConnectedWithClaim,
+            S::CertificateIssued => Stage::CertificateIssued,
+            S::ThingRegistered => Stage::ThingRegistered,
+            S::ReconnectedWithPermanent => Stage::ReconnectedWithPermanent,
+            S::ConfirmedByCloud => Stage::ConfirmedByCloud,
+        }
+    }
+}
+
+/// Which step of the device's cloud flow AWS refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum CloudStep {
+    /// Joining Wi-Fi (passphrase).
+    WifiAuth,
+    /// Finding the network.
+    WifiNotFound,
+    /// Getting an address.
+    DhcpTimeout,
+    /// Setting the clock.
+    TimeSync,
+    /// The claim had expired.
+    ClaimExpired,
+    /// The TLS handshake with the claim.
+    TlsRejected,
+    /// The MQTT connection.
+    MqttRejected,
+    /// CreateCertificateFromCsr / CreateKeysAndCertificate.
+    CertificateRejected,
+    /// RegisterThing (template, pre-provisioning hook).
+    RegisterThingRejected,
+    /// Reconnecting with the permanent certificate.
+    ReconnectFailed,
+    /// The credentials provider refused the new certificate.
+    CredentialsProvider,
+    /// The device's own failure.
+    Internal,
+}
+
+impl From<CloudFailureKind> for CloudStep {
+    fn from(k: CloudFailureKind) -> Self {
+        use CloudFailureKind as K;
+        match k {
+            K::WifiAuth => CloudStep::WifiAuth,
+            K::WifiNotFound => CloudStep::WifiNotFound,
+            K::DhcpTimeout => CloudStep::DhcpTimeout,
+            K::TimeSync => CloudStep::TimeSync,
+            K::ClaimExpired => CloudStep::ClaimExpired,
+            K::TlsRejected => CloudStep::TlsRejected,
+            K::MqttRejected => CloudStep::MqttRejected,
+            K::CertificateRejected => CloudStep::CertificateRejected,
+            K::RegisterThingRejected => CloudStep::RegisterThingRejected,
+            K::ReconnectFailed => CloudStep::ReconnectFailed,
+            K::CredentialsProvider => CloudStep::CredentialsProvider,
+            K::Internal | K::NoFailure => CloudStep::Internal,
+        }
+    }
+}
+
+/// One step of progress. Events of one run arrive in order, on an SDK thread.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct ProvisioningEvent {
+    /// The stage reached.
+    pub stage: Stage,
+    /// Time left on the claim, once there is one (measured on the phone's monotonic clock from the
+    /// server's expiry and `Date`: right even when the phone's clock is wrong).
+    pub claim_time_left: Option<Duration>,
+    /// Time since the session was opened.
+    pub elapsed: Duration,
+    /// A short human-readable detail (never a secret).
+    pub detail: Option<String>,
+}
+
+impl From<core::ProvisioningEvent> for ProvisioningEvent {
+    fn from(e: core::ProvisioningEvent) -> Self {
+        ProvisioningEvent {
+            stage: e.stage.into(),
+            claim_time_left: e.claim_time_left,
+            elapsed: e.elapsed,
+            detail: e.detail,
+        }
+    }
+}
+
+/// When a stage was reached.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct StageTiming {
+    /// The stage.
+    pub stage: Stage,
+    /// Since the session was opened.
+    pub at: Duration,
+}
+
+/// A device brought onto AWS IoT, as the cloud confirmed it.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct ProvisionedDevice {
+    /// The thing.
+    pub thing_name: String,
+    /// Its permanent certificate (confirmed ACTIVE and attached), when known.
+    pub certificate_id: Option<String>,
+    /// Time left on the claim when it was handed over.
+    pub claim_time_left_at_handover: Duration,
+    /// When each stage was reached.
+    pub timings: Vec<StageTiming>,
+}
+
+impl From<core::ProvisionedDevice> for ProvisionedDevice {
+    fn from(d: core::ProvisionedDevice) -> Self {
+        ProvisionedDevice {
+            thing_name: d.thing_name,
+            certificate_id: d.certificate_id,
+            claim_time_left_at_handover: d.claim_time_left_at_handover,
+            timings: d
+                .timings
+                .into_iter()
+                .map(|(stage, at)| StageTiming {
+                    stage: stage.into(),
+                    at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How to reach a device, from its QR code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum DeviceTransport {
+    /// Bluetooth Low Energy, by advertised name.
+    Ble,
+    /// The device's own access point (SSID = name), then HTTP.
+    SoftAp,
+}
+
+/// A parsed provisioning QR code (ESP-IDF's `{"ver":"v1","name":…,"pop":…,"transport":…}`).
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct ProvisioningQrCode {
+    /// The advertised BLE name or SoftAP SSID.
+    pub name: String,
+    /// How to reach it.
+    pub transport: DeviceTransport,
+    /// The security scheme it uses.
+    pub security: SecurityLevel,
+    /// What to prove to it (never shown by `toString()`).
+    pub secret: Arc<DeviceSecret>,
+}
