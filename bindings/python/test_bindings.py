@@ -155,7 +155,7 @@ def test_provisions_a_device_after_a_wrong_wifi_passphrase(world):
 
         events = Events()
         done = await session.provision(wifi(device), options(device), events)
-        await session.close()
+        await session.disconnect()
         return done, events
 
     done, events = run(scenario)
@@ -184,7 +184,7 @@ def test_wrong_device_password_then_the_right_one(world):
             await p.connect(cl.http_device_link(device["url"]), device_secret(device, "wrong-pass"), None)
         session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
         done = await session.provision(wifi(device), options(device), None)
-        await session.close()
+        await session.disconnect()
         return done
 
     done = run(scenario)
@@ -249,6 +249,7 @@ def test_task_handle_cancel_reports_cancelled_and_wipes_the_claim(world):
     assert finished.wait(10)
     assert isinstance(outcome.get("failure"), cl.ProvisioningFailure.Cancelled)
     assert wait_until_wiped(device)
+    assert sim_state(device)["thing_name"] is None, "the run went on after cancel()"
 
 
 def test_token_refresh_goes_through_the_apps_provider(world):
@@ -270,14 +271,14 @@ def test_a_signed_out_installer_is_asked_to_sign_in_again(world):
 
     class SignedOut(cl.TokenProvider):
         async def bearer_token(self, refresh):
-            raise cl.ProviderFailure.NotSignedIn("session expired")
+            raise cl.ProviderFailure.NotSignedIn(detail="session expired")
 
     async def scenario():
         p = provisioner(world, SignedOut())
         session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
         with pytest.raises(cl.ProvisioningFailure.SignInRequired) as failure:
             await session.provision(wifi(device), options(device), None)
-        await session.close()
+        await session.disconnect()
         return failure.value
 
     failure = run(scenario)

@@ -36,33 +36,33 @@ pub enum ProvisioningFailure {
     #[error("the device did not connect to Wi-Fi in time")]
     WifiTimeout,
     /// The backend or AWS no longer accepts the app's sign-in: sign the installer in again.
-    #[error("sign-in required: {message}")]
+    #[error("sign-in required: {detail}")]
     SignInRequired {
         /// What the service said.
-        message: String,
+        detail: String,
     },
     /// The backend or AWS could not be reached or kept failing: try again later.
-    #[error("the service is unavailable: {message}")]
+    #[error("the service is unavailable: {detail}")]
     ServiceUnavailable {
         /// What went wrong.
-        message: String,
+        detail: String,
     },
     /// The service refused the request for a reason the app can show or log (a 4xx with a code).
-    #[error("the service refused the request (HTTP {status}): {message}")]
+    #[error("the service refused the request (HTTP {status}): {detail}")]
     ServiceRejected {
         /// The HTTP status.
         status: u16,
         /// The service's error code, when given.
         code: Option<String>,
         /// The explanation.
-        message: String,
+        detail: String,
     },
     /// The claim could not be used (it had expired, or the service's answer did not make sense): try
     /// again; if it persists, the backend is misconfigured.
-    #[error("no usable claim: {message}")]
+    #[error("no usable claim: {detail}")]
     ClaimUnusable {
         /// What is wrong.
-        message: String,
+        detail: String,
     },
     /// The template does not exist or is disabled: the app is misconfigured.
     #[error("no enabled provisioning template named {template:?}")]
@@ -71,10 +71,10 @@ pub enum ProvisioningFailure {
         template: String,
     },
     /// The app passed something unusable (a bad URL, template name, SSID, CA certificate…).
-    #[error("invalid input: {message}")]
+    #[error("invalid input: {detail}")]
     InvalidInput {
         /// What is wrong.
-        message: String,
+        detail: String,
     },
     /// The device cannot be provisioned by this app (its security is below the app's policy, or its
     /// firmware lacks the claim extension).
@@ -99,17 +99,17 @@ pub enum ProvisioningFailure {
     #[error("a message from the device failed authentication; the session was dropped")]
     MessageTampered,
     /// The connection to the device was lost or timed out; the session is gone: connect again.
-    #[error("lost the connection to the device: {message}")]
+    #[error("lost the connection to the device: {detail}")]
     ConnectionLost {
         /// What happened.
-        message: String,
+        detail: String,
     },
     /// The device answered with something that does not decode, or refused a request: retry; if it
     /// persists, the firmware is at fault.
-    #[error("the device misbehaved: {message}")]
+    #[error("the device misbehaved: {detail}")]
     DeviceMisbehaved {
         /// What it did.
-        message: String,
+        detail: String,
     },
     /// The claim expired before the device obtained its certificate; `stage` is where it was. Retry
     /// (a fresh claim is fetched) and check the device's connectivity.
@@ -152,10 +152,10 @@ pub enum ProvisioningFailure {
     #[error("cancelled")]
     Cancelled,
     /// A bug in claimlink (a panic, or a state that should not happen). Please report it.
-    #[error("internal error in claimlink: {message}")]
+    #[error("internal error in claimlink: {detail}")]
     Internal {
         /// What happened (never a secret).
-        message: String,
+        detail: String,
     },
 }
 
@@ -206,11 +206,11 @@ impl From<ProtocolError> for ProvisioningFailure {
                 Self::UnsupportedDevice { reason: message }
             }
             ProtocolError::Malformed { .. } | ProtocolError::DeviceRefused { .. } => {
-                Self::DeviceMisbehaved { message }
+                Self::DeviceMisbehaved { detail: message }
             }
-            ProtocolError::SessionBroken => Self::ConnectionLost { message },
+            ProtocolError::SessionBroken => Self::ConnectionLost { detail: message },
             ProtocolError::TooLarge { .. } | ProtocolError::InvalidInput(_) => {
-                Self::InvalidInput { message }
+                Self::InvalidInput { detail: message }
             }
         }
     }
@@ -223,10 +223,10 @@ impl From<LinkError> for ProvisioningFailure {
             LinkError::Disconnected
             | LinkError::Timeout { .. }
             | LinkError::Busy
-            | LinkError::Other(_) => Self::ConnectionLost { message },
+            | LinkError::Other(_) => Self::ConnectionLost { detail: message },
             LinkError::UnknownEndpoint(_) => Self::UnsupportedDevice { reason: message },
-            LinkError::DeviceError(_) => Self::DeviceMisbehaved { message },
-            LinkError::TooLarge { .. } => Self::InvalidInput { message },
+            LinkError::DeviceError(_) => Self::DeviceMisbehaved { detail: message },
+            LinkError::TooLarge { .. } => Self::InvalidInput { detail: message },
         }
     }
 }
@@ -235,10 +235,10 @@ impl From<ClaimError> for ProvisioningFailure {
     fn from(e: ClaimError) -> Self {
         let message = e.to_string();
         match e {
-            ClaimError::InvalidInput(_) => Self::InvalidInput { message },
+            ClaimError::InvalidInput(_) => Self::InvalidInput { detail: message },
             ClaimError::Unauthorized { .. }
             | ClaimError::SignatureRejected { .. }
-            | ClaimError::Provider { .. } => Self::SignInRequired { message },
+            | ClaimError::Provider { .. } => Self::SignInRequired { detail: message },
             ClaimError::TemplateNotFound { template, .. } => Self::TemplateNotFound { template },
             ClaimError::Rejected {
                 status,
@@ -248,13 +248,13 @@ impl From<ClaimError> for ProvisioningFailure {
             } => Self::ServiceRejected {
                 status,
                 code,
-                message: explanation,
+                detail: explanation,
             },
             ClaimError::Throttled { .. }
             | ClaimError::Unavailable { .. }
-            | ClaimError::Network { .. } => Self::ServiceUnavailable { message },
+            | ClaimError::Network { .. } => Self::ServiceUnavailable { detail: message },
             ClaimError::Malformed { .. } | ClaimError::Expired { .. } => {
-                Self::ClaimUnusable { message }
+                Self::ClaimUnusable { detail: message }
             }
         }
     }
@@ -265,23 +265,23 @@ impl From<ClaimError> for ProvisioningFailure {
 pub enum ProviderFailure {
     /// The installer is not signed in (or the refresh was refused): the SDK reports
     /// [`ProvisioningFailure::SignInRequired`].
-    #[error("not signed in: {message}")]
+    #[error("not signed in: {detail}")]
     NotSignedIn {
         /// Why (no secrets).
-        message: String,
+        detail: String,
     },
     /// Anything else (no network for the identity provider, …).
-    #[error("{message}")]
+    #[error("{detail}")]
     Failed {
         /// Why (no secrets).
-        message: String,
+        detail: String,
     },
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for ProviderFailure {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Failed {
-            message: format!(
+            detail: format!(
                 "the app's provider threw an unexpected exception: {}",
                 e.reason
             ),
@@ -314,23 +314,23 @@ pub enum LinkFailure {
         name: String,
     },
     /// The device refused the request (an ATT error, HTTP 500).
-    #[error("the device refused the request: {message}")]
+    #[error("the device refused the request: {detail}")]
     DeviceError {
         /// What it said.
-        message: String,
+        detail: String,
     },
     /// Anything else.
-    #[error("transport failure: {message}")]
+    #[error("transport failure: {detail}")]
     Other {
         /// What went wrong.
-        message: String,
+        detail: String,
     },
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for LinkFailure {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Other {
-            message: format!(
+            detail: format!(
                 "the app's DeviceLink threw an unexpected exception: {}",
                 e.reason
             ),
@@ -344,8 +344,8 @@ impl From<LinkFailure> for LinkError {
             LinkFailure::Disconnected => LinkError::Disconnected,
             LinkFailure::Timeout { millis } => LinkError::Timeout { millis },
             LinkFailure::UnknownEndpoint { name } => LinkError::UnknownEndpoint(name),
-            LinkFailure::DeviceError { message } => LinkError::DeviceError(message),
-            LinkFailure::Other { message } => LinkError::Other(message),
+            LinkFailure::DeviceError { detail } => LinkError::DeviceError(detail),
+            LinkFailure::Other { detail } => LinkError::Other(detail),
         }
     }
 }
@@ -356,9 +356,9 @@ impl From<LinkError> for LinkFailure {
             LinkError::Disconnected => LinkFailure::Disconnected,
             LinkError::Timeout { millis } => LinkFailure::Timeout { millis },
             LinkError::UnknownEndpoint(name) => LinkFailure::UnknownEndpoint { name },
-            LinkError::DeviceError(message) => LinkFailure::DeviceError { message },
+            LinkError::DeviceError(message) => LinkFailure::DeviceError { detail: message },
             other => LinkFailure::Other {
-                message: other.to_string(),
+                detail: other.to_string(),
             },
         }
     }

@@ -171,7 +171,7 @@ pub(crate) fn to_core(link: Arc<dyn DeviceLink>) -> Arc<dyn transport::DeviceLin
 pub fn http_device_link(base_url: String) -> Result<Arc<dyn DeviceLink>, ProvisioningFailure> {
     let link = transport::http::HttpLink::new(&base_url, Duration::from_secs(10)).map_err(|e| {
         ProvisioningFailure::InvalidInput {
-            message: e.to_string(),
+            detail: e.to_string(),
         }
     })?;
     Ok(Arc::new(CoreLink(Arc::new(link))))
@@ -252,7 +252,7 @@ mod ble {
         .map_err(unavailable)?;
         let device = found.into_iter().find(|d| d.name == name).ok_or_else(|| {
             ProvisioningFailure::ConnectionLost {
-                message: format!("no device advertising {name:?} was found"),
+                detail: format!("no device advertising {name:?} was found"),
             }
         })?;
         let link = BleLink::open(device.peripheral, BleConfig::default()).await?;

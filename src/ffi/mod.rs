@@ -7,7 +7,7 @@
 //! What the apps get:
 //! - [`Provisioner`] (one per app: claim source + settings) → [`Provisioner::connect`] →
 //!   [`ProvisioningSession`] (one per device): `device_info`, `scan_wifi`, `provision` (async) or
-//!   `start_provision` (callbacks + a cancellable [`TaskHandle`]), `cancel`, `close`.
+//!   `start_provision` (callbacks + a cancellable [`TaskHandle`]), `cancel`, `disconnect`.
 //! - Traits the app implements: [`TokenProvider`] or [`CredentialsProvider`] (its sign-in),
 //!   [`ProvisioningListener`] (progress), [`ProvisioningCompletion`], [`Logger`], and [`DeviceLink`]
 //!   (its own BLE stack). Links the SDK provides: [`http_device_link`], [`ble_device_link`].

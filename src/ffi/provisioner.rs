@@ -122,7 +122,7 @@ impl Provisioner {
     }
 }
 
-/// A secure session with one device. Drop it (or call `close`) when done; a claim left on the device
+/// A secure session with one device. Drop it (or call `disconnect`) when done; a claim left on the device
 /// by a failed run is wiped then.
 #[derive(uniffi::Object)]
 pub struct ProvisioningSession {
@@ -211,8 +211,9 @@ impl ProvisioningSession {
         self.inner.cancel();
     }
 
-    /// Closes the link to the device (wiping any claim a failed run left on it first).
-    pub async fn close(&self) -> Result<(), ProvisioningFailure> {
+    /// Wipes any claim a failed run left on the device, then closes the link. (Not `close`: Kotlin's
+    /// `AutoCloseable.close()` on every object frees the Rust side.)
+    pub async fn disconnect(&self) -> Result<(), ProvisioningFailure> {
         let inner = self.inner.clone();
         on_runtime(async move {
             inner.close().await;
@@ -297,7 +298,7 @@ pub fn parse_provisioning_qr(
     use super::records::{DeviceTransport, ProvisioningQrCode};
     let qr = crate::qr::ProvisioningQr::parse(&payload).map_err(|e| {
         ProvisioningFailure::InvalidInput {
-            message: e.to_string(),
+            detail: e.to_string(),
         }
     })?;
     Ok(ProvisioningQrCode {

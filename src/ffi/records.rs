@@ -77,12 +77,12 @@ impl ProvisionerSettings {
         let template = crate::claim::TemplateName::new(self.template.clone())?;
         if self.iot_endpoint.trim().is_empty() {
             return Err(ProvisioningFailure::InvalidInput {
-                message: "iot_endpoint is empty".into(),
+                detail: "iot_endpoint is empty".into(),
             });
         }
         if !(100..=1000).contains(&self.poll_interval_millis) {
             return Err(ProvisioningFailure::InvalidInput {
-                message: format!(
+                detail: format!(
                     "poll_interval_millis must be 100..=1000, not {}",
                     self.poll_interval_millis
                 ),

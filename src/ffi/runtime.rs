@@ -34,7 +34,7 @@ pub(crate) fn runtime() -> Result<&'static Runtime, ProvisioningFailure> {
         })
         .as_ref()
         .map_err(|message| ProvisioningFailure::Internal {
-            message: message.clone(),
+            detail: message.clone(),
         })
 }
 
@@ -59,7 +59,7 @@ where
         Err(e) if e.is_panic() => {
             tracing::error!("a claimlink task panicked");
             Err(ProvisioningFailure::Internal {
-                message: "a claimlink task panicked; see the SDK's log".into(),
+                detail: "a claimlink task panicked; see the SDK's log".into(),
             })
         }
         Err(_) => Err(ProvisioningFailure::Cancelled),

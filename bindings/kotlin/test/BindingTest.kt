@@ -1,0 +1,258 @@
+// The Kotlin binding on the JVM, end to end: provisions simulated devices served by
+// `claimlink-harness serve` through the generated API with coroutines. Covers the glue only (the SDK's
+// behaviour is tested in Rust): events in order, the wrong-password paths and recovery, cancelling a
+// coroutine and a Flow (the claim is wiped from the device), TaskHandle, the app's suspend token
+// provider, the logger, secrets never in toString().
+//
+// Built and run by bindings/kotlin/run-tests (called by scripts/test).
+package dev.claimlink.test
+
+import dev.claimlink.*
+import kotlinx.coroutines.*
+import kotlinx.coroutines.flow.*
+import java.net.URI
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import kotlin.system.exitProcess
+
+// A tiny JSON reader for the harness's output (keeps the test free of extra jars).
+object Json {
+    fun parse(s: String): Any? = P(s).value()
+    private class P(val s: String) {
+        var i = 0
+        fun ws() { while (i < s.length && s[i].isWhitespace()) i++ }
+        fun value(): Any? {
+            ws()
+            return when (s[i]) {
+                '{' -> obj(); '[' -> arr(); '"' -> str()
+                't' -> { i += 4; true }; 'f' -> { i += 5; false }; 'n' -> { i += 4; null }
+                else -> num()
+            }
+        }
+        fun obj(): Map<String, Any?> {
+            val m = LinkedHashMap<String, Any?>(); i++; ws()
+            if (s[i] == '}') { i++; return m }
+            while (true) {
+                ws(); val k = str(); ws(); i++ // ':'
+                m[k] = value(); ws()
+                if (s[i++] == '}') return m
+            }
+        }
+        fun arr(): List<Any?> {
+            val l = ArrayList<Any?>(); i++; ws()
+            if (s[i] == ']') { i++; return l }
+            while (true) { l.add(value()); ws(); if (s[i++] == ']') return l }
+        }
+        fun str(): String {
+            val b = StringBuilder(); i++
+            while (s[i] != '"') {
+                if (s[i] == '\\') {
+                    i++
+                    when (s[i]) {
+                        'n' -> b.append('\n'); 't' -> b.append('\t'); 'r' -> b.append('\r')
+                        'u' -> { b.append(s.substring(i + 1, i + 5).toInt(16).toChar()); i += 4 }
+                        else -> b.append(s[i])
+                    }
+                } else b.append(s[i])
+                i++
+            }
+            i++; return b.toString()
+        }
+        fun num(): Double { val st = i; while (i < s.length && s[i] in "-+.eE0123456789") i++; return s.substring(st, i).toDouble() }
+    }
+}
+
+@Suppress("UNCHECKED_CAST")
+class World(val json: Map<String, Any?>) {
+    val devices = json["devices"] as List<Map<String, Any?>>
+    fun device(i: Int) = Device(devices[i])
+    fun provisioner(tokens: TokenProvider = Tokens(json["bearer_token"] as String)) = Provisioner.withBackend(
+        ProvisionerSettings(
+            template = json["template"] as String,
+            iotEndpoint = json["iot_endpoint"] as String,
+            extraRootCertificatesPem = listOf(json["ca_pem"] as String),
+            pollIntervalMillis = 100u,
+        ),
+        json["control_plane"] as String,
+        tokens,
+    )
+}
+
+@Suppress("UNCHECKED_CAST")
+class Device(val json: Map<String, Any?>) {
+    val url = json["url"] as String
+    private val wifiJson = json["wifi"] as Map<String, String>
+    fun link() = httpDeviceLink(url)
+    fun secret(password: String = json["password"] as String) = DeviceSecret.password(json["username"] as String, password)
+    fun wifi(passphrase: String = wifiJson["passphrase"]!!) = WifiSettings(wifiJson["ssid"]!!, passphrase)
+    fun options() = ProvisionOptions(templateParameters = json["template_parameters"] as Map<String, String>)
+    fun state(): Map<String, Any?> = Json.parse(URI("$url/_sim/state").toURL().readText()) as Map<String, Any?>
+    fun holdsClaim() = state()["holds_claim"] as Boolean
+    fun waitUntilWiped(): Boolean {
+        val end = System.nanoTime() + 10_000_000_000
+        while (System.nanoTime() < end) { if (!holdsClaim()) return true; Thread.sleep(50) }
+        return false
+    }
+}
+
+class Tokens(private val token: String, private val staleFirst: Boolean = false) : TokenProvider {
+    val calls = java.util.Collections.synchronizedList(mutableListOf<Boolean>())
+    override suspend fun bearerToken(refresh: Boolean): String {
+        calls.add(refresh)
+        delay(1) // a real provider suspends (network, keychain)
+        return if (staleFirst && !refresh) "stale-token" else token
+    }
+}
+
+class Recorder : ProvisioningListener {
+    val events = java.util.Collections.synchronizedList(mutableListOf<ProvisioningEvent>())
+    override fun onEvent(event: ProvisioningEvent) { events.add(event) }
+    fun stages() = synchronized(events) { events.map { it.stage } }
+}
+
+fun check(condition: Boolean, what: () -> String) { if (!condition) throw AssertionError(what()) }
+
+suspend inline fun <reified T : Throwable> expectThrows(block: () -> Unit): T {
+    try { block() } catch (e: Throwable) {
+        if (e is T) return e
+        throw AssertionError("expected ${T::class.simpleName}, got $e")
+    }
+    throw AssertionError("expected ${T::class.simpleName}, nothing was thrown")
+}
+
+fun inOrder(stages: List<Stage>) = stages.zipWithNext().all { (a, b) -> a.ordinal < b.ordinal }
+
+val tests = linkedMapOf<String, suspend (World) -> Unit>(
+    "provisions a device after a wrong Wi-Fi passphrase, events in order" to { w ->
+        val d = w.device(0)
+        val session = w.provisioner().connect(d.link(), d.secret(), null)
+        check(session.deviceInfo().security == SecurityLevel.SEC2) { "not Sec2" }
+        val networks = session.scanWifi()
+        check(networks.any { it.ssid == "claimlink-lab" }) { "scan: $networks" }
+        val first = Recorder()
+        expectThrows<ProvisioningFailure.WifiPasswordRejected> { session.provision(d.wifi("not the passphrase"), d.options(), first) }
+        check(Stage.WIFI_FAILED in first.stages()) { "no WIFI_FAILED: ${first.stages()}" }
+        // The retry, as a Flow.
+        val updates = session.provisionFlow(d.wifi(), d.options()).toList()
+        val stages = updates.filterIsInstance<ProvisioningUpdate.Progress>().map { it.event.stage }
+        val done = (updates.last() as ProvisioningUpdate.Finished).device
+        check(inOrder(stages)) { "out of order: $stages" }
+        check(stages.last() == Stage.CONFIRMED_BY_CLOUD) { "last: $stages" }
+        check(listOf(Stage.WIFI_CONNECTED, Stage.CERTIFICATE_ISSUED, Stage.THING_REGISTERED).all { it in stages }) { "$stages" }
+        val left = updates.filterIsInstance<ProvisioningUpdate.Progress>().mapNotNull { it.event.claimTimeLeft }
+        check(left.isNotEmpty() && left.zipWithNext().all { (a, b) -> a >= b }) { "time left not decreasing: $left" }
+        check(done.thingName == d.state()["thing_name"]) { "thing ${done.thingName} vs ${d.state()}" }
+        check(done.certificateId != null) { "no certificate" }
+        check(!d.holdsClaim()) { "device still holds the claim" }
+        session.disconnect()
+    },
+    "wrong device password, then the right one" to { w ->
+        val d = w.device(1)
+        val p = w.provisioner()
+        expectThrows<ProvisioningFailure.WrongDevicePassword> { p.connect(d.link(), d.secret("wrong-pass"), null) }
+        val session = p.connect(d.link(), d.secret(), null)
+        val done = session.provision(d.wifi(), d.options(), null)
+        check(done.thingName == d.state()["thing_name"]) { "thing" }
+    },
+    "cancelling the coroutine stops the run and wipes the claim" to { w ->
+        val d = w.device(2)
+        val session = w.provisioner().connect(d.link(), d.secret(), null)
+        coroutineScope {
+            lateinit var job: Job
+            val recorder = Recorder()
+            val listener = provisioningListener { recorder.onEvent(it); if (it.stage == Stage.WIFI_APPLIED) job.cancel() }
+            job = launch { session.provision(d.wifi(), d.options(), listener) }
+            job.join()
+            check(job.isCancelled) { "not cancelled" }
+            check(Stage.CLAIM_SENT in recorder.stages()) { "${recorder.stages()}" }
+            check(Stage.CONFIRMED_BY_CLOUD !in recorder.stages()) { "finished anyway" }
+        }
+        check(d.waitUntilWiped()) { "the device still holds the claim" }
+        check(d.state()["thing_name"] == null) { "the device registered anyway" }
+    },
+    "leaving a Flow early cancels the run and wipes the claim" to { w ->
+        val d = w.device(3)
+        val session = w.provisioner().connect(d.link(), d.secret(), null)
+        val reached = session.provisionFlow(d.wifi(), d.options())
+            .first { it is ProvisioningUpdate.Progress && it.event.stage == Stage.WIFI_APPLIED }
+        check(reached is ProvisioningUpdate.Progress) { "flow" }
+        check(d.waitUntilWiped()) { "the device still holds the claim" }
+        check(d.state()["thing_name"] == null) { "the device registered anyway" }
+    },
+    "TaskHandle.cancel reports Cancelled and wipes the claim" to { w ->
+        val d = w.device(4)
+        val session = w.provisioner().connect(d.link(), d.secret(), null)
+        val applied = CountDownLatch(1)
+        val finished = CountDownLatch(1)
+        var outcome: Any? = null
+        val completion = object : ProvisioningCompletion {
+            override fun onSuccess(device: ProvisionedDevice) { outcome = device; finished.countDown() }
+            override fun onFailure(failure: ProvisioningFailure) { outcome = failure; finished.countDown() }
+        }
+        val handle = session.startProvision(d.wifi(), d.options(), provisioningListener { if (it.stage == Stage.WIFI_APPLIED) applied.countDown() }, completion)
+        check(withContext(Dispatchers.IO) { applied.await(30, TimeUnit.SECONDS) }) { "never applied" }
+        check(!handle.isFinished()) { "finished early" }
+        handle.cancel()
+        handle.cancel()
+        check(withContext(Dispatchers.IO) { finished.await(10, TimeUnit.SECONDS) }) { "no outcome" }
+        check(outcome is ProvisioningFailure.Cancelled) { "outcome $outcome" }
+        check(d.waitUntilWiped()) { "the device still holds the claim" }
+        check(d.state()["thing_name"] == null) { "the run went on after cancel()" }
+    },
+    "a rejected token is refreshed through the app's suspend provider" to { w ->
+        val d = w.device(5)
+        val tokens = Tokens(w.json["bearer_token"] as String, staleFirst = true)
+        val session = w.provisioner(tokens).connect(d.link(), d.secret(), null)
+        val done = session.provision(d.wifi(), d.options(), null)
+        check(done.thingName.isNotEmpty()) { "thing" }
+        check(tokens.calls.take(2) == listOf(false, true)) { "calls ${tokens.calls}" }
+    },
+    "logger, typed input errors, and no secret in toString()" to { w ->
+        val lines = java.util.Collections.synchronizedList(mutableListOf<LogRecord>())
+        setLogger(object : Logger { override fun log(record: LogRecord) { lines.add(record) } }, LogLevel.TRACE)
+        val d = w.device(0)
+        expectThrows<ProvisioningFailure.WrongDevicePassword> { w.provisioner().connect(d.link(), d.secret("hunter2-pw"), null) }
+        clearLogger()
+        check(lines.isNotEmpty()) { "no log lines" }
+        check(lines.none { "hunter2-pw" in it.message }) { "password logged" }
+        expectThrows<ProvisioningFailure.InvalidInput> { WifiSettings("x".repeat(33), "correct horse battery") }
+        expectThrows<ProvisioningFailure.InvalidInput> { httpDeviceLink("ftp://192.168.4.1") }
+        expectThrows<ProvisioningFailure.InvalidInput> { parseProvisioningQr("""{"ver":"v1","name":"PROV_1","transport":"carrier-pigeon"}""") }
+        val qr = parseProvisioningQr("""{"ver":"v1","name":"PROV_1A2B","pop":"abcd1234","transport":"ble"}""")
+        check(qr.name == "PROV_1A2B" && qr.transport == DeviceTransport.BLE) { "$qr" }
+        val printed = listOf(qr.toString(), DeviceSecret.password("wifiprov", "hunter2-pw").toString(),
+            WifiSettings("claimlink-lab", "correct horse battery").toString(),
+            AwsCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", "session-token-xyz").toString()).joinToString(" ")
+        for (s in listOf("abcd1234", "hunter2-pw", "correct horse battery", "wJalrXUtnFEMI", "session-token-xyz")) {
+            check(s !in printed) { "$s printed: $printed" }
+        }
+        check("claimlink-lab" in printed && "AKIDEXAMPLE" in printed) { printed }
+    },
+)
+
+fun main(args: Array<String>) {
+    val harness = args.getOrNull(0) ?: error("usage: BindingTest <path to claimlink-harness>")
+    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "6", "--wifi-join-ms", "1500")
+        .redirectError(ProcessBuilder.Redirect.DISCARD).start()
+    var failed = 0
+    try {
+        val line = proc.inputStream.bufferedReader().readLine() ?: error("claimlink-harness serve printed nothing")
+        @Suppress("UNCHECKED_CAST")
+        val world = World(Json.parse(line) as Map<String, Any?>)
+        println("kotlin bindings: claimlink ${claimlinkVersion()} against ${world.json["control_plane"]}")
+        for ((name, test) in tests) {
+            val started = System.nanoTime()
+            try {
+                runBlocking { withTimeout(60_000) { test(world) } }
+                println("  ok    $name (${(System.nanoTime() - started) / 1_000_000} ms)")
+            } catch (e: Throwable) {
+                failed++
+                println("  FAIL  $name: $e")
+            }
+        }
+    } finally {
+        proc.destroy()
+    }
+    println("kotlin bindings: ${tests.size - failed} passed, $failed failed")
+    exitProcess(if (failed == 0) 0 else 1)
+}
