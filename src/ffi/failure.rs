@@ -363,3 +363,118 @@ impl From<LinkError> for LinkFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claim::Service;
+
+    /// Every cause the core knows maps to the action the app should take.
+    #[test]
+    fn core_errors_map_to_app_actions() {
+        use ProvisioningFailure as F;
+        let m = |s: &str| s.to_owned();
+        let cases: Vec<(ProvisionError, &str)> = vec![
+            (
+                ProtocolError::WrongCredentials.into(),
+                "WrongDevicePassword",
+            ),
+            (
+                ProtocolError::DeviceNotAuthentic.into(),
+                "DeviceNotAuthentic",
+            ),
+            (ProtocolError::Tampered.into(), "MessageTampered"),
+            (ProtocolError::SessionBroken.into(), "ConnectionLost"),
+            (
+                ProtocolError::Link(LinkError::Disconnected).into(),
+                "ConnectionLost",
+            ),
+            (
+                ProtocolError::Link(LinkError::DeviceError(m("500"))).into(),
+                "DeviceMisbehaved",
+            ),
+            (
+                ProtocolError::Unsupported(m("aws")).into(),
+                "UnsupportedDevice",
+            ),
+            (
+                ProtocolError::InvalidInput(m("ssid")).into(),
+                "InvalidInput",
+            ),
+            (ProvisionError::WifiAuthFailed, "WifiPasswordRejected"),
+            (ProvisionError::WifiNetworkNotFound, "WifiNetworkNotFound"),
+            (ProvisionError::WifiTimeout, "WifiTimeout"),
+            (ProvisionError::Cancelled, "Cancelled"),
+            (
+                ClaimError::Unauthorized {
+                    service: Service::Backend,
+                    message: m("401"),
+                }
+                .into(),
+                "SignInRequired",
+            ),
+            (
+                ClaimError::Provider {
+                    message: m("signed out"),
+                }
+                .into(),
+                "SignInRequired",
+            ),
+            (
+                ClaimError::TemplateNotFound {
+                    service: Service::Aws,
+                    template: m("t"),
+                }
+                .into(),
+                "TemplateNotFound",
+            ),
+            (
+                ClaimError::Throttled { attempts: 4 }.into(),
+                "ServiceUnavailable",
+            ),
+            (
+                ClaimError::Unavailable {
+                    status: 503,
+                    attempts: 4,
+                }
+                .into(),
+                "ServiceUnavailable",
+            ),
+            (
+                ClaimError::Network {
+                    message: m("refused"),
+                    timed_out: true,
+                }
+                .into(),
+                "ServiceUnavailable",
+            ),
+            (
+                ClaimError::Expired { overdue_secs: 3 }.into(),
+                "ClaimUnusable",
+            ),
+            (
+                ClaimError::Malformed { problem: m("json") }.into(),
+                "ClaimUnusable",
+            ),
+            (
+                ClaimError::Rejected {
+                    service: Service::Backend,
+                    status: 403,
+                    code: Some(m("Forbidden")),
+                    message: m("no"),
+                }
+                .into(),
+                "ServiceRejected",
+            ),
+        ];
+        for (error, expected) in cases {
+            let shown = error.to_string();
+            let failure = F::from(error);
+            let name = format!("{failure:?}");
+            assert!(
+                name.starts_with(expected),
+                "{shown} → {name}, expected {expected}"
+            );
+        }
+    }
+}

@@ -62,22 +62,23 @@ pub(crate) fn status_name(status: i32) -> String {
 
 /// During the handshake's second step, a device that rejects the proof fails the request (ESP-IDF
 /// answers HTTP 500 or an ATT error) rather than answering: that is a wrong password/PoP.
-fn proof_step_error(e: LinkError) -> ProtocolError {
+fn proof_step_error(e: ProtocolError) -> ProtocolError {
     match e {
-        LinkError::DeviceError(_) => ProtocolError::WrongCredentials,
-        other => ProtocolError::Link(other),
+        ProtocolError::Link(LinkError::DeviceError(_)) => ProtocolError::WrongCredentials,
+        other => other,
     }
 }
 
+/// One handshake step. Bytes that do not decode are the device's fault (`Malformed`), not the link's.
 async fn session_exchange(
     link: &dyn DeviceLink,
     request: proto::SessionData,
-) -> Result<proto::SessionData, LinkError> {
+) -> Result<proto::SessionData, ProtocolError> {
     let answer = link
         .exchange(endpoint::SESSION, &request.encode_to_vec())
         .await?;
     proto::SessionData::decode(answer.as_slice())
-        .map_err(|e| LinkError::Other(format!("prov-session answer: {e}")))
+        .map_err(|e| malformed(endpoint::SESSION, format!("handshake answer: {e}")))
 }
 
 impl DeviceSession {

@@ -1,0 +1,453 @@
+//! The FFI surface from Rust: what the Kotlin/Swift/Python bindings call, exercised without a foreign
+//! runtime. The headline case is an app that brings its own BLE stack: a `DeviceLink` implemented
+//! "by the app" (here in Rust, over the simulated BLE link) provisions a device end to end, and its
+//! failures come back as typed `ProvisioningFailure`s. The bindings' own glue is tested in
+//! bindings/python and bindings/kotlin.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use claimlink::ffi::{
+    self, DeviceLink, DeviceSecret, LinkFailure, ProviderFailure, ProvisionOptions,
+    ProvisionedDevice, Provisioner, ProvisionerSettings, ProvisioningCompletion, ProvisioningEvent,
+    ProvisioningFailure, ProvisioningListener, Stage, TokenProvider, WifiSettings,
+};
+use claimlink::transport::DeviceLink as _;
+use claimlink_harness::device::ble::SimBleLink;
+use claimlink_harness::device::SimDevice;
+use claimlink_harness::world::{World, WorldOptions};
+
+/// An app's own BLE stack, as Kotlin or Swift would implement `DeviceLink`.
+#[derive(Debug)]
+struct AppBle {
+    gatt: Arc<SimBleLink>,
+    exchanges: AtomicU64,
+    /// Drop the connection once, at the n-th exchange (1-based) on this endpoint.
+    drop_once_at: Option<(&'static str, u64)>,
+    on_endpoint: Mutex<HashMap<String, u64>>,
+    /// Answer this exchange with garbage.
+    garbage_at: Option<u64>,
+}
+
+impl AppBle {
+    fn new(gatt: Arc<SimBleLink>) -> Arc<Self> {
+        Arc::new(AppBle {
+            gatt,
+            exchanges: AtomicU64::new(0),
+            drop_once_at: None,
+            on_endpoint: Mutex::new(HashMap::new()),
+            garbage_at: None,
+        })
+    }
+}
+
+#[async_trait]
+impl DeviceLink for AppBle {
+    async fn connect(&self) -> Result<(), LinkFailure> {
+        Ok(self.gatt.connect().await?)
+    }
+    async fn exchange(&self, endpoint: String, request: Vec<u8>) -> Result<Vec<u8>, LinkFailure> {
+        let n = self.exchanges.fetch_add(1, Ordering::SeqCst) + 1;
+        let nth = {
+            let mut seen = self.on_endpoint.lock().expect("lock");
+            let count = seen.entry(endpoint.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        if self.drop_once_at == Some((endpoint_name(&endpoint), nth)) {
+            self.gatt.drop_connection();
+            return Err(LinkFailure::Disconnected);
+        }
+        let answer = self.gatt.exchange(&endpoint, &request).await?;
+        if self.garbage_at == Some(n) {
+            return Ok(vec![0xA5; answer.len().max(16)]);
+        }
+        Ok(answer)
+    }
+    fn endpoints(&self) -> Option<Vec<String>> {
+        self.gatt.endpoints()
+    }
+    fn max_message_bytes(&self) -> u32 {
+        480
+    }
+    fn mtu(&self) -> Option<u16> {
+        self.gatt.mtu()
+    }
+    async fn disconnect(&self) {
+        self.gatt.disconnect().await
+    }
+    fn describe(&self) -> String {
+        format!("app ble ({})", self.gatt.describe())
+    }
+}
+
+fn endpoint_name(endpoint: &str) -> &'static str {
+    match endpoint {
+        "aws-claim" => "aws-claim",
+        "prov-config" => "prov-config",
+        _ => "other",
+    }
+}
+
+struct Token(String);
+
+#[async_trait]
+impl TokenProvider for Token {
+    async fn bearer_token(&self, _refresh: bool) -> Result<String, ProviderFailure> {
+        Ok(self.0.clone())
+    }
+}
+
+#[derive(Default)]
+struct Events(Mutex<Vec<ProvisioningEvent>>);
+
+impl ProvisioningListener for Events {
+    fn on_event(&self, event: ProvisioningEvent) {
+        self.0.lock().expect("lock").push(event);
+    }
+}
+
+impl Events {
+    fn stages(&self) -> Vec<Stage> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|e| e.stage)
+            .collect()
+    }
+}
+
+async fn world() -> World {
+    World::start(WorldOptions::default()).await.expect("world")
+}
+
+fn provisioner(world: &World) -> Arc<Provisioner> {
+    let e = &world.emulator;
+    let settings = ProvisionerSettings {
+        template: "claimlink-demo".into(),
+        iot_endpoint: e.mqtt_addr().to_string(),
+        extra_root_certificates_pem: vec![e.ca_pem().to_owned()],
+        security: None,
+        safety_margin_secs: 60,
+        poll_interval_millis: 100,
+        wifi_timeout_secs: 45,
+        cloud_timeout_secs: 60,
+        overall_timeout_secs: 420,
+    };
+    Provisioner::with_backend(
+        settings,
+        e.base_url(),
+        Arc::new(Token(e.issue_bearer_token())),
+    )
+    .expect("provisioner")
+}
+
+fn device(world: &World, index: u8) -> (Arc<SimDevice>, Arc<SimBleLink>) {
+    let device = world.device(index);
+    let gatt = World::ble(&device, 185, Duration::from_millis(2));
+    (device, gatt)
+}
+
+fn options(serial: &str) -> ProvisionOptions {
+    ProvisionOptions {
+        template_parameters: HashMap::from([("SerialNumber".to_owned(), serial.to_owned())]),
+        expected_thing_name: None,
+        device_hint: None,
+    }
+}
+
+fn wifi() -> Arc<WifiSettings> {
+    WifiSettings::new("claimlink-lab".into(), "correct horse battery".into()).expect("wifi")
+}
+
+fn secret() -> Arc<DeviceSecret> {
+    DeviceSecret::password("wifiprov".into(), "abcd1234".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_implemented_ble_link_provisions_a_device_end_to_end() {
+    let world = world().await;
+    let (device, gatt) = device(&world, 0);
+    let app = AppBle::new(gatt.clone());
+    let events = Arc::new(Events::default());
+    let session = provisioner(&world)
+        .connect(app.clone(), secret(), Some(events.clone()))
+        .await
+        .expect("connect");
+    let info = session.device_info().await.expect("info");
+    assert_eq!(info.security, ffi::SecurityLevel::Sec2);
+    assert!(info.link.starts_with("app ble"), "{}", info.link);
+    let networks = session.scan_wifi().await.expect("scan");
+    assert_eq!(networks[0].ssid, "claimlink-lab");
+    let done = session
+        .provision(wifi(), options("FFI-0001"), Some(events.clone()))
+        .await
+        .expect("provision");
+    assert_eq!(done.thing_name, "FFI-0001");
+    let thing = world.emulator.thing("FFI-0001").expect("thing registered");
+    let certificate = done.certificate_id.clone().expect("certificate id");
+    assert!(thing.principals.contains(&certificate));
+    assert_eq!(
+        world.emulator.certificate_status(&certificate).as_deref(),
+        Some("ACTIVE")
+    );
+    let stages = events.stages();
+    assert!(stages.windows(2).all(|w| w[0] < w[1]), "{stages:?}");
+    assert_eq!(stages.first(), Some(&Stage::Connecting));
+    assert_eq!(stages.last(), Some(&Stage::ConfirmedByCloud));
+    assert!(!device.holds_claim());
+    // Every exchange went through the app's link, none around it.
+    assert!(app.exchanges.load(Ordering::SeqCst) >= 11);
+    assert_eq!(
+        app.exchanges.load(Ordering::SeqCst),
+        gatt.stats().exchanges,
+        "exchanges bypassed the app's link"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_link_that_drops_mid_handover_gives_connection_lost_and_no_claim_is_left() {
+    let world = world().await;
+    let (device, gatt) = device(&world, 1);
+    // The claim bundle (about 1 KiB) takes three aws-claim messages: drop at the second.
+    let app = Arc::new(AppBle {
+        drop_once_at: Some(("aws-claim", 2)),
+        ..Arc::into_inner(AppBle::new(gatt)).expect("unique")
+    });
+    let session = provisioner(&world)
+        .connect(app, secret(), None)
+        .await
+        .expect("connect");
+    let _ = session.scan_wifi().await.expect("scan");
+    let failure = session
+        .provision(wifi(), options("FFI-0002"), None)
+        .await
+        .expect_err("must fail");
+    assert!(
+        matches!(failure, ProvisioningFailure::ConnectionLost { .. }),
+        "{failure:?}"
+    );
+    assert!(world.emulator.thing("FFI-0002").is_none());
+    // The SDK reconnected through the app's link and wiped the partial claim.
+    assert!(device.exchanges() > 0);
+    assert!(
+        !device.holds_claim(),
+        "the partial claim is still on the device"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_from_an_app_link_is_a_typed_failure_not_a_panic() {
+    let world = world().await;
+    for (at, what) in [
+        (1u64, "proto-ver"),
+        (2, "handshake"),
+        (4, "encrypted answer"),
+    ] {
+        let (_device, gatt) = device(&world, 2 + at as u8);
+        let app = Arc::new(AppBle {
+            garbage_at: Some(at),
+            ..Arc::into_inner(AppBle::new(gatt)).expect("unique")
+        });
+        let result = async {
+            let session = provisioner(&world).connect(app, secret(), None).await?;
+            session.scan_wifi().await
+        }
+        .await;
+        let failure = result.expect_err(what);
+        assert!(
+            matches!(
+                failure,
+                ProvisioningFailure::DeviceMisbehaved { .. }
+                    | ProvisioningFailure::MessageTampered
+                    | ProvisioningFailure::DeviceNotAuthentic
+                    | ProvisioningFailure::WrongDevicePassword
+            ),
+            "{what}: {failure:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_wrong_passphrase_are_the_actions_an_app_takes() {
+    let world = world().await;
+    let (_device, gatt) = device(&world, 8);
+    let p = provisioner(&world);
+    let failure = p
+        .connect(
+            AppBle::new(gatt.clone()),
+            DeviceSecret::password("wifiprov".into(), "not-it".into()),
+            None,
+        )
+        .await
+        .expect_err("wrong password");
+    assert_eq!(failure, ProvisioningFailure::WrongDevicePassword);
+    let session = p
+        .connect(AppBle::new(gatt), secret(), None)
+        .await
+        .expect("right password");
+    let wrong =
+        WifiSettings::new("claimlink-lab".into(), "not the passphrase".into()).expect("wifi");
+    assert_eq!(
+        session
+            .provision(wrong, options("FFI-0008"), None)
+            .await
+            .expect_err("wrong passphrase"),
+        ProvisioningFailure::WifiPasswordRejected
+    );
+    let done = session
+        .provision(wifi(), options("FFI-0008"), None)
+        .await
+        .expect("corrected");
+    assert_eq!(done.thing_name, "FFI-0008");
+}
+
+struct Outcome(
+    Mutex<Option<Result<ProvisionedDevice, ProvisioningFailure>>>,
+    tokio::sync::Notify,
+);
+
+impl ProvisioningCompletion for Outcome {
+    fn on_success(&self, device: ProvisionedDevice) {
+        *self.0.lock().expect("lock") = Some(Ok(device));
+        self.1.notify_one();
+    }
+    fn on_failure(&self, failure: ProvisioningFailure) {
+        *self.0.lock().expect("lock") = Some(Err(failure));
+        self.1.notify_one();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_task_handle_cancels_the_run_and_wipes_the_claim() {
+    let world = world().await;
+    let (device, gatt) = device(&world, 9);
+    let session = provisioner(&world)
+        .connect(AppBle::new(gatt), secret(), None)
+        .await
+        .expect("connect");
+    let outcome = Arc::new(Outcome(Mutex::new(None), tokio::sync::Notify::new()));
+    let applied = Arc::new(tokio::sync::Notify::new());
+    struct OnApplied(Arc<tokio::sync::Notify>);
+    impl ProvisioningListener for OnApplied {
+        fn on_event(&self, event: ProvisioningEvent) {
+            if event.stage == Stage::ClaimSent {
+                self.0.notify_one();
+            }
+        }
+    }
+    let handle = session
+        .start_provision(
+            wifi(),
+            options("FFI-0009"),
+            Some(Arc::new(OnApplied(applied.clone()))),
+            outcome.clone(),
+        )
+        .expect("start");
+    tokio::time::timeout(Duration::from_secs(30), applied.notified())
+        .await
+        .expect("claim sent");
+    assert!(device.holds_claim());
+    drop(handle);
+    tokio::time::timeout(Duration::from_secs(5), outcome.1.notified())
+        .await
+        .expect("an outcome");
+    assert_eq!(
+        outcome.0.lock().expect("lock").clone(),
+        Some(Err(ProvisioningFailure::Cancelled))
+    );
+    for _ in 0..100 {
+        if !device.holds_claim() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!device.holds_claim(), "the claim is still on the device");
+    assert!(world.emulator.thing("FFI-0009").is_none());
+}
+
+#[test]
+fn settings_are_checked_when_the_provisioner_is_built() {
+    let settings = |template: &str, poll: u32| ProvisionerSettings {
+        template: template.into(),
+        iot_endpoint: "example-ats.iot.eu-west-1.amazonaws.com".into(),
+        extra_root_certificates_pem: vec![],
+        security: None,
+        safety_margin_secs: 60,
+        poll_interval_millis: poll,
+        wifi_timeout_secs: 45,
+        cloud_timeout_secs: 60,
+        overall_timeout_secs: 420,
+    };
+    let tokens = || Arc::new(Token("t".into()));
+    let bad = [
+        Provisioner::with_backend(
+            settings("no spaces!", 500),
+            "https://x.example/".into(),
+            tokens(),
+        ),
+        Provisioner::with_backend(settings("ok", 5000), "https://x.example/".into(), tokens()),
+        Provisioner::with_backend(settings("ok", 500), "not a url".into(), tokens()),
+        Provisioner::with_backend(
+            settings("ok", 500),
+            "http://plain.example/".into(),
+            tokens(),
+        ),
+    ];
+    for (i, result) in bad.into_iter().enumerate() {
+        assert!(
+            matches!(result, Err(ProvisioningFailure::InvalidInput { .. })),
+            "case {i}: {result:?}"
+        );
+    }
+    let mut with_bad_ca = settings("ok", 500);
+    with_bad_ca.extra_root_certificates_pem = vec!["-----BEGIN CERTIFICATE-----\nnope\n".into()];
+    assert!(matches!(
+        Provisioner::with_backend(with_bad_ca, "https://x.example/".into(), tokens()),
+        Err(ProvisioningFailure::InvalidInput { .. })
+    ));
+}
+
+#[test]
+fn secrets_stay_out_of_debug_and_display() {
+    let s = DeviceSecret::password("wifiprov".into(), "hunter2-pw".into());
+    let w = WifiSettings::new("lab".into(), "correct horse battery".into()).expect("wifi");
+    let c = ffi::AwsCredentials::new(
+        "AKID".into(),
+        "wJalrXUtnFEMI".into(),
+        Some("tok-xyz".into()),
+    );
+    let qr = ffi::parse_provisioning_qr(
+        r#"{"ver":"v1","name":"PROV_1","pop":"pop-secret","transport":"softap","security":1}"#
+            .into(),
+    )
+    .expect("qr");
+    let printed = format!("{s:?} {s} {w:?} {w} {c:?} {qr:?}");
+    for secret in [
+        "hunter2-pw",
+        "correct horse battery",
+        "wJalrXUtnFEMI",
+        "tok-xyz",
+        "pop-secret",
+    ] {
+        assert!(!printed.contains(secret), "{secret} in {printed}");
+    }
+    assert!(printed.contains("wifiprov") && printed.contains("lab") && printed.contains("AKID"));
+}
+
+/// The exported objects cross threads (Kotlin dispatchers, Swift actors): they must be Send + Sync.
+#[test]
+fn exported_objects_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Provisioner>();
+    check::<ffi::ProvisioningSession>();
+    check::<ffi::TaskHandle>();
+    check::<DeviceSecret>();
+    check::<WifiSettings>();
+    check::<ffi::AwsCredentials>();
+    check::<ProvisioningFailure>();
+}
