@@ -33,8 +33,16 @@ pub enum Fault {
     None,
     /// The BLE connection drops when this exchange starts.
     BleDisconnect(u64),
-    /// A byte of the device's answer number N (after the handshake) is flipped.
-    CorruptAnswer(usize),
+    /// The device's answer number N (after the handshake) arrives damaged: a flipped bit, cut short,
+    /// the previous answer again (a late duplicate), or with its pieces out of order.
+    BadFrame(FrameFault, usize),
+    /// The backend takes longer than the SDK's request timeout this many times (4: every attempt).
+    BackendTimeout(u8),
+    /// The pre-provisioning hook never answers (the emulator gives up after 1 s, as AWS after 5 s).
+    HookTimeout,
+    /// The MQTT broker drops the device's connection once it is connected with the claim (and refuses
+    /// new ones).
+    MqttDropMidFlow,
     /// The backend answers 503 this many times first.
     Backend5xx(u8),
     /// The backend's claim answer is not JSON.
@@ -63,12 +71,36 @@ pub enum Fault {
     CredentialsRefused,
 }
 
+/// How a frame from the device is damaged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameFault {
+    /// One bit flipped.
+    Flipped,
+    /// The last bytes missing.
+    Truncated,
+    /// The previous answer delivered again instead.
+    Duplicated,
+    /// The two halves swapped (pieces of a long read delivered out of order).
+    Reordered,
+}
+
 impl Fault {
     fn draw(rng: &mut ChaCha20Rng) -> Self {
-        match rng.gen_range(0..16) {
+        match rng.gen_range(0..19) {
             0 => Fault::None,
             1 => Fault::BleDisconnect(rng.gen_range(1..=14)),
-            2 => Fault::CorruptAnswer(rng.gen_range(4..=9)),
+            2 => Fault::BadFrame(
+                [
+                    FrameFault::Flipped,
+                    FrameFault::Truncated,
+                    FrameFault::Duplicated,
+                    FrameFault::Reordered,
+                ][rng.gen_range(0..4)],
+                rng.gen_range(4..=9),
+            ),
+            16 => Fault::BackendTimeout([1, 4][rng.gen_range(0..2)]),
+            17 => Fault::HookTimeout,
+            18 => Fault::MqttDropMidFlow,
             3 => Fault::Backend5xx(rng.gen_range(1..=2)),
             4 => Fault::BackendMalformed,
             5 => Fault::WrongPassphrase,
@@ -90,7 +122,13 @@ impl Fault {
         match self {
             Fault::None => "none",
             Fault::BleDisconnect(_) => "ble-disconnect",
-            Fault::CorruptAnswer(_) => "corrupt-frame",
+            Fault::BadFrame(FrameFault::Flipped, _) => "frame-flipped",
+            Fault::BadFrame(FrameFault::Truncated, _) => "frame-truncated",
+            Fault::BadFrame(FrameFault::Duplicated, _) => "frame-duplicated",
+            Fault::BadFrame(FrameFault::Reordered, _) => "frame-reordered",
+            Fault::BackendTimeout(_) => "backend-timeout",
+            Fault::HookTimeout => "hook-timeout",
+            Fault::MqttDropMidFlow => "mqtt-drop-mid-flow",
             Fault::Backend5xx(_) => "backend-5xx",
             Fault::BackendMalformed => "backend-malformed",
             Fault::WrongPassphrase => "wrong-passphrase",
@@ -168,6 +206,10 @@ fn outcome_kind(result: &Result<ProvisionedDevice, ProvisionError>) -> String {
         Err(ProvisionError::Claim(claimlink::claim::ClaimError::Malformed { .. })) => {
             "claim-malformed".into()
         }
+        Err(ProvisionError::Claim(claimlink::claim::ClaimError::Network {
+            timed_out: true,
+            ..
+        })) => "claim-timeout".into(),
         Err(ProvisionError::Claim(e)) => format!("claim: {e}"),
         Err(ProvisionError::WifiAuthFailed) => "wifi-auth".into(),
         Err(ProvisionError::WifiNetworkNotFound) => "wifi-not-found".into(),
@@ -192,7 +234,24 @@ fn expected(fault: &Fault, outcome: &str) -> bool {
         Fault::CredentialsRefused => outcome.starts_with("cloud-rejected CredentialsProvider"),
         // Early drops fail the run; a drop after Wi-Fi is applied is confirmed through the cloud.
         Fault::BleDisconnect(_) => outcome == "provisioned" || outcome == "link-disconnected",
-        Fault::CorruptAnswer(_) => outcome == "tampered",
+        Fault::BadFrame(..) => outcome == "tampered",
+        Fault::BackendTimeout(n) if *n < 4 => outcome == "provisioned",
+        Fault::BackendTimeout(_) => outcome == "claim-timeout",
+        Fault::HookTimeout => outcome == "cloud-rejected RegisterThingRejected ACCESS_DENIED",
+        // Depending on where the device was when the broker went away: it had finished, or it
+        // names the step that failed (never a generic error).
+        Fault::MqttDropMidFlow => {
+            outcome == "provisioned"
+                || [
+                    "MqttRejected",
+                    "TlsRejected",
+                    "CertificateRejected",
+                    "RegisterThingRejected",
+                    "ReconnectFailed",
+                ]
+                .iter()
+                .any(|step| outcome.starts_with(&format!("cloud-rejected {step}")))
+        }
         Fault::BackendMalformed => outcome == "claim-malformed",
         Fault::NetworkNotFound => outcome == "wifi-not-found",
         Fault::TemplateRejection => {
@@ -205,12 +264,14 @@ fn expected(fault: &Fault, outcome: &str) -> bool {
     }
 }
 
-/// Flips a byte in the Nth answer.
+/// Damages the Nth answer.
 #[derive(Debug)]
 struct Corrupting {
     inner: Arc<SimBleLink>,
+    how: FrameFault,
     at: usize,
     seen: std::sync::atomic::AtomicUsize,
+    previous: std::sync::Mutex<Vec<u8>>,
 }
 
 #[async_trait]
@@ -221,9 +282,23 @@ impl DeviceLink for Corrupting {
     async fn exchange(&self, endpoint: &str, request: &[u8]) -> Result<Vec<u8>, LinkError> {
         let mut answer = self.inner.exchange(endpoint, request).await?;
         let n = self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let previous = std::mem::replace(
+            &mut *self.previous.lock().unwrap_or_else(|p| p.into_inner()),
+            answer.clone(),
+        );
         if n == self.at {
-            if let Some(b) = answer.first_mut() {
-                *b ^= 0x40;
+            match self.how {
+                FrameFault::Flipped => {
+                    if let Some(b) = answer.first_mut() {
+                        *b ^= 0x40;
+                    }
+                }
+                FrameFault::Truncated => answer.truncate(answer.len() / 2),
+                FrameFault::Duplicated => answer = previous,
+                FrameFault::Reordered => {
+                    let half = answer.len() / 2;
+                    answer.rotate_left(half);
+                }
             }
         }
         Ok(answer)
@@ -250,6 +325,32 @@ impl ProvisioningListener for RebootAfterHandover {
     }
 }
 
+/// Takes the broker down once the device is connected with the claim.
+struct DropMqttMidFlow<'a>(&'a crate::emulator::Emulator);
+
+impl ProvisioningListener for DropMqttMidFlow<'_> {
+    fn on_event(&self, event: ProvisioningEvent) {
+        if event.stage == Stage::MqttConnectedWithClaim {
+            self.0.set_mqtt_down(true);
+        }
+    }
+}
+
+/// A pre-provisioning hook endpoint that accepts connections and never answers.
+async fn silent_hook() -> Result<(String, tokio::task::JoinHandle<()>), String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    Ok((format!("https://{addr}/hook"), task))
+}
+
 /// Runs `runs` runs drawn from `seed`.
 pub async fn campaign(runs: usize, seed: u64) -> Result<Report, String> {
     let world = World::start(WorldOptions {
@@ -270,6 +371,13 @@ pub async fn campaign(runs: usize, seed: u64) -> Result<Report, String> {
         enabled: true,
     });
     e.put_template(Template::simple("chaos-hook"));
+    e.put_template(Template::simple("chaos-hook-silent"));
+    let (silent_url, silent_task) = silent_hook().await?;
+    e.set_pre_provisioning_hook(
+        "chaos-hook-silent",
+        Some(PreProvisioningHook::Url(silent_url)),
+    );
+    e.set_hook_timeout(Duration::from_secs(1));
     e.set_pre_provisioning_hook(
         "chaos-hook",
         Some(PreProvisioningHook::Rule(Arc::new(|_| {
@@ -285,6 +393,7 @@ pub async fn campaign(runs: usize, seed: u64) -> Result<Report, String> {
         let record = one_run(&world, index, seed, fault).await;
         records.push(record);
     }
+    silent_task.abort();
     Ok(Report {
         seed,
         runs: records,
@@ -325,6 +434,15 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
         Fault::BackendMalformed => e.script(Api::Backend, ApiFault::MalformedJson),
         Fault::MqttDown => e.set_mqtt_down(true),
         Fault::BackendSlow => e.script(Api::Backend, ApiFault::Delay(Duration::from_secs(2))),
+        Fault::BackendTimeout(n) => {
+            for _ in 0..*n {
+                e.script(Api::Backend, ApiFault::Delay(Duration::from_millis(1500)));
+            }
+        }
+        Fault::HookTimeout => {
+            provisioner_config.template = TemplateName::new("chaos-hook-silent")
+                .unwrap_or_else(|_| provisioner_config.template.clone())
+        }
         Fault::DhcpTimeout => config.world.networks.push(crate::device::wifi::SimNetwork {
             dhcp_times_out: true,
             ..crate::device::wifi::SimNetwork::wpa2("claimlink-lab", "correct horse battery")
@@ -361,14 +479,36 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
         },
     ));
     let link: Arc<dyn DeviceLink> = match fault {
-        Fault::CorruptAnswer(at) => Arc::new(Corrupting {
+        Fault::BadFrame(how, at) => Arc::new(Corrupting {
             inner: ble,
+            how,
             at,
             seen: std::sync::atomic::AtomicUsize::new(0),
+            previous: std::sync::Mutex::new(Vec::new()),
         }),
         _ => ble,
     };
     let claims: Arc<dyn claimlink::claim::ClaimSource> = match fault {
+        Fault::BackendTimeout(_) => match claimlink::claim::BackendClaimSource::builder(
+            e.base_url(),
+            Arc::new(crate::providers::TokenSequence::new(vec![
+                e.issue_bearer_token()
+            ])),
+        )
+        .http_config(claimlink::net::HttpConfig {
+            request_timeout: Duration::from_millis(600),
+            ..e.http_config()
+        })
+        .retry_policy(claimlink::net::RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
+        })
+        .build()
+        {
+            Ok(source) => Arc::new(source),
+            Err(_) => world.claims.clone(),
+        },
         Fault::ClockSkew(skew) => match claimlink::claim::BackendClaimSource::builder(
             e.base_url(),
             Arc::new(crate::providers::TokenSequence::new(vec![
@@ -391,10 +531,11 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
         device_hint: None,
     };
     let reboot = RebootAfterHandover(device.clone());
-    let listener: &dyn ProvisioningListener = if fault == Fault::DeviceReboot {
-        &reboot
-    } else {
-        &NoListener
+    let mqtt_drop = DropMqttMidFlow(e);
+    let listener: &dyn ProvisioningListener = match fault {
+        Fault::DeviceReboot => &reboot,
+        Fault::MqttDropMidFlow => &mqtt_drop,
+        _ => &NoListener,
     };
     let start = Instant::now();
     let good = WifiCredentials::new("claimlink-lab", "correct horse battery".into());

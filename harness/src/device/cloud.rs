@@ -374,9 +374,14 @@ pub struct FlowFailure {
     pub error_code: String,
     /// AWS's errorMessage or the local error.
     pub error_message: String,
+    /// The permanent certificate, when AWS had issued one before the failure: it may be ACTIVE (and, if
+    /// RegisterThing went through but its answer was lost, attached to a thing), so the app must hear
+    /// of it.
+    pub certificate_id: Option<String>,
 }
 
 fn failure(kind: claimlink::protocomm::proto::CloudFailureKind, e: CloudError) -> FlowFailure {
+    use claimlink::protocomm::proto::CloudFailureKind as K;
     match e {
         CloudError::Rejected {
             status_code,
@@ -388,12 +393,26 @@ fn failure(kind: claimlink::protocomm::proto::CloudFailureKind, e: CloudError) -
             status_code,
             error_code,
             error_message,
+            certificate_id: None,
         },
+        // A connection that drops or goes silent mid-request is not AWS rejecting the request.
+        other @ (CloudError::Connection(_) | CloudError::Timeout(_))
+            if matches!(kind, K::CertificateRejected | K::RegisterThingRejected) =>
+        {
+            FlowFailure {
+                kind: K::MqttRejected,
+                status_code: 0,
+                error_code: String::new(),
+                error_message: other.to_string(),
+                certificate_id: None,
+            }
+        }
         other => FlowFailure {
             kind,
             status_code: 0,
             error_code: String::new(),
             error_message: other.to_string(),
+            certificate_id: None,
         },
     }
 }
@@ -436,6 +455,10 @@ pub async fn fleet_provision(
         (obtained, der)
     };
     on_stage(FlowStage::CertificateIssued);
+    let issued = |mut f: FlowFailure| {
+        f.certificate_id = Some(obtained.certificate_id.clone());
+        f
+    };
     let (thing, _config) = register_thing(
         &mut conn,
         &input.template,
@@ -443,19 +466,24 @@ pub async fn fleet_provision(
         &input.parameters,
     )
     .await
-    .map_err(|e| failure(K::RegisterThingRejected, e))?;
+    .map_err(|e| issued(failure(K::RegisterThingRejected, e)))?;
     let thing_name = thing.unwrap_or_default();
     on_stage(FlowStage::ThingRegistered);
     conn.close().await;
-    let cert = CertificateDer::from_pem_slice(obtained.certificate_pem.as_bytes())
-        .map_err(|e| failure(K::CertificateRejected, CloudError::Malformed(e.to_string())))?;
+    let cert =
+        CertificateDer::from_pem_slice(obtained.certificate_pem.as_bytes()).map_err(|e| {
+            issued(failure(
+                K::CertificateRejected,
+                CloudError::Malformed(e.to_string()),
+            ))
+        })?;
     let identity = MqttIdentity {
         chain: vec![cert.to_vec()],
         key: key.clone_key(),
     };
     let permanent = Connection::open(&input.endpoint, identity, &input.client_id)
         .await
-        .map_err(|e| failure(K::ReconnectFailed, e))?;
+        .map_err(|e| issued(failure(K::ReconnectFailed, e)))?;
     on_stage(FlowStage::Reconnected);
     permanent.close().await;
     Ok(Provisioned {

@@ -941,11 +941,17 @@ impl SimDevice {
                     set(&|c| c.stage = Some(stage));
                 })
                 .await
-                .map_err(|f| proto::CloudFailure {
-                    kind: f.kind as i32,
-                    status_code: f.status_code,
-                    error_code: f.error_code,
-                    error_message: f.error_message,
+                .map_err(|f| {
+                    // A certificate AWS issued before the failure is reported with it.
+                    if let Some(id) = f.certificate_id.clone() {
+                        set(&|c| c.certificate_id = id.clone());
+                    }
+                    proto::CloudFailure {
+                        kind: f.kind as i32,
+                        status_code: f.status_code,
+                        error_code: f.error_code,
+                        error_message: f.error_message,
+                    }
                 });
                 match (provisioned, cloud.credentials.as_ref()) {
                     (Ok(done), Some((target, alias))) => {
