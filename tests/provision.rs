@@ -465,6 +465,15 @@ async fn cancelling_wipes_the_claim_from_the_device() {
     );
     assert!(!device.holds_claim(), "cancel wipes the claim");
 
+    // A cancel that comes before the run starts (Swift cancels through `cancel()`, which can race
+    // with the start) is not lost; and once a run has ended, the session is usable again.
+    session.cancel();
+    let early = session
+        .provision(&lab_wifi(), &options("SN-CANCEL"), &NoListener)
+        .await;
+    assert!(matches!(early, Err(ProvisionError::Cancelled)), "{early:?}");
+    assert!(!device.holds_claim());
+
     // Dropping the future does the same (in the background, bounded).
     let device = Arc::new(SimDevice::new({
         let mut c = world.device_config(10);

@@ -289,7 +289,7 @@ def test_a_signed_out_installer_is_asked_to_sign_in_again(world):
 def test_logger_receives_the_sdk_log_and_secrets_are_never_printed(world):
     lines = []
 
-    class Collect(cl.Logger):
+    class Collect(cl.LogSink):
         def log(self, record):
             lines.append(record)
 

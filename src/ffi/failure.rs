@@ -315,7 +315,7 @@ pub enum LinkFailure {
     },
     /// The device refused the request (an ATT error, HTTP 500).
     #[error("the device refused the request: {detail}")]
-    DeviceError {
+    DeviceRefused {
         /// What it said.
         detail: String,
     },
@@ -344,7 +344,7 @@ impl From<LinkFailure> for LinkError {
             LinkFailure::Disconnected => LinkError::Disconnected,
             LinkFailure::Timeout { millis } => LinkError::Timeout { millis },
             LinkFailure::UnknownEndpoint { name } => LinkError::UnknownEndpoint(name),
-            LinkFailure::DeviceError { detail } => LinkError::DeviceError(detail),
+            LinkFailure::DeviceRefused { detail } => LinkError::DeviceError(detail),
             LinkFailure::Other { detail } => LinkError::Other(detail),
         }
     }
@@ -356,7 +356,7 @@ impl From<LinkError> for LinkFailure {
             LinkError::Disconnected => LinkFailure::Disconnected,
             LinkError::Timeout { millis } => LinkFailure::Timeout { millis },
             LinkError::UnknownEndpoint(name) => LinkFailure::UnknownEndpoint { name },
-            LinkError::DeviceError(message) => LinkFailure::DeviceError { detail: message },
+            LinkError::DeviceError(message) => LinkFailure::DeviceRefused { detail: message },
             other => LinkFailure::Other {
                 detail: other.to_string(),
             },

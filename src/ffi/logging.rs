@@ -1,7 +1,7 @@
 //! The SDK's log, forwarded to the app (logcat, os_log, Python's `logging`).
 //!
 //! The SDK logs through `tracing`; [`set_logger`] installs (once per process) a subscriber that formats
-//! each event as one line and hands it to the app's [`Logger`]. The SDK never logs a secret (claim key,
+//! each event as one line and hands it to the app's [`LogSink`]. The SDK never logs a secret (claim key,
 //! passphrase, password, token): the secret types redact themselves, and the security tests scan
 //! every log line of the fault campaign for leaks. Only the SDK's own events are forwarded, not its
 //! dependencies' (HTTP, TLS internals).
@@ -56,12 +56,12 @@ pub struct LogRecord {
 
 /// Receives the SDK's log. Called on SDK threads: keep it quick; do not call back into the SDK.
 #[uniffi::export(foreign)]
-pub trait Logger: Send + Sync {
+pub trait LogSink: Send + Sync {
     /// One line.
     fn log(&self, record: LogRecord);
 }
 
-type Installed = RwLock<Option<(Arc<dyn Logger>, LogLevel)>>;
+type Installed = RwLock<Option<(Arc<dyn LogSink>, LogLevel)>>;
 
 static LOGGER: Installed = RwLock::new(None);
 static SUBSCRIBER: OnceLock<bool> = OnceLock::new();
@@ -70,7 +70,7 @@ static SUBSCRIBER: OnceLock<bool> = OnceLock::new();
 /// [`ProvisioningFailure::NotAvailable`] if the process already has another `tracing` subscriber (a
 /// Rust host application that set its own).
 #[uniffi::export]
-pub fn set_logger(logger: Arc<dyn Logger>, level: LogLevel) -> Result<(), ProvisioningFailure> {
+pub fn set_logger(logger: Arc<dyn LogSink>, level: LogLevel) -> Result<(), ProvisioningFailure> {
     let installed = *SUBSCRIBER.get_or_init(|| {
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Forward))
             .is_ok()

@@ -9,7 +9,7 @@
 //!   [`ProvisioningSession`] (one per device): `device_info`, `scan_wifi`, `provision` (async) or
 //!   `start_provision` (callbacks + a cancellable [`TaskHandle`]), `cancel`, `disconnect`.
 //! - Traits the app implements: [`TokenProvider`] or [`CredentialsProvider`] (its sign-in),
-//!   [`ProvisioningListener`] (progress), [`ProvisioningCompletion`], [`Logger`], and [`DeviceLink`]
+//!   [`ProvisioningListener`] (progress), [`ProvisioningCompletion`], [`LogSink`] (the SDK's log), and [`DeviceLink`]
 //!   (its own BLE stack). Links the SDK provides: [`http_device_link`], [`ble_device_link`].
 //! - [`parse_provisioning_qr`], [`scan_ble_devices`], [`set_logger`], [`claimlink_version`].
 //!
@@ -26,7 +26,7 @@ mod runtime;
 
 pub use failure::{LinkFailure, ProviderFailure, ProvisioningFailure};
 pub use link::{ble_device_link, http_device_link, scan_ble_devices, BleDevice, DeviceLink};
-pub use logging::{clear_logger, set_logger, LogLevel, LogRecord, Logger};
+pub use logging::{clear_logger, set_logger, LogLevel, LogRecord, LogSink};
 pub use providers::{AwsCredentials, CredentialsProvider, TokenProvider};
 pub use provisioner::{
     parse_provisioning_qr, Provisioner, ProvisioningCompletion, ProvisioningListener,

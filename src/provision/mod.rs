@@ -442,8 +442,9 @@ impl ProvisioningSession {
         self.link.disconnect().await;
     }
 
-    /// Cancels a running [`provision`](Self::provision): it returns [`ProvisionError::Cancelled`]
-    /// after wiping the claim from the device.
+    /// Cancels the running [`provision`](Self::provision): it returns [`ProvisionError::Cancelled`]
+    /// after wiping the claim from the device. When no run is going, the next one on this session is
+    /// cancelled as soon as it starts: a cancel that races with the start of a run is never lost.
     pub fn cancel(&self) {
         self.cancel.send_replace(true);
     }
@@ -457,7 +458,7 @@ impl ProvisioningSession {
         options: &ProvisionOptions,
         listener: &dyn ProvisioningListener,
     ) -> Result<ProvisionedDevice, ProvisionError> {
-        self.cancel.send_replace(false);
+        // Not reset here: a `cancel` that came before this run started still applies (see `cancel`).
         let mut cancelled = self.cancel.subscribe();
         let session = self.session.lock().await.clone();
         let mut guard = AbortOnDrop {
@@ -480,10 +481,14 @@ impl ProvisioningSession {
                 self.run(&session, wifi, options, &mut run, &mut guard),
             );
             tokio::select! {
-                r = work => r.map_err(|_| None).and_then(|r| r.map_err(Some)),
+                // Cancellation first: a run cancelled before it started does no work at all.
+                biased;
                 _ = cancelled.wait_for(|c| *c) => Err(Some(ProvisionError::Cancelled)),
+                r = work => r.map_err(|_| None).and_then(|r| r.map_err(Some)),
             }
         };
+        // The run is over: a later `cancel` is for the next one.
+        self.cancel.send_replace(false);
         let result = result.map_err(|e| {
             e.unwrap_or(ProvisionError::StageTimeout {
                 stage: run.last_stage(),

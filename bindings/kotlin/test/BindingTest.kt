@@ -209,7 +209,7 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
     },
     "logger, typed input errors, and no secret in toString()" to { w ->
         val lines = java.util.Collections.synchronizedList(mutableListOf<LogRecord>())
-        setLogger(object : Logger { override fun log(record: LogRecord) { lines.add(record) } }, LogLevel.TRACE)
+        setLogger(object : LogSink { override fun log(record: LogRecord) { lines.add(record) } }, LogLevel.TRACE)
         val d = w.device(0)
         expectThrows<ProvisioningFailure.WrongDevicePassword> { w.provisioner().connect(d.link(), d.secret("hunter2-pw"), null) }
         clearLogger()

@@ -1,0 +1,95 @@
+// Idiomatic Swift over the generated API: a provisioning run as an AsyncThrowingStream. Handwritten;
+// compiled in the same module as the uniffi-generated ClaimLink.swift (see ios/README.md). The Kotlin
+// counterpart is provisionFlow in bindings/kotlin/src/dev/claimlink/ProvisioningFlow.kt.
+
+import Foundation
+
+/// What a provisioning run yields: its progress, then the confirmed device.
+public enum ProvisioningUpdate {
+    /// A stage was reached.
+    case progress(ProvisioningEvent)
+    /// The device is online, confirmed by the cloud. The stream finishes after this.
+    case finished(ProvisionedDevice)
+}
+
+// The generated records are Sendable only with Swift 6 compilers; follow them.
+#if compiler(>=6)
+extension ProvisioningUpdate: Sendable {}
+#endif
+
+extension ProvisioningSession {
+    /// Runs `provision(wifi:options:listener:)` and yields every stage as `.progress`, in order, then
+    /// `.finished` with the confirmed device. A failure ends the stream with its `ProvisioningFailure`.
+    ///
+    /// The run starts when this is called, not when the stream is first iterated. Leaving the loop,
+    /// cancelling the iterating task, or dropping the stream stops the run, and the SDK wipes the claim
+    /// from the device.
+    ///
+    /// Stopping goes through the session's `cancel()`: the generated Swift does not pass a `Task`'s
+    /// cancellation on to the Rust future it awaits (uniffi 0.32), so cancelling the task that awaits
+    /// `provision` alone would leave the run going.
+    public func provisionUpdates(
+        wifi: WifiSettings,
+        options: ProvisionOptions = ProvisionOptions()
+    ) -> AsyncThrowingStream<ProvisioningUpdate, Error> {
+        AsyncThrowingStream { continuation in
+            let listener = StreamListener(session: self, continuation: continuation)
+            let run = Task {
+                do {
+                    try Task.checkCancellation()
+                    let device = try await self.provision(wifi: wifi, options: options, listener: listener)
+                    continuation.yield(.finished(device))
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { termination in
+                run.cancel()
+                if case .cancelled = termination {
+                    self.cancel()
+                }
+            }
+        }
+    }
+}
+
+extension ProvisioningSession {
+    /// `provision(wifi:options:listener:)`, stopped (and the claim wiped from the device) when the
+    /// calling `Task` is cancelled. Use this rather than `provision` from Swift: the generated async
+    /// call does not pass a `Task`'s cancellation on to Rust (uniffi 0.32), so this forwards it to the
+    /// session's `cancel()`, which the SDK never loses even if it arrives before the run has started.
+    public func provisionCancellable(
+        wifi: WifiSettings,
+        options: ProvisionOptions = ProvisionOptions(),
+        listener: ProvisioningListener? = nil
+    ) async throws -> ProvisionedDevice {
+        try await withTaskCancellationHandler {
+            try await self.provision(wifi: wifi, options: options, listener: listener)
+        } onCancel: {
+            self.cancel()
+        }
+    }
+}
+
+/// Passes the SDK's events to the stream. Called on an SDK thread; never blocks (the stream's buffer is
+/// unbounded, and a run has a few dozen events at most).
+///
+/// `@unchecked Sendable`: both stored properties are immutable references to thread-safe objects (a
+/// stream continuation, and a session whose methods may be called from any thread).
+private final class StreamListener: ProvisioningListener, @unchecked Sendable {
+    private let session: ProvisioningSession
+    private let continuation: AsyncThrowingStream<ProvisioningUpdate, Error>.Continuation
+
+    init(session: ProvisioningSession, continuation: AsyncThrowingStream<ProvisioningUpdate, Error>.Continuation) {
+        self.session = session
+        self.continuation = continuation
+    }
+
+    func onEvent(event: ProvisioningEvent) {
+        if case .terminated = continuation.yield(.progress(event)) {
+            // The consumer went away; make sure the run stops (idempotent: `onTermination` said it too).
+            session.cancel()
+        }
+    }
+}
