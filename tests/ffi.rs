@@ -451,3 +451,90 @@ fn exported_objects_are_send_and_sync() {
     check::<ffi::AwsCredentials>();
     check::<ProvisioningFailure>();
 }
+
+/// The app's Cognito credentials, as a Kotlin or Swift `CredentialsProvider`.
+struct Cognito {
+    id: String,
+    secret: String,
+    token: String,
+    calls: Mutex<Vec<bool>>,
+}
+
+#[async_trait]
+impl ffi::CredentialsProvider for Cognito {
+    async fn credentials(
+        &self,
+        refresh: bool,
+    ) -> Result<Arc<ffi::AwsCredentials>, ProviderFailure> {
+        self.calls.lock().expect("lock").push(refresh);
+        Ok(ffi::AwsCredentials::new(
+            self.id.clone(),
+            self.secret.clone(),
+            Some(self.token.clone()),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_direct_claims_through_the_apps_credentials_provider() {
+    let world = world().await;
+    let e = &world.emulator;
+    let issued = e.issue_credentials();
+    let settings = ProvisionerSettings {
+        template: "claimlink-demo".into(),
+        iot_endpoint: e.mqtt_addr().to_string(),
+        extra_root_certificates_pem: vec![e.ca_pem().to_owned()],
+        security: None,
+        safety_margin_secs: 60,
+        poll_interval_millis: 100,
+        wifi_timeout_secs: 45,
+        cloud_timeout_secs: 60,
+        overall_timeout_secs: 420,
+    };
+    let provisioner = |secret: &str| {
+        let cognito = Arc::new(Cognito {
+            id: issued.access_key_id.clone(),
+            secret: secret.to_owned(),
+            token: issued.session_token.clone(),
+            calls: Mutex::new(Vec::new()),
+        });
+        let p = Provisioner::with_aws(
+            settings.clone(),
+            e.region().to_owned(),
+            Some(e.base_url()),
+            cognito.clone(),
+        )
+        .expect("provisioner");
+        (p, cognito)
+    };
+
+    // A wrong secret key: AWS refuses the signature, and the app is told to sign in again.
+    let (wrong, _) = provisioner("not-the-secret-key");
+    let (_device, gatt) = device(&world, 12);
+    let session = wrong
+        .connect(AppBle::new(gatt), secret(), None)
+        .await
+        .expect("connect");
+    let failure = session
+        .provision(wifi(), options("FFI-AWS-12"), None)
+        .await
+        .expect_err("wrong secret");
+    assert!(
+        matches!(failure, ProvisioningFailure::SignInRequired { .. }),
+        "{failure:?}"
+    );
+    assert!(!failure.to_string().contains("not-the-secret-key"));
+
+    let (right, cognito) = provisioner(&issued.secret_access_key);
+    let (_device, gatt) = device(&world, 13);
+    let session = right
+        .connect(AppBle::new(gatt), secret(), None)
+        .await
+        .expect("connect");
+    let done = session
+        .provision(wifi(), options("FFI-AWS-13"), None)
+        .await
+        .expect("provision");
+    assert_eq!(done.thing_name, "FFI-AWS-13");
+    assert_eq!(cognito.calls.lock().expect("lock").first(), Some(&false));
+}
