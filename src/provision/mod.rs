@@ -151,7 +151,7 @@ pub enum ProvisionError {
     /// AWS IoT refused the device (template, hook, certificate…), in AWS's words. When the failure came
     /// after registration (the credentials provider refused the new certificate), the thing and its
     /// ACTIVE certificate exist and are named here, so the app can clean up or retry.
-    #[error("AWS IoT refused the device ({kind:?}): {status_code} {error_code}: {error_message}{}", certificate_id.as_ref().map(|c| format!(" (thing {} exists with ACTIVE certificate {c})", thing_name.as_deref().unwrap_or("?"))).unwrap_or_default())]
+    #[error("AWS IoT refused the device ({kind:?}): {status_code} {error_code}: {error_message}{}", issued_note(thing_name.as_deref(), certificate_id.as_deref()))]
     CloudRejected {
         /// Which step failed.
         kind: CloudFailureKind,
@@ -175,6 +175,16 @@ pub enum ProvisionError {
     /// The run was cancelled; the claim was wiped from the device when the link allowed it.
     #[error("cancelled")]
     Cancelled,
+}
+
+/// What a [`ProvisionError::CloudRejected`] adds about what AWS had already created.
+fn issued_note(thing: Option<&str>, certificate: Option<&str>) -> String {
+    match (thing, certificate) {
+        (Some(t), Some(c)) => format!(" (thing {t} exists with certificate {c})"),
+        (None, Some(c)) => format!(" (AWS had issued certificate {c})"),
+        (Some(t), None) => format!(" (thing {t} exists)"),
+        (None, None) => String::new(),
+    }
 }
 
 /// Runs provisioning sessions. Cheap to clone; one per app.
