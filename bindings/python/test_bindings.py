@@ -286,6 +286,26 @@ def test_a_signed_out_installer_is_asked_to_sign_in_again(world):
     assert not sim_state(device)["holds_claim"]
 
 
+def test_a_failing_provider_is_retry_later_not_sign_in(world):
+    device = world["devices"][5]
+
+    class Offline(cl.TokenProvider):
+        async def bearer_token(self, refresh):
+            raise cl.ProviderFailure.Failed(detail="identity provider unreachable")
+
+    async def scenario():
+        p = provisioner(world, Offline())
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        with pytest.raises(cl.ProvisioningFailure.ServiceUnavailable) as failure:
+            await session.provision(wifi(device), options(device), None)
+        await session.disconnect()
+        return failure.value
+
+    failure = run(scenario)
+    assert "identity provider unreachable" in str(failure)
+    assert not sim_state(device)["holds_claim"]
+
+
 def test_logger_receives_the_sdk_log_and_secrets_are_never_printed(world):
     lines = []
 

@@ -352,11 +352,14 @@ pub enum ClaimError {
         /// How long ago it expired.
         overdue_secs: u64,
     },
-    /// The app's token or credentials provider failed.
-    #[error("the app's credentials provider failed: {message}")]
+    /// The app's token or credentials provider failed: the installer is signed out
+    /// (`signed_out`, sign in again), or the provider could not produce credentials (retry).
+    #[error("{}: {message}", if *signed_out { "the installer is signed out" } else { "the app's credentials provider failed" })]
     Provider {
         /// The provider's explanation.
         message: String,
+        /// The provider says the installer must sign in again.
+        signed_out: bool,
     },
 }
 
@@ -366,20 +369,34 @@ pub enum ClaimError {
 pub struct ProviderError {
     /// What went wrong (shown to developers; must not contain secrets).
     pub message: String,
+    /// The installer must sign in again (as opposed to a failure worth retrying).
+    pub signed_out: bool,
 }
 
 impl ProviderError {
-    /// A provider error with this message.
+    /// A provider failure worth retrying (no network to the identity provider, …).
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            signed_out: false,
+        }
+    }
+
+    /// The installer is signed out (or the refresh was refused): they must sign in again.
+    pub fn signed_out(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            signed_out: true,
         }
     }
 }
 
 impl From<ProviderError> for ClaimError {
     fn from(e: ProviderError) -> Self {
-        ClaimError::Provider { message: e.message }
+        ClaimError::Provider {
+            message: e.message,
+            signed_out: e.signed_out,
+        }
     }
 }
 

@@ -238,7 +238,12 @@ impl From<ClaimError> for ProvisioningFailure {
             ClaimError::InvalidInput(_) => Self::InvalidInput { detail: message },
             ClaimError::Unauthorized { .. }
             | ClaimError::SignatureRejected { .. }
-            | ClaimError::Provider { .. } => Self::SignInRequired { detail: message },
+            | ClaimError::Provider {
+                signed_out: true, ..
+            } => Self::SignInRequired { detail: message },
+            ClaimError::Provider {
+                signed_out: false, ..
+            } => Self::ServiceUnavailable { detail: message },
             ClaimError::TemplateNotFound { template, .. } => Self::TemplateNotFound { template },
             ClaimError::Rejected {
                 status,
@@ -291,7 +296,12 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for ProviderFailure {
 
 impl From<ProviderFailure> for crate::claim::ProviderError {
     fn from(e: ProviderFailure) -> Self {
-        crate::claim::ProviderError::new(e.to_string())
+        match e {
+            ProviderFailure::NotSignedIn { detail } => {
+                crate::claim::ProviderError::signed_out(detail)
+            }
+            ProviderFailure::Failed { detail } => crate::claim::ProviderError::new(detail),
+        }
     }
 }
 
@@ -416,9 +426,18 @@ mod tests {
             (
                 ClaimError::Provider {
                     message: m("signed out"),
+                    signed_out: true,
                 }
                 .into(),
                 "SignInRequired",
+            ),
+            (
+                ClaimError::Provider {
+                    message: m("no network to Cognito"),
+                    signed_out: false,
+                }
+                .into(),
+                "ServiceUnavailable",
             ),
             (
                 ClaimError::TemplateNotFound {
