@@ -33,14 +33,19 @@ struct AppBle {
 }
 
 impl AppBle {
-    fn new(gatt: Arc<SimBleLink>) -> Arc<Self> {
-        Arc::new(AppBle {
+    /// A well-behaved link.
+    fn plain(gatt: Arc<SimBleLink>) -> Self {
+        AppBle {
             gatt,
             exchanges: AtomicU64::new(0),
             drop_once_at: None,
             on_endpoint: Mutex::new(HashMap::new()),
             garbage_at: None,
-        })
+        }
+    }
+
+    fn new(gatt: Arc<SimBleLink>) -> Arc<Self> {
+        Arc::new(Self::plain(gatt))
     }
 }
 
@@ -125,21 +130,34 @@ async fn world() -> World {
     World::start(WorldOptions::default()).await.expect("world")
 }
 
-fn provisioner(world: &World) -> Arc<Provisioner> {
-    let e = &world.emulator;
-    let settings = ProvisionerSettings {
-        template: "claimlink-demo".into(),
-        iot_endpoint: e.mqtt_addr().to_string(),
-        extra_root_certificates_pem: vec![e.ca_pem().to_owned()],
+/// Settings as an app passes them: the FFI's defaults, a faster status poll.
+fn settings(template: &str, iot_endpoint: String) -> ProvisionerSettings {
+    ProvisionerSettings {
+        template: template.into(),
+        iot_endpoint,
+        extra_root_certificates_pem: vec![],
         security: None,
         safety_margin_secs: 60,
         poll_interval_millis: 100,
         wifi_timeout_secs: 45,
         cloud_timeout_secs: 60,
         overall_timeout_secs: 420,
-    };
+    }
+}
+
+/// Settings for the world's emulator (its MQTT endpoint, its CA trusted).
+fn world_settings(world: &World) -> ProvisionerSettings {
+    let e = &world.emulator;
+    ProvisionerSettings {
+        extra_root_certificates_pem: vec![e.ca_pem().to_owned()],
+        ..settings("claimlink-demo", e.mqtt_addr().to_string())
+    }
+}
+
+fn provisioner(world: &World) -> Arc<Provisioner> {
+    let e = &world.emulator;
     Provisioner::with_backend(
-        settings,
+        world_settings(world),
         e.base_url(),
         Arc::new(Token(e.issue_bearer_token())),
     )
@@ -216,7 +234,7 @@ async fn an_app_link_that_drops_mid_handover_gives_connection_lost_and_no_claim_
     // The claim bundle (about 1 KiB) takes three aws-claim messages: drop at the second.
     let app = Arc::new(AppBle {
         drop_once_at: Some(("aws-claim", 2)),
-        ..Arc::into_inner(AppBle::new(gatt)).expect("unique")
+        ..AppBle::plain(gatt)
     });
     let session = provisioner(&world)
         .connect(app, secret(), None)
@@ -251,7 +269,7 @@ async fn garbage_from_an_app_link_is_a_typed_failure_not_a_panic() {
         let (_device, gatt) = device(&world, 2 + at as u8);
         let app = Arc::new(AppBle {
             garbage_at: Some(at),
-            ..Arc::into_inner(AppBle::new(gatt)).expect("unique")
+            ..AppBle::plain(gatt)
         });
         let result = async {
             let session = provisioner(&world).connect(app, secret(), None).await?;
@@ -373,15 +391,8 @@ async fn dropping_the_task_handle_cancels_the_run_and_wipes_the_claim() {
 #[test]
 fn settings_are_checked_when_the_provisioner_is_built() {
     let settings = |template: &str, poll: u32| ProvisionerSettings {
-        template: template.into(),
-        iot_endpoint: "example-ats.iot.eu-west-1.amazonaws.com".into(),
-        extra_root_certificates_pem: vec![],
-        security: None,
-        safety_margin_secs: 60,
         poll_interval_millis: poll,
-        wifi_timeout_secs: 45,
-        cloud_timeout_secs: 60,
-        overall_timeout_secs: 420,
+        ..settings(template, "example-ats.iot.eu-west-1.amazonaws.com".into())
     };
     let tokens = || Arc::new(Token("t".into()));
     let bad = [
@@ -480,17 +491,7 @@ async fn aws_direct_claims_through_the_apps_credentials_provider() {
     let world = world().await;
     let e = &world.emulator;
     let issued = e.issue_credentials();
-    let settings = ProvisionerSettings {
-        template: "claimlink-demo".into(),
-        iot_endpoint: e.mqtt_addr().to_string(),
-        extra_root_certificates_pem: vec![e.ca_pem().to_owned()],
-        security: None,
-        safety_margin_secs: 60,
-        poll_interval_millis: 100,
-        wifi_timeout_secs: 45,
-        cloud_timeout_secs: 60,
-        overall_timeout_secs: 420,
-    };
+    let settings = world_settings(&world);
     let provisioner = |secret: &str| {
         let cognito = Arc::new(Cognito {
             id: issued.access_key_id.clone(),

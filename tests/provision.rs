@@ -51,6 +51,18 @@ fn fast() -> WorldOptions {
     }
 }
 
+/// A secure session with the device on `link` (the simulator's password, no listener).
+async fn connect(
+    world: &World,
+    link: Arc<dyn DeviceLink>,
+) -> claimlink::provision::ProvisioningSession {
+    world
+        .provisioner
+        .connect(link, DeviceCredentials::password(PASSWORD), &NoListener)
+        .await
+        .expect("session")
+}
+
 fn lab_wifi() -> WifiCredentials {
     WifiCredentials::new("claimlink-lab", "correct horse battery".into()).expect("wifi")
 }
@@ -137,11 +149,7 @@ async fn happy_path_over_http() {
     let server = HttpDevice::serve(device).await.expect("serve");
     let link: Arc<dyn DeviceLink> =
         Arc::new(HttpLink::new(&server.base_url(), Duration::from_secs(5)).expect("link"));
-    let session = world
-        .provisioner
-        .connect(link, DeviceCredentials::password(PASSWORD), &NoListener)
-        .await
-        .expect("session");
+    let session = connect(&world, link).await;
     let done = session
         .provision(&lab_wifi(), &options("SN-HTTP"), &NoListener)
         .await
@@ -153,15 +161,7 @@ async fn happy_path_over_http() {
 async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim() {
     let world = World::start(fast()).await.expect("world");
     let device = world.device(3);
-    let session = world
-        .provisioner
-        .connect(
-            ble(&device),
-            DeviceCredentials::password(PASSWORD),
-            &NoListener,
-        )
-        .await
-        .expect("session");
+    let session = connect(&world, ble(&device)).await;
     let wrong = WifiCredentials::new("claimlink-lab", "wrong horse battery".into()).expect("wifi");
     let err = session
         .provision(&wrong, &options("SN-RETRY"), &NoListener)
@@ -183,15 +183,7 @@ async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim()
     assert!(!events.stages().contains(&Stage::ClaimRequested));
 
     let other = world.device(4);
-    let session = world
-        .provisioner
-        .connect(
-            ble(&other),
-            DeviceCredentials::password(PASSWORD),
-            &NoListener,
-        )
-        .await
-        .expect("session");
+    let session = connect(&world, ble(&other)).await;
     let nowhere = WifiCredentials::new("no-such-network", "password-123".into()).expect("wifi");
     let err = session
         .provision(&nowhere, &options("SN-NONE"), &NoListener)
@@ -297,15 +289,7 @@ async fn a_device_too_slow_for_the_claim_misses_the_deadline() {
         cloud.time_sync = Duration::from_secs(5);
     }
     let device = Arc::new(SimDevice::new(config));
-    let session = world
-        .provisioner
-        .connect(
-            ble(&device),
-            DeviceCredentials::password(PASSWORD),
-            &NoListener,
-        )
-        .await
-        .expect("session");
+    let session = connect(&world, ble(&device)).await;
     let err = session
         .provision(&lab_wifi(), &options("SN-SLOW"), &NoListener)
         .await
@@ -332,15 +316,7 @@ async fn a_template_rejection_reaches_the_app_in_aws_words() {
         enabled: true,
     });
     let device = world.device(7);
-    let session = world
-        .provisioner
-        .connect(
-            ble(&device),
-            DeviceCredentials::password(PASSWORD),
-            &NoListener,
-        )
-        .await
-        .expect("session");
+    let session = connect(&world, ble(&device)).await;
     let err = session
         .provision(&lab_wifi(), &options("SN-REJ"), &NoListener)
         .await
@@ -387,15 +363,7 @@ async fn a_disconnect_mid_claim_transfer_fails_cleanly_and_a_retry_succeeds() {
             ..BleLinkConfig::default()
         },
     ));
-    let session = world
-        .provisioner
-        .connect(
-            link.clone(),
-            DeviceCredentials::password(PASSWORD),
-            &NoListener,
-        )
-        .await
-        .expect("session");
+    let session = connect(&world, link.clone()).await;
     let err = session
         .provision(&lab_wifi(), &options("SN-DROP"), &NoListener)
         .await
@@ -431,17 +399,7 @@ async fn cancelling_wipes_the_claim_from_the_device() {
     let mut config = world.device_config(9);
     config.world.connect_time = Duration::from_secs(3);
     let device = Arc::new(SimDevice::new(config));
-    let session = Arc::new(
-        world
-            .provisioner
-            .connect(
-                ble(&device),
-                DeviceCredentials::password(PASSWORD),
-                &NoListener,
-            )
-            .await
-            .expect("session"),
-    );
+    let session = Arc::new(connect(&world, ble(&device)).await);
     let running = {
         let session = session.clone();
         tokio::spawn(async move {
@@ -480,15 +438,7 @@ async fn cancelling_wipes_the_claim_from_the_device() {
         c.world.connect_time = Duration::from_secs(3);
         c
     }));
-    let session = world
-        .provisioner
-        .connect(
-            ble(&device),
-            DeviceCredentials::password(PASSWORD),
-            &NoListener,
-        )
-        .await
-        .expect("session");
+    let session = connect(&world, ble(&device)).await;
     let (wifi, opts) = (lab_wifi(), options("SN-DROPPED"));
     let provisioning = session.provision(&wifi, &opts, &NoListener);
     let _ = tokio::time::timeout(Duration::from_millis(400), provisioning).await;

@@ -489,35 +489,26 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
         _ => ble,
     };
     let claims: Arc<dyn claimlink::claim::ClaimSource> = match fault {
-        Fault::BackendTimeout(_) => match claimlink::claim::BackendClaimSource::builder(
-            e.base_url(),
-            Arc::new(crate::providers::TokenSequence::new(vec![
-                e.issue_bearer_token()
-            ])),
-        )
-        .http_config(claimlink::net::HttpConfig {
-            request_timeout: Duration::from_millis(600),
-            ..e.http_config()
-        })
-        .retry_policy(claimlink::net::RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(200),
-        })
-        .build()
+        Fault::BackendTimeout(_) => match e
+            .backend_source()
+            .http_config(claimlink::net::HttpConfig {
+                request_timeout: Duration::from_millis(600),
+                ..e.http_config()
+            })
+            .retry_policy(claimlink::net::RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(200),
+            })
+            .build()
         {
             Ok(source) => Arc::new(source),
             Err(_) => world.claims.clone(),
         },
-        Fault::ClockSkew(skew) => match claimlink::claim::BackendClaimSource::builder(
-            e.base_url(),
-            Arc::new(crate::providers::TokenSequence::new(vec![
-                e.issue_bearer_token()
-            ])),
-        )
-        .http_config(e.http_config())
-        .clock(Arc::new(claimlink::time::SkewedClock::new(skew)))
-        .build()
+        Fault::ClockSkew(skew) => match e
+            .backend_source()
+            .clock(Arc::new(claimlink::time::SkewedClock::new(skew)))
+            .build()
         {
             Ok(source) => Arc::new(source),
             Err(_) => world.claims.clone(),

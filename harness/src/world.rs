@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink::claim::{BackendClaimSource, ClaimSource, TemplateName};
+use claimlink::claim::{ClaimSource, TemplateName};
 use claimlink::provision::{Provisioner, ProvisionerConfig};
 use claimlink::time::{Clock, SkewedClock, SystemClock};
 
 use crate::device::ble::{BleLinkConfig, SimBleLink};
 use crate::device::{DeviceCloud, SimDevice, SimDeviceConfig};
 use crate::emulator::{Emulator, EmulatorConfig};
-use crate::providers::TokenSequence;
 
 /// How the world is set up.
 #[derive(Clone, Debug)]
@@ -62,14 +61,11 @@ impl World {
             Arc::new(SkewedClock::new(options.clock_skew_secs))
         };
         let claims: Arc<dyn ClaimSource> = Arc::new(
-            BackendClaimSource::builder(
-                emulator.base_url(),
-                Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])),
-            )
-            .http_config(emulator.http_config())
-            .clock(clock)
-            .build()
-            .map_err(|e| e.to_string())?,
+            emulator
+                .backend_source()
+                .clock(clock)
+                .build()
+                .map_err(|e| e.to_string())?,
         );
         let mut config = ProvisionerConfig::new(
             TemplateName::new("claimlink-demo").map_err(|e| e.to_string())?,

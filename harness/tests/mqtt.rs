@@ -56,6 +56,23 @@ fn identity_from(cert_pem: &str, key: PrivateKeyDer<'static>) -> MqttIdentity {
     }
 }
 
+/// A new certificate from a CSR, then RegisterThing with it for `serial_number`.
+async fn new_certificate_then_register(
+    conn: &mut Connection,
+    serial_number: &str,
+) -> Result<(Option<String>, serde_json::Value), CloudError> {
+    let cert = cloud::create_certificate_from_csr(conn, &device_key_and_csr().1)
+        .await
+        .expect("certificate");
+    cloud::register_thing(
+        conn,
+        TEMPLATE,
+        &cert.ownership_token,
+        &serial(serial_number),
+    )
+    .await
+}
+
 fn serial(s: &str) -> BTreeMap<String, String> {
     BTreeMap::from([("SerialNumber".to_owned(), s.to_owned())])
 }
@@ -402,17 +419,9 @@ async fn pre_provisioning_hooks_allow_override_deny_and_time_out() {
         .unwrap_or("")
         .ends_with(":provisioningtemplate/claimlink-demo"));
 
-    let cert = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+    let err = new_certificate_then_register(&mut conn, "blocked-1")
         .await
-        .expect("certificate");
-    let err = cloud::register_thing(
-        &mut conn,
-        TEMPLATE,
-        &cert.ownership_token,
-        &serial("blocked-1"),
-    )
-    .await
-    .expect_err("denied");
+        .expect_err("denied");
     assert!(
         matches!(err, CloudError::Rejected { status_code: 403, ref error_code, .. } if error_code == "ACCESS_DENIED"),
         "{err:?}"
@@ -442,17 +451,9 @@ async fn pre_provisioning_hooks_allow_override_deny_and_time_out() {
         TEMPLATE,
         Some(PreProvisioningHook::Url(hook_server(Duration::ZERO).await)),
     );
-    let cert = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+    new_certificate_then_register(&mut conn, "sn-http")
         .await
-        .expect("certificate");
-    cloud::register_thing(
-        &mut conn,
-        TEMPLATE,
-        &cert.ownership_token,
-        &serial("sn-http"),
-    )
-    .await
-    .expect("HTTP hook allows");
+        .expect("HTTP hook allows");
     e.set_hook_timeout(Duration::from_millis(300));
     e.set_pre_provisioning_hook(
         TEMPLATE,
@@ -460,17 +461,9 @@ async fn pre_provisioning_hooks_allow_override_deny_and_time_out() {
             hook_server(Duration::from_secs(2)).await,
         )),
     );
-    let cert = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+    let err = new_certificate_then_register(&mut conn, "sn-slow")
         .await
-        .expect("certificate");
-    let err = cloud::register_thing(
-        &mut conn,
-        TEMPLATE,
-        &cert.ownership_token,
-        &serial("sn-slow"),
-    )
-    .await
-    .expect_err("timed out");
+        .expect_err("timed out");
     assert!(
         matches!(err, CloudError::Rejected { status_code: 403, ref error_code, .. } if error_code == "ACCESS_DENIED"),
         "{err:?}"

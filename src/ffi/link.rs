@@ -158,7 +158,9 @@ impl transport::DeviceLink for AppLink {
     }
 }
 
-/// The core link behind an app-facing one: the SDK's own links are used directly; an app's is adapted.
+/// The core link behind an app-facing one. Every link is adapted the same way, the SDK's own included
+/// (a trait object cannot be told apart): its drop signal is then the first `Disconnected` an exchange
+/// reports, not the BLE stack's own event, which at worst notices a drop one status poll later.
 pub(crate) fn to_core(link: Arc<dyn DeviceLink>) -> Arc<dyn transport::DeviceLink> {
     Arc::new(AppLink::new(link))
 }

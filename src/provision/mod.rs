@@ -310,13 +310,7 @@ impl Drop for ProvisioningSession {
             self.credentials.clone(),
             self.provisioner.config.security.clone(),
         );
-        runtime.spawn(async move {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(10),
-                abort_on_device(&session, &link, &credentials, &policy),
-            )
-            .await;
-        });
+        runtime.spawn(async move { wipe_claim(&session, &link, &credentials, &policy).await });
     }
 }
 
@@ -343,15 +337,23 @@ impl Drop for AbortOnDrop {
             self.credentials.clone(),
             self.policy.clone(),
         );
-        // Bounded: the task ends within 10 s whatever the device does.
-        runtime.spawn(async move {
-            let _ = tokio::time::timeout(
-                Duration::from_secs(10),
-                abort_on_device(&session, &link, &credentials, &policy),
-            )
-            .await;
-        });
+        runtime.spawn(async move { wipe_claim(&session, &link, &credentials, &policy).await });
     }
+}
+
+/// Wipes the claim from the device, best effort and bounded: done within 10 s whatever the device
+/// does (the run's own outcome is what gets reported).
+async fn wipe_claim(
+    session: &DeviceSession,
+    link: &Arc<dyn DeviceLink>,
+    credentials: &DeviceCredentials,
+    policy: &SecurityPolicy,
+) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        abort_on_device(session, link, credentials, policy),
+    )
+    .await;
 }
 
 /// Sends `aws-claim` abort, on a fresh session if the current one is broken (for instance by a request
@@ -442,12 +444,7 @@ impl ProvisioningSession {
         let held = self.claim_on_device.lock().await.take();
         if held.is_some() {
             let session = self.session.lock().await.clone();
-            let policy = self.provisioner.config.security.clone();
-            let _ = tokio::time::timeout(
-                Duration::from_secs(10),
-                abort_on_device(&session, &self.link, &self.credentials, &policy),
-            )
-            .await;
+            self.wipe_claim(&session).await;
         }
         self.link.disconnect().await;
     }
@@ -516,15 +513,15 @@ impl ProvisioningSession {
             Err(_) => {
                 guard.armed = false;
                 *self.claim_on_device.lock().await = None;
-                let policy = self.provisioner.config.security.clone();
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    abort_on_device(&session, &self.link, &self.credentials, &policy),
-                )
-                .await;
+                self.wipe_claim(&session).await;
             }
         }
         result
+    }
+
+    async fn wipe_claim(&self, session: &DeviceSession) {
+        let policy = &self.provisioner.config.security;
+        wipe_claim(session, &self.link, &self.credentials, policy).await
     }
 
     async fn fresh_claim(

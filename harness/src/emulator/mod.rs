@@ -358,18 +358,24 @@ impl Emulator {
         self.shared.pki.server_ca.pem()
     }
 
+    /// The SDK's backend claim source for this emulator, as an app would set it up: a fresh bearer
+    /// token, this emulator's CA trusted. Adjust (clock, timeouts, retries) before `build`.
+    pub fn backend_source(&self) -> claimlink::claim::BackendClaimSourceBuilder {
+        let tokens = Arc::new(crate::providers::TokenSequence::new(vec![
+            self.issue_bearer_token()
+        ]));
+        claimlink::claim::BackendClaimSource::builder(self.base_url(), tokens)
+            .http_config(self.http_config())
+    }
+
     /// A claim for `template`, obtained the way an app does: through the backend contract, with a
     /// fresh bearer token, by the SDK's own claim source.
     pub async fn claim_via_backend(
         &self,
         template: &str,
     ) -> Result<claimlink::claim::Claim, String> {
-        use claimlink::claim::{BackendClaimSource, ClaimRequest, ClaimSource, TemplateName};
-        let tokens = Arc::new(crate::providers::TokenSequence::new(vec![
-            self.issue_bearer_token()
-        ]));
-        BackendClaimSource::builder(self.base_url(), tokens)
-            .http_config(self.http_config())
+        use claimlink::claim::{ClaimRequest, ClaimSource, TemplateName};
+        self.backend_source()
             .build()
             .map_err(|e| e.to_string())?
             .request_claim(&ClaimRequest::new(
