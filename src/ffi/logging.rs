@@ -152,3 +152,49 @@ impl Visit for Line {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<LogRecord>>);
+
+    impl LogSink for Lines {
+        fn log(&self, record: LogRecord) {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(record);
+        }
+    }
+
+    fn emit(n: u32) {
+        tracing::info!(n, "an event");
+    }
+
+    /// tracing caches per call site whether anyone listens: a sink installed (or a level changed) after
+    /// a call site first fired must still get its events.
+    #[test]
+    fn a_sink_hears_call_sites_that_fired_before_it_was_installed() {
+        emit(1);
+        let lines = Arc::new(Lines::default());
+        set_logger(lines.clone(), LogLevel::Info).expect("installed");
+        emit(2);
+        set_logger(lines.clone(), LogLevel::Error).expect("level changed");
+        emit(3);
+        set_logger(lines.clone(), LogLevel::Debug).expect("level changed");
+        emit(4);
+        clear_logger();
+        emit(5);
+        let got: Vec<String> = lines
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|r| r.message.clone())
+            .collect();
+        assert_eq!(got, ["an event n=2", "an event n=4"]);
+    }
+}
