@@ -37,7 +37,7 @@ rustup target add "$device" "${simulators[@]}"
 
 for target in "$device" "${simulators[@]}"; do
   say "building libclaimlink.a for $target (release, default features)"
-  cargo build --release -p claimlink --lib --target "$target"
+  cargo rustc --release -p claimlink --lib --crate-type staticlib --target "$target"
 done
 
 rm -rf "$work"
