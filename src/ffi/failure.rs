@@ -17,7 +17,12 @@ use super::records::{CloudStep, Stage};
 
 /// Why an SDK call failed, as an action the app can take. (Kotlin: `ProvisioningFailure` is an
 /// exception; Swift: an `Error`; Python: an exception class.)
+///
+/// Its English sentence (the Rust `Display`) is exported: Kotlin's `toString()` (so `"$failure"`) and
+/// Swift's `description` property give it, which reads well in a log even for the variants without
+/// fields, whose generated Kotlin `message` is empty.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 #[non_exhaustive]
 pub enum ProvisioningFailure {
     /// The device refused the password / proof of possession: ask the installer again (or rescan the
@@ -149,7 +154,7 @@ pub enum ProvisioningFailure {
     },
     /// The run was cancelled (`cancel()`, a cancelled coroutine or task, a dropped handle); the claim
     /// was wiped from the device when the link allowed it.
-    #[error("cancelled")]
+    #[error("the run was cancelled")]
     Cancelled,
     /// A bug in claimlink (a panic, or a state that should not happen). Please report it.
     #[error("internal error in claimlink: {detail}")]

@@ -149,7 +149,10 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
     "wrong device password, then the right one" to { w ->
         val d = w.device(1)
         val p = w.provisioner()
-        expectThrows<ProvisioningFailure.WrongDevicePassword> { p.connect(d.link(), d.secret("wrong-pass"), null) }
+        val refused = expectThrows<ProvisioningFailure.WrongDevicePassword> { p.connect(d.link(), d.secret("wrong-pass"), null) }
+        // The Rust Display is exported: a field-less variant still logs as a sentence.
+        check("$refused" == "the device refused the password") { "toString: $refused" }
+        check("wrong-pass" !in "$refused") { "the password is in the failure" }
         val session = p.connect(d.link(), d.secret(), null)
         val done = session.provision(d.wifi(), d.options(), null)
         check(done.thingName == d.state()["thing_name"]) { "thing" }
@@ -196,6 +199,7 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         handle.cancel()
         check(withContext(Dispatchers.IO) { finished.await(10, TimeUnit.SECONDS) }) { "no outcome" }
         check(outcome is ProvisioningFailure.Cancelled) { "outcome $outcome" }
+        check("$outcome".contains("cancel")) { "toString: $outcome" }
         check(d.waitUntilWiped()) { "the device still holds the claim" }
         check(d.state()["thing_name"] == null) { "the run went on after cancel()" }
     },
