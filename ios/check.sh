@@ -111,6 +111,9 @@ relied_on = [
     ("ProvisionOptions() (every field has a default)",
      flexible("templateParameters: [String: String] = [:],") + r".*?" + flexible("expectedThingName: String? = nil,") + r".*?" + flexible("deviceHint: String? = nil)"),
      flexible("options: ProvisionOptions = ProvisionOptions()")),
+    ("ProvisioningFailure has description (exported Display) and does not declare CustomStringConvertible itself",
+     r"enum ProvisioningFailure:(?:(?!CustomStringConvertible)[^{])*\{.*?public var description: String \{.*?provisioningfailure_uniffi_trait_display",
+     r"extension ProvisioningFailure: CustomStringConvertible \{\}"),
     ("records Sendable only under compiler(>=6)",
      r"#if compiler\(>=6\)\s*extension ProvisioningEvent: Sendable \{\}\s*#endif.*?#if compiler\(>=6\)\s*extension ProvisionedDevice: Sendable \{\}\s*#endif|"
      r"#if compiler\(>=6\)\s*extension ProvisionedDevice: Sendable \{\}\s*#endif.*?#if compiler\(>=6\)\s*extension ProvisioningEvent: Sendable \{\}\s*#endif",
@@ -121,7 +124,9 @@ for what, in_generated, in_stream in relied_on:
           f"{what}: in the generated Swift and used by ProvisioningStream.swift")
 
 # Every capitalised name ProvisioningStream.swift uses is Swift's, its own, or declared by the generator.
-swift_names = {"AsyncThrowingStream", "Continuation", "Error", "Foundation", "Sendable", "Task"}
+swift_names = {"AsyncThrowingStream", "Continuation", "CustomStringConvertible", "Error", "Foundation", "Sendable", "Task"}
+check(re.search(r"extension ProvisioningFailure\s*:[^{]*CustomStringConvertible", gen) is None,
+      "the generated Swift declares no CustomStringConvertible of ProvisioningFailure (ours would be redundant)")
 own = set(re.findall(r"\b(?:enum|class|struct|protocol)\s+(\w+)", stream))
 declared = set(re.findall(r"\b(?:class|struct|enum|protocol)\s+(\w+)", gen))
 used = set(re.findall(r"\b[A-Z]\w*\b", stream)) - swift_names - own

@@ -17,6 +17,11 @@ public enum ProvisioningUpdate {
 extension ProvisioningUpdate: Sendable {}
 #endif
 
+// The generated ProvisioningFailure carries the SDK's English sentence as `description` (Rust's Display,
+// exported) but does not declare the conformance; declaring it makes "\(failure)", print(failure) and
+// localizedDescription read "the Wi-Fi network refused the passphrase" instead of a reflected enum.
+extension ProvisioningFailure: CustomStringConvertible {}
+
 extension ProvisioningSession {
     /// Runs `provision(wifi:options:listener:)` and yields every stage as `.progress`, in order, then
     /// `.finished` with the confirmed device. A failure ends the stream with its `ProvisioningFailure`.
