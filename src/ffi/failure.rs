@@ -109,8 +109,9 @@ pub enum ProvisioningFailure {
         /// What happened.
         detail: String,
     },
-    /// The device answered with something that does not decode, or refused a request: retry; if it
-    /// persists, the firmware is at fault.
+    /// The device answered with something that does not decode, or refused a request: disconnect,
+    /// connect again (a new session) and retry; if it persists, the firmware is at fault. A device that
+    /// restarted mid-run lands here too: it refuses the old session's messages and lost the claim.
     #[error("the device misbehaved: {detail}")]
     DeviceMisbehaved {
         /// What it did.
