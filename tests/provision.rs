@@ -195,6 +195,48 @@ async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim()
     );
 }
 
+/// A retry (the claim is already on the device) that the app abandons by dropping it — a cancelled
+/// coroutine or task — still wipes the claim, and the session then asks for a fresh one.
+#[tokio::test]
+async fn dropping_a_retry_wipes_the_claim_it_would_have_reused() {
+    let world = World::start(fast()).await.expect("world");
+    let device = world.device(15);
+    let session = connect(&world, ble(&device)).await;
+    let wrong = WifiCredentials::new("claimlink-lab", "wrong horse battery".into()).expect("wifi");
+    let err = session
+        .provision(&wrong, &options("SN-DROP-RETRY"), &NoListener)
+        .await
+        .expect_err("wrong passphrase");
+    assert!(matches!(err, ProvisionError::WifiAuthFailed), "{err:?}");
+    assert!(device.holds_claim(), "the claim stays for the retry");
+    let before = device.exchanges();
+    // Dropped while it is still resetting the device's Wi-Fi, before it touches the claim.
+    let (wifi, opts) = (lab_wifi(), options("SN-DROP-RETRY"));
+    let retry = session.provision(&wifi, &opts, &NoListener);
+    let dropped = tokio::time::timeout(Duration::from_millis(3), retry).await;
+    assert!(dropped.is_err(), "the retry was still running: {dropped:?}");
+    assert!(
+        device.exchanges() > before,
+        "the retry had begun talking to the device"
+    );
+    for _ in 0..300 {
+        if !device.holds_claim() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!device.holds_claim(), "dropping the retry wipes the claim");
+    // The session knows the claim is gone: the next run gets a fresh one and succeeds.
+    let events = Recorder::default();
+    let done = session
+        .provision(&lab_wifi(), &options("SN-DROP-RETRY"), &events)
+        .await
+        .expect("a fresh run");
+    assert_eq!(done.thing_name, "SN-DROP-RETRY");
+    assert!(events.stages().contains(&Stage::ClaimRequested));
+    assert_eq!(world.emulator.issued_claims().len(), 2);
+}
+
 /// Hands out a short-lived claim first, normal ones after.
 struct ShortFirst {
     inner: Arc<dyn ClaimSource>,
@@ -513,6 +555,76 @@ async fn when_ble_goes_away_after_wifi_the_cloud_still_confirms() {
         "the device could not say so itself"
     );
     assert!(world.emulator.thing("SN-GONE").is_some());
+}
+
+/// A thing that already exists with an ACTIVE certificate (a device provisioned before, or a serial
+/// reused) must not confirm a run whose device never got its own certificate.
+#[tokio::test]
+async fn a_thing_that_already_exists_does_not_confirm_a_device_that_failed() {
+    let world = World::start(fast()).await.expect("world");
+    let old = "0".repeat(64);
+    world
+        .emulator
+        .register_thing("SN-AGAIN", &old, "-----BEGIN CERTIFICATE-----", "ACTIVE");
+    let mut config = world.provisioner.config().clone();
+    config.cloud_timeout = Duration::from_secs(2);
+    let provisioner = Provisioner::new(world.claims.clone(), config);
+    // The device goes quiet right after it gets its address, before it can name its certificate...
+    let quiet = |index: u8| {
+        let mut c = world.device_config(index);
+        c.auto_stop_after_ip = Some(Duration::from_millis(20));
+        if let Some(cloud) = c.cloud.as_mut() {
+            cloud.time_sync = Duration::from_millis(300);
+        }
+        Arc::new(SimDevice::new(c))
+    };
+    // ...and cannot reach AWS IoT.
+    world.emulator.set_mqtt_down(true);
+    let device = quiet(13);
+    let events = Recorder::default();
+    let session = provisioner
+        .connect(ble(&device), DeviceCredentials::password(PASSWORD), &events)
+        .await
+        .expect("session");
+    let err = session
+        .provision(&lab_wifi(), &options("SN-AGAIN"), &events)
+        .await
+        .expect_err("the old certificate is not this device's");
+    assert!(
+        matches!(&err, ProvisionError::NotConfirmed { thing_name } if thing_name == "SN-AGAIN"),
+        "{err:?}"
+    );
+    assert!(!events.stages().contains(&Stage::ConfirmedByCloud));
+    let thing = world.emulator.thing("SN-AGAIN").expect("thing");
+    assert_eq!(
+        thing.principals,
+        vec![old.clone()],
+        "nothing new was registered"
+    );
+
+    // With the cloud reachable, the device's new certificate confirms it, and is the one reported.
+    world.emulator.set_mqtt_down(false);
+    let device = quiet(14);
+    let session = provisioner
+        .connect(
+            ble(&device),
+            DeviceCredentials::password(PASSWORD),
+            &NoListener,
+        )
+        .await
+        .expect("session");
+    let done = session
+        .provision(&lab_wifi(), &options("SN-AGAIN"), &NoListener)
+        .await
+        .expect("confirmed through the cloud");
+    let new = done.certificate_id.expect("the new certificate is named");
+    assert_ne!(new, old);
+    let thing = world.emulator.thing("SN-AGAIN").expect("thing");
+    assert!(thing.principals.contains(&new), "{:?}", thing.principals);
+    assert_eq!(
+        world.emulator.certificate_status(&new).as_deref(),
+        Some("ACTIVE")
+    );
 }
 
 #[tokio::test]

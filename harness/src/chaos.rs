@@ -69,6 +69,13 @@ pub enum Fault {
     DhcpTimeout,
     /// The credentials provider refuses the new certificate (no such role alias).
     CredentialsRefused,
+    /// The thing already exists with an ACTIVE certificate (provisioned before, or a reused serial),
+    /// and the device goes quiet on BLE right after it gets its address; if `device_fails`, it then
+    /// cannot reach AWS IoT either.
+    PreExistingThing {
+        /// The device never gets its own certificate.
+        device_fails: bool,
+    },
 }
 
 /// How a frame from the device is damaged.
@@ -86,7 +93,7 @@ pub enum FrameFault {
 
 impl Fault {
     fn draw(rng: &mut ChaCha20Rng) -> Self {
-        match rng.gen_range(0..19) {
+        match rng.gen_range(0..20) {
             0 => Fault::None,
             1 => Fault::BleDisconnect(rng.gen_range(1..=14)),
             2 => Fault::BadFrame(
@@ -101,6 +108,9 @@ impl Fault {
             16 => Fault::BackendTimeout([1, 4][rng.gen_range(0..2)]),
             17 => Fault::HookTimeout,
             18 => Fault::MqttDropMidFlow,
+            19 => Fault::PreExistingThing {
+                device_fails: rng.gen_bool(0.5),
+            },
             3 => Fault::Backend5xx(rng.gen_range(1..=2)),
             4 => Fault::BackendMalformed,
             5 => Fault::WrongPassphrase,
@@ -142,6 +152,10 @@ impl Fault {
             Fault::BackendSlow => "backend-slow",
             Fault::DhcpTimeout => "dhcp-timeout",
             Fault::CredentialsRefused => "credentials-refused",
+            Fault::PreExistingThing {
+                device_fails: false,
+            } => "thing-exists",
+            Fault::PreExistingThing { device_fails: true } => "thing-exists-device-fails",
         }
     }
 }
@@ -214,6 +228,7 @@ fn outcome_kind(result: &Result<ProvisionedDevice, ProvisionError>) -> String {
         Err(ProvisionError::WifiAuthFailed) => "wifi-auth".into(),
         Err(ProvisionError::WifiNetworkNotFound) => "wifi-not-found".into(),
         Err(ProvisionError::WifiTimeout) => "wifi-timeout".into(),
+        Err(ProvisionError::NotConfirmed { .. }) => "not-confirmed".into(),
         Err(ProvisionError::DeadlineMissed { .. }) => "deadline-missed".into(),
         Err(ProvisionError::CloudRejected {
             kind, error_code, ..
@@ -261,8 +276,19 @@ fn expected(fault: &Fault, outcome: &str) -> bool {
         Fault::ClaimExpires => outcome == "deadline-missed",
         Fault::DeviceReboot => outcome == "device-refused",
         Fault::MqttDown => outcome.starts_with("cloud-rejected TlsRejected"),
+        Fault::PreExistingThing { device_fails } => {
+            outcome
+                == if *device_fails {
+                    "not-confirmed"
+                } else {
+                    "provisioned"
+                }
+        }
     }
 }
+
+/// The certificate a pre-existing thing already has (not a real one: only its id matters).
+const OLD_CERTIFICATE: &str = "00000000000000000000000000000000000000000000000000000000000000aa";
 
 /// Damages the Nth answer.
 #[derive(Debug)]
@@ -447,6 +473,21 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
             dhcp_times_out: true,
             ..crate::device::wifi::SimNetwork::wpa2("claimlink-lab", "correct horse battery")
         }),
+        Fault::PreExistingThing { device_fails } => {
+            e.register_thing(
+                &serial,
+                OLD_CERTIFICATE,
+                "-----BEGIN CERTIFICATE-----",
+                "ACTIVE",
+            );
+            config.auto_stop_after_ip = Some(Duration::from_millis(20));
+            if let Some(cloud) = config.cloud.as_mut() {
+                cloud.time_sync = Duration::from_millis(300);
+            }
+            if *device_fails {
+                e.set_mqtt_down(true);
+            }
+        }
         Fault::CredentialsRefused => {
             if let Some(cloud) = config.cloud.as_mut() {
                 cloud.credentials = Some((
@@ -574,14 +615,15 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
     let thing = e.thing(&serial);
     match &result {
         Ok(done) => {
-            let confirmed = thing.as_ref().is_some_and(|t| {
-                t.principals.iter().any(|c| {
-                    done.certificate_id.as_ref().is_none_or(|id| id == c)
-                        && e.certificate_status(c).as_deref() == Some("ACTIVE")
-                })
+            // The reported certificate is this run's (never one the thing had before), attached and
+            // ACTIVE.
+            let confirmed = done.certificate_id.as_ref().is_some_and(|id| {
+                *id != OLD_CERTIFICATE
+                    && thing.as_ref().is_some_and(|t| t.principals.contains(id))
+                    && e.certificate_status(id).as_deref() == Some("ACTIVE")
             });
             if !confirmed {
-                violations.push("false success: the registry does not show the thing with an ACTIVE certificate".into());
+                violations.push(format!("false success: the registry does not show the thing with the reported certificate {:?} ACTIVE", done.certificate_id));
             }
         }
         Err(_) => {
@@ -597,6 +639,7 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
                 t.principals.iter().any(|c| {
                     e.certificate_status(c).as_deref() == Some("ACTIVE")
                         && told.as_deref() != Some(c.as_str())
+                        && *c != OLD_CERTIFICATE
                 })
             });
             if active {

@@ -415,9 +415,9 @@ fn exit_code(result: Result<(), String>) -> ExitCode {
 
 async fn chaos(runs: usize, seed: u64) -> Result<(), String> {
     let report = claimlink_harness::chaos::campaign(runs, seed).await?;
-    println!("{:<20} {:<58} {:>5}", "fault", "outcome", "runs");
+    println!("{:<26} {:<58} {:>5}", "fault", "outcome", "runs");
     for ((fault, outcome), n) in report.table() {
-        println!("{fault:<20} {outcome:<58} {n:>5}");
+        println!("{fault:<26} {outcome:<58} {n:>5}");
     }
     let bad = report.violations();
     for r in &bad {

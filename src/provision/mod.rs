@@ -253,7 +253,7 @@ impl Provisioner {
             link,
             credentials,
             session: tokio::sync::Mutex::new(Arc::new(session)),
-            claim_on_device: tokio::sync::Mutex::new(None),
+            claim_on_device: Arc::new(tokio::sync::Mutex::new(None)),
             cancel: tokio::sync::watch::Sender::new(false),
             started: start,
             runtime: tokio::runtime::Handle::try_current().ok(),
@@ -268,7 +268,7 @@ pub struct ProvisioningSession {
     credentials: DeviceCredentials,
     session: tokio::sync::Mutex<Arc<DeviceSession>>,
     /// The claim the device holds (handed over, not yet used), if any.
-    claim_on_device: tokio::sync::Mutex<Option<Claim>>,
+    claim_on_device: Arc<tokio::sync::Mutex<Option<Claim>>>,
     cancel: tokio::sync::watch::Sender<bool>,
     /// When `connect` began: the origin of every event's `elapsed` and of the timings.
     started: Instant,
@@ -314,12 +314,18 @@ impl Drop for ProvisioningSession {
     }
 }
 
-/// Wipes the claim from the device if a run is dropped half-way.
+/// Wipes the claim from the device if a run is dropped half-way (a cancelled coroutine or task).
 struct AbortOnDrop {
     session: Arc<DeviceSession>,
     link: Arc<dyn DeviceLink>,
     credentials: DeviceCredentials,
     policy: SecurityPolicy,
+    /// The session's record of the claim on the device: emptied with the wipe, so a later run on the
+    /// session asks for a fresh claim instead of reusing the wiped one.
+    on_device: Arc<tokio::sync::Mutex<Option<Claim>>>,
+    /// Used when the run is dropped outside any runtime.
+    runtime: Option<tokio::runtime::Handle>,
+    /// The device may hold a claim (all of it, or part of one).
     armed: bool,
 }
 
@@ -328,16 +334,25 @@ impl Drop for AbortOnDrop {
         if !self.armed {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        let Some(runtime) = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.runtime.clone())
+        else {
             return;
         };
-        let (session, link, credentials, policy) = (
+        let (session, link, credentials, policy, on_device) = (
             self.session.clone(),
             self.link.clone(),
             self.credentials.clone(),
             self.policy.clone(),
+            self.on_device.clone(),
         );
-        runtime.spawn(async move { wipe_claim(&session, &link, &credentials, &policy).await });
+        runtime.spawn(async move {
+            // Held through the wipe: a run started meanwhile waits, then sees no claim to reuse.
+            let mut on_device = on_device.lock().await;
+            wipe_claim(&session, &link, &credentials, &policy).await;
+            *on_device = None;
+        });
     }
 }
 
@@ -367,10 +382,32 @@ async fn abort_on_device(
     if !session.is_broken().await {
         return session.abort_claim().await;
     }
+    reopen(link, credentials, policy).await?.abort_claim().await
+}
+
+/// A new secure session on `link`, reconnecting it if it dropped (a new session replaces the old one
+/// on the device).
+async fn reopen(
+    link: &Arc<dyn DeviceLink>,
+    credentials: &DeviceCredentials,
+    policy: &SecurityPolicy,
+) -> Result<DeviceSession, ProtocolError> {
     link.connect().await?;
-    let fresh =
-        DeviceSession::establish(link.clone(), credentials, policy, &mut rand_core::OsRng).await?;
-    fresh.abort_claim().await
+    DeviceSession::establish(link.clone(), credentials, policy, &mut rand_core::OsRng).await
+}
+
+/// The claim as handed over, and what the cloud showed before the device could use it.
+struct Handover<'c> {
+    claim: &'c Claim,
+    /// Time left on the claim at handover.
+    time_left: Duration,
+    baseline: Option<Baseline>,
+}
+
+/// The expected thing's ACTIVE certificates (lowercase ids) before handover; empty if it did not exist.
+struct Baseline {
+    thing: ThingName,
+    active: std::collections::BTreeSet<String>,
 }
 
 struct Run<'a> {
@@ -467,13 +504,34 @@ impl ProvisioningSession {
     ) -> Result<ProvisionedDevice, ProvisionError> {
         // Not reset here: a `cancel` that came before this run started still applies (see `cancel`).
         let mut cancelled = self.cancel.subscribe();
-        let session = self.session.lock().await.clone();
+        // Waits for the wipe of a run that was dropped, if one is still going.
+        let holds_claim = self.claim_on_device.lock().await.is_some();
+        let session = {
+            let mut current = self.session.lock().await;
+            if current.is_broken().await {
+                // A run dropped mid-exchange (or a failed one) left the session unusable: open a new
+                // one with the same password, so the app can simply call again.
+                tracing::info!("the secure session was broken; opening a new one");
+                *current = Arc::new(
+                    reopen(
+                        &self.link,
+                        &self.credentials,
+                        &self.provisioner.config.security,
+                    )
+                    .await?,
+                );
+            }
+            current.clone()
+        };
         let mut guard = AbortOnDrop {
             session: session.clone(),
             link: self.link.clone(),
             credentials: self.credentials.clone(),
             policy: self.provisioner.config.security.clone(),
-            armed: false,
+            on_device: self.claim_on_device.clone(),
+            runtime: self.runtime.clone(),
+            // A retry after a Wi-Fi failure starts with the claim already on the device.
+            armed: holds_claim,
         };
         let mut run = Run {
             start: self.started,
@@ -574,7 +632,7 @@ impl ProvisioningSession {
         let reusable = on_device
             .as_ref()
             .is_some_and(|c| c.deadline().remaining() >= config.safety_margin);
-        let claim = if reusable {
+        let (claim, baseline) = if reusable {
             let claim = on_device.clone().ok_or(ProvisionError::DeadlineMissed {
                 stage: Stage::ClaimIssued,
             })?;
@@ -583,36 +641,69 @@ impl ProvisioningSession {
                 Stage::ClaimIssued,
                 Some("reusing the claim already on the device".into()),
             );
-            claim
+            (claim, self.baseline(options).await)
         } else {
             let claim = self.fresh_claim(options, run).await?;
             guard.armed = true;
-            session
-                .send_claim(&claim, &config.iot_endpoint, &options.template_parameters)
-                .await?;
+            // The device cannot use the claim before its Wi-Fi settings are applied, so what the
+            // thing has now is what it had before this run: look while the claim travels.
+            let (sent, baseline) = tokio::join!(
+                session.send_claim(&claim, &config.iot_endpoint, &options.template_parameters),
+                self.baseline(options)
+            );
+            sent?;
             *on_device = Some(claim.clone());
-            claim
+            (claim, baseline)
         };
         drop(on_device);
         guard.armed = true;
-        let time_left_at_handover = claim.deadline().remaining();
+        let handover = Handover {
+            claim: &claim,
+            time_left: claim.deadline().remaining(),
+            baseline,
+        };
         run.emit(Stage::ClaimSent, None);
         session.apply_wifi_config().await?;
         run.emit(Stage::WifiApplied, None);
-        self.watch(session, &claim, options, run, time_left_at_handover)
-            .await
+        self.watch(session, &handover, options, run).await
+    }
+
+    /// The ACTIVE certificates the expected thing has before the device could register: without
+    /// them, a thing that already existed (a device provisioned before, or a name reused) would
+    /// confirm a run whose device never got a certificate. `None` when there is no expected name or
+    /// the cloud could not be asked (a success then needs the device to name its certificate).
+    async fn baseline(&self, options: &ProvisionOptions) -> Option<Baseline> {
+        let thing = options.expected_thing_name.clone()?;
+        match self.provisioner.claims.describe_thing(&thing).await {
+            Ok(description) => Some(Baseline {
+                active: description
+                    .map(|d| {
+                        d.certificates
+                            .into_iter()
+                            .filter(|c| c.status == crate::claim::CertificateStatus::Active)
+                            .map(|c| c.certificate_id.to_ascii_lowercase())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                thing,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the thing before handover; success will need the device's certificate id");
+                None
+            }
+        }
     }
 
     /// Polls `aws-status` until the device is done, failed, or out of time; then confirms with the cloud.
     async fn watch(
         &self,
         session: &Arc<DeviceSession>,
-        claim: &Claim,
+        handover: &Handover<'_>,
         options: &ProvisionOptions,
         run: &mut Run<'_>,
-        time_left_at_handover: Duration,
     ) -> Result<ProvisionedDevice, ProvisionError> {
         let config = self.provisioner.config.clone();
+        let claim = handover.claim;
         let applied = Instant::now();
         let mut certificate_at: Option<Instant> = None;
         let mut last: Option<CloudStatus> = None;
@@ -640,9 +731,7 @@ impl ProvisioningSession {
                         return Err(ProtocolError::Link(LinkError::Disconnected).into());
                     };
                     let certificate = last.as_ref().and_then(|s| s.certificate_id.clone());
-                    return self
-                        .confirm(&thing, certificate, claim, run, time_left_at_handover)
-                        .await;
+                    return self.confirm(&thing, certificate, handover, run).await;
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -680,13 +769,7 @@ impl ProvisioningSession {
                                 thing_name: String::new(),
                             })?;
                     return self
-                        .confirm(
-                            &thing,
-                            status.certificate_id.clone(),
-                            claim,
-                            run,
-                            time_left_at_handover,
-                        )
+                        .confirm(&thing, status.certificate_id.clone(), handover, run)
                         .await;
                 }
                 CloudStage::Failed => return Err(self.failure(status, run)),
@@ -742,35 +825,55 @@ impl ProvisioningSession {
     }
 
     /// Success only when the cloud shows the thing with the device's certificate ACTIVE and attached.
+    /// When the device could not name its certificate, only a certificate that became ACTIVE on the
+    /// thing during this run counts (see [`baseline`](Self::baseline)).
     async fn confirm(
         &self,
         thing: &str,
         certificate_id: Option<String>,
-        claim: &Claim,
+        handover: &Handover<'_>,
         run: &mut Run<'_>,
-        time_left_at_handover: Duration,
     ) -> Result<ProvisionedDevice, ProvisionError> {
         let config = self.provisioner.config.clone();
-        let name = ThingName::new(thing).map_err(|_| ProvisionError::NotConfirmed {
+        let not_confirmed = || ProvisionError::NotConfirmed {
             thing_name: thing.to_owned(),
-        })?;
+        };
+        let name = ThingName::new(thing).map_err(|_| not_confirmed())?;
+        let baseline = handover.baseline.as_ref().filter(|b| b.thing == name);
+        if certificate_id.is_none() && baseline.is_none() {
+            tracing::warn!(thing, "the device named no certificate and the thing was not read before handover: cannot tell a new certificate from an old one");
+            return Err(not_confirmed());
+        }
         let until = Instant::now() + config.cloud_timeout;
         loop {
             if let Some(description) = self.provisioner.claims.describe_thing(&name).await? {
-                let confirmed = match certificate_id.as_deref() {
-                    Some(id) => description.has_active_certificate(id),
-                    None => description
-                        .certificates
-                        .iter()
-                        .any(|c| c.status == crate::claim::CertificateStatus::Active),
+                let confirmed = match (certificate_id.as_deref(), baseline) {
+                    (Some(id), _) => description
+                        .has_active_certificate(id)
+                        .then(|| Some(id.to_owned())),
+                    (None, Some(before)) => {
+                        let new: Vec<&str> = description
+                            .certificates
+                            .iter()
+                            .filter(|c| c.status == crate::claim::CertificateStatus::Active)
+                            .map(|c| c.certificate_id.as_str())
+                            .filter(|id| !before.active.contains(&id.to_ascii_lowercase()))
+                            .collect();
+                        // One new certificate is the device's; several cannot be told apart.
+                        match new.as_slice() {
+                            [] => None,
+                            [one] => Some(Some((*one).to_owned())),
+                            _ => Some(None),
+                        }
+                    }
+                    (None, None) => None,
                 };
-                if confirmed {
-                    let _ = claim;
+                if let Some(certificate_id) = confirmed {
                     run.emit(Stage::ConfirmedByCloud, None);
                     return Ok(ProvisionedDevice {
                         thing_name: thing.to_owned(),
                         certificate_id,
-                        claim_time_left_at_handover: time_left_at_handover,
+                        claim_time_left_at_handover: handover.time_left,
                         timings: run.timings.clone(),
                     });
                 }

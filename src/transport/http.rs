@@ -143,6 +143,14 @@ impl DeviceLink for HttpLink {
         HTTP_MAX_MESSAGE_BYTES
     }
 
+    /// Opens the link again after [`disconnect`](DeviceLink::disconnect); the device's session cookie
+    /// is forgotten, as a new connection forgets the session.
+    async fn connect(&self) -> Result<(), LinkError> {
+        *self.cookie.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.closed.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
     async fn disconnect(&self) {
         self.closed.store(true, Ordering::SeqCst);
         *self.cookie.lock().unwrap_or_else(|p| p.into_inner()) = None;
