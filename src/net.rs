@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
+use zeroize::Zeroizing;
 
 use crate::claim::ClaimError;
 
@@ -117,14 +118,37 @@ impl RetryPolicy {
 }
 
 /// An HTTP answer, read whole, with what the deadline logic needs: the server's `Date` and the
-/// monotonic instant the answer arrived.
-#[derive(Debug)]
+/// monotonic instant the answer arrived. Its body may be a claim (with its private key): it is wiped
+/// when dropped, and `Debug` shows only its length.
 pub(crate) struct Answer {
     pub status: u16,
     pub headers: http::HeaderMap,
-    pub body: Vec<u8>,
+    pub body: Zeroizing<Vec<u8>>,
     pub server_date: Option<SystemTime>,
     pub received_at: Instant,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .field("server_date", &self.server_date)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Appends `chunk`; when the buffer must grow, the old allocation is wiped, not just freed.
+fn append_wiping(body: &mut Zeroizing<Vec<u8>>, chunk: &[u8]) {
+    if body.capacity() - body.len() < chunk.len() {
+        let capacity = (body.len() + chunk.len())
+            .max(body.capacity().saturating_mul(2))
+            .min(MAX_BODY_BYTES);
+        let mut grown = Zeroizing::new(Vec::with_capacity(capacity));
+        grown.extend_from_slice(body);
+        *body = grown;
+    }
+    body.extend_from_slice(chunk);
 }
 
 impl Answer {
@@ -138,14 +162,19 @@ impl Answer {
             .get(http::header::DATE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok());
-        let mut body = Vec::new();
+        let expected = response
+            .content_length()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+            .min(MAX_BODY_BYTES);
+        let mut body = Zeroizing::new(Vec::with_capacity(expected));
         while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(Failure::Fatal(ClaimError::Malformed {
                     problem: format!("the answer body is larger than {MAX_BODY_BYTES} bytes"),
                 }));
             }
-            body.extend_from_slice(&chunk);
+            append_wiping(&mut body, &chunk);
         }
         Ok(Self {
             status,

@@ -63,6 +63,19 @@ fn text<'a>(
     }
 }
 
+/// The parsed payload; its PoP and password strings are wiped when it is dropped (on every return).
+struct WipedSecrets(Map<String, Value>);
+
+impl Drop for WipedSecrets {
+    fn drop(&mut self) {
+        for key in ["pop", "password"] {
+            if let Some(Value::String(s)) = self.0.get_mut(key) {
+                zeroize::Zeroize::zeroize(s);
+            }
+        }
+    }
+}
+
 impl ProvisioningQr {
     /// Parses the QR payload. Never echoes the secret in errors.
     pub fn parse(payload: &str) -> Result<Self, QrError> {
@@ -72,15 +85,17 @@ impl ProvisioningQr {
         let Ok(Value::Object(map)) = serde_json::from_str::<Value>(payload) else {
             return Err(QrError::NotJson);
         };
-        match text(&map, "ver", 16)? {
+        let parsed = WipedSecrets(map);
+        let map = &parsed.0;
+        match text(map, "ver", 16)? {
             Some("v1") => {}
             Some(other) => return Err(QrError::UnsupportedVersion(other.to_owned())),
             None => return Err(QrError::Invalid("ver")),
         }
-        let name = text(&map, "name", 64)?
+        let name = text(map, "name", 64)?
             .ok_or(QrError::Invalid("name"))?
             .to_owned();
-        let transport = match text(&map, "transport", 16)? {
+        let transport = match text(map, "transport", 16)? {
             Some("ble") => QrTransport::Ble,
             Some("softap") => QrTransport::SoftAp,
             Some(other) => return Err(QrError::UnsupportedTransport(other.to_owned())),
@@ -99,18 +114,18 @@ impl ProvisioningQr {
                 None => return Err(QrError::Invalid("security")),
             },
         };
-        let pop = text(&map, "pop", 256)?;
+        let pop = text(map, "pop", 256)?;
         let credentials = match security {
             SecurityScheme::Sec0 => DeviceCredentials::none(),
             SecurityScheme::Sec1 => pop.map_or_else(DeviceCredentials::none, |p| {
                 DeviceCredentials::pop(SecretString::from(p))
             }),
             SecurityScheme::Sec2 => {
-                let password = text(&map, "password", 256)?
+                let password = text(map, "password", 256)?
                     .or(pop)
                     .ok_or(QrError::Invalid("password"))?;
                 DeviceCredentials {
-                    username: text(&map, "username", 64)?.unwrap_or("wifiprov").to_owned(),
+                    username: text(map, "username", 64)?.unwrap_or("wifiprov").to_owned(),
                     secret: Some(SecretString::from(password)),
                 }
             }

@@ -147,6 +147,17 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
     for line in key_lines {
         assert!(!everything.contains(line), "a claim key line leaked");
     }
+    // The same key in any other form the SDK handles: its DER (PKCS#8 and the PKCS#1 inside it,
+    // which is what goes to the device) in base64 at every byte alignment and in hex, and its primes.
+    for (what, text) in key_forms(&claim.private_key_pem) {
+        for window in text.as_bytes().chunks_exact(32) {
+            let window = std::str::from_utf8(window).expect("ascii");
+            assert!(
+                !everything.contains(window),
+                "the claim key leaked as {what}"
+            );
+        }
+    }
     for (what, secret) in [
         ("the Wi-Fi passphrase", PASSPHRASE),
         ("the Sec2 password", PASSWORD),
@@ -164,4 +175,57 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
             "a bearer token leaked: {word}"
         );
     }
+}
+
+/// The claim key as base64 (at each of the three byte alignments) and hex of its PKCS#8 and PKCS#1
+/// DER, and hex of its primes.
+fn key_forms(pem: &str) -> Vec<(&'static str, String)> {
+    use pkcs1::der::Decode;
+    let (label, der) = pkcs1::der::pem::decode_vec(pem.as_bytes()).expect("PEM");
+    let pkcs1_der = match label {
+        "PRIVATE KEY" => pkcs8::PrivateKeyInfo::from_der(&der)
+            .expect("PKCS#8")
+            .private_key
+            .to_vec(),
+        "RSA PRIVATE KEY" => der.clone(),
+        other => panic!("unexpected PEM label {other}"),
+    };
+    let key = pkcs1::RsaPrivateKey::from_der(&pkcs1_der).expect("PKCS#1");
+    let mut forms = Vec::new();
+    for (what, bytes) in [("PKCS#8 DER", &der), ("PKCS#1 DER", &pkcs1_der)] {
+        for skip in 0..3 {
+            forms.push((what, base64(&bytes[skip..])));
+        }
+        forms.push((what, hex::encode(bytes)));
+        forms.push((what, hex::encode_upper(bytes)));
+    }
+    for prime in [key.prime1.as_bytes(), key.prime2.as_bytes()] {
+        forms.push(("a prime in hex", hex::encode(prime)));
+        forms.push(("a prime in hex", hex::encode_upper(prime)));
+    }
+    assert!(forms.iter().all(|(_, f)| f.len() >= 256));
+    // The encoder is right: the PEM body is the base64 of its DER.
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert_eq!(forms[0].1, body);
+    forms
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

@@ -50,8 +50,8 @@ fn string_field(map: &Map<String, Value>, name: &str) -> Result<String, ClaimErr
 /// Parses `{certificateId, certificatePem, keyPair: {PrivateKey, PublicKey}, expiration}`.
 pub(crate) fn claim_answer(body: &[u8]) -> Result<ClaimAnswer, ClaimError> {
     let mut map = object(body)?;
-    let certificate_id = string_field(&map, "certificateId")?;
-    let certificate_pem = string_field(&map, "certificatePem")?;
+    // The key first: taken out of the parsed tree into a zeroizing string before any other check can
+    // return and drop the tree (whose strings are not wiped).
     let private_key = match map.get_mut("keyPair") {
         Some(Value::Object(pair)) => match pair.get_mut("PrivateKey") {
             Some(Value::String(s)) if !s.is_empty() => SecretString::new(std::mem::take(s)),
@@ -62,6 +62,8 @@ pub(crate) fn claim_answer(body: &[u8]) -> Result<ClaimAnswer, ClaimError> {
         Some(_) => return Err(malformed("field `keyPair` is not an object")),
         None => return Err(malformed("field `keyPair` is missing")),
     };
+    let certificate_id = string_field(&map, "certificateId")?;
+    let certificate_pem = string_field(&map, "certificatePem")?;
     let expiration = match map.get("expiration") {
         Some(v) => {
             epoch_seconds(v).ok_or_else(|| malformed("field `expiration` is not epoch seconds"))?

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::proto::{self, Status};
 use super::session::status_name;
@@ -297,15 +297,22 @@ impl DeviceSession {
         payload: proto::wi_fi_config_payload::Payload,
         msg: proto::WiFiConfigMsgType,
     ) -> Result<proto::wi_fi_config_payload::Payload, ProtocolError> {
-        let answer: proto::WiFiConfigPayload = self
-            .call(
-                endpoint::CONFIG,
-                &proto::WiFiConfigPayload {
-                    msg: msg as i32,
-                    payload: Some(payload),
-                },
-            )
-            .await?;
+        // The passphrase in a `CmdSetConfig` is wiped when the request is dropped, also when the
+        // exchange is cancelled half-way.
+        let request = WipedOnDrop(
+            proto::WiFiConfigPayload {
+                msg: msg as i32,
+                payload: Some(payload),
+            },
+            |m: &mut proto::WiFiConfigPayload| {
+                if let Some(proto::wi_fi_config_payload::Payload::CmdSetConfig(c)) =
+                    m.payload.as_mut()
+                {
+                    c.passphrase.zeroize();
+                }
+            },
+        );
+        let answer: proto::WiFiConfigPayload = self.call(endpoint::CONFIG, &request.0).await?;
         answer
             .payload
             .ok_or_else(|| malformed(endpoint::CONFIG, "empty answer"))
@@ -439,17 +446,24 @@ impl DeviceSession {
         payload: proto::aws_claim_payload::Payload,
         msg: proto::AwsClaimMsgType,
     ) -> Result<proto::aws_claim_payload::Payload, ProtocolError> {
-        let answer: proto::AwsClaimPayload = self
-            .call(
-                endpoint::AWS_CLAIM,
-                &proto::AwsClaimPayload {
-                    msg: msg as i32,
-                    status: 0,
-                    error: 0,
-                    payload: Some(payload),
-                },
-            )
-            .await?;
+        // Claim bytes (the private key among them) are wiped when the request is dropped.
+        let request = WipedOnDrop(
+            proto::AwsClaimPayload {
+                msg: msg as i32,
+                status: 0,
+                error: 0,
+                payload: Some(payload),
+            },
+            |m: &mut proto::AwsClaimPayload| {
+                use proto::aws_claim_payload::Payload as P;
+                match m.payload.as_mut() {
+                    Some(P::CmdBegin(b)) => b.data.zeroize(),
+                    Some(P::CmdChunk(c)) => c.data.zeroize(),
+                    _ => {}
+                }
+            },
+        );
+        let answer: proto::AwsClaimPayload = self.call(endpoint::AWS_CLAIM, &request.0).await?;
         if answer.status != Status::Success as i32
             || answer.error != proto::ClaimTransferError::None as i32
         {
@@ -676,6 +690,15 @@ fn rsa_primes(claim: &Claim) -> Result<proto::RsaPrimes, ProtocolError> {
 }
 
 /// Serializes the claim bundle; the buffer is zeroized when dropped.
+/// A request message whose secret fields the function wipes when it is dropped.
+struct WipedOnDrop<M>(M, fn(&mut M));
+
+impl<M> Drop for WipedOnDrop<M> {
+    fn drop(&mut self) {
+        (self.1)(&mut self.0);
+    }
+}
+
 fn claim_bundle(
     claim: &Claim,
     iot_endpoint: &str,
@@ -694,8 +717,8 @@ fn claim_bundle(
     };
     let bytes = Zeroizing::new(bundle.encode_to_vec());
     if let Some(k) = bundle.rsa_key.as_mut() {
-        zeroize::Zeroize::zeroize(&mut k.p);
-        zeroize::Zeroize::zeroize(&mut k.q);
+        k.p.zeroize();
+        k.q.zeroize();
     }
     Ok(bytes)
 }

@@ -201,7 +201,9 @@ impl DeviceSession {
         endpoint: &str,
         request: &Req,
     ) -> Result<Resp, ProtocolError> {
-        let answer = self.request(endpoint, &request.encode_to_vec()).await?;
+        // The encoded request may hold a passphrase or claim bytes: wiped when dropped.
+        let plaintext = zeroize::Zeroizing::new(request.encode_to_vec());
+        let answer = self.request(endpoint, &plaintext).await?;
         decode(endpoint, &answer)
     }
 

@@ -15,6 +15,7 @@
 
 use num_bigint::BigUint;
 use sha2::{Digest, Sha512};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::secret::SecretBytes;
 
@@ -90,8 +91,25 @@ pub fn pad_bytes(bytes: &[u8]) -> Vec<u8> {
 
 /// `x = H(s ‖ H(I ‖ ":" ‖ P))`.
 pub fn private_key_x(salt: &[u8], username: &[u8], password: &[u8]) -> BigUint {
-    let inner = hash(&[username, b":", password]);
-    BigUint::from_bytes_be(&hash(&[salt, &inner]))
+    let mut inner = hash(&[username, b":", password]);
+    let mut outer = hash(&[salt, &inner]);
+    let x = BigUint::from_bytes_be(&outer);
+    inner.zeroize();
+    outer.zeroize();
+    x
+}
+
+/// A big number derived from the password or the private exponent: its digits are overwritten when it
+/// is dropped. num-bigint's arithmetic makes temporaries of its own that this cannot reach; they live
+/// only for the handshake.
+struct Wiped(BigUint);
+
+impl Drop for Wiped {
+    fn drop(&mut self) {
+        // Overwrites the used digits in place (the allocation is reused), then empties the number.
+        let words = usize::try_from(self.0.bits().div_ceil(32)).unwrap_or(0);
+        self.0.assign_from_slice(&vec![0u32; words]);
+    }
 }
 
 /// `u = H(PAD(A) ‖ PAD(B))`.
@@ -101,7 +119,11 @@ pub fn scrambler_u(a_pub: &[u8], b_pub: &[u8]) -> BigUint {
 
 /// `K = H(S)`, `S` in minimal big-endian bytes.
 pub fn session_key(s: &BigUint) -> SecretBytes {
-    SecretBytes::new(hash(&[&s.to_bytes_be()]).to_vec())
+    let s = Zeroizing::new(s.to_bytes_be());
+    let mut key = hash(&[&s]);
+    let secret = SecretBytes::new(key.to_vec());
+    key.zeroize();
+    secret
 }
 
 /// The client's proof `M = H(H(N) ⊕ H(PAD(g)) ‖ H(I) ‖ s ‖ A ‖ B ‖ K)`.
@@ -138,7 +160,7 @@ pub(crate) struct ClientRound1 {
 /// The client side: private `a` (256 bits) and public `A = g^a`, padded to 384 bytes.
 pub(crate) struct Client {
     group: Group,
-    a: BigUint,
+    a: Wiped,
     a_pub: Vec<u8>,
 }
 
@@ -146,8 +168,8 @@ impl Client {
     /// A client with private exponent from `a_bytes` (32 random bytes).
     pub fn new(a_bytes: &[u8; 32]) -> Self {
         let group = Group::rfc5054_3072();
-        let a = BigUint::from_bytes_be(a_bytes);
-        let a_pub = pad(&group.g.modpow(&a, &group.n));
+        let a = Wiped(BigUint::from_bytes_be(a_bytes));
+        let a_pub = pad(&group.g.modpow(&a.0, &group.n));
         Self { group, a, a_pub }
     }
 
@@ -177,13 +199,14 @@ impl Client {
         if u == BigUint::ZERO {
             return None;
         }
-        let x = private_key_x(salt, username, password);
-        let v = g.g.modpow(&x, &g.n);
-        let kv = (&g.k * &v) % &g.n;
-        let base = ((&b % &g.n) + &g.n - kv) % &g.n;
-        let exp = &self.a + &u * &x;
-        let s = base.modpow(&exp, &g.n);
-        let key = session_key(&s);
+        let x = Wiped(private_key_x(salt, username, password));
+        let v = Wiped(g.g.modpow(&x.0, &g.n));
+        let kv = Wiped((&g.k * &v.0) % &g.n);
+        let base = Wiped(((&b % &g.n) + &g.n - &kv.0) % &g.n);
+        let ux = Wiped(&u * &x.0);
+        let exp = Wiped(&self.a.0 + &ux.0);
+        let s = Wiped(base.0.modpow(&exp.0, &g.n));
+        let key = session_key(&s.0);
         let proof = client_proof(g, username, salt, &self.a_pub, b_pub, key.expose());
         let expected_device_proof = device_proof(&self.a_pub, &proof, key.expose());
         Some(ClientRound1 {
