@@ -30,6 +30,9 @@ struct AppBle {
     on_endpoint: Mutex<HashMap<String, u64>>,
     /// Answer this exchange with garbage.
     garbage_at: Option<u64>,
+    /// The device behind the link, to note whether it held claim material when the link dropped.
+    device: Option<Arc<SimDevice>>,
+    held_claim_at_drop: std::sync::atomic::AtomicBool,
 }
 
 impl AppBle {
@@ -41,6 +44,8 @@ impl AppBle {
             drop_once_at: None,
             on_endpoint: Mutex::new(HashMap::new()),
             garbage_at: None,
+            device: None,
+            held_claim_at_drop: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -63,6 +68,10 @@ impl DeviceLink for AppBle {
             *count
         };
         if self.drop_once_at == Some((endpoint_name(&endpoint), nth)) {
+            if let Some(device) = &self.device {
+                self.held_claim_at_drop
+                    .store(device.holds_claim(), Ordering::SeqCst);
+            }
             self.gatt.drop_connection();
             return Err(LinkFailure::Disconnected);
         }
@@ -234,10 +243,11 @@ async fn an_app_link_that_drops_mid_handover_gives_connection_lost_and_no_claim_
     // The claim bundle (about 1 KiB) takes three aws-claim messages: drop at the second.
     let app = Arc::new(AppBle {
         drop_once_at: Some(("aws-claim", 2)),
+        device: Some(device.clone()),
         ..AppBle::plain(gatt)
     });
     let session = provisioner(&world)
-        .connect(app, secret(), None)
+        .connect(app.clone(), secret(), None)
         .await
         .expect("connect");
     let _ = session.scan_wifi().await.expect("scan");
@@ -250,8 +260,21 @@ async fn an_app_link_that_drops_mid_handover_gives_connection_lost_and_no_claim_
         "{failure:?}"
     );
     assert!(world.emulator.thing("FFI-0002").is_none());
-    // The SDK reconnected through the app's link and wiped the partial claim.
-    assert!(device.exchanges() > 0);
+    // The device held part of the claim when the link dropped; the SDK reconnected through the
+    // app's link (a new handshake, then an aws-claim abort) and wiped it.
+    assert!(
+        app.held_claim_at_drop.load(Ordering::SeqCst),
+        "the first part of the claim had reached the device"
+    );
+    let claim_messages = app
+        .on_endpoint
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(e, _)| endpoint_name(e) == "aws-claim")
+        .map(|(_, n)| *n)
+        .sum::<u64>();
+    assert_eq!(claim_messages, 3, "begin, the dropped chunk, the abort");
     assert!(
         !device.holds_claim(),
         "the partial claim is still on the device"

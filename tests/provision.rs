@@ -482,8 +482,16 @@ async fn cancelling_wipes_the_claim_from_the_device() {
     }));
     let session = connect(&world, ble(&device)).await;
     let (wifi, opts) = (lab_wifi(), options("SN-DROPPED"));
-    let provisioning = session.provision(&wifi, &opts, &NoListener);
-    let _ = tokio::time::timeout(Duration::from_millis(400), provisioning).await;
+    let events = Recorder::default();
+    let provisioning = session.provision(&wifi, &opts, &events);
+    let dropped = tokio::time::timeout(Duration::from_millis(400), provisioning).await;
+    assert!(dropped.is_err(), "still joining Wi-Fi: {dropped:?}");
+    // The wipe is spawned; on this single-threaded runtime it has not run yet.
+    assert!(events.stages().contains(&Stage::ClaimSent));
+    assert!(
+        device.holds_claim(),
+        "the claim was on the device when the run was dropped"
+    );
     for _ in 0..200 {
         if !device.holds_claim() {
             break;
