@@ -438,6 +438,31 @@ fn settings_are_checked_when_the_provisioner_is_built() {
             "case {i}: {result:?}"
         );
     }
+    // Times out of range are refused with the field's name, not clamped.
+    type Edit = fn(&mut ProvisionerSettings);
+    let edits: [(&str, Edit); 6] = [
+        ("safety_margin_secs", |s| s.safety_margin_secs = 300),
+        ("safety_margin_secs", |s| s.safety_margin_secs = 0),
+        ("wifi_timeout_secs", |s| s.wifi_timeout_secs = 0),
+        ("cloud_timeout_secs", |s| s.cloud_timeout_secs = 0),
+        ("overall_timeout_secs", |s| s.overall_timeout_secs = 0),
+        ("poll_interval_millis", |s| s.poll_interval_millis = 99),
+    ];
+    for (field, edit) in edits {
+        let mut s = settings("ok", 500);
+        edit(&mut s);
+        match Provisioner::with_backend(s, "https://x.example/".into(), tokens()) {
+            Err(ProvisioningFailure::InvalidInput { detail }) => {
+                assert!(detail.contains(field), "{detail}")
+            }
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    // The defaults and the range ends are accepted.
+    let mut edge = settings("ok", 1000);
+    edge.safety_margin_secs = 240;
+    edge.overall_timeout_secs = 3600;
+    assert!(Provisioner::with_backend(edge, "https://x.example/".into(), tokens()).is_ok());
     let mut with_bad_ca = settings("ok", 500);
     with_bad_ca.extra_root_certificates_pem = vec!["-----BEGIN CERTIFICATE-----\nnope\n".into()];
     assert!(matches!(

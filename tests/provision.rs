@@ -293,10 +293,24 @@ async fn a_claim_near_expiry_is_renewed_before_handover() {
         )
         .await
         .expect("session");
+    let events = Recorder::default();
     let done = session
-        .provision(&lab_wifi(), &options("SN-RENEW"), &NoListener)
+        .provision(&lab_wifi(), &options("SN-RENEW"), &events)
         .await
         .expect("provisioned");
+    // The app is told why a second claim was requested.
+    let requests: Vec<Option<String>> = events
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|e| e.stage == Stage::ClaimRequested)
+        .map(|e| e.detail.clone())
+        .collect();
+    assert_eq!(
+        requests,
+        vec![None, Some("previous claim too close to expiry".to_owned())]
+    );
     assert_eq!(
         source.calls.load(Ordering::SeqCst),
         2,
@@ -305,6 +319,36 @@ async fn a_claim_near_expiry_is_renewed_before_handover() {
     assert!(done.claim_time_left_at_handover > Duration::from_secs(60));
     let held: Vec<_> = emulator.issued_claims();
     assert_eq!(held.len(), 2);
+}
+
+/// A service that only ever issues claims shorter than the safety margin is reported as such, after
+/// one retry, and nothing reaches the device.
+#[tokio::test]
+async fn claims_that_are_always_too_short_are_a_typed_claim_error() {
+    let world = World::start(WorldOptions {
+        claim_validity: Duration::from_secs(30),
+        ..fast()
+    })
+    .await
+    .expect("world");
+    let device = world.device(16);
+    let session = connect(&world, ble(&device)).await;
+    let err = session
+        .provision(&lab_wifi(), &options("SN-SHORT"), &NoListener)
+        .await
+        .expect_err("no usable claim");
+    match err {
+        ProvisionError::Claim(ClaimError::TooShortLived {
+            left_secs,
+            margin_secs,
+        }) => {
+            assert!((25..=30).contains(&left_secs), "{left_secs}");
+            assert_eq!(margin_secs, 60);
+        }
+        other => panic!("expected TooShortLived, got {other:?}"),
+    }
+    assert_eq!(world.emulator.issued_claims().len(), 2, "asked twice");
+    assert!(!device.holds_claim());
 }
 
 fn world_device(emulator: &claimlink_harness::emulator::Emulator, index: u8) -> Arc<SimDevice> {

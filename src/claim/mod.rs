@@ -352,6 +352,17 @@ pub enum ClaimError {
         /// How long ago it expired.
         overdue_secs: u64,
     },
+    /// Fresh claims arrive with less time left than the safety margin: the service issues claims
+    /// that are too short-lived (or old), or the margin is set too high.
+    #[error(
+        "the service's claims have {left_secs} s left, less than the {margin_secs} s safety margin"
+    )]
+    TooShortLived {
+        /// Time left on the last claim received.
+        left_secs: u64,
+        /// The provisioner's safety margin.
+        margin_secs: u64,
+    },
     /// The app's token or credentials provider failed: the installer is signed out
     /// (`signed_out`, sign in again), or the provider could not produce credentials (retry).
     #[error("{}: {message}", if *signed_out { "the installer is signed out" } else { "the app's credentials provider failed" })]

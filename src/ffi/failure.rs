@@ -264,9 +264,9 @@ impl From<ClaimError> for ProvisioningFailure {
             ClaimError::Throttled { .. }
             | ClaimError::Unavailable { .. }
             | ClaimError::Network { .. } => Self::ServiceUnavailable { detail: message },
-            ClaimError::Malformed { .. } | ClaimError::Expired { .. } => {
-                Self::ClaimUnusable { detail: message }
-            }
+            ClaimError::Malformed { .. }
+            | ClaimError::Expired { .. }
+            | ClaimError::TooShortLived { .. } => Self::ClaimUnusable { detail: message },
         }
     }
 }
@@ -475,6 +475,14 @@ mod tests {
             ),
             (
                 ClaimError::Expired { overdue_secs: 3 }.into(),
+                "ClaimUnusable",
+            ),
+            (
+                ClaimError::TooShortLived {
+                    left_secs: 20,
+                    margin_secs: 60,
+                }
+                .into(),
                 "ClaimUnusable",
             ),
             (

@@ -28,20 +28,20 @@ pub struct ProvisionerSettings {
     /// Device security the app accepts (default: Security 2 patch 1 only).
     #[uniffi(default = None)]
     pub security: Option<SecuritySettings>,
-    /// Never hand over a claim with less than this left, in seconds.
+    /// Never hand over a claim with less than this left, in seconds (10–240).
     #[uniffi(default = 60)]
     pub safety_margin_secs: u32,
     /// How often the device's status is read while it works, in milliseconds (100–1000).
     #[uniffi(default = 500)]
     pub poll_interval_millis: u32,
-    /// Time allowed from "join Wi-Fi" to a Wi-Fi outcome, in seconds.
+    /// Time allowed from "join Wi-Fi" to a Wi-Fi outcome, in seconds (1–600).
     #[uniffi(default = 45)]
     pub wifi_timeout_secs: u32,
     /// Time allowed for the cloud stages after the certificate is issued, and for the cloud's
-    /// confirmation, in seconds.
+    /// confirmation, in seconds (1–600).
     #[uniffi(default = 60)]
     pub cloud_timeout_secs: u32,
-    /// Time allowed for one whole `provision` call, in seconds.
+    /// Time allowed for one whole `provision` call, in seconds (1–3600).
     #[uniffi(default = 420)]
     pub overall_timeout_secs: u32,
 }
@@ -80,21 +80,35 @@ impl ProvisionerSettings {
                 detail: "iot_endpoint is empty".into(),
             });
         }
-        if !(100..=1000).contains(&self.poll_interval_millis) {
-            return Err(ProvisioningFailure::InvalidInput {
-                detail: format!(
-                    "poll_interval_millis must be 100..=1000, not {}",
-                    self.poll_interval_millis
-                ),
-            });
+        // A claim lives 300 s: a margin of more than 240 s would refuse nearly every claim.
+        for (name, value, range) in [
+            (
+                "poll_interval_millis",
+                self.poll_interval_millis,
+                100..=1000,
+            ),
+            ("safety_margin_secs", self.safety_margin_secs, 10..=240),
+            ("wifi_timeout_secs", self.wifi_timeout_secs, 1..=600),
+            ("cloud_timeout_secs", self.cloud_timeout_secs, 1..=600),
+            ("overall_timeout_secs", self.overall_timeout_secs, 1..=3600),
+        ] {
+            if !range.contains(&value) {
+                return Err(ProvisioningFailure::InvalidInput {
+                    detail: format!(
+                        "{name} must be {}..={}, not {value}",
+                        range.start(),
+                        range.end()
+                    ),
+                });
+            }
         }
         let mut config = core::ProvisionerConfig::new(template, self.iot_endpoint.trim());
         config.security = self.security.clone().unwrap_or_default().into();
         config.safety_margin = Duration::from_secs(self.safety_margin_secs.into());
         config.poll_interval = Duration::from_millis(self.poll_interval_millis.into());
-        config.wifi_timeout = Duration::from_secs(self.wifi_timeout_secs.max(1).into());
-        config.cloud_timeout = Duration::from_secs(self.cloud_timeout_secs.max(1).into());
-        config.overall_timeout = Duration::from_secs(self.overall_timeout_secs.max(1).into());
+        config.wifi_timeout = Duration::from_secs(self.wifi_timeout_secs.into());
+        config.cloud_timeout = Duration::from_secs(self.cloud_timeout_secs.into());
+        config.overall_timeout = Duration::from_secs(self.overall_timeout_secs.into());
         Ok(config)
     }
 
@@ -384,7 +398,9 @@ pub enum Stage {
     Connecting,
     /// Establishing the secure session.
     Securing,
-    /// Asking for a claim (only now: session up, network chosen).
+    /// Asking for a claim (only now: session up, network chosen). Reported a second time, with a
+    /// detail, when the first claim arrived too close to expiry. Every other stage is reported once
+    /// per run, except `WifiFailed`.
     ClaimRequested,
     /// A claim is in hand.
     ClaimIssued,

@@ -9,7 +9,9 @@ pub enum Stage {
     Connecting,
     /// Establishing the secure session.
     Securing,
-    /// Asking for a claim (only now: session up, network chosen).
+    /// Asking for a claim (only now: session up, network chosen). Reported a second time, with a
+    /// detail, when the first claim arrived too close to expiry. Every other stage is reported once
+    /// per run, except `WifiFailed`.
     ClaimRequested,
     /// A claim is in hand.
     ClaimIssued,

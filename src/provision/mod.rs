@@ -419,7 +419,10 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn emit(&mut self, stage: Stage, detail: Option<String>) {
-        if self.timings.iter().any(|(s, _)| *s == stage) && !matches!(stage, Stage::WifiFailed) {
+        // Each stage is reported once, except those a run can go through again: a Wi-Fi failure, and
+        // a second claim request when the first claim was too close to expiry.
+        let repeatable = matches!(stage, Stage::WifiFailed | Stage::ClaimRequested);
+        if self.timings.iter().any(|(s, _)| *s == stage) && !repeatable {
             return;
         }
         self.timings.push((stage, self.start.elapsed()));
@@ -592,6 +595,7 @@ impl ProvisioningSession {
             template: config.template.clone(),
             device_hint: options.device_hint.clone(),
         };
+        let mut left = Duration::ZERO;
         for attempt in 1..=2 {
             run.emit(
                 Stage::ClaimRequested,
@@ -599,15 +603,20 @@ impl ProvisioningSession {
             );
             let claim = self.provisioner.claims.request_claim(&request).await?;
             run.claim = Some(*claim.deadline());
-            if claim.deadline().remaining() >= config.safety_margin {
+            left = claim.deadline().remaining();
+            if left >= config.safety_margin {
                 run.emit(Stage::ClaimIssued, None);
                 return Ok(claim);
             }
-            tracing::warn!(remaining = ?claim.deadline().remaining(), "claim below the safety margin; asking for another");
+            tracing::warn!(remaining = ?left, "claim below the safety margin; asking for another");
         }
-        Err(ProvisionError::DeadlineMissed {
-            stage: Stage::ClaimIssued,
-        })
+        // Two fresh claims in a row too short: not a missed deadline but a service (or margin) that
+        // cannot work.
+        Err(ClaimError::TooShortLived {
+            left_secs: left.as_secs(),
+            margin_secs: config.safety_margin.as_secs(),
+        }
+        .into())
     }
 
     async fn run(
