@@ -327,6 +327,13 @@ async fn wrong_password_and_wrong_passphrase_are_the_actions_an_app_takes() {
         .await
         .expect_err("wrong password");
     assert_eq!(failure, ProvisioningFailure::WrongDevicePassword);
+    // The failed connect left nothing open; connecting again on the same link reconnects.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), gatt.disconnected())
+            .await
+            .is_ok(),
+        "the link is still connected after a failed connect"
+    );
     let session = p
         .connect(AppBle::new(gatt), secret(), None)
         .await

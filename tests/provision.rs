@@ -195,6 +195,30 @@ async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim()
     );
 }
 
+/// A device that dropped the claim on its own between a Wi-Fi failure and the retry gets a fresh one
+/// instead of a Wi-Fi join with nothing to provision with.
+#[tokio::test]
+async fn a_retry_asks_the_device_before_reusing_its_claim() {
+    let world = World::start(fast()).await.expect("world");
+    let device = world.device(17);
+    let session = connect(&world, ble(&device)).await;
+    let wrong = WifiCredentials::new("claimlink-lab", "wrong horse battery".into()).expect("wifi");
+    let err = session
+        .provision(&wrong, &options("SN-FORGOT"), &NoListener)
+        .await
+        .expect_err("wrong passphrase");
+    assert!(matches!(err, ProvisionError::WifiAuthFailed), "{err:?}");
+    device.forget_claim();
+    let events = Recorder::default();
+    let done = session
+        .provision(&lab_wifi(), &options("SN-FORGOT"), &events)
+        .await
+        .expect("provisioned with a fresh claim");
+    assert_eq!(done.thing_name, "SN-FORGOT");
+    assert!(events.stages().contains(&Stage::ClaimRequested));
+    assert_eq!(world.emulator.issued_claims().len(), 2);
+}
+
 /// A retry (the claim is already on the device) that the app abandons by dropping it — a cancelled
 /// coroutine or task — still wipes the claim, and the session then asks for a fresh one.
 #[tokio::test]

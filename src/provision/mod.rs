@@ -227,6 +227,24 @@ impl Provisioner {
         let start = Instant::now();
         listener.on_event(ProvisioningEvent::new(Stage::Connecting, None, start));
         link.connect().await.map_err(ProtocolError::from)?;
+        match self.secure(&link, credentials, listener, start).await {
+            Ok(session) => Ok(session),
+            Err(e) => {
+                // Nothing is left open: the device (which often takes one connection at a time) is
+                // free again, and a later `connect` on the same link reconnects.
+                link.disconnect().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn secure(
+        &self,
+        link: &Arc<dyn DeviceLink>,
+        credentials: DeviceCredentials,
+        listener: &dyn ProvisioningListener,
+        start: Instant,
+    ) -> Result<ProvisioningSession, ProvisionError> {
         listener.on_event(ProvisioningEvent::new(Stage::Securing, None, start));
         tracing::debug!(link = %link.describe(), "connected; securing the session");
         let session = DeviceSession::establish(
@@ -250,7 +268,7 @@ impl Provisioner {
         }
         Ok(ProvisioningSession {
             provisioner: self.clone(),
-            link,
+            link: link.clone(),
             credentials,
             session: tokio::sync::Mutex::new(Arc::new(session)),
             claim_on_device: Arc::new(tokio::sync::Mutex::new(None)),
@@ -638,9 +656,16 @@ impl ProvisioningSession {
         session.set_wifi_config(wifi).await?;
         // Just in time: the claim is requested only now, with the session up and the network chosen.
         let mut on_device = self.claim_on_device.lock().await;
-        let reusable = on_device
+        let mut reusable = on_device
             .as_ref()
             .is_some_and(|c| c.deadline().remaining() >= config.safety_margin);
+        // The device keeps its claim through a Wi-Fi reset, but may have dropped it on its own (a
+        // restart of its provisioning task): ask before reusing it.
+        if reusable && session.cloud_status().await?.stage != CloudStage::ClaimReceived {
+            tracing::info!("the device no longer holds the claim; asking for a fresh one");
+            *on_device = None;
+            reusable = false;
+        }
         let (claim, baseline) = if reusable {
             let claim = on_device.clone().ok_or(ProvisionError::DeadlineMissed {
                 stage: Stage::ClaimIssued,

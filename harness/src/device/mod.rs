@@ -299,6 +299,14 @@ impl SimDevice {
         inner.scan_done = false;
     }
 
+    /// Wipes the claim on the device's own initiative (a firmware timer, a watchdog restart of the
+    /// provisioning task): the session and Wi-Fi settings stay.
+    pub fn forget_claim(&self) {
+        let mut inner = self.lock();
+        inner.pending_claim = None;
+        inner.claim = None;
+    }
+
     /// Drops the current session (a BLE disconnect, a reboot of the provisioning service).
     pub fn drop_session(&self) {
         self.lock().session = None;
