@@ -43,14 +43,15 @@ enum Command {
         prefix: String,
     },
     /// Provision a real device over Bluetooth (needs the `ble` feature). Secrets come from standard
-    /// input or the environment, never from the command line.
+    /// input, a file or the environment, never from the command line (which other users and the shell
+    /// history can read).
     Provision {
-        /// The device's BLE name.
-        #[arg(long, conflicts_with = "qr", required_unless_present = "qr")]
+        /// The device's BLE name (its password from CLAIMLINK_POP).
+        #[arg(long, conflicts_with = "qr_file", required_unless_present = "qr_file")]
         ble: Option<String>,
-        /// The device's QR payload (JSON); its proof of possession is used.
-        #[arg(long)]
-        qr: Option<String>,
+        /// A file holding the device's QR payload (JSON, as scanned); its proof of possession is used.
+        #[arg(long, value_name = "PATH")]
+        qr_file: Option<std::path::PathBuf>,
         /// The Wi-Fi network.
         #[arg(long)]
         ssid: String,
@@ -165,7 +166,7 @@ fn main() -> ExitCode {
         }
         Command::Provision {
             ble,
-            qr,
+            qr_file,
             ssid,
             passphrase_stdin,
             backend_url,
@@ -175,7 +176,7 @@ fn main() -> ExitCode {
         } => {
             let request = real_ble::ProvisionRequest {
                 ble,
-                qr,
+                qr_file,
                 ssid,
                 passphrase_stdin,
                 backend_url,

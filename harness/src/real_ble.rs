@@ -5,7 +5,7 @@
 #[cfg_attr(not(feature = "ble"), allow(dead_code))]
 pub struct ProvisionRequest {
     pub ble: Option<String>,
-    pub qr: Option<String>,
+    pub qr_file: Option<std::path::PathBuf>,
     pub ssid: String,
     pub passphrase_stdin: bool,
     pub backend_url: String,
@@ -74,9 +74,13 @@ pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
         }
     }
 
-    let (name, credentials) = match (&request.qr, &request.ble) {
-        (Some(qr), _) => {
-            let qr = ProvisioningQr::parse(qr).map_err(|e| e.to_string())?;
+    let (name, credentials) = match (&request.qr_file, &request.ble) {
+        (Some(path), _) => {
+            let payload =
+                zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read the QR payload from {}: {e}", path.display())
+                })?);
+            let qr = ProvisioningQr::parse(payload.trim()).map_err(|e| e.to_string())?;
             (qr.name, qr.credentials)
         }
         (None, Some(name)) => {
@@ -88,7 +92,7 @@ pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
                 DeviceCredentials::password(SecretString::new(pop)),
             )
         }
-        (None, None) => return Err("give --ble NAME or --qr JSON".into()),
+        (None, None) => return Err("give --ble NAME or --qr-file PATH".into()),
     };
     let passphrase = if request.passphrase_stdin {
         let mut line = String::new();

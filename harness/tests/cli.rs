@@ -88,3 +88,75 @@ fn scan_without_bluetooth_is_one_clear_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("Bluetooth"), "{err}");
 }
+
+#[test]
+fn provision_takes_no_secret_on_the_command_line() {
+    let common = [
+        "provision",
+        "--ssid",
+        "lab",
+        "--backend-url",
+        "https://127.0.0.1:9/",
+        "--template",
+        "t",
+        "--iot-endpoint",
+        "example-ats.iot.eu-west-1.amazonaws.com",
+    ];
+    // The old `--qr JSON` form is gone: a PoP on the command line is readable by other users.
+    let out = harness()
+        .args(common)
+        .args([
+            "--qr",
+            r#"{"ver":"v1","name":"PROV_1","pop":"pop-on-argv","transport":"ble"}"#,
+        ])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--qr"), "{err}");
+
+    // From a file it is read, and never echoed, whatever fails next (no token, no adapter, no
+    // Bluetooth in this build).
+    let dir = std::env::temp_dir().join(format!("claimlink-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let qr = dir.join("qr.json");
+    std::fs::write(
+        &qr,
+        r#"{"ver":"v1","name":"PROV_1","pop":"pop-in-file-1234","transport":"ble"}"#,
+    )
+    .expect("write");
+    let out = harness()
+        .args(common)
+        .arg("--qr-file")
+        .arg(&qr)
+        .env("CLAIMLINK_TOKEN", "tok_cli_test_token_value")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(all.trim().lines().count(), 1, "{all}");
+    assert!(
+        !all.contains("pop-in-file-1234") && !all.contains("tok_cli_test"),
+        "{all}"
+    );
+
+    // A missing file is named.
+    let out = harness()
+        .args(common)
+        .args(["--qr-file", "/nonexistent/qr.json"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let expected = if cfg!(feature = "ble") {
+        "/nonexistent/qr.json"
+    } else {
+        "Bluetooth"
+    };
+    assert!(err.contains(expected), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
