@@ -266,43 +266,33 @@ def test_token_refresh_goes_through_the_apps_provider(world):
     assert tokens.calls[:2] == [False, True], tokens.calls
 
 
-def test_a_signed_out_installer_is_asked_to_sign_in_again(world):
+@pytest.mark.parametrize(
+    "thrown, expected, detail",
+    [
+        # A signed-out installer is asked to sign in again.
+        (cl.ProviderFailure.NotSignedIn, cl.ProvisioningFailure.SignInRequired, "session expired"),
+        # A provider that cannot reach its identity service means retry later, not sign in.
+        (cl.ProviderFailure.Failed, cl.ProvisioningFailure.ServiceUnavailable, "identity provider unreachable"),
+    ],
+    ids=["signed-out-is-sign-in-required", "provider-failure-is-retry-later"],
+)
+def test_a_provider_failure_maps_to_the_action_it_calls_for(world, thrown, expected, detail):
     device = world["devices"][5]
 
-    class SignedOut(cl.TokenProvider):
+    class Provider(cl.TokenProvider):
         async def bearer_token(self, refresh):
-            raise cl.ProviderFailure.NotSignedIn(detail="session expired")
+            raise thrown(detail=detail)
 
     async def scenario():
-        p = provisioner(world, SignedOut())
+        p = provisioner(world, Provider())
         session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
-        with pytest.raises(cl.ProvisioningFailure.SignInRequired) as failure:
+        with pytest.raises(expected) as failure:
             await session.provision(wifi(device), options(device), None)
         await session.disconnect()
         return failure.value
 
     failure = run(scenario)
-    assert "session expired" in str(failure)
-    assert not sim_state(device)["holds_claim"]
-
-
-def test_a_failing_provider_is_retry_later_not_sign_in(world):
-    device = world["devices"][5]
-
-    class Offline(cl.TokenProvider):
-        async def bearer_token(self, refresh):
-            raise cl.ProviderFailure.Failed(detail="identity provider unreachable")
-
-    async def scenario():
-        p = provisioner(world, Offline())
-        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
-        with pytest.raises(cl.ProvisioningFailure.ServiceUnavailable) as failure:
-            await session.provision(wifi(device), options(device), None)
-        await session.disconnect()
-        return failure.value
-
-    failure = run(scenario)
-    assert "identity provider unreachable" in str(failure)
+    assert detail in str(failure)
     assert not sim_state(device)["holds_claim"]
 
 
