@@ -62,8 +62,9 @@ pub enum ProvisioningFailure {
         /// The explanation.
         detail: String,
     },
-    /// The claim could not be used (it had expired, or the service's answer did not make sense): try
-    /// again; if it persists, the backend is misconfigured.
+    /// The claim could not be used (it had expired, the service's answer did not make sense, or its
+    /// claims arrive with less time left than the safety margin): try again; if it persists, the
+    /// backend (or the margin) is misconfigured.
     #[error("no usable claim: {detail}")]
     ClaimUnusable {
         /// What is wrong.
@@ -147,7 +148,9 @@ pub enum ProvisioningFailure {
         /// Its certificate, if the device had one.
         certificate_id: Option<String>,
     },
-    /// The device reports success but the cloud does not show the thing with its certificate.
+    /// The cloud does not show this device's certificate ACTIVE on the thing: the device reported
+    /// success the cloud does not show, or it went quiet before naming its certificate and no new one
+    /// appeared (a certificate the thing already had never counts).
     #[error("the cloud does not confirm thing {thing_name:?}")]
     NotConfirmed {
         /// The thing the device named.

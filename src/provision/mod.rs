@@ -166,7 +166,9 @@ pub enum ProvisionError {
         /// Its certificate, if the device had one before failing.
         certificate_id: Option<String>,
     },
-    /// The device reports success but the cloud does not show the thing with its certificate.
+    /// The cloud does not show this device's certificate ACTIVE on the thing: the device reported
+    /// success the cloud does not show, or it went quiet before naming its certificate and no new one
+    /// appeared (a certificate the thing already had never counts).
     #[error("the cloud does not confirm thing {thing_name:?}")]
     NotConfirmed {
         /// The thing the device named.
