@@ -44,6 +44,17 @@ impl Recorder {
     }
 }
 
+/// Whether `condition` holds within 3 s (background work such as a wipe after a dropped run).
+async fn eventually(condition: impl Fn() -> bool) -> bool {
+    for _ in 0..300 {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    condition()
+}
+
 fn fast() -> WorldOptions {
     WorldOptions {
         poll_interval: Duration::from_millis(50),
@@ -56,8 +67,15 @@ async fn connect(
     world: &World,
     link: Arc<dyn DeviceLink>,
 ) -> claimlink::provision::ProvisioningSession {
-    world
-        .provisioner
+    connect_via(&world.provisioner, link).await
+}
+
+/// The same through another provisioner (other settings or claim source).
+async fn connect_via(
+    provisioner: &Provisioner,
+    link: Arc<dyn DeviceLink>,
+) -> claimlink::provision::ProvisioningSession {
+    provisioner
         .connect(link, DeviceCredentials::password(PASSWORD), &NoListener)
         .await
         .expect("session")
@@ -157,18 +175,31 @@ async fn happy_path_over_http() {
     assert_eq!(done.thing_name, "SN-HTTP");
 }
 
-#[tokio::test]
-async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim() {
+/// A session whose first run failed on a wrong passphrase: the claim is on the device for the retry.
+async fn after_a_wrong_passphrase(
+    index: u8,
+    serial: &str,
+) -> (
+    World,
+    Arc<SimDevice>,
+    claimlink::provision::ProvisioningSession,
+) {
     let world = World::start(fast()).await.expect("world");
-    let device = world.device(3);
+    let device = world.device(index);
     let session = connect(&world, ble(&device)).await;
     let wrong = WifiCredentials::new("claimlink-lab", "wrong horse battery".into()).expect("wifi");
     let err = session
-        .provision(&wrong, &options("SN-RETRY"), &NoListener)
+        .provision(&wrong, &options(serial), &NoListener)
         .await
         .expect_err("wrong passphrase");
     assert!(matches!(err, ProvisionError::WifiAuthFailed), "{err:?}");
     assert!(device.holds_claim(), "the claim stays for the retry");
+    (world, device, session)
+}
+
+#[tokio::test]
+async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim() {
+    let (world, _device, session) = after_a_wrong_passphrase(3, "SN-RETRY").await;
     let events = Recorder::default();
     let done = session
         .provision(&lab_wifi(), &options("SN-RETRY"), &events)
@@ -195,44 +226,36 @@ async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim()
     );
 }
 
+/// The retry after [`after_a_wrong_passphrase`] asks for a second claim and provisions with it.
+async fn retry_gets_a_fresh_claim(
+    world: &World,
+    session: &claimlink::provision::ProvisioningSession,
+    serial: &str,
+) {
+    let events = Recorder::default();
+    let done = session
+        .provision(&lab_wifi(), &options(serial), &events)
+        .await
+        .expect("provisioned with a fresh claim");
+    assert_eq!(done.thing_name, serial);
+    assert!(events.stages().contains(&Stage::ClaimRequested));
+    assert_eq!(world.emulator.issued_claims().len(), 2);
+}
+
 /// A device that dropped the claim on its own between a Wi-Fi failure and the retry gets a fresh one
 /// instead of a Wi-Fi join with nothing to provision with.
 #[tokio::test]
 async fn a_retry_asks_the_device_before_reusing_its_claim() {
-    let world = World::start(fast()).await.expect("world");
-    let device = world.device(17);
-    let session = connect(&world, ble(&device)).await;
-    let wrong = WifiCredentials::new("claimlink-lab", "wrong horse battery".into()).expect("wifi");
-    let err = session
-        .provision(&wrong, &options("SN-FORGOT"), &NoListener)
-        .await
-        .expect_err("wrong passphrase");
-    assert!(matches!(err, ProvisionError::WifiAuthFailed), "{err:?}");
+    let (world, device, session) = after_a_wrong_passphrase(17, "SN-FORGOT").await;
     device.forget_claim();
-    let events = Recorder::default();
-    let done = session
-        .provision(&lab_wifi(), &options("SN-FORGOT"), &events)
-        .await
-        .expect("provisioned with a fresh claim");
-    assert_eq!(done.thing_name, "SN-FORGOT");
-    assert!(events.stages().contains(&Stage::ClaimRequested));
-    assert_eq!(world.emulator.issued_claims().len(), 2);
+    retry_gets_a_fresh_claim(&world, &session, "SN-FORGOT").await;
 }
 
 /// A retry (the claim is already on the device) that the app abandons by dropping it — a cancelled
 /// coroutine or task — still wipes the claim, and the session then asks for a fresh one.
 #[tokio::test]
 async fn dropping_a_retry_wipes_the_claim_it_would_have_reused() {
-    let world = World::start(fast()).await.expect("world");
-    let device = world.device(15);
-    let session = connect(&world, ble(&device)).await;
-    let wrong = WifiCredentials::new("claimlink-lab", "wrong horse battery".into()).expect("wifi");
-    let err = session
-        .provision(&wrong, &options("SN-DROP-RETRY"), &NoListener)
-        .await
-        .expect_err("wrong passphrase");
-    assert!(matches!(err, ProvisionError::WifiAuthFailed), "{err:?}");
-    assert!(device.holds_claim(), "the claim stays for the retry");
+    let (world, device, session) = after_a_wrong_passphrase(15, "SN-DROP-RETRY").await;
     let before = device.exchanges();
     // Dropped while it is still resetting the device's Wi-Fi, before it touches the claim.
     let (wifi, opts) = (lab_wifi(), options("SN-DROP-RETRY"));
@@ -243,22 +266,12 @@ async fn dropping_a_retry_wipes_the_claim_it_would_have_reused() {
         device.exchanges() > before,
         "the retry had begun talking to the device"
     );
-    for _ in 0..300 {
-        if !device.holds_claim() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(!device.holds_claim(), "dropping the retry wipes the claim");
+    assert!(
+        eventually(|| !device.holds_claim()).await,
+        "dropping the retry wipes the claim"
+    );
     // The session knows the claim is gone: the next run gets a fresh one and succeeds.
-    let events = Recorder::default();
-    let done = session
-        .provision(&lab_wifi(), &options("SN-DROP-RETRY"), &events)
-        .await
-        .expect("a fresh run");
-    assert_eq!(done.thing_name, "SN-DROP-RETRY");
-    assert!(events.stages().contains(&Stage::ClaimRequested));
-    assert_eq!(world.emulator.issued_claims().len(), 2);
+    retry_gets_a_fresh_claim(&world, &session, "SN-DROP-RETRY").await;
 }
 
 /// Hands out a short-lived claim first, normal ones after.
@@ -292,14 +305,19 @@ impl ClaimSource for ShortFirst {
     }
 }
 
-#[tokio::test]
-async fn a_claim_near_expiry_is_renewed_before_handover() {
-    let world = World::start(WorldOptions {
+/// A world whose claims last 30 s: less than the default 60 s safety margin.
+async fn world_with_30_second_claims() -> World {
+    World::start(WorldOptions {
         claim_validity: Duration::from_secs(30),
         ..fast()
     })
     .await
-    .expect("world");
+    .expect("world")
+}
+
+#[tokio::test]
+async fn a_claim_near_expiry_is_renewed_before_handover() {
+    let world = world_with_30_second_claims().await;
     let emulator = Arc::new(world.emulator);
     let setter = emulator.clone();
     let source = Arc::new(ShortFirst {
@@ -309,14 +327,7 @@ async fn a_claim_near_expiry_is_renewed_before_handover() {
     });
     let provisioner = Provisioner::new(source.clone(), world.provisioner.config().clone());
     let device = world_device(&emulator, 5);
-    let session = provisioner
-        .connect(
-            ble(&device),
-            DeviceCredentials::password(PASSWORD),
-            &NoListener,
-        )
-        .await
-        .expect("session");
+    let session = connect_via(&provisioner, ble(&device)).await;
     let events = Recorder::default();
     let done = session
         .provision(&lab_wifi(), &options("SN-RENEW"), &events)
@@ -349,12 +360,7 @@ async fn a_claim_near_expiry_is_renewed_before_handover() {
 /// one retry, and nothing reaches the device.
 #[tokio::test]
 async fn claims_that_are_always_too_short_are_a_typed_claim_error() {
-    let world = World::start(WorldOptions {
-        claim_validity: Duration::from_secs(30),
-        ..fast()
-    })
-    .await
-    .expect("world");
+    let world = world_with_30_second_claims().await;
     let device = world.device(16);
     let session = connect(&world, ble(&device)).await;
     let err = session
@@ -518,13 +524,7 @@ async fn cancelling_wipes_the_claim_from_the_device() {
                 .await
         })
     };
-    for _ in 0..200 {
-        if device.holds_claim() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(device.holds_claim());
+    assert!(eventually(|| device.holds_claim()).await);
     session.cancel();
     let result = running.await.expect("task");
     assert!(
@@ -560,13 +560,10 @@ async fn cancelling_wipes_the_claim_from_the_device() {
         device.holds_claim(),
         "the claim was on the device when the run was dropped"
     );
-    for _ in 0..200 {
-        if !device.holds_claim() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(!device.holds_claim(), "dropping the run wipes the claim");
+    assert!(
+        eventually(|| !device.holds_claim()).await,
+        "dropping the run wipes the claim"
+    );
 }
 
 #[tokio::test]
@@ -681,14 +678,7 @@ async fn a_thing_that_already_exists_does_not_confirm_a_device_that_failed() {
     // With the cloud reachable, the device's new certificate confirms it, and is the one reported.
     world.emulator.set_mqtt_down(false);
     let device = quiet(14);
-    let session = provisioner
-        .connect(
-            ble(&device),
-            DeviceCredentials::password(PASSWORD),
-            &NoListener,
-        )
-        .await
-        .expect("session");
+    let session = connect_via(&provisioner, ble(&device)).await;
     let done = session
         .provision(&lab_wifi(), &options("SN-AGAIN"), &NoListener)
         .await
@@ -712,14 +702,7 @@ async fn the_overall_timeout_bounds_a_run() {
     let mut device_config = world.device_config(12);
     device_config.world.connect_time = Duration::from_secs(5);
     let device = Arc::new(SimDevice::new(device_config));
-    let session = provisioner
-        .connect(
-            ble(&device),
-            DeviceCredentials::password(PASSWORD),
-            &NoListener,
-        )
-        .await
-        .expect("session");
+    let session = connect_via(&provisioner, ble(&device)).await;
     let started = std::time::Instant::now();
     let err = session
         .provision(&lab_wifi(), &options("SN-OVERALL"), &NoListener)
