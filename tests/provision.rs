@@ -693,6 +693,60 @@ async fn a_thing_that_already_exists_does_not_confirm_a_device_that_failed() {
     );
 }
 
+/// Fails the first `describe_thing` (the read before handover), passes everything else through.
+#[derive(Debug)]
+struct BlindBeforeHandover {
+    inner: Arc<dyn ClaimSource>,
+    describes: AtomicUsize,
+}
+
+#[async_trait]
+impl ClaimSource for BlindBeforeHandover {
+    async fn request_claim(&self, request: &ClaimRequest) -> Result<Claim, ClaimError> {
+        self.inner.request_claim(request).await
+    }
+    async fn describe_thing(
+        &self,
+        thing: &ThingName,
+    ) -> Result<Option<ThingDescription>, ClaimError> {
+        if self.describes.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(ClaimError::Network {
+                message: "offline for a moment".into(),
+                timed_out: false,
+            });
+        }
+        self.inner.describe_thing(thing).await
+    }
+}
+
+/// Without the read before handover, a device that went quiet before naming its certificate cannot
+/// be told from an old registration: NotConfirmed at once, never a guess.
+#[tokio::test]
+async fn a_quiet_device_is_not_confirmed_without_the_read_before_handover() {
+    let world = World::start(fast()).await.expect("world");
+    let source = Arc::new(BlindBeforeHandover {
+        inner: world.claims.clone(),
+        describes: AtomicUsize::new(0),
+    });
+    let provisioner = Provisioner::new(source.clone(), world.provisioner.config().clone());
+    let mut config = world.device_config(18);
+    config.auto_stop_after_ip = Some(Duration::from_millis(20));
+    if let Some(cloud) = config.cloud.as_mut() {
+        cloud.time_sync = Duration::from_millis(300);
+    }
+    let device = Arc::new(SimDevice::new(config));
+    let session = connect_via(&provisioner, ble(&device)).await;
+    let err = session
+        .provision(&lab_wifi(), &options("SN-BLIND"), &NoListener)
+        .await
+        .expect_err("cannot be confirmed");
+    assert!(
+        matches!(&err, ProvisionError::NotConfirmed { thing_name } if thing_name == "SN-BLIND"),
+        "{err:?}"
+    );
+    assert_eq!(source.describes.load(Ordering::SeqCst), 1, "no guessing");
+}
+
 #[tokio::test]
 async fn the_overall_timeout_bounds_a_run() {
     let world = World::start(fast()).await.expect("world");

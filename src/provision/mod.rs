@@ -416,6 +416,9 @@ async fn reopen(
     DeviceSession::establish(link.clone(), credentials, policy, &mut rand_core::OsRng).await
 }
 
+/// How long reading the expected thing before handover may take.
+const BASELINE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The claim as handed over, and what the cloud showed before the device could use it.
 struct Handover<'c> {
     claim: &'c Claim,
@@ -710,7 +713,17 @@ impl ProvisioningSession {
     /// the cloud could not be asked (a success then needs the device to name its certificate).
     async fn baseline(&self, options: &ProvisionOptions) -> Option<Baseline> {
         let thing = options.expected_thing_name.clone()?;
-        match self.provisioner.claims.describe_thing(&thing).await {
+        // Bounded: a slow answer must not hold up the handover it runs alongside.
+        let read = tokio::time::timeout(
+            BASELINE_TIMEOUT,
+            self.provisioner.claims.describe_thing(&thing),
+        );
+        match read.await.unwrap_or_else(|_| {
+            Err(ClaimError::Network {
+                message: "no answer in time".into(),
+                timed_out: true,
+            })
+        }) {
             Ok(description) => Some(Baseline {
                 active: description
                     .map(|d| {
