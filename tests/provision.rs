@@ -274,6 +274,32 @@ async fn dropping_a_retry_wipes_the_claim_it_would_have_reused() {
     retry_gets_a_fresh_claim(&world, &session, "SN-DROP-RETRY").await;
 }
 
+/// Calling again right after dropping a run (no pause for the background wipe) waits for that wipe,
+/// then provisions with a fresh claim: the wipe never lands in the middle of the new run.
+#[tokio::test]
+async fn calling_again_at_once_after_dropping_a_run_is_not_disturbed_by_its_wipe() {
+    let world = World::start(fast()).await.expect("world");
+    let mut config = world.device_config(19);
+    config.world.connect_time = Duration::from_millis(800);
+    let device = Arc::new(SimDevice::new(config));
+    let session = connect(&world, ble(&device)).await;
+    let (wifi, opts) = (lab_wifi(), options("SN-AGAIN-AT-ONCE"));
+    let first = session.provision(&wifi, &opts, &NoListener);
+    let dropped = tokio::time::timeout(Duration::from_millis(300), first).await;
+    assert!(dropped.is_err(), "still joining Wi-Fi: {dropped:?}");
+    assert!(device.holds_claim());
+    let done = session
+        .provision(&wifi, &opts, &NoListener)
+        .await
+        .expect("the second run provisions");
+    assert_eq!(done.thing_name, "SN-AGAIN-AT-ONCE");
+    assert_eq!(world.emulator.issued_claims().len(), 2, "a fresh claim");
+    assert!(
+        !device.holds_claim(),
+        "the device used and dropped its claim"
+    );
+}
+
 /// Hands out a short-lived claim first, normal ones after.
 struct ShortFirst {
     inner: Arc<dyn ClaimSource>,

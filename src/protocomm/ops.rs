@@ -689,7 +689,6 @@ fn rsa_primes(claim: &Claim) -> Result<proto::RsaPrimes, ProtocolError> {
     })
 }
 
-/// Serializes the claim bundle; the buffer is zeroized when dropped.
 /// A request message whose secret fields the function wipes when it is dropped.
 struct WipedOnDrop<M>(M, fn(&mut M));
 
@@ -699,6 +698,7 @@ impl<M> Drop for WipedOnDrop<M> {
     }
 }
 
+/// Serializes the claim bundle; the buffer is zeroized when dropped.
 fn claim_bundle(
     claim: &Claim,
     iot_endpoint: &str,

@@ -330,7 +330,9 @@ impl Drop for ProvisioningSession {
             self.credentials.clone(),
             self.provisioner.config.security.clone(),
         );
-        runtime.spawn(async move { wipe_claim(&session, &link, &credentials, &policy).await });
+        runtime.spawn(async move {
+            wipe_claim(&session, &link, &credentials, &policy).await;
+        });
     }
 }
 
@@ -360,35 +362,53 @@ impl Drop for AbortOnDrop {
         else {
             return;
         };
-        let (session, link, credentials, policy, on_device) = (
+        let (session, link, credentials, policy) = (
             self.session.clone(),
             self.link.clone(),
             self.credentials.clone(),
             self.policy.clone(),
-            self.on_device.clone(),
         );
+        // The record is locked now, not when the task first runs: until the wipe is done, a new run
+        // on the session waits, and the session's own drop (which only try-locks) does not start a
+        // second, interleaved wipe. The run that owned this guard no longer holds the lock.
+        let held = self.on_device.clone().try_lock_owned();
+        let on_device = self.on_device.clone();
         runtime.spawn(async move {
-            // Held through the wipe: a run started meanwhile waits, then sees no claim to reuse.
-            let mut on_device = on_device.lock().await;
-            wipe_claim(&session, &link, &credentials, &policy).await;
-            *on_device = None;
+            let mut on_device = match held {
+                Ok(guard) => guard,
+                Err(_) => on_device.lock_owned().await,
+            };
+            if wipe_claim(&session, &link, &credentials, &policy).await {
+                *on_device = None;
+            }
         });
     }
 }
 
 /// Wipes the claim from the device, best effort and bounded: done within 10 s whatever the device
-/// does (the run's own outcome is what gets reported).
+/// does (the run's own outcome is what gets reported). Whether the device confirmed the wipe.
 async fn wipe_claim(
     session: &DeviceSession,
     link: &Arc<dyn DeviceLink>,
     credentials: &DeviceCredentials,
     policy: &SecurityPolicy,
-) {
-    let _ = tokio::time::timeout(
+) -> bool {
+    let wiped = tokio::time::timeout(
         Duration::from_secs(10),
         abort_on_device(session, link, credentials, policy),
     )
     .await;
+    match wiped {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not wipe the claim from the device");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("the device did not confirm the claim wipe within 10 s");
+            false
+        }
+    }
 }
 
 /// Sends `aws-claim` abort, on a fresh session if the current one is broken (for instance by a request
@@ -532,25 +552,8 @@ impl ProvisioningSession {
         let mut cancelled = self.cancel.subscribe();
         // Waits for the wipe of a run that was dropped, if one is still going.
         let holds_claim = self.claim_on_device.lock().await.is_some();
-        let session = {
-            let mut current = self.session.lock().await;
-            if current.is_broken().await {
-                // A run dropped mid-exchange (or a failed one) left the session unusable: open a new
-                // one with the same password, so the app can simply call again.
-                tracing::info!("the secure session was broken; opening a new one");
-                *current = Arc::new(
-                    reopen(
-                        &self.link,
-                        &self.credentials,
-                        &self.provisioner.config.security,
-                    )
-                    .await?,
-                );
-            }
-            current.clone()
-        };
         let mut guard = AbortOnDrop {
-            session: session.clone(),
+            session: self.session.lock().await.clone(),
             link: self.link.clone(),
             credentials: self.credentials.clone(),
             policy: self.provisioner.config.security.clone(),
@@ -567,10 +570,12 @@ impl ProvisioningSession {
         };
         let overall = self.provisioner.config.overall_timeout;
         let result = {
-            let work = tokio::time::timeout(
-                overall,
-                self.run(&session, wifi, options, &mut run, &mut guard),
-            );
+            let work = tokio::time::timeout(overall, async {
+                let session = self.usable_session().await?;
+                guard.session = session.clone();
+                self.run(&session, wifi, options, &mut run, &mut guard)
+                    .await
+            });
             tokio::select! {
                 // Cancellation first: a run cancelled before it started does no work at all.
                 biased;
@@ -595,15 +600,40 @@ impl ProvisioningSession {
                 guard.armed = false
             }
             Err(_) => {
+                // The guard stays armed through this wipe: if the app drops the run now (a cancel
+                // followed by a cancelled coroutine), the wipe goes on in the background.
+                let session = guard.session.clone();
+                let wiped = self.wipe_claim(&session).await;
                 guard.armed = false;
-                *self.claim_on_device.lock().await = None;
-                self.wipe_claim(&session).await;
+                // A claim the device did not confirm wiping stays recorded: `close` (or dropping
+                // the session) tries again, and a next run asks the device before reusing it.
+                if wiped {
+                    *self.claim_on_device.lock().await = None;
+                }
             }
         }
         result
     }
 
-    async fn wipe_claim(&self, session: &DeviceSession) {
+    /// The secure session, opened again if a run dropped mid-exchange (or a failed one) broke it, so
+    /// the app can simply call again with the same password.
+    async fn usable_session(&self) -> Result<Arc<DeviceSession>, ProvisionError> {
+        let mut current = self.session.lock().await;
+        if current.is_broken().await {
+            tracing::info!("the secure session was broken; opening a new one");
+            *current = Arc::new(
+                reopen(
+                    &self.link,
+                    &self.credentials,
+                    &self.provisioner.config.security,
+                )
+                .await?,
+            );
+        }
+        Ok(current.clone())
+    }
+
+    async fn wipe_claim(&self, session: &DeviceSession) -> bool {
         let policy = &self.provisioner.config.security;
         wipe_claim(session, &self.link, &self.credentials, policy).await
     }
@@ -686,11 +716,11 @@ impl ProvisioningSession {
             guard.armed = true;
             // The device cannot use the claim before its Wi-Fi settings are applied, so what the
             // thing has now is what it had before this run: look while the claim travels.
-            let (sent, baseline) = tokio::join!(
+            // A failed transfer ends the run at once, without waiting for the read.
+            let (_, baseline) = tokio::try_join!(
                 session.send_claim(&claim, &config.iot_endpoint, &options.template_parameters),
-                self.baseline(options)
-            );
-            sent?;
+                async { Ok(self.baseline(options).await) }
+            )?;
             *on_device = Some(claim.clone());
             (claim, baseline)
         };
