@@ -72,6 +72,7 @@ pub fn all() -> Vec<Target> {
             seeds: || {
                 vec![
             br#"{"certificateId":"ab","certificatePem":"x","keyPair":{"PrivateKey":"k"},"expiration":1795000000}"#.to_vec(),
+            br#"{"certificateId":"ab","certificatePem":"x","keyPair":{"PublicKey":"p","PrivateKey":"-----BEGIN\n\u0041\/\"k\\\r\n"},"expiration":"1795000000.5"}"#.to_vec(),
             br#"{"thingName":"t","attributes":{"a":"b"},"certificates":[{"certificateId":"c","status":"ACTIVE"}]}"#.to_vec(),
             br#"{"principals":["arn:aws:iot:r:1:cert/abc"],"nextToken":"n","certificateDescription":{"status":"ACTIVE"}}"#.to_vec(),
         ]

@@ -47,24 +47,79 @@ fn string_field(map: &Map<String, Value>, name: &str) -> Result<String, ClaimErr
     }
 }
 
+/// The claim answer's fields; `keyPair` is kept as its raw JSON text, so the key is never unescaped
+/// into a buffer of serde_json's (which it frees without wiping: a PEM key always has `\n` escapes).
+#[derive(serde::Deserialize)]
+struct ClaimJson<'a> {
+    #[serde(rename = "certificateId", default)]
+    certificate_id: Option<Value>,
+    #[serde(rename = "certificatePem", default)]
+    certificate_pem: Option<Value>,
+    #[serde(rename = "keyPair", borrow, default)]
+    key_pair: Option<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    expiration: Option<Value>,
+}
+
+/// `keyPair`, with `PrivateKey` still raw JSON text.
+#[derive(serde::Deserialize)]
+struct KeyPairJson<'a> {
+    #[serde(rename = "PrivateKey", borrow, default)]
+    private_key: Option<&'a serde_json::value::RawValue>,
+}
+
 /// Parses `{certificateId, certificatePem, keyPair: {PrivateKey, PublicKey}, expiration}`.
 pub(crate) fn claim_answer(body: &[u8]) -> Result<ClaimAnswer, ClaimError> {
-    let mut map = object(body)?;
-    // The key first: taken out of the parsed tree into a zeroizing string before any other check can
-    // return and drop the tree (whose strings are not wiped).
-    let private_key = match map.get_mut("keyPair") {
-        Some(Value::Object(pair)) => match pair.get_mut("PrivateKey") {
-            Some(Value::String(s)) if !s.is_empty() => SecretString::new(std::mem::take(s)),
-            Some(Value::String(_)) => return Err(malformed("field `keyPair.PrivateKey` is empty")),
-            Some(_) => return Err(malformed("field `keyPair.PrivateKey` is not a string")),
-            None => return Err(malformed("field `keyPair.PrivateKey` is missing")),
-        },
-        Some(_) => return Err(malformed("field `keyPair` is not an object")),
-        None => return Err(malformed("field `keyPair` is missing")),
-    };
+    // serde would also take a struct from a JSON array: only an object is a claim.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => malformed("the body is JSON but not an object"),
+                Err(e) => malformed(format!(
+                    "the body is not JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )),
+            },
+        );
+    }
+    let json: ClaimJson<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => malformed(
+            "the body is JSON but not a claim object (a field has the wrong shape or is repeated)",
+        ),
+        _ => malformed(format!(
+            "the body is not JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        )),
+    })?;
+    let pair = json
+        .key_pair
+        .filter(|raw| raw.get() != "null")
+        .ok_or_else(|| malformed("field `keyPair` is missing"))?;
+    let pair: KeyPairJson<'_> = serde_json::from_str(pair.get())
+        .map_err(|_| malformed("field `keyPair` is not an object"))?;
+    let raw_key = pair
+        .private_key
+        .map(|raw| raw.get())
+        .filter(|raw| *raw != "null")
+        .ok_or_else(|| malformed("field `keyPair.PrivateKey` is missing"))?;
+    let private_key = unescape_string(raw_key)
+        .ok_or_else(|| malformed("field `keyPair.PrivateKey` is not a string"))?;
+    if private_key.is_empty() {
+        return Err(malformed("field `keyPair.PrivateKey` is empty"));
+    }
+    let private_key = SecretString::from(private_key.as_str());
+    let map: Map<String, Value> = [
+        ("certificateId", json.certificate_id),
+        ("certificatePem", json.certificate_pem),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+    .collect();
     let certificate_id = string_field(&map, "certificateId")?;
     let certificate_pem = string_field(&map, "certificatePem")?;
-    let expiration = match map.get("expiration") {
+    let expiration = match json.expiration.as_ref() {
         Some(v) => {
             epoch_seconds(v).ok_or_else(|| malformed("field `expiration` is not epoch seconds"))?
         }
@@ -76,6 +131,41 @@ pub(crate) fn claim_answer(body: &[u8]) -> Result<ClaimAnswer, ClaimError> {
         private_key,
         expiration,
     })
+}
+
+/// The text of a JSON string literal (`raw` is its source, quotes included), unescaped into a
+/// zeroizing buffer that never grows (unescaping only shortens). `None` when `raw` is not a string
+/// literal or escapes a lone surrogate.
+fn unescape_string(raw: &str) -> Option<zeroize::Zeroizing<String>> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = zeroize::Zeroizing::new(String::with_capacity(inner.len()));
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let unescaped = match chars.next()? {
+            '"' => '"',
+            '\\' => '\\',
+            '/' => '/',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'u' => {
+                let hex: String = chars.by_ref().take(4).collect();
+                let code = u32::from_str_radix(&hex, 16)
+                    .ok()
+                    .filter(|_| hex.len() == 4)?;
+                char::from_u32(code)?
+            }
+            _ => return None,
+        };
+        out.push(unescaped);
+    }
+    Some(out)
 }
 
 /// AWS JSON timestamps are epoch seconds, possibly fractional; also accept them as a numeric string.
@@ -257,6 +347,58 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("not JSON") && !err.contains("SECRET"), "{err}");
+    }
+
+    #[test]
+    fn the_key_is_unescaped_as_serde_json_would() {
+        for literal in [
+            r#""-----BEGIN PRIVATE KEY-----\nMIIE\/x+y==\r\n-----END PRIVATE KEY-----\n""#,
+            r#""tab\tquote\"back\\slash\u0041\u00e9\u20ac\b\f""#,
+            r#""""#,
+            r#""plain ascii and é""#,
+        ] {
+            let ours = unescape_string(literal).map(|s| s.as_str().to_owned());
+            let theirs: Option<String> = serde_json::from_str(literal).ok();
+            assert_eq!(ours, theirs, "{literal}");
+        }
+        for bad in [
+            r#""\x41""#,
+            r#""\u12""#,
+            r#""\ud800""#,
+            "7",
+            r#""open"#,
+            r#"{"a":1}"#,
+        ] {
+            assert!(unescape_string(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn claim_answer_reads_the_key_and_checks_every_field() {
+        let ok = br#"{"certificateId":"ab","certificatePem":"pem","keyPair":{"PublicKey":"p","PrivateKey":"-----BEGIN\nK\n"},"expiration":1700000000,"extra":[1,{"x":"\n"}]}"#;
+        let parsed = claim_answer(ok).map_err(|e| e.to_string());
+        let parsed = parsed
+            .as_ref()
+            .map(|a| (a.certificate_id.as_str(), a.private_key.expose()));
+        assert_eq!(parsed, Ok(("ab", "-----BEGIN\nK\n")));
+        let cases: [(&[u8], &str); 9] = [
+            (br#"{"certificateId":"ab","certificatePem":"pem","expiration":1}"#, "`keyPair` is missing"),
+            (br#"{"certificateId":"ab","certificatePem":"pem","keyPair":null,"expiration":1}"#, "`keyPair` is missing"),
+            (br#"{"certificateId":"ab","certificatePem":"pem","keyPair":"k","expiration":1}"#, "`keyPair` is not an object"),
+            (br#"{"certificateId":"ab","certificatePem":"pem","keyPair":{},"expiration":1}"#, "`keyPair.PrivateKey` is missing"),
+            (br#"{"certificateId":"ab","certificatePem":"pem","keyPair":{"PrivateKey":""},"expiration":1}"#, "`keyPair.PrivateKey` is empty"),
+            (br#"{"certificatePem":"pem","keyPair":{"PrivateKey":"k"},"expiration":1}"#, "`certificateId` is missing"),
+            (br#"{"certificateId":"ab","certificatePem":3,"keyPair":{"PrivateKey":"k"},"expiration":1}"#, "`certificatePem` is not a string"),
+            (br#"{"certificateId":"ab","certificatePem":"pem","keyPair":{"PrivateKey":"k"}}"#, "`expiration` is missing"),
+            (br#"[1,2]"#, "not an object"),
+        ];
+        for (body, field) in cases {
+            let err = claim_answer(body)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 
     #[test]
