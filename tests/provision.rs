@@ -274,16 +274,29 @@ async fn dropping_a_retry_wipes_the_claim_it_would_have_reused() {
     retry_gets_a_fresh_claim(&world, &session, "SN-DROP-RETRY").await;
 }
 
-/// Calling again right after dropping a run (no pause for the background wipe) waits for that wipe,
-/// then provisions with a fresh claim: the wipe never lands in the middle of the new run.
+/// Calling again right after dropping a retry (no pause for the background wipe) waits for that
+/// wipe, then provisions with a fresh claim: the wipe never lands in the middle of the new run.
 #[tokio::test]
-async fn calling_again_at_once_after_dropping_a_run_is_not_disturbed_by_its_wipe() {
+async fn calling_again_at_once_after_dropping_a_retry_is_not_disturbed_by_its_wipe() {
+    let (world, device, session) = after_a_wrong_passphrase(20, "SN-AT-ONCE").await;
+    let (wifi, opts) = (lab_wifi(), options("SN-AT-ONCE"));
+    let retry = session.provision(&wifi, &opts, &NoListener);
+    let dropped = tokio::time::timeout(Duration::from_millis(3), retry).await;
+    assert!(dropped.is_err(), "the retry was still running: {dropped:?}");
+    assert!(device.holds_claim(), "its wipe has not run yet");
+    retry_gets_a_fresh_claim(&world, &session, "SN-AT-ONCE").await;
+}
+
+/// A run dropped while the device was still joining Wi-Fi: the next run waits for that attempt to
+/// end (a device refuses a reset mid-join), then provisions with a fresh claim.
+#[tokio::test]
+async fn a_run_after_one_dropped_mid_join_waits_for_the_join_to_end() {
     let world = World::start(fast()).await.expect("world");
     let mut config = world.device_config(19);
     config.world.connect_time = Duration::from_millis(800);
     let device = Arc::new(SimDevice::new(config));
     let session = connect(&world, ble(&device)).await;
-    let (wifi, opts) = (lab_wifi(), options("SN-AGAIN-AT-ONCE"));
+    let (wifi, opts) = (lab_wifi(), options("SN-MID-JOIN"));
     let first = session.provision(&wifi, &opts, &NoListener);
     let dropped = tokio::time::timeout(Duration::from_millis(300), first).await;
     assert!(dropped.is_err(), "still joining Wi-Fi: {dropped:?}");
@@ -292,7 +305,7 @@ async fn calling_again_at_once_after_dropping_a_run_is_not_disturbed_by_its_wipe
         .provision(&wifi, &opts, &NoListener)
         .await
         .expect("the second run provisions");
-    assert_eq!(done.thing_name, "SN-AGAIN-AT-ONCE");
+    assert_eq!(done.thing_name, "SN-MID-JOIN");
     assert_eq!(world.emulator.issued_claims().len(), 2, "a fresh claim");
     assert!(
         !device.holds_claim(),

@@ -633,6 +633,28 @@ impl ProvisioningSession {
         Ok(current.clone())
     }
 
+    /// Brings the device's Wi-Fi back to "nothing applied" before new settings: after a Wi-Fi
+    /// failure (Reset), after a run dropped while the device was still joining (wait for the attempt
+    /// to end, as long as a Wi-Fi join may take) or once it had joined (Reprov).
+    async fn settle_wifi(&self, session: &DeviceSession) -> Result<(), ProvisionError> {
+        use crate::protocomm::ops::WifiState;
+        let config = &self.provisioner.config;
+        let since = Instant::now();
+        loop {
+            match session.wifi_status().await? {
+                WifiState::Disconnected => return Ok(()),
+                WifiState::Connecting if since.elapsed() < config.wifi_timeout => {
+                    tokio::time::sleep(config.poll_interval).await
+                }
+                WifiState::Connecting => return Err(ProvisionError::WifiTimeout),
+                WifiState::Connected { .. } => return Ok(session.reprovision().await?),
+                WifiState::Failed(_) | WifiState::AttemptFailed { .. } => {
+                    return Ok(session.reset_wifi().await?)
+                }
+            }
+        }
+    }
+
     async fn wipe_claim(&self, session: &DeviceSession) -> bool {
         let policy = &self.provisioner.config.security;
         wipe_claim(session, &self.link, &self.credentials, policy).await
@@ -681,13 +703,7 @@ impl ProvisioningSession {
         guard: &mut AbortOnDrop,
     ) -> Result<ProvisionedDevice, ProvisionError> {
         let config = self.provisioner.config.clone();
-        // A retry after a Wi-Fi failure: reset the device's Wi-Fi state first.
-        if !matches!(
-            session.wifi_status().await?,
-            crate::protocomm::ops::WifiState::Disconnected
-        ) {
-            session.reset_wifi().await?;
-        }
+        self.settle_wifi(session).await?;
         session.set_wifi_config(wifi).await?;
         // Just in time: the claim is requested only now, with the session up and the network chosen.
         let mut on_device = self.claim_on_device.lock().await;
