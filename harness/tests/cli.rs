@@ -116,8 +116,8 @@ fn provision_takes_no_secret_on_the_command_line() {
     assert!(err.contains("--qr"), "{err}");
 
     // From a file it is read, and never echoed, whatever fails next (no token, no adapter, no
-    // Bluetooth in this build).
-    let dir = std::env::temp_dir().join(format!("claimlink-cli-{}", std::process::id()));
+    // Bluetooth in this build). Its own directory: the tests run in parallel in one process.
+    let dir = std::env::temp_dir().join(format!("claimlink-cli-qr-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let qr = dir.join("qr.json");
     std::fs::write(
