@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::protocomm::{DeviceCredentials, SecurityScheme};
-use crate::secret::SecretString;
+use crate::secret::{SecretString, WipedOnDrop};
 
 /// How to reach the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,19 +63,6 @@ fn text<'a>(
     }
 }
 
-/// The parsed payload; its PoP and password strings are wiped when it is dropped (on every return).
-struct WipedSecrets(Map<String, Value>);
-
-impl Drop for WipedSecrets {
-    fn drop(&mut self) {
-        for key in ["pop", "password"] {
-            if let Some(Value::String(s)) = self.0.get_mut(key) {
-                zeroize::Zeroize::zeroize(s);
-            }
-        }
-    }
-}
-
 impl ProvisioningQr {
     /// Parses the QR payload. Never echoes the secret in errors.
     pub fn parse(payload: &str) -> Result<Self, QrError> {
@@ -85,7 +72,14 @@ impl ProvisioningQr {
         let Ok(Value::Object(map)) = serde_json::from_str::<Value>(payload) else {
             return Err(QrError::NotJson);
         };
-        let parsed = WipedSecrets(map);
+        // The PoP and password strings of the parsed payload are wiped on every return.
+        let parsed = WipedOnDrop(map, |map: &mut Map<String, Value>| {
+            for key in ["pop", "password"] {
+                if let Some(Value::String(s)) = map.get_mut(key) {
+                    zeroize::Zeroize::zeroize(s);
+                }
+            }
+        });
         let map = &parsed.0;
         match text(map, "ver", 16)? {
             Some("v1") => {}

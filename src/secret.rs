@@ -77,6 +77,17 @@ impl fmt::Debug for SecretBytes {
     }
 }
 
+/// A value whose secret parts the function wipes when it is dropped, on every path (an early return,
+/// a cancelled exchange): for types that cannot implement `Zeroize` themselves, such as generated
+/// protobuf messages, parsed JSON or big numbers.
+pub(crate) struct WipedOnDrop<T>(pub T, pub fn(&mut T));
+
+impl<T> Drop for WipedOnDrop<T> {
+    fn drop(&mut self) {
+        (self.1)(&mut self.0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

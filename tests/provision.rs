@@ -645,10 +645,7 @@ async fn when_ble_goes_away_after_wifi_the_cloud_still_confirms() {
     let world = World::start(fast()).await.expect("world");
     let mut config = world.device_config(11);
     // Provisioning (and BLE) stops right after the device gets its address, long before it is done.
-    config.auto_stop_after_ip = Some(Duration::from_millis(20));
-    if let Some(cloud) = config.cloud.as_mut() {
-        cloud.time_sync = Duration::from_millis(500);
-    }
+    config.goes_quiet_after_joining(Duration::from_millis(500));
     let device = Arc::new(SimDevice::new(config));
     let events = Recorder::default();
     let session = world
@@ -684,10 +681,7 @@ async fn a_thing_that_already_exists_does_not_confirm_a_device_that_failed() {
     // The device goes quiet right after it gets its address, before it can name its certificate...
     let quiet = |index: u8| {
         let mut c = world.device_config(index);
-        c.auto_stop_after_ip = Some(Duration::from_millis(20));
-        if let Some(cloud) = c.cloud.as_mut() {
-            cloud.time_sync = Duration::from_millis(300);
-        }
+        c.goes_quiet_after_joining(Duration::from_millis(300));
         Arc::new(SimDevice::new(c))
     };
     // ...and cannot reach AWS IoT.
@@ -769,10 +763,7 @@ async fn a_quiet_device_is_not_confirmed_without_the_read_before_handover() {
     });
     let provisioner = Provisioner::new(source.clone(), world.provisioner.config().clone());
     let mut config = world.device_config(18);
-    config.auto_stop_after_ip = Some(Duration::from_millis(20));
-    if let Some(cloud) = config.cloud.as_mut() {
-        cloud.time_sync = Duration::from_millis(300);
-    }
+    config.goes_quiet_after_joining(Duration::from_millis(300));
     let device = Arc::new(SimDevice::new(config));
     let session = connect_via(&provisioner, ble(&device)).await;
     let err = session

@@ -480,10 +480,7 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
                 "-----BEGIN CERTIFICATE-----",
                 "ACTIVE",
             );
-            config.auto_stop_after_ip = Some(Duration::from_millis(20));
-            if let Some(cloud) = config.cloud.as_mut() {
-                cloud.time_sync = Duration::from_millis(300);
-            }
+            config.goes_quiet_after_joining(Duration::from_millis(300));
             if *device_fails {
                 e.set_mqtt_down(true);
             }

@@ -29,17 +29,30 @@ fn malformed(problem: impl Into<String>) -> ClaimError {
 pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, ClaimError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(malformed("the body is JSON but not an object")),
-        Err(e) => Err(malformed(format!(
-            "the body is not JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))),
+        Ok(_) => Err(not_an_object()),
+        Err(e) => Err(not_json(&e)),
     }
 }
 
+fn not_an_object() -> ClaimError {
+    malformed("the body is JSON but not an object")
+}
+
+/// Where the body stops being JSON; never the body itself.
+fn not_json(e: &serde_json::Error) -> ClaimError {
+    malformed(format!(
+        "the body is not JSON (line {}, column {})",
+        e.line(),
+        e.column()
+    ))
+}
+
 fn string_field(map: &Map<String, Value>, name: &str) -> Result<String, ClaimError> {
-    match map.get(name) {
+    string_value(map.get(name), name)
+}
+
+fn string_value(value: Option<&Value>, name: &str) -> Result<String, ClaimError> {
+    match value {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::String(_)) => Err(malformed(format!("field `{name}` is empty"))),
         Some(_) => Err(malformed(format!("field `{name}` is not a string"))),
@@ -74,12 +87,8 @@ pub(crate) fn claim_answer(body: &[u8]) -> Result<ClaimAnswer, ClaimError> {
     if body.trim_ascii_start().first() != Some(&b'{') {
         return Err(
             match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                Ok(_) => malformed("the body is JSON but not an object"),
-                Err(e) => malformed(format!(
-                    "the body is not JSON (line {}, column {})",
-                    e.line(),
-                    e.column()
-                )),
+                Ok(_) => not_an_object(),
+                Err(e) => not_json(&e),
             },
         );
     }
@@ -87,11 +96,7 @@ pub(crate) fn claim_answer(body: &[u8]) -> Result<ClaimAnswer, ClaimError> {
         serde_json::error::Category::Data => malformed(
             "the body is JSON but not a claim object (a field has the wrong shape or is repeated)",
         ),
-        _ => malformed(format!(
-            "the body is not JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        )),
+        _ => not_json(&e),
     })?;
     let pair = json
         .key_pair
@@ -104,21 +109,15 @@ pub(crate) fn claim_answer(body: &[u8]) -> Result<ClaimAnswer, ClaimError> {
         .map(|raw| raw.get())
         .filter(|raw| *raw != "null")
         .ok_or_else(|| malformed("field `keyPair.PrivateKey` is missing"))?;
-    let private_key = unescape_string(raw_key)
+    let mut private_key = unescape_string(raw_key)
         .ok_or_else(|| malformed("field `keyPair.PrivateKey` is not a string"))?;
     if private_key.is_empty() {
         return Err(malformed("field `keyPair.PrivateKey` is empty"));
     }
-    let private_key = SecretString::from(private_key.as_str());
-    let map: Map<String, Value> = [
-        ("certificateId", json.certificate_id),
-        ("certificatePem", json.certificate_pem),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
-    .collect();
-    let certificate_id = string_field(&map, "certificateId")?;
-    let certificate_pem = string_field(&map, "certificatePem")?;
+    // Moved, not copied, into the secret.
+    let private_key = SecretString::new(std::mem::take(&mut *private_key));
+    let certificate_id = string_value(json.certificate_id.as_ref(), "certificateId")?;
+    let certificate_pem = string_value(json.certificate_pem.as_ref(), "certificatePem")?;
     let expiration = match json.expiration.as_ref() {
         Some(v) => {
             epoch_seconds(v).ok_or_else(|| malformed("field `expiration` is not epoch seconds"))?

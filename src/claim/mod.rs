@@ -209,10 +209,16 @@ pub struct ThingDescription {
 impl ThingDescription {
     /// Whether `certificate_id` is attached to the thing and ACTIVE.
     pub fn has_active_certificate(&self, certificate_id: &str) -> bool {
-        self.certificates.iter().any(|c| {
-            c.certificate_id.eq_ignore_ascii_case(certificate_id)
-                && c.status == CertificateStatus::Active
-        })
+        self.active_certificate_ids()
+            .any(|id| id.eq_ignore_ascii_case(certificate_id))
+    }
+
+    /// The ids of the ACTIVE certificates attached to the thing.
+    pub fn active_certificate_ids(&self) -> impl Iterator<Item = &str> {
+        self.certificates
+            .iter()
+            .filter(|c| c.status == CertificateStatus::Active)
+            .map(|c| c.certificate_id.as_str())
     }
 }
 

@@ -12,7 +12,7 @@ use super::proto::{self, Status};
 use super::session::status_name;
 use super::{endpoint, DeviceSession, ProtocolError};
 use crate::claim::Claim;
-use crate::secret::SecretString;
+use crate::secret::{SecretString, WipedOnDrop};
 
 /// How a Wi-Fi network authenticates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -687,15 +687,6 @@ fn rsa_primes(claim: &Claim) -> Result<proto::RsaPrimes, ProtocolError> {
         q: key.prime2.as_bytes().to_vec(),
         e: key.public_exponent.as_bytes().to_vec(),
     })
-}
-
-/// A request message whose secret fields the function wipes when it is dropped.
-struct WipedOnDrop<M>(M, fn(&mut M));
-
-impl<M> Drop for WipedOnDrop<M> {
-    fn drop(&mut self) {
-        (self.1)(&mut self.0);
-    }
 }
 
 /// Serializes the claim bundle; the buffer is zeroized when dropped.

@@ -17,7 +17,7 @@ use num_bigint::BigUint;
 use sha2::{Digest, Sha512};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::secret::SecretBytes;
+use crate::secret::{SecretBytes, WipedOnDrop};
 
 /// Byte length of the group's modulus (and of padded public keys).
 pub const N_LEN: usize = 384;
@@ -99,17 +99,17 @@ pub fn private_key_x(salt: &[u8], username: &[u8], password: &[u8]) -> BigUint {
     x
 }
 
-/// A big number derived from the password or the private exponent: its digits are overwritten when it
-/// is dropped. num-bigint's arithmetic makes temporaries of its own that this cannot reach; they live
+/// A big number derived from the password or the private exponent, its digits overwritten when it is
+/// dropped. num-bigint's arithmetic makes temporaries of its own that this cannot reach; they live
 /// only for the handshake.
-struct Wiped(BigUint);
+type Wiped = WipedOnDrop<BigUint>;
 
-impl Drop for Wiped {
-    fn drop(&mut self) {
+fn wiped(n: BigUint) -> Wiped {
+    WipedOnDrop(n, |n| {
         // Overwrites the used digits in place (the allocation is reused), then empties the number.
-        let words = usize::try_from(self.0.bits().div_ceil(32)).unwrap_or(0);
-        self.0.assign_from_slice(&vec![0u32; words]);
-    }
+        let words = usize::try_from(n.bits().div_ceil(32)).unwrap_or(0);
+        n.assign_from_slice(&vec![0u32; words]);
+    })
 }
 
 /// `u = H(PAD(A) ‖ PAD(B))`.
@@ -168,7 +168,7 @@ impl Client {
     /// A client with private exponent from `a_bytes` (32 random bytes).
     pub fn new(a_bytes: &[u8; 32]) -> Self {
         let group = Group::rfc5054_3072();
-        let a = Wiped(BigUint::from_bytes_be(a_bytes));
+        let a = wiped(BigUint::from_bytes_be(a_bytes));
         let a_pub = pad(&group.g.modpow(&a.0, &group.n));
         Self { group, a, a_pub }
     }
@@ -199,13 +199,13 @@ impl Client {
         if u == BigUint::ZERO {
             return None;
         }
-        let x = Wiped(private_key_x(salt, username, password));
-        let v = Wiped(g.g.modpow(&x.0, &g.n));
-        let kv = Wiped((&g.k * &v.0) % &g.n);
-        let base = Wiped(((&b % &g.n) + &g.n - &kv.0) % &g.n);
-        let ux = Wiped(&u * &x.0);
-        let exp = Wiped(&self.a.0 + &ux.0);
-        let s = Wiped(base.0.modpow(&exp.0, &g.n));
+        let x = wiped(private_key_x(salt, username, password));
+        let v = wiped(g.g.modpow(&x.0, &g.n));
+        let kv = wiped((&g.k * &v.0) % &g.n);
+        let base = wiped(((&b % &g.n) + &g.n - &kv.0) % &g.n);
+        let ux = wiped(&u * &x.0);
+        let exp = wiped(&self.a.0 + &ux.0);
+        let s = wiped(base.0.modpow(&exp.0, &g.n));
         let key = session_key(&s.0);
         let proof = client_proof(g, username, salt, &self.a_pub, b_pub, key.expose());
         let expected_device_proof = device_proof(&self.a_pub, &proof, key.expose());

@@ -453,6 +453,22 @@ struct Baseline {
     active: std::collections::BTreeSet<String>,
 }
 
+impl Baseline {
+    /// `None` while the thing has no ACTIVE certificate it lacked before handover; then the new one
+    /// (the device's), or `Some(None)` when several appeared and cannot be told apart.
+    fn new_certificate(&self, now: &crate::claim::ThingDescription) -> Option<Option<String>> {
+        let new: Vec<&str> = now
+            .active_certificate_ids()
+            .filter(|id| !self.active.contains(&id.to_ascii_lowercase()))
+            .collect();
+        match new.as_slice() {
+            [] => None,
+            [one] => Some(Some((*one).to_owned())),
+            _ => Some(None),
+        }
+    }
+}
+
 struct Run<'a> {
     start: Instant,
     listener: &'a dyn ProvisioningListener,
@@ -772,14 +788,10 @@ impl ProvisioningSession {
         }) {
             Ok(description) => Some(Baseline {
                 active: description
-                    .map(|d| {
-                        d.certificates
-                            .into_iter()
-                            .filter(|c| c.status == crate::claim::CertificateStatus::Active)
-                            .map(|c| c.certificate_id.to_ascii_lowercase())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                    .iter()
+                    .flat_map(|d| d.active_certificate_ids())
+                    .map(str::to_ascii_lowercase)
+                    .collect(),
                 thing,
             }),
             Err(e) => {
@@ -942,26 +954,11 @@ impl ProvisioningSession {
         let until = Instant::now() + config.cloud_timeout;
         loop {
             if let Some(description) = self.provisioner.claims.describe_thing(&name).await? {
-                let confirmed = match (certificate_id.as_deref(), baseline) {
-                    (Some(id), _) => description
+                let confirmed = match certificate_id.as_deref() {
+                    Some(id) => description
                         .has_active_certificate(id)
                         .then(|| Some(id.to_owned())),
-                    (None, Some(before)) => {
-                        let new: Vec<&str> = description
-                            .certificates
-                            .iter()
-                            .filter(|c| c.status == crate::claim::CertificateStatus::Active)
-                            .map(|c| c.certificate_id.as_str())
-                            .filter(|id| !before.active.contains(&id.to_ascii_lowercase()))
-                            .collect();
-                        // One new certificate is the device's; several cannot be told apart.
-                        match new.as_slice() {
-                            [] => None,
-                            [one] => Some(Some((*one).to_owned())),
-                            _ => Some(None),
-                        }
-                    }
-                    (None, None) => None,
+                    None => baseline.and_then(|before| before.new_certificate(&description)),
                 };
                 if let Some(certificate_id) = confirmed {
                     run.emit(Stage::ConfirmedByCloud, None);

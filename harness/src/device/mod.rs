@@ -112,6 +112,18 @@ impl Default for SimDeviceConfig {
     }
 }
 
+impl SimDeviceConfig {
+    /// Stops provisioning (and BLE) 20 ms after the device gets its address and makes it take
+    /// `time_sync` before the cloud steps: it goes quiet before it can report its certificate, and the
+    /// SDK has to confirm through the cloud.
+    pub fn goes_quiet_after_joining(&mut self, time_sync: Duration) {
+        self.auto_stop_after_ip = Some(Duration::from_millis(20));
+        if let Some(cloud) = self.cloud.as_mut() {
+            cloud.time_sync = time_sync;
+        }
+    }
+}
+
 /// Why the device did not answer a request normally.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceFailure {
