@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use claimlink::claim::{
+use claimlink_core::{
     AwsClaimSource, BackendClaimSource, ClaimCertificate, ClaimRequest, ClaimSource, TemplateName,
 };
 use claimlink_harness::emulator::{Emulator, EmulatorConfig};

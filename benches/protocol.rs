@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use claimlink::protocomm::ops::WifiCredentials;
-use claimlink::protocomm::{DeviceCredentials, DeviceSession, SecurityPolicy};
+use claimlink_core::internal::claim_bundle;
+use claimlink_core::WifiCredentials;
+use claimlink_core::{internal::DeviceSession, DeviceCredentials, SecurityPolicy};
 use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
 use claimlink_harness::device::{SimDevice, SimDeviceConfig};
 use claimlink_harness::emulator::{Emulator, EmulatorConfig};
@@ -63,7 +64,7 @@ fn main() {
             let session = DeviceSession::establish(link.clone(), &creds, &policy, &mut OsRng).await.expect("session");
             session.scan_wifi().await.expect("scan");
             session.set_wifi_config(&wifi).await.expect("config");
-            let transfer = session.send_claim(&claim, "a1b2c3-ats.iot.us-east-1.amazonaws.com", &params).await.expect("claim");
+            let transfer = session.send_claim(&claim_bundle(&claim, "a1b2c3-ats.iot.us-east-1.amazonaws.com", &params)).await.expect("claim");
             session.apply_wifi_config().await.expect("apply");
             let s = link.stats();
             let modelled = INTERVAL * u32::try_from(s.round_trips).unwrap_or(u32::MAX);

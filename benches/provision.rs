@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use claimlink::protocomm::ops::WifiCredentials;
-use claimlink::protocomm::DeviceCredentials;
-use claimlink::provision::{
+use claimlink_core::DeviceCredentials;
+use claimlink_core::WifiCredentials;
+use claimlink_core::{
     NoListener, ProvisionOptions, ProvisioningEvent, ProvisioningListener, Stage,
 };
 use claimlink_harness::world::{World, WorldOptions};
@@ -103,7 +103,7 @@ fn main() {
                 let session = world.provisioner.connect(link, DeviceCredentials::password("abcd1234"), &NoListener).await?;
                 let started = Instant::now();
                 let done = session.provision(&wifi(), &options(format!("fleet-{i:03}")), &NoListener).await?;
-                Ok::<_, claimlink::provision::ProvisionError>((done, started.elapsed()))
+                Ok::<_, claimlink_core::ProvisionError>((done, started.elapsed()))
             }));
         }
         let mut ok = 0;

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink::protocomm::ops::WifiCredentials;
-use claimlink::protocomm::{DeviceCredentials, DeviceSession, SecurityPolicy};
-use claimlink::provision::{NoListener, ProvisionOptions};
-use claimlink::qr::{ProvisioningQr, QrTransport};
-use claimlink::transport::ble::{single_write_payload, BleConfig, BleLink};
-use claimlink::transport::{DeviceLink, LinkError};
+use claimlink_core::WifiCredentials;
+use claimlink_core::{internal::single_write_payload, BleConfig, BleLink};
+use claimlink_core::{internal::DeviceSession, DeviceCredentials, SecurityPolicy};
+use claimlink_core::{DeviceLink, LinkError};
+use claimlink_core::{NoListener, ProvisionOptions};
+use claimlink_core::{ProvisioningQr, QrTransport};
 use claimlink_harness::device::gatt::{characteristic_uuid, FakeGatt, FakeGattConfig, SERVICE};
 use claimlink_harness::device::{SimDevice, SimDeviceConfig};
 use claimlink_harness::world::{World, WorldOptions};

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink::claim::{
+use claimlink_core::{
     AwsClaimSource, BackendClaimSource, CertificateStatus, Claim, ClaimError, ClaimRequest,
     ClaimSource, Service, TemplateName, ThingName,
 };
-use claimlink::net::{HttpConfig, RetryPolicy};
-use claimlink::time::{Clock, SkewedClock, SystemClock};
+use claimlink_core::{Clock, SkewedClock, SystemClock};
+use claimlink_core::{HttpConfig, RetryPolicy};
 use claimlink_harness::emulator::{Api, Emulator, EmulatorConfig, Fault, RequestRecord, Template};
 use claimlink_harness::providers::{CredentialsSequence, TokenSequence};
 

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink::claim::{AwsClaimSource, Claim, ClaimSource, ThingName};
-use claimlink::protocomm::ops::{CloudStatus, WifiCredentials};
-use claimlink::protocomm::proto::{CloudFailureKind, CloudStage};
-use claimlink::protocomm::{DeviceCredentials, DeviceSession, SecurityPolicy};
+use claimlink_core::internal::claim_bundle;
+use claimlink_core::internal::proto::{CloudFailureKind, CloudStage};
+use claimlink_core::{internal::DeviceSession, DeviceCredentials, SecurityPolicy};
+use claimlink_core::{AwsClaimSource, Claim, ClaimSource, ThingName};
+use claimlink_core::{CloudStatus, WifiCredentials};
 use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
 use claimlink_harness::device::{DeviceCloud, SimDevice, SimDeviceConfig};
 use claimlink_harness::emulator::{Emulator, EmulatorConfig, Template};
@@ -50,7 +51,7 @@ async fn hand_over(
         .expect("wifi");
     let params = BTreeMap::from([("SerialNumber".to_owned(), serial.to_owned())]);
     session
-        .send_claim(claim, &e.mqtt_addr().to_string(), &params)
+        .send_claim(&claim_bundle(claim, &e.mqtt_addr().to_string(), &params))
         .await
         .expect("claim sent");
     session.apply_wifi_config().await.expect("apply");

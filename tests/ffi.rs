@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use claimlink::ffi::{
+use claimlink::{
     self, DeviceLink, DeviceSecret, LinkFailure, ProviderFailure, ProvisionOptions,
     ProvisionedDevice, Provisioner, ProvisionerSettings, ProvisioningCompletion, ProvisioningEvent,
     ProvisioningFailure, ProvisioningListener, Stage, TokenProvider, WifiSettings,
 };
-use claimlink::transport::DeviceLink as _;
+use claimlink_core::DeviceLink as _;
 use claimlink_harness::device::ble::SimBleLink;
 use claimlink_harness::device::SimDevice;
 use claimlink_harness::world::{World, WorldOptions};
@@ -206,7 +206,7 @@ async fn an_app_implemented_ble_link_provisions_a_device_end_to_end() {
         .await
         .expect("connect");
     let info = session.device_info().await.expect("info");
-    assert_eq!(info.security, ffi::SecurityLevel::Sec2);
+    assert_eq!(info.security, claimlink::SecurityLevel::Sec2);
     assert!(info.link.starts_with("app ble"), "{}", info.link);
     let networks = session.scan_wifi().await.expect("scan");
     assert_eq!(networks[0].ssid, "claimlink-lab");
@@ -482,12 +482,12 @@ fn settings_are_checked_when_the_provisioner_is_built() {
 fn secrets_stay_out_of_debug_and_display() {
     let s = DeviceSecret::password("wifiprov".into(), "hunter2-pw".into());
     let w = WifiSettings::new("lab".into(), "correct horse battery".into()).expect("wifi");
-    let c = ffi::AwsCredentials::new(
+    let c = claimlink::AwsCredentials::new(
         "AKID".into(),
         "wJalrXUtnFEMI".into(),
         Some("tok-xyz".into()),
     );
-    let qr = ffi::parse_provisioning_qr(
+    let qr = claimlink::parse_provisioning_qr(
         r#"{"ver":"v1","name":"PROV_1","pop":"pop-secret","transport":"softap","security":1}"#
             .into(),
     )
@@ -510,11 +510,11 @@ fn secrets_stay_out_of_debug_and_display() {
 fn exported_objects_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Provisioner>();
-    check::<ffi::ProvisioningSession>();
-    check::<ffi::TaskHandle>();
+    check::<claimlink::ProvisioningSession>();
+    check::<claimlink::TaskHandle>();
     check::<DeviceSecret>();
     check::<WifiSettings>();
-    check::<ffi::AwsCredentials>();
+    check::<claimlink::AwsCredentials>();
     check::<ProvisioningFailure>();
 }
 
@@ -527,13 +527,13 @@ struct Cognito {
 }
 
 #[async_trait]
-impl ffi::CredentialsProvider for Cognito {
+impl claimlink::CredentialsProvider for Cognito {
     async fn credentials(
         &self,
         refresh: bool,
-    ) -> Result<Arc<ffi::AwsCredentials>, ProviderFailure> {
+    ) -> Result<Arc<claimlink::AwsCredentials>, ProviderFailure> {
         self.calls.lock().expect("lock").push(refresh);
-        Ok(ffi::AwsCredentials::new(
+        Ok(claimlink::AwsCredentials::new(
             self.id.clone(),
             self.secret.clone(),
             Some(self.token.clone()),

@@ -6,15 +6,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use claimlink::claim::Claim;
-use claimlink::protocomm::ops::{WifiCredentials, WifiFailure, WifiState};
-use claimlink::protocomm::proto::CloudStage;
-use claimlink::protocomm::{
-    DeviceCredentials, DeviceSession, ProtocolError, SecurityPolicy, SecurityScheme,
+use claimlink_core::internal::claim_bundle;
+use claimlink_core::internal::proto::CloudStage;
+use claimlink_core::Claim;
+use claimlink_core::HttpLink;
+use claimlink_core::SecretString;
+use claimlink_core::{
+    internal::DeviceSession, DeviceCredentials, ProtocolError, SecurityPolicy, SecurityScheme,
 };
-use claimlink::secret::SecretString;
-use claimlink::transport::http::HttpLink;
-use claimlink::transport::{DeviceLink, LinkError};
+use claimlink_core::{DeviceLink, LinkError};
+use claimlink_core::{WifiCredentials, WifiFailure, WifiState};
 use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
 use claimlink_harness::device::http::HttpDevice;
 use claimlink_harness::device::security::DeviceSecurity;
@@ -122,7 +123,7 @@ async fn sec2_over_ble_scan_config_claim_apply_at_every_mtu() {
             .expect("set config");
         let params = BTreeMap::from([("SerialNumber".to_owned(), "SN-1".to_owned())]);
         let transfer = session
-            .send_claim(&claim, "iot.example.test", &params)
+            .send_claim(&claim_bundle(&claim, "iot.example.test", &params))
             .await
             .expect("claim sent");
         let held = dev.received_claim().expect("device holds the claim");
@@ -164,7 +165,7 @@ async fn sec2_over_http_like_a_softap_device() {
     .expect("session");
     assert_eq!(session.scan_wifi().await.expect("scan").len(), 3);
     let t = session
-        .send_claim(&claim, "iot.example.test", &BTreeMap::new())
+        .send_claim(&claim_bundle(&claim, "iot.example.test", &BTreeMap::new()))
         .await
         .expect("claim");
     assert!(t.exchanges < 4, "4 KiB HTTP messages: {t:?}");
@@ -366,7 +367,7 @@ async fn a_disconnect_mid_transfer_breaks_the_session_and_abort_wipes_the_rest()
         tokio::spawn(async move { link.disconnected().await })
     };
     let err = session
-        .send_claim(&claim, "iot.example.test", &BTreeMap::new())
+        .send_claim(&claim_bundle(&claim, "iot.example.test", &BTreeMap::new()))
         .await
         .expect_err("dropped");
     tokio::time::timeout(Duration::from_secs(1), watcher)
@@ -494,12 +495,12 @@ async fn tampered_or_malformed_device_bytes_are_typed_errors() {
     let link = meddled(&sec2_device(), |e, n, a| {
         if e == "prov-session" && n == 3 {
             use prost::Message;
-            let mut data =
-                claimlink::protocomm::proto::SessionData::decode(a.as_slice()).expect("decodes");
-            if let Some(claimlink::protocomm::proto::session_data::Proto::Sec2(p)) =
+            let mut data = claimlink_core::internal::proto::SessionData::decode(a.as_slice())
+                .expect("decodes");
+            if let Some(claimlink_core::internal::proto::session_data::Proto::Sec2(p)) =
                 data.proto.as_mut()
             {
-                if let Some(claimlink::protocomm::proto::sec2_payload::Payload::Sr1(r)) =
+                if let Some(claimlink_core::internal::proto::sec2_payload::Payload::Sr1(r)) =
                     p.payload.as_mut()
                 {
                     r.device_proof = vec![0u8; 64];
@@ -533,7 +534,7 @@ async fn secrets_never_cross_the_link_in_clear() {
         .await
         .expect("set");
     session
-        .send_claim(&claim, "iot.example.test", &BTreeMap::new())
+        .send_claim(&claim_bundle(&claim, "iot.example.test", &BTreeMap::new()))
         .await
         .expect("claim");
     let seen = link.seen.lock().expect("lock").concat();
@@ -667,7 +668,7 @@ async fn dhcp_timeouts_and_auto_stop_after_ip_are_modelled() {
     assert_eq!(cloud.stage, CloudStage::Failed);
     assert_eq!(
         cloud.failure.map(|f| f.kind),
-        Some(claimlink::protocomm::proto::CloudFailureKind::DhcpTimeout)
+        Some(claimlink_core::internal::proto::CloudFailureKind::DhcpTimeout)
     );
 
     // A good network: connected, then provisioning (and BLE) stops 150 ms later.
@@ -740,7 +741,7 @@ async fn the_http_device_behaves_like_esp_idf_for_other_clients() {
         .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
         .await
         .expect("set");
-    use claimlink::protocomm::proto;
+    use claimlink_core::internal::proto;
     use prost::Message;
     let bare_apply = proto::WiFiConfigPayload {
         msg: proto::WiFiConfigMsgType::TypeCmdApplyConfig as i32,

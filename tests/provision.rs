@@ -6,16 +6,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use claimlink::claim::{Claim, ClaimError, ClaimRequest, ClaimSource, ThingDescription, ThingName};
-use claimlink::protocomm::ops::WifiCredentials;
-use claimlink::protocomm::proto::CloudFailureKind;
-use claimlink::protocomm::{DeviceCredentials, ProtocolError};
-use claimlink::provision::{
+use claimlink_core::internal::proto::CloudFailureKind;
+use claimlink_core::HttpLink;
+use claimlink_core::WifiCredentials;
+use claimlink_core::{Claim, ClaimError, ClaimRequest, ClaimSource, ThingDescription, ThingName};
+use claimlink_core::{DeviceCredentials, ProtocolError};
+use claimlink_core::{DeviceLink, LinkError};
+use claimlink_core::{
     NoListener, ProvisionError, ProvisionOptions, Provisioner, ProvisionerConfig,
     ProvisioningEvent, ProvisioningListener, Stage,
 };
-use claimlink::transport::http::HttpLink;
-use claimlink::transport::{DeviceLink, LinkError};
 use claimlink_harness::device::ble::BleLinkConfig;
 use claimlink_harness::device::http::HttpDevice;
 use claimlink_harness::device::SimDevice;
@@ -81,10 +81,7 @@ fn fast() -> WorldOptions {
 }
 
 /// A secure session with the device on `link` (the simulator's password, no listener).
-async fn connect(
-    world: &World,
-    link: Arc<dyn DeviceLink>,
-) -> claimlink::provision::ProvisioningSession {
+async fn connect(world: &World, link: Arc<dyn DeviceLink>) -> claimlink_core::ProvisioningSession {
     connect_via(&world.provisioner, link).await
 }
 
@@ -92,7 +89,7 @@ async fn connect(
 async fn connect_via(
     provisioner: &Provisioner,
     link: Arc<dyn DeviceLink>,
-) -> claimlink::provision::ProvisioningSession {
+) -> claimlink_core::ProvisioningSession {
     provisioner
         .connect(link, DeviceCredentials::password(PASSWORD), &NoListener)
         .await
@@ -197,11 +194,7 @@ async fn happy_path_over_http() {
 async fn after_a_wrong_passphrase(
     index: u8,
     serial: &str,
-) -> (
-    World,
-    Arc<SimDevice>,
-    claimlink::provision::ProvisioningSession,
-) {
+) -> (World, Arc<SimDevice>, claimlink_core::ProvisioningSession) {
     let world = World::start(fast()).await.expect("world");
     let device = world.device(index);
     let session = connect(&world, ble(&device)).await;
@@ -247,7 +240,7 @@ async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim()
 /// The retry after [`after_a_wrong_passphrase`] asks for a second claim and provisions with it.
 async fn retry_gets_a_fresh_claim(
     world: &World,
-    session: &claimlink::provision::ProvisioningSession,
+    session: &claimlink_core::ProvisioningSession,
     serial: &str,
 ) {
     let events = Recorder::default();
@@ -652,7 +645,7 @@ async fn twenty_devices_at_once() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 20);
-    let _ = ProvisionerConfig::new(claimlink::claim::TemplateName::new("x").expect("name"), "h");
+    let _ = ProvisionerConfig::new(claimlink_core::TemplateName::new("x").expect("name"), "h");
 }
 
 #[tokio::test]

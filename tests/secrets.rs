@@ -7,10 +7,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use claimlink::claim::{AwsClaimSource, ClaimSource, ThingName};
-use claimlink::protocomm::ops::WifiCredentials;
-use claimlink::protocomm::DeviceCredentials;
-use claimlink::provision::{ProvisionOptions, ProvisioningEvent, ProvisioningListener};
+use claimlink_core::DeviceCredentials;
+use claimlink_core::WifiCredentials;
+use claimlink_core::{AwsClaimSource, ClaimSource, ThingName};
+use claimlink_core::{ProvisionOptions, ProvisioningEvent, ProvisioningListener};
 use claimlink_harness::providers::CredentialsSequence;
 use claimlink_harness::world::{World, WorldOptions};
 

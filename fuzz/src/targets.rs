@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
-use claimlink::protocomm::proto;
-use claimlink::protocomm::{DeviceCredentials, DeviceSession, SecurityPolicy};
-use claimlink::transport::{DeviceLink, LinkError};
+use claimlink_core::internal::proto;
+use claimlink_core::{internal::DeviceSession, DeviceCredentials, SecurityPolicy};
+use claimlink_core::{DeviceLink, LinkError};
 use claimlink_harness::device::security::DeviceSecurity;
 use claimlink_harness::device::{SimDevice, SimDeviceConfig};
 use prost::Message;
@@ -37,7 +37,7 @@ pub fn all() -> Vec<Target> {
         Target {
             name: "proto-ver",
             run: |b| {
-                let _ = claimlink::protocomm::DeviceCapabilities::parse(b);
+                let _ = claimlink_core::DeviceCapabilities::parse(b);
             },
             seeds: || {
                 vec![br#"{"prov":{"ver":"v1.1","sec_ver":2,"sec_patch_ver":1,"cap":["wifi_scan"]},"aws":{"ver":"1","cap":["claim","status"]}}"#.to_vec()]
@@ -46,7 +46,7 @@ pub fn all() -> Vec<Target> {
         Target {
             name: "qr",
             run: |b| {
-                let _ = claimlink::qr::ProvisioningQr::parse(&String::from_utf8_lossy(b));
+                let _ = claimlink_core::ProvisioningQr::parse(&String::from_utf8_lossy(b));
             },
             seeds: || {
                 vec![br#"{"ver":"v1","name":"PROV_1","pop":"abcd1234","transport":"ble","security":2}"#.to_vec()]
@@ -55,7 +55,7 @@ pub fn all() -> Vec<Target> {
         Target {
             name: "claim-certificate",
             run: |b| {
-                let _ = claimlink::claim::ClaimCertificate::from_pem(&String::from_utf8_lossy(b));
+                let _ = claimlink_core::ClaimCertificate::from_pem(&String::from_utf8_lossy(b));
             },
             seeds: || {
                 vec![b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUe\n-----END CERTIFICATE-----\n".to_vec()]
@@ -64,10 +64,10 @@ pub fn all() -> Vec<Target> {
         Target {
             name: "cloud-json",
             run: |b| {
-                let _ = claimlink::claim::fuzzing::claim_answer(b);
-                claimlink::claim::fuzzing::error_answer(b);
-                let _ = claimlink::claim::fuzzing::backend_thing(b);
-                claimlink::claim::fuzzing::aws_answers(b);
+                let _ = claimlink_core::internal::fuzzing::claim_answer(b);
+                claimlink_core::internal::fuzzing::error_answer(b);
+                let _ = claimlink_core::internal::fuzzing::backend_thing(b);
+                claimlink_core::internal::fuzzing::aws_answers(b);
             },
             seeds: || {
                 vec![

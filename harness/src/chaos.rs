@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use claimlink::claim::TemplateName;
-use claimlink::protocomm::ops::WifiCredentials;
-use claimlink::protocomm::{DeviceCredentials, ProtocolError};
-use claimlink::provision::{
+use claimlink_core::TemplateName;
+use claimlink_core::WifiCredentials;
+use claimlink_core::{DeviceCredentials, ProtocolError};
+use claimlink_core::{DeviceLink, LinkError};
+use claimlink_core::{
     NoListener, ProvisionError, ProvisionOptions, ProvisionedDevice, Provisioner,
     ProvisioningEvent, ProvisioningListener, Stage,
 };
-use claimlink::transport::{DeviceLink, LinkError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -217,12 +217,11 @@ fn outcome_kind(result: &Result<ProvisionedDevice, ProvisionError>) -> String {
         }
         Err(ProvisionError::Protocol(ProtocolError::Tampered)) => "tampered".into(),
         Err(ProvisionError::Protocol(e)) => format!("protocol: {e}"),
-        Err(ProvisionError::Claim(claimlink::claim::ClaimError::Malformed { .. })) => {
+        Err(ProvisionError::Claim(claimlink_core::ClaimError::Malformed { .. })) => {
             "claim-malformed".into()
         }
-        Err(ProvisionError::Claim(claimlink::claim::ClaimError::Network {
-            timed_out: true,
-            ..
+        Err(ProvisionError::Claim(claimlink_core::ClaimError::Network {
+            timed_out: true, ..
         })) => "claim-timeout".into(),
         Err(ProvisionError::Claim(e)) => format!("claim: {e}"),
         Err(ProvisionError::WifiAuthFailed) => "wifi-auth".into(),
@@ -526,14 +525,14 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
         }),
         _ => ble,
     };
-    let claims: Arc<dyn claimlink::claim::ClaimSource> = match fault {
+    let claims: Arc<dyn claimlink_core::ClaimSource> = match fault {
         Fault::BackendTimeout(_) => match e
             .backend_source()
-            .http_config(claimlink::net::HttpConfig {
+            .http_config(claimlink_core::HttpConfig {
                 request_timeout: Duration::from_millis(600),
                 ..e.http_config()
             })
-            .retry_policy(claimlink::net::RetryPolicy {
+            .retry_policy(claimlink_core::RetryPolicy {
                 max_attempts: 4,
                 base_delay: Duration::from_millis(50),
                 max_delay: Duration::from_millis(200),
@@ -545,7 +544,7 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
         },
         Fault::ClockSkew(skew) => match e
             .backend_source()
-            .clock(Arc::new(claimlink::time::SkewedClock::new(skew)))
+            .clock(Arc::new(claimlink_core::SkewedClock::new(skew)))
             .build()
         {
             Ok(source) => Arc::new(source),
@@ -556,7 +555,7 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
     let provisioner = Provisioner::new(claims, provisioner_config);
     let options = ProvisionOptions {
         template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.clone())]),
-        expected_thing_name: claimlink::claim::ThingName::new(serial.clone()).ok(),
+        expected_thing_name: claimlink_core::ThingName::new(serial.clone()).ok(),
         device_hint: None,
     };
     let reboot = RebootAfterHandover(device.clone());

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use claimlink::claim::ThingName;
-use claimlink::protocomm::ops::WifiCredentials;
-use claimlink::protocomm::DeviceCredentials;
-use claimlink::provision::{
+use claimlink_core::DeviceCredentials;
+use claimlink_core::ThingName;
+use claimlink_core::WifiCredentials;
+use claimlink_core::{
     ProvisionError, ProvisionOptions, ProvisioningEvent, ProvisioningListener, Stage,
 };
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use claimlink::provision::ProvisioningEvent;
+use claimlink_core::ProvisioningEvent;
 use claimlink_harness::demo::Progress;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use claimlink::claim::{AwsCredentials, CredentialsProvider, ProviderError, TokenProvider};
-use claimlink::secret::SecretString;
+use claimlink_core::SecretString;
+use claimlink_core::{AwsCredentials, CredentialsProvider, ProviderError, TokenProvider};
 
 use crate::emulator::TemporaryCredentials;
 

@@ -29,7 +29,7 @@ pub async fn provision(_request: ProvisionRequest) -> Result<(), String> {
 
 #[cfg(feature = "ble")]
 pub async fn scan(seconds: u64, prefix: &str) -> Result<(), String> {
-    use claimlink::transport::ble::btle;
+    use claimlink_core::btle;
     let found = btle::scan(None, Some(prefix), std::time::Duration::from_secs(seconds))
         .await
         .map_err(|e| e.to_string())?;
@@ -52,15 +52,15 @@ pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use claimlink::claim::{BackendClaimSource, TemplateName};
-    use claimlink::protocomm::ops::WifiCredentials;
-    use claimlink::protocomm::DeviceCredentials;
-    use claimlink::provision::{
+    use claimlink_core::DeviceCredentials;
+    use claimlink_core::ProvisioningQr;
+    use claimlink_core::SecretString;
+    use claimlink_core::WifiCredentials;
+    use claimlink_core::{btle, BleConfig, BleLink};
+    use claimlink_core::{BackendClaimSource, TemplateName};
+    use claimlink_core::{
         ProvisionOptions, Provisioner, ProvisionerConfig, ProvisioningEvent, ProvisioningListener,
     };
-    use claimlink::qr::ProvisioningQr;
-    use claimlink::secret::SecretString;
-    use claimlink::transport::ble::{btle, BleConfig, BleLink};
     use claimlink_harness::providers::TokenSequence;
 
     struct Print;

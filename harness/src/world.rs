@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink::claim::{ClaimSource, TemplateName};
-use claimlink::provision::{Provisioner, ProvisionerConfig};
-use claimlink::time::{Clock, SkewedClock, SystemClock};
+use claimlink_core::{ClaimSource, TemplateName};
+use claimlink_core::{Clock, SkewedClock, SystemClock};
+use claimlink_core::{Provisioner, ProvisionerConfig};
 
 use crate::device::ble::{BleLinkConfig, SimBleLink};
 use crate::device::{DeviceCloud, SimDevice, SimDeviceConfig};

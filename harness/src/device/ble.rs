@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use claimlink::protocomm::endpoint;
-use claimlink::transport::{DeviceLink, LinkError, MAX_MESSAGE_BYTES};
+use claimlink_core::internal::endpoint;
+use claimlink_core::{DeviceLink, LinkError, MAX_MESSAGE_BYTES};
 
 use super::{DeviceFailure, SimDevice};
 

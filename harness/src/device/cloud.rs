@@ -67,7 +67,7 @@ pub enum CloudError {
 
 impl MqttIdentity {
     /// The identity a device gets from a claim: the claim certificate and its key.
-    pub fn from_claim(claim: &claimlink::claim::Claim) -> Result<Self, CloudError> {
+    pub fn from_claim(claim: &claimlink_core::Claim) -> Result<Self, CloudError> {
         Ok(Self {
             chain: vec![claim.certificate().der().to_vec()],
             key: PrivateKeyDer::from_pem_slice(claim.private_key().expose().as_bytes())
@@ -367,7 +367,7 @@ pub enum FlowStage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowFailure {
     /// What failed.
-    pub kind: claimlink::protocomm::proto::CloudFailureKind,
+    pub kind: claimlink_core::internal::proto::CloudFailureKind,
     /// AWS's statusCode, when AWS answered.
     pub status_code: u32,
     /// AWS's errorCode.
@@ -380,8 +380,8 @@ pub struct FlowFailure {
     pub certificate_id: Option<String>,
 }
 
-fn failure(kind: claimlink::protocomm::proto::CloudFailureKind, e: CloudError) -> FlowFailure {
-    use claimlink::protocomm::proto::CloudFailureKind as K;
+fn failure(kind: claimlink_core::internal::proto::CloudFailureKind, e: CloudError) -> FlowFailure {
+    use claimlink_core::internal::proto::CloudFailureKind as K;
     match e {
         CloudError::Rejected {
             status_code,
@@ -422,7 +422,7 @@ pub async fn fleet_provision(
     input: FlowInput,
     mut on_stage: impl FnMut(FlowStage) + Send,
 ) -> Result<Provisioned, FlowFailure> {
-    use claimlink::protocomm::proto::CloudFailureKind as K;
+    use claimlink_core::internal::proto::CloudFailureKind as K;
     let mut conn = Connection::open(&input.endpoint, input.claim, &input.client_id)
         .await
         .map_err(|e| failure(K::TlsRejected, e))?;

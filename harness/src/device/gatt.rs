@@ -9,10 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use claimlink::protocomm::endpoint;
-use claimlink::transport::ble::{
-    GattCharacteristic, GattError, GattPeripheral, USER_DESCRIPTION_UUID,
-};
+use claimlink_core::internal::endpoint;
+use claimlink_core::{GattCharacteristic, GattError, GattPeripheral, USER_DESCRIPTION_UUID};
 
 use super::{DeviceFailure, SimDevice};
 

@@ -16,8 +16,8 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use claimlink::protocomm::endpoint;
-use claimlink::protocomm::proto::{self, Status};
+use claimlink_core::internal::endpoint;
+use claimlink_core::internal::proto::{self, Status};
 use prost::Message;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;

@@ -1,9 +1,9 @@
 //! The device side of the protocomm handshakes (Sec0, Sec1, Sec2), written from the protocol
 //! description; the SDK's ciphers are reused (they are symmetric), the key agreement is not.
 
-use claimlink::protocomm::cipher::{Sec1Cipher, Sec2Cipher, SessionCipher};
-use claimlink::protocomm::proto::{self, session_data, Status};
-use claimlink::protocomm::srp;
+use claimlink_core::internal::cipher::{Sec1Cipher, Sec2Cipher, SessionCipher};
+use claimlink_core::internal::proto::{self, session_data, Status};
+use claimlink_core::internal::srp;
 use num_bigint::BigUint;
 use rand::RngCore;
 use sha2::{Digest, Sha256};

@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use claimlink::protocomm::proto::WifiAuthMode;
+use claimlink_core::internal::proto::WifiAuthMode;
 
 /// A network in the simulated world.
 #[derive(Clone, Debug)]

@@ -360,21 +360,18 @@ impl Emulator {
 
     /// The SDK's backend claim source for this emulator, as an app would set it up: a fresh bearer
     /// token, this emulator's CA trusted. Adjust (clock, timeouts, retries) before `build`.
-    pub fn backend_source(&self) -> claimlink::claim::BackendClaimSourceBuilder {
+    pub fn backend_source(&self) -> claimlink_core::BackendClaimSourceBuilder {
         let tokens = Arc::new(crate::providers::TokenSequence::new(vec![
             self.issue_bearer_token()
         ]));
-        claimlink::claim::BackendClaimSource::builder(self.base_url(), tokens)
+        claimlink_core::BackendClaimSource::builder(self.base_url(), tokens)
             .http_config(self.http_config())
     }
 
     /// A claim for `template`, obtained the way an app does: through the backend contract, with a
     /// fresh bearer token, by the SDK's own claim source.
-    pub async fn claim_via_backend(
-        &self,
-        template: &str,
-    ) -> Result<claimlink::claim::Claim, String> {
-        use claimlink::claim::{ClaimRequest, ClaimSource, TemplateName};
+    pub async fn claim_via_backend(&self, template: &str) -> Result<claimlink_core::Claim, String> {
+        use claimlink_core::{ClaimRequest, ClaimSource, TemplateName};
         self.backend_source()
             .build()
             .map_err(|e| e.to_string())?
@@ -386,10 +383,10 @@ impl Emulator {
     }
 
     /// SDK HTTP settings that trust this emulator (its CA as an extra root).
-    pub fn http_config(&self) -> claimlink::net::HttpConfig {
-        claimlink::net::HttpConfig {
+    pub fn http_config(&self) -> claimlink_core::HttpConfig {
+        claimlink_core::HttpConfig {
             extra_root_certificates_pem: vec![self.ca_pem().to_owned()],
-            ..claimlink::net::HttpConfig::default()
+            ..claimlink_core::HttpConfig::default()
         }
     }
 

@@ -271,7 +271,7 @@ mod tests {
         assert!(claim
             .private_key_pem
             .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
-        let parsed = claimlink::claim::ClaimCertificate::from_pem(&claim.certificate_pem)
+        let parsed = claimlink_core::ClaimCertificate::from_pem(&claim.certificate_pem)
             .map_err(|e| EmulatorError::Pki(e.to_string()))?;
         assert_eq!(parsed.key_bits(), 2048);
         assert_eq!(parsed.not_after(), claim.not_after);

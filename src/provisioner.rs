@@ -12,8 +12,8 @@ use super::records::{
 };
 use super::runtime::{on_runtime, runtime, AbortOnDrop};
 use super::ProvisioningFailure;
-use crate::claim::{AwsClaimSource, BackendClaimSource, ClaimSource};
-use crate::provision as core;
+use claimlink_core as core;
+use claimlink_core::{AwsClaimSource, BackendClaimSource, ClaimSource};
 
 /// Receives a run's progress, stage by stage, in order, on an SDK thread. Keep it quick (hand the
 /// event to the UI thread); it must not throw.
@@ -296,7 +296,7 @@ pub fn parse_provisioning_qr(
     payload: String,
 ) -> Result<super::records::ProvisioningQrCode, ProvisioningFailure> {
     use super::records::{DeviceTransport, ProvisioningQrCode};
-    let qr = crate::qr::ProvisioningQr::parse(&payload).map_err(|e| {
+    let qr = claimlink_core::ProvisioningQr::parse(&payload).map_err(|e| {
         ProvisioningFailure::InvalidInput {
             detail: e.to_string(),
         }
@@ -304,8 +304,8 @@ pub fn parse_provisioning_qr(
     Ok(ProvisioningQrCode {
         name: qr.name,
         transport: match qr.transport {
-            crate::qr::QrTransport::Ble => DeviceTransport::Ble,
-            crate::qr::QrTransport::SoftAp => DeviceTransport::SoftAp,
+            claimlink_core::QrTransport::Ble => DeviceTransport::Ble,
+            claimlink_core::QrTransport::SoftAp => DeviceTransport::SoftAp,
         },
         security: qr.security.into(),
         secret: Arc::new(DeviceSecret {

@@ -18,9 +18,9 @@ use zeroize::Zeroizing;
 use super::cipher::{CipherError, Sec1Cipher, Sec2Cipher, SessionCipher};
 use super::proto::{self, session_data, Status};
 use super::{
-    endpoint, srp, DeviceCapabilities, DeviceCredentials, ProtocolError, SecurityPolicy,
-    SecurityScheme,
+    srp, DeviceCapabilities, DeviceCredentials, ProtocolError, SecurityPolicy, SecurityScheme,
 };
+use crate::endpoint;
 use crate::transport::{DeviceLink, LinkError};
 
 struct State {

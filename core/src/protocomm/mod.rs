@@ -24,24 +24,6 @@ pub use version::{AwsExtension, DeviceCapabilities};
 use crate::secret::SecretString;
 use crate::transport::LinkError;
 
-/// Endpoint names, as the device's BLE descriptors and HTTP paths spell them.
-pub mod endpoint {
-    /// Version and capabilities (plaintext JSON).
-    pub const VERSION: &str = "proto-ver";
-    /// Session establishment.
-    pub const SESSION: &str = "prov-session";
-    /// Wi-Fi configuration.
-    pub const CONFIG: &str = "prov-config";
-    /// Wi-Fi scan.
-    pub const SCAN: &str = "prov-scan";
-    /// Provisioning control (reset, reprovision).
-    pub const CTRL: &str = "prov-ctrl";
-    /// claimlink: the claim transfer.
-    pub const AWS_CLAIM: &str = "aws-claim";
-    /// claimlink: the device's cloud progress.
-    pub const AWS_STATUS: &str = "aws-status";
-}
-
 /// The protocomm security schemes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SecurityScheme {
@@ -143,7 +125,8 @@ impl DeviceCredentials {
 
 /// Why talking to the device failed.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
+// Exhaustive on purpose: the FFI crate maps every variant to an app action, and a new variant
+// must fail its build until it is mapped.
 pub enum ProtocolError {
     /// The transport failed.
     #[error(transparent)]

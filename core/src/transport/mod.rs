@@ -63,7 +63,8 @@ pub trait DeviceLink: Send + Sync + fmt::Debug {
 
 /// Why an exchange failed at the transport level.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
+// Exhaustive on purpose: the FFI crate maps every variant to an app action, and a new variant
+// must fail its build until it is mapped.
 pub enum LinkError {
     /// The device went away (BLE disconnect, TCP reset). A new session is needed.
     #[error("the device disconnected")]

@@ -14,11 +14,9 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use claimlink::claim::{BackendClaimSource, TemplateName, TokenProvider};
-//! use claimlink::protocomm::ops::WifiCredentials;
-//! use claimlink::protocomm::DeviceCredentials;
-//! use claimlink::provision::{ProvisionError, ProvisionOptions, Provisioner, ProvisionerConfig, ProvisioningListener};
-//! use claimlink::transport::DeviceLink;
+//! use claimlink_core::{BackendClaimSource, TemplateName, TokenProvider};
+//! use claimlink_core::{DeviceCredentials, DeviceLink, WifiCredentials};
+//! use claimlink_core::{ProvisionError, ProvisionOptions, Provisioner, ProvisionerConfig, ProvisioningListener};
 //!
 //! async fn bring_online(
 //!     tokens: Arc<dyn TokenProvider>,
@@ -38,12 +36,14 @@
 //! }
 //! ```
 
+mod bundle;
 mod events;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use bundle::claim_bundle;
 pub use events::{NoListener, ProvisioningEvent, ProvisioningListener, Stage};
 
 use crate::claim::{Claim, ClaimError, ClaimRequest, ClaimSource, TemplateName, ThingName};
@@ -119,7 +119,8 @@ pub struct ProvisionedDevice {
 
 /// Why provisioning failed. Each variant says what the app can do about it.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
+// Exhaustive on purpose: the FFI crate maps every variant to an app action, and a new variant
+// must fail its build until it is mapped.
 pub enum ProvisionError {
     /// The device protocol failed (wrong password, tampering, unsupported security, link loss…).
     #[error(transparent)]
@@ -749,10 +750,10 @@ impl ProvisioningSession {
             // The device cannot use the claim before its Wi-Fi settings are applied, so what the
             // thing has now is what it had before this run: look while the claim travels.
             // A failed transfer ends the run at once, without waiting for the read.
-            let (_, baseline) = tokio::try_join!(
-                session.send_claim(&claim, &config.iot_endpoint, &options.template_parameters),
-                async { Ok(self.baseline(options).await) }
-            )?;
+            let bundle = claim_bundle(&claim, &config.iot_endpoint, &options.template_parameters);
+            let (_, baseline) = tokio::try_join!(session.send_claim(&bundle), async {
+                Ok(self.baseline(options).await)
+            })?;
             *on_device = Some(claim.clone());
             (claim, baseline)
         };

@@ -214,10 +214,7 @@ impl<P: GattPeripheral> BleLink<P> {
             }
             map.insert(name, c);
         }
-        for required in [
-            crate::protocomm::endpoint::VERSION,
-            crate::protocomm::endpoint::SESSION,
-        ] {
+        for required in [crate::endpoint::VERSION, crate::endpoint::SESSION] {
             if !map.contains_key(required) {
                 return Err(LinkError::Other(format!(
                     "not a provisioning device: no {required:?} characteristic"
@@ -270,7 +267,7 @@ impl<P: GattPeripheral> DeviceLink for BleLink<P> {
             .map_err(|_| LinkError::Timeout {
                 millis: u64::try_from(self.config.exchange_timeout.as_millis()).unwrap_or(u64::MAX),
             })??;
-        if answer.len() > MAX_MESSAGE_BYTES && endpoint != crate::protocomm::endpoint::VERSION {
+        if answer.len() > MAX_MESSAGE_BYTES && endpoint != crate::endpoint::VERSION {
             return Err(LinkError::TooLarge {
                 len: answer.len(),
                 max: MAX_MESSAGE_BYTES,

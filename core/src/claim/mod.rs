@@ -51,6 +51,7 @@ pub use aws::{AwsClaimSource, AwsClaimSourceBuilder, AwsCredentials, Credentials
 pub use backend::{BackendClaimSource, BackendClaimSourceBuilder, TokenProvider};
 pub use cert::ClaimCertificate;
 
+use crate::net::NetError;
 use crate::secret::SecretString;
 use crate::time::Deadline;
 
@@ -282,7 +283,8 @@ impl fmt::Display for Service {
 
 /// Why a claim (or a thing description) could not be obtained. Messages never contain secrets.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
+// Exhaustive on purpose: the FFI crate maps every variant to an app action, and a new variant
+// must fail its build until it is mapped.
 pub enum ClaimError {
     /// The app passed something unusable (a bad template name, URL, CA certificate…).
     #[error("invalid input: {0}")]
@@ -378,6 +380,22 @@ pub enum ClaimError {
         /// The provider says the installer must sign in again.
         signed_out: bool,
     },
+}
+
+impl From<NetError> for ClaimError {
+    fn from(e: NetError) -> Self {
+        match e {
+            NetError::Setup(problem) => ClaimError::InvalidInput(problem),
+            NetError::Throttled { attempts } => ClaimError::Throttled { attempts },
+            NetError::Unavailable { status, attempts } => {
+                ClaimError::Unavailable { status, attempts }
+            }
+            NetError::Network { message, timed_out } => ClaimError::Network { message, timed_out },
+            e @ NetError::BodyTooLarge { .. } => ClaimError::Malformed {
+                problem: e.to_string(),
+            },
+        }
+    }
 }
 
 /// An error returned by an app-implemented token or credentials provider.

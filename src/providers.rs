@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::ProviderFailure;
-use crate::claim::{self, ProviderError};
-use crate::secret::SecretString;
+use claimlink_core::SecretString;
+use claimlink_core::{self as claim, ProviderError};
 
 /// Supplies the bearer token the app's backend expects (the signed-in installer's session).
 ///

@@ -10,8 +10,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::proto::{self, Status};
 use super::session::status_name;
-use super::{endpoint, DeviceSession, ProtocolError};
-use crate::claim::Claim;
+use super::{DeviceSession, ProtocolError};
+use crate::endpoint;
 use crate::secret::{SecretString, WipedOnDrop};
 
 /// How a Wi-Fi network authenticates.
@@ -483,9 +483,7 @@ impl DeviceSession {
     /// that fit the message cap; the last chunk commits, and the device checks the SHA-256.
     pub async fn send_claim(
         &self,
-        claim: &Claim,
-        iot_endpoint: &str,
-        parameters: &BTreeMap<String, String>,
+        claim: &ClaimBundle<'_>,
     ) -> Result<ClaimTransfer, ProtocolError> {
         let caps = self.capabilities();
         if !caps.aws.as_ref().is_some_and(|a| a.claim) {
@@ -493,7 +491,7 @@ impl DeviceSession {
                 "the aws-claim endpoint (claimlink firmware extension)".into(),
             ));
         }
-        let bundle = claim_bundle(claim, iot_endpoint, parameters)?;
+        let bundle = encode_bundle(claim)?;
         let digest = Sha256::digest(bundle.as_slice());
         let total = u32::try_from(bundle.len())
             .map_err(|_| ProtocolError::InvalidInput("claim bundle too large".into()))?;
@@ -662,10 +660,43 @@ pub struct CloudStatus {
     pub failure: Option<CloudFailure>,
 }
 
+/// What the device gets in the `aws-claim` transfer, as this layer sees it: borrowed from the caller's
+/// claim (the orchestrator builds it), encoded here into the wire's `ClaimBundle` message.
+#[derive(Clone, Copy)]
+pub struct ClaimBundle<'a> {
+    /// The claim certificate, DER.
+    pub certificate_der: &'a [u8],
+    /// The claim's RSA private key, PEM (PKCS#1 or PKCS#8).
+    pub private_key_pem: &'a SecretString,
+    /// The claim certificate's id.
+    pub certificate_id: &'a str,
+    /// When the claim expires, on the server's clock.
+    pub expires_at: std::time::SystemTime,
+    /// Seconds left on the claim when it is sent (for a device whose clock is not yet set).
+    pub seconds_left: u32,
+    /// The AWS IoT data endpoint the device connects to.
+    pub iot_endpoint: &'a str,
+    /// The provisioning template's name.
+    pub template_name: &'a str,
+    /// The template's parameters.
+    pub template_parameters: &'a BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ClaimBundle<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimBundle")
+            .field("certificate_id", &self.certificate_id)
+            .field("iot_endpoint", &self.iot_endpoint)
+            .field("template_name", &self.template_name)
+            .field("private_key_pem", &self.private_key_pem)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The claim key's primes and exponent (RSA, PKCS#1 or PKCS#8), in zeroizing buffers.
-fn rsa_primes(claim: &Claim) -> Result<proto::RsaPrimes, ProtocolError> {
+fn rsa_primes(key_pem: &SecretString) -> Result<proto::RsaPrimes, ProtocolError> {
     use der::Decode;
-    let (label, doc) = der::SecretDocument::from_pem(claim.private_key().expose())
+    let (label, doc) = der::SecretDocument::from_pem(key_pem.expose())
         .map_err(|_| ProtocolError::InvalidInput("the claim key is not PEM".into()))?;
     let pkcs1_der = match label {
         "RSA PRIVATE KEY" => doc.as_bytes(),
@@ -690,21 +721,17 @@ fn rsa_primes(claim: &Claim) -> Result<proto::RsaPrimes, ProtocolError> {
 }
 
 /// Serializes the claim bundle; the buffer is zeroized when dropped.
-fn claim_bundle(
-    claim: &Claim,
-    iot_endpoint: &str,
-    parameters: &BTreeMap<String, String>,
-) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
+fn encode_bundle(claim: &ClaimBundle<'_>) -> Result<Zeroizing<Vec<u8>>, ProtocolError> {
     let mut bundle = proto::ClaimBundle {
-        certificate_der: claim.certificate().der().to_vec(),
+        certificate_der: claim.certificate_der.to_vec(),
         private_key_der: Vec::new(),
-        certificate_id: claim.certificate_id().to_owned(),
-        expires_at_epoch: crate::time::epoch_secs(claim.deadline().server_expiry()),
-        seconds_left: u32::try_from(claim.deadline().remaining().as_secs()).unwrap_or(u32::MAX),
-        iot_endpoint: iot_endpoint.to_owned(),
-        template_name: claim.template().as_str().to_owned(),
-        template_parameters: parameters.clone(),
-        rsa_key: Some(rsa_primes(claim)?),
+        certificate_id: claim.certificate_id.to_owned(),
+        expires_at_epoch: crate::time::epoch_secs(claim.expires_at),
+        seconds_left: claim.seconds_left,
+        iot_endpoint: claim.iot_endpoint.to_owned(),
+        template_name: claim.template_name.to_owned(),
+        template_parameters: claim.template_parameters.clone(),
+        rsa_key: Some(rsa_primes(claim.private_key_pem)?),
     };
     let bytes = Zeroizing::new(bundle.encode_to_vec());
     if let Some(k) = bundle.rsa_key.as_mut() {

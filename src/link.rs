@@ -1,6 +1,6 @@
 //! [`DeviceLink`] as the apps see it: implemented by the SDK (SoftAP/HTTP, btleplug BLE) or by the app
 //! itself (Android `BluetoothGatt`, CoreBluetooth, Nordic's BLE library), and adapted to the core's
-//! [`transport::DeviceLink`](crate::transport::DeviceLink) in both directions.
+//! [`core `DeviceLink`](claimlink_core::DeviceLink) in both directions.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{LinkFailure, ProvisioningFailure};
-use crate::transport::{self, LinkError};
+use claimlink_core::{self as transport, LinkError};
 
 /// A transport to one device: what an app implements to use its own BLE stack.
 ///
@@ -171,7 +171,7 @@ pub(crate) fn to_core(link: Arc<dyn DeviceLink>) -> Arc<dyn transport::DeviceLin
 /// session's own security.
 #[uniffi::export]
 pub fn http_device_link(base_url: String) -> Result<Arc<dyn DeviceLink>, ProvisioningFailure> {
-    let link = transport::http::HttpLink::new(&base_url, Duration::from_secs(10)).map_err(|e| {
+    let link = transport::HttpLink::new(&base_url, Duration::from_secs(10)).map_err(|e| {
         ProvisioningFailure::InvalidInput {
             detail: e.to_string(),
         }
@@ -213,7 +213,7 @@ pub async fn ble_device_link(
 #[cfg(feature = "ble")]
 mod ble {
     use super::*;
-    use crate::transport::ble::{btle, BleConfig, BleLink};
+    use claimlink_core::{btle, BleConfig, BleLink};
 
     fn unavailable(e: btle::ScanError) -> ProvisioningFailure {
         ProvisioningFailure::NotAvailable {

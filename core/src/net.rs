@@ -12,7 +12,43 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use zeroize::Zeroizing;
 
-use crate::claim::ClaimError;
+/// Why an HTTPS exchange failed, as the network layer sees it. The callers (the claim sources) turn it
+/// into their own error; a service's *answer* (401, 404, a refusal) is theirs to classify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    /// The HTTPS client could not be set up (an extra root certificate that is not a certificate, a
+    /// TLS configuration the provider refuses).
+    #[error("{0}")]
+    Setup(String),
+    /// Throttled on every attempt.
+    #[error("throttled on all {attempts} attempts")]
+    Throttled {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The service failed (5xx) on every attempt.
+    #[error("HTTP {status} on all {attempts} attempts")]
+    Unavailable {
+        /// The last HTTP status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The service could not be reached, or did not answer in time.
+    #[error("{message}")]
+    Network {
+        /// What failed (URL and cause; never headers or bodies).
+        message: String,
+        /// Whether the last attempt timed out.
+        timed_out: bool,
+    },
+    /// The answer's body was larger than the SDK reads.
+    #[error("the answer body is larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+}
 
 /// How the SDK talks HTTPS.
 #[derive(Clone, Debug)]
@@ -41,22 +77,22 @@ pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
 
 impl HttpConfig {
     /// Builds the client: rustls + ring, TLS 1.2/1.3, HTTP/1.1.
-    pub(crate) fn client(&self) -> Result<reqwest::Client, ClaimError> {
+    pub(crate) fn client(&self) -> Result<reqwest::Client, NetError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         for pem in &self.extra_root_certificates_pem {
             let mut found = 0usize;
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
                 let cert = cert.map_err(|_| {
-                    ClaimError::InvalidInput("an extra root certificate is not valid PEM".into())
+                    NetError::Setup("an extra root certificate is not valid PEM".into())
                 })?;
                 roots.add(cert).map_err(|e| {
-                    ClaimError::InvalidInput(format!("an extra root certificate was refused: {e}"))
+                    NetError::Setup(format!("an extra root certificate was refused: {e}"))
                 })?;
                 found += 1;
             }
             if found == 0 {
-                return Err(ClaimError::InvalidInput(
+                return Err(NetError::Setup(
                     "an extra root certificate PEM holds no CERTIFICATE block".into(),
                 ));
             }
@@ -64,7 +100,7 @@ impl HttpConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| ClaimError::InvalidInput(format!("TLS setup failed: {e}")))?
+            .map_err(|e| NetError::Setup(format!("TLS setup failed: {e}")))?
             .with_root_certificates(roots)
             .with_no_client_auth();
         reqwest::Client::builder()
@@ -74,7 +110,7 @@ impl HttpConfig {
             .user_agent(concat!("claimlink/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| ClaimError::InvalidInput(format!("HTTP client setup failed: {e}")))
+            .map_err(|e| NetError::Setup(format!("HTTP client setup failed: {e}")))
     }
 }
 
@@ -153,7 +189,9 @@ fn append_wiping(body: &mut Zeroizing<Vec<u8>>, chunk: &[u8]) {
 
 impl Answer {
     /// Sends `request` and reads the answer (body capped at [`MAX_BODY_BYTES`]).
-    pub async fn fetch(request: reqwest::RequestBuilder) -> Result<Self, Failure> {
+    pub async fn fetch<E: From<NetError>>(
+        request: reqwest::RequestBuilder,
+    ) -> Result<Self, Failure<E>> {
         let mut response = request.send().await.map_err(Failure::from_reqwest)?;
         let received_at = Instant::now();
         let status = response.status().as_u16();
@@ -170,9 +208,12 @@ impl Answer {
         let mut body = Zeroizing::new(Vec::with_capacity(expected));
         while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(Failure::Fatal(ClaimError::Malformed {
-                    problem: format!("the answer body is larger than {MAX_BODY_BYTES} bytes"),
-                }));
+                return Err(Failure::Fatal(
+                    NetError::BodyTooLarge {
+                        limit: MAX_BODY_BYTES,
+                    }
+                    .into(),
+                ));
             }
             append_wiping(&mut body, &chunk);
         }
@@ -195,9 +236,10 @@ impl Answer {
     }
 }
 
-/// Why one attempt did not produce a usable answer.
+/// Why one attempt did not produce a usable answer. `E` is the caller's error, for answers that
+/// retrying cannot fix.
 #[derive(Debug)]
-pub(crate) enum Failure {
+pub(crate) enum Failure<E> {
     /// Throttled: try again later.
     Throttled { retry_after: Option<Duration> },
     /// The service failed (5xx): try again later.
@@ -208,10 +250,10 @@ pub(crate) enum Failure {
     /// The service could not be reached or did not answer in time: try again.
     Network { message: String, timed_out: bool },
     /// Retrying will not help.
-    Fatal(ClaimError),
+    Fatal(E),
 }
 
-impl Failure {
+impl<E> Failure<E> {
     fn from_reqwest(e: reqwest::Error) -> Self {
         // reqwest's message names the URL and the cause, never headers or bodies.
         let timed_out = e.is_timeout();
@@ -228,13 +270,11 @@ impl Failure {
 
 /// Runs `attempt` until it succeeds, fails for good, or the policy's attempts are used up; sleeps
 /// between attempts as the policy says. `attempt` gets the 1-based attempt number.
-pub(crate) async fn with_retries<T, F, Fut>(
-    policy: &RetryPolicy,
-    mut attempt: F,
-) -> Result<T, ClaimError>
+pub(crate) async fn with_retries<T, E, F, Fut>(policy: &RetryPolicy, mut attempt: F) -> Result<T, E>
 where
+    E: From<NetError>,
     F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Result<T, Failure>>,
+    Fut: Future<Output = Result<T, Failure<E>>>,
 {
     let max = policy.max_attempts.max(1);
     let mut n = 1;
@@ -246,13 +286,14 @@ where
         };
         if n >= max {
             return Err(match failure {
-                Failure::Throttled { .. } => ClaimError::Throttled { attempts: n },
-                Failure::Unavailable { status, .. } => ClaimError::Unavailable {
+                Failure::Throttled { .. } => NetError::Throttled { attempts: n }.into(),
+                Failure::Unavailable { status, .. } => NetError::Unavailable {
                     status,
                     attempts: n,
-                },
+                }
+                .into(),
                 Failure::Network { message, timed_out } => {
-                    ClaimError::Network { message, timed_out }
+                    NetError::Network { message, timed_out }.into()
                 }
                 Failure::Fatal(e) => e,
             });
@@ -270,7 +311,7 @@ where
     }
 }
 
-fn failure_kind(f: &Failure) -> &'static str {
+fn failure_kind<E>(f: &Failure<E>) -> &'static str {
     match f {
         Failure::Throttled { .. } => "throttled",
         Failure::Unavailable { .. } => "unavailable",
@@ -318,7 +359,7 @@ mod tests {
             max_delay: Duration::from_millis(2),
         };
         let mut calls = 0;
-        let r: Result<(), _> = with_retries(&p, |_| {
+        let r: Result<(), NetError> = with_retries(&p, |_| {
             calls += 1;
             async {
                 Err(Failure::Unavailable {
@@ -331,7 +372,7 @@ mod tests {
         assert_eq!(calls, 3);
         assert!(matches!(
             r,
-            Err(ClaimError::Unavailable {
+            Err(NetError::Unavailable {
                 status: 503,
                 attempts: 3
             })
@@ -344,6 +385,6 @@ mod tests {
             extra_root_certificates_pem: vec!["not a pem".into()],
             ..HttpConfig::default()
         };
-        assert!(matches!(cfg.client(), Err(ClaimError::InvalidInput(_))));
+        assert!(matches!(cfg.client(), Err(NetError::Setup(_))));
     }
 }

@@ -6,11 +6,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::protocomm::ops::{WifiAuth, WifiNetwork as CoreNetwork};
-use crate::protocomm::proto::CloudFailureKind;
-use crate::protocomm::{DeviceCapabilities, DeviceCredentials, SecurityPolicy, SecurityScheme};
-use crate::provision::{self as core};
-use crate::secret::SecretString;
+use claimlink_core as core;
+use claimlink_core::CloudFailureKind;
+use claimlink_core::SecretString;
+use claimlink_core::{DeviceCapabilities, DeviceCredentials, SecurityPolicy, SecurityScheme};
+use claimlink_core::{WifiAuth, WifiNetwork as CoreNetwork};
 
 use super::ProvisioningFailure;
 
@@ -74,7 +74,7 @@ impl From<SecuritySettings> for SecurityPolicy {
 
 impl ProvisionerSettings {
     pub(crate) fn core(&self) -> Result<core::ProvisionerConfig, ProvisioningFailure> {
-        let template = crate::claim::TemplateName::new(self.template.clone())?;
+        let template = claimlink_core::TemplateName::new(self.template.clone())?;
         if self.iot_endpoint.trim().is_empty() {
             return Err(ProvisioningFailure::InvalidInput {
                 detail: "iot_endpoint is empty".into(),
@@ -112,10 +112,10 @@ impl ProvisionerSettings {
         Ok(config)
     }
 
-    pub(crate) fn http(&self) -> crate::net::HttpConfig {
-        crate::net::HttpConfig {
+    pub(crate) fn http(&self) -> claimlink_core::HttpConfig {
+        claimlink_core::HttpConfig {
             extra_root_certificates_pem: self.extra_root_certificates_pem.clone(),
-            ..crate::net::HttpConfig::default()
+            ..claimlink_core::HttpConfig::default()
         }
     }
 }
@@ -188,7 +188,7 @@ impl DeviceSecret {
 #[derive(uniffi::Object)]
 #[uniffi::export(Debug, Display)]
 pub struct WifiSettings {
-    pub(crate) inner: crate::protocomm::ops::WifiCredentials,
+    pub(crate) inner: claimlink_core::WifiCredentials,
 }
 
 impl fmt::Debug for WifiSettings {
@@ -223,10 +223,7 @@ impl WifiSettings {
         passphrase: String,
     ) -> Result<Arc<Self>, ProvisioningFailure> {
         Ok(Arc::new(WifiSettings {
-            inner: crate::protocomm::ops::WifiCredentials::new(
-                ssid,
-                SecretString::new(passphrase),
-            )?,
+            inner: claimlink_core::WifiCredentials::new(ssid, SecretString::new(passphrase))?,
         }))
     }
 
@@ -384,7 +381,7 @@ impl ProvisionOptions {
             expected_thing_name: self
                 .expected_thing_name
                 .clone()
-                .map(crate::claim::ThingName::new)
+                .map(claimlink_core::ThingName::new)
                 .transpose()?,
             device_hint: self.device_hint.clone(),
         })

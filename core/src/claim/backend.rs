@@ -83,7 +83,7 @@ impl BackendClaimSource {
     async fn call<T>(
         &self,
         build: impl Fn(&str) -> reqwest::RequestBuilder,
-        accept: impl Fn(Answer) -> Result<T, Failure>,
+        accept: impl Fn(Answer) -> Result<T, Failure<ClaimError>>,
     ) -> Result<T, ClaimError> {
         let mut refresh = false;
         loop {
@@ -106,7 +106,7 @@ impl BackendClaimSource {
 }
 
 /// Sorts a backend answer: 2xx and 404 go to the caller, the rest become failures.
-fn classify(a: Answer) -> Result<Answer, Failure> {
+fn classify(a: Answer) -> Result<Answer, Failure<ClaimError>> {
     match a.status {
         200..=299 | 404 => Ok(a),
         401 => Err(Failure::Fatal(ClaimError::Unauthorized {

@@ -261,7 +261,11 @@ impl AwsClaimSource {
         }
     }
 
-    fn classify(&self, a: Answer, not_found: NotFound<'_>) -> Result<Option<Answer>, Failure> {
+    fn classify(
+        &self,
+        a: Answer,
+        not_found: NotFound<'_>,
+    ) -> Result<Option<Answer>, Failure<ClaimError>> {
         if (200..300).contains(&a.status) {
             return Ok(Some(a));
         }

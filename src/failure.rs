@@ -8,10 +8,10 @@
 //! [`ProviderFailure`] and [`LinkFailure`] are what an app's own token/credentials provider and its own
 //! [`DeviceLink`](super::DeviceLink) throw back into the SDK.
 
-use crate::claim::ClaimError;
-use crate::protocomm::ProtocolError;
-use crate::provision::ProvisionError;
-use crate::transport::LinkError;
+use claimlink_core::ClaimError;
+use claimlink_core::LinkError;
+use claimlink_core::ProtocolError;
+use claimlink_core::ProvisionError;
 
 use super::records::{CloudStep, Stage};
 
@@ -303,13 +303,13 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for ProviderFailure {
     }
 }
 
-impl From<ProviderFailure> for crate::claim::ProviderError {
+impl From<ProviderFailure> for claimlink_core::ProviderError {
     fn from(e: ProviderFailure) -> Self {
         match e {
             ProviderFailure::NotSignedIn { detail } => {
-                crate::claim::ProviderError::signed_out(detail)
+                claimlink_core::ProviderError::signed_out(detail)
             }
-            ProviderFailure::Failed { detail } => crate::claim::ProviderError::new(detail),
+            ProviderFailure::Failed { detail } => claimlink_core::ProviderError::new(detail),
         }
     }
 }
@@ -386,7 +386,7 @@ impl From<LinkError> for LinkFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::claim::Service;
+    use claimlink_core::Service;
 
     /// Every cause the core knows maps to the action the app should take.
     #[test]
