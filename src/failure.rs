@@ -9,9 +9,9 @@
 //! [`DeviceLink`](super::DeviceLink) throw back into the SDK.
 
 use claimlink_core::ClaimError;
-use claimlink_core::LinkError;
 use claimlink_core::ProtocolError;
 use claimlink_core::ProvisionError;
+use claimlink_core::{DeviceRefusal, LinkError, LinkFault};
 
 use super::records::{CloudStep, Stage};
 
@@ -110,6 +110,10 @@ pub enum ProvisioningFailure {
         /// What happened.
         detail: String,
     },
+    /// No device of that name was found, or the device went away before a connection (it is off,
+    /// out of range, or no longer in provisioning mode): check the device, move closer, scan again.
+    #[error("the device was not found (off, out of range, or no longer advertising)")]
+    DeviceNotFound,
     /// The device answered with something that does not decode, or refused a request: disconnect,
     /// connect again (a new session) and retry; if it persists, the firmware is at fault. A device that
     /// restarted mid-run lands here too: it refuses the old session's messages and lost the claim.
@@ -218,9 +222,12 @@ impl From<ProtocolError> for ProvisioningFailure {
                 Self::DeviceMisbehaved { detail: message }
             }
             ProtocolError::SessionBroken => Self::ConnectionLost { detail: message },
-            ProtocolError::TooLarge { .. } | ProtocolError::InvalidInput(_) => {
-                Self::InvalidInput { detail: message }
-            }
+            ProtocolError::TooLarge { .. } => Self::InvalidInput { detail: message },
+            // The reason alone: the variant's own sentence already says "invalid input".
+            ProtocolError::InvalidInput(reason) => Self::InvalidInput {
+                detail: reason.to_string(),
+            },
+            ProtocolError::ClaimBundleTooLarge { .. } => Self::Internal { detail: message },
         }
     }
 }
@@ -236,6 +243,7 @@ impl From<LinkError> for ProvisioningFailure {
             LinkError::UnknownEndpoint(_) => Self::UnsupportedDevice { reason: message },
             LinkError::DeviceError(_) => Self::DeviceMisbehaved { detail: message },
             LinkError::TooLarge { .. } => Self::InvalidInput { detail: message },
+            LinkError::DeviceNotFound => Self::DeviceNotFound,
         }
     }
 }
@@ -244,7 +252,7 @@ impl From<ClaimError> for ProvisioningFailure {
     fn from(e: ClaimError) -> Self {
         let message = e.to_string();
         match e {
-            ClaimError::InvalidInput(_) => Self::InvalidInput { detail: message },
+            ClaimError::InvalidInput(detail) => Self::InvalidInput { detail },
             ClaimError::Unauthorized { .. }
             | ClaimError::SignatureRejected { .. }
             | ClaimError::Provider {
@@ -314,7 +322,9 @@ impl From<ProviderFailure> for claimlink_core::ProviderError {
     }
 }
 
-/// What an app's own [`DeviceLink`](super::DeviceLink) throws.
+/// What an app's own [`DeviceLink`](super::DeviceLink) throws, and what the SDK's own links throw when
+/// an app calls them. Each kind maps to one [`LinkError`] kind and back, so a failure keeps its kind
+/// (and its text, said once) whichever side of the FFI raised it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum LinkFailure {
     /// The device went away (BLE disconnect). The SDK drops the session.
@@ -338,6 +348,20 @@ pub enum LinkFailure {
         /// What it said.
         detail: String,
     },
+    /// The message is larger than the link (or the device) accepts.
+    #[error("a {len}-byte message exceeds the {max}-byte limit")]
+    TooLarge {
+        /// Its size.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Another exchange is in flight on this link.
+    #[error("another exchange is in flight")]
+    Busy,
+    /// The device is not there (the BLE stack no longer knows it, or it stopped advertising).
+    #[error("the device was not found (off, out of range, or no longer advertising)")]
+    DeviceNotFound,
     /// Anything else.
     #[error("transport failure: {detail}")]
     Other {
@@ -363,154 +387,40 @@ impl From<LinkFailure> for LinkError {
             LinkFailure::Disconnected => LinkError::Disconnected,
             LinkFailure::Timeout { millis } => LinkError::Timeout { millis },
             LinkFailure::UnknownEndpoint { name } => LinkError::UnknownEndpoint(name),
-            LinkFailure::DeviceRefused { detail } => LinkError::DeviceError(detail),
-            LinkFailure::Other { detail } => LinkError::Other(detail),
+            LinkFailure::DeviceRefused { detail } => {
+                LinkError::DeviceError(DeviceRefusal::Reported(detail))
+            }
+            LinkFailure::TooLarge { len, max } => LinkError::TooLarge {
+                len: usize::try_from(len).unwrap_or(usize::MAX),
+                max: usize::try_from(max).unwrap_or(usize::MAX),
+            },
+            LinkFailure::Busy => LinkError::Busy,
+            LinkFailure::DeviceNotFound => LinkError::DeviceNotFound,
+            LinkFailure::Other { detail } => LinkError::Other(LinkFault::Reported(detail)),
         }
     }
 }
 
+/// The reasons carry over as their text alone: [`LinkFailure`]'s `Display` adds the same prefix
+/// [`LinkError`]'s does, so the sentence reads the same on both sides and never says it twice.
 impl From<LinkError> for LinkFailure {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Disconnected => LinkFailure::Disconnected,
             LinkError::Timeout { millis } => LinkFailure::Timeout { millis },
             LinkError::UnknownEndpoint(name) => LinkFailure::UnknownEndpoint { name },
-            LinkError::DeviceError(message) => LinkFailure::DeviceRefused { detail: message },
-            other => LinkFailure::Other {
-                detail: other.to_string(),
+            LinkError::DeviceError(refusal) => LinkFailure::DeviceRefused {
+                detail: refusal.to_string(),
             },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use claimlink_core::Service;
-
-    /// Every cause the core knows maps to the action the app should take.
-    #[test]
-    fn core_errors_map_to_app_actions() {
-        use ProvisioningFailure as F;
-        let m = |s: &str| s.to_owned();
-        let cases: Vec<(ProvisionError, &str)> = vec![
-            (
-                ProtocolError::WrongCredentials.into(),
-                "WrongDevicePassword",
-            ),
-            (
-                ProtocolError::DeviceNotAuthentic.into(),
-                "DeviceNotAuthentic",
-            ),
-            (ProtocolError::Tampered.into(), "MessageTampered"),
-            (ProtocolError::SessionBroken.into(), "ConnectionLost"),
-            (
-                ProtocolError::Link(LinkError::Disconnected).into(),
-                "ConnectionLost",
-            ),
-            (
-                ProtocolError::Link(LinkError::DeviceError(m("500"))).into(),
-                "DeviceMisbehaved",
-            ),
-            (
-                ProtocolError::Unsupported(m("aws")).into(),
-                "UnsupportedDevice",
-            ),
-            (
-                ProtocolError::InvalidInput(m("ssid")).into(),
-                "InvalidInput",
-            ),
-            (ProvisionError::WifiAuthFailed, "WifiPasswordRejected"),
-            (ProvisionError::WifiNetworkNotFound, "WifiNetworkNotFound"),
-            (ProvisionError::WifiTimeout, "WifiTimeout"),
-            (ProvisionError::Cancelled, "Cancelled"),
-            (
-                ClaimError::Unauthorized {
-                    service: Service::Backend,
-                    message: m("401"),
-                }
-                .into(),
-                "SignInRequired",
-            ),
-            (
-                ClaimError::Provider {
-                    message: m("signed out"),
-                    signed_out: true,
-                }
-                .into(),
-                "SignInRequired",
-            ),
-            (
-                ClaimError::Provider {
-                    message: m("no network to Cognito"),
-                    signed_out: false,
-                }
-                .into(),
-                "ServiceUnavailable",
-            ),
-            (
-                ClaimError::TemplateNotFound {
-                    service: Service::Aws,
-                    template: m("t"),
-                }
-                .into(),
-                "TemplateNotFound",
-            ),
-            (
-                ClaimError::Throttled { attempts: 4 }.into(),
-                "ServiceUnavailable",
-            ),
-            (
-                ClaimError::Unavailable {
-                    status: 503,
-                    attempts: 4,
-                }
-                .into(),
-                "ServiceUnavailable",
-            ),
-            (
-                ClaimError::Network {
-                    message: m("refused"),
-                    timed_out: true,
-                }
-                .into(),
-                "ServiceUnavailable",
-            ),
-            (
-                ClaimError::Expired { overdue_secs: 3 }.into(),
-                "ClaimUnusable",
-            ),
-            (
-                ClaimError::TooShortLived {
-                    left_secs: 20,
-                    margin_secs: 60,
-                }
-                .into(),
-                "ClaimUnusable",
-            ),
-            (
-                ClaimError::Malformed { problem: m("json") }.into(),
-                "ClaimUnusable",
-            ),
-            (
-                ClaimError::Rejected {
-                    service: Service::Backend,
-                    status: 403,
-                    code: Some(m("Forbidden")),
-                    message: m("no"),
-                }
-                .into(),
-                "ServiceRejected",
-            ),
-        ];
-        for (error, expected) in cases {
-            let shown = error.to_string();
-            let failure = F::from(error);
-            let name = format!("{failure:?}");
-            assert!(
-                name.starts_with(expected),
-                "{shown} → {name}, expected {expected}"
-            );
+            LinkError::TooLarge { len, max } => LinkFailure::TooLarge {
+                len: u64::try_from(len).unwrap_or(u64::MAX),
+                max: u64::try_from(max).unwrap_or(u64::MAX),
+            },
+            LinkError::Busy => LinkFailure::Busy,
+            LinkError::DeviceNotFound => LinkFailure::DeviceNotFound,
+            LinkError::Other(fault) => LinkFailure::Other {
+                detail: fault.to_string(),
+            },
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{LinkFailure, ProvisioningFailure};
-use claimlink_core::{self as transport, LinkError};
+use claimlink_core::{self as transport, LinkError, LinkFault};
 
 /// A transport to one device: what an app implements to use its own BLE stack.
 ///
@@ -120,10 +120,9 @@ impl transport::DeviceLink for AppLink {
             }
             Err(e) => Err(e.into()),
             Ok(answer) if answer.len() > transport::MAX_MESSAGE_BYTES.max(max) * 4 => {
-                Err(LinkError::Other(format!(
-                    "the app's link returned a {}-byte answer",
-                    answer.len()
-                )))
+                Err(LinkError::Other(LinkFault::OversizedAnswer {
+                    len: answer.len(),
+                }))
             }
             Ok(answer) => Ok(answer),
         }
@@ -173,7 +172,11 @@ pub(crate) fn to_core(link: Arc<dyn DeviceLink>) -> Arc<dyn transport::DeviceLin
 pub fn http_device_link(base_url: String) -> Result<Arc<dyn DeviceLink>, ProvisioningFailure> {
     let link = transport::HttpLink::new(&base_url, Duration::from_secs(10)).map_err(|e| {
         ProvisioningFailure::InvalidInput {
-            detail: e.to_string(),
+            // The fault alone (a URL that is not http://host:port), not "transport failure: …".
+            detail: match e {
+                LinkError::Other(fault) => fault.to_string(),
+                other => other.to_string(),
+            },
         }
     })?;
     Ok(Arc::new(CoreLink(Arc::new(link))))
@@ -252,11 +255,10 @@ mod ble {
         )
         .await
         .map_err(unavailable)?;
-        let device = found.into_iter().find(|d| d.name == name).ok_or_else(|| {
-            ProvisioningFailure::ConnectionLost {
-                detail: format!("no device advertising {name:?} was found"),
-            }
-        })?;
+        let device = found
+            .into_iter()
+            .find(|d| d.name == name)
+            .ok_or(ProvisioningFailure::DeviceNotFound)?;
         let link = BleLink::open(device.peripheral, BleConfig::default()).await?;
         Ok(Arc::new(CoreLink(Arc::new(link))))
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use claimlink_core::WifiCredentials;
 use claimlink_core::{internal::single_write_payload, BleConfig, BleLink};
 use claimlink_core::{internal::DeviceSession, DeviceCredentials, SecurityPolicy};
-use claimlink_core::{DeviceLink, LinkError};
+use claimlink_core::{DeviceLink, GattError, LinkError, LinkFault};
 use claimlink_core::{NoListener, ProvisionOptions};
 use claimlink_core::{ProvisioningQr, QrTransport};
 use claimlink_harness::device::gatt::{characteristic_uuid, FakeGatt, FakeGattConfig, SERVICE};
@@ -113,7 +113,10 @@ async fn first_connect_failures_are_retried_with_backoff_then_given_up() {
     );
     let err = BleLink::open(gatt, quick()).await.expect_err("gives up");
     assert!(
-        matches!(err, LinkError::Other(ref m) if m.contains("133")),
+        matches!(
+            err,
+            LinkError::Other(LinkFault::Connect(GattError::ConnectFailed(ref m))) if m.contains("133")
+        ),
         "{err:?}"
     );
 
@@ -127,10 +130,8 @@ async fn first_connect_failures_are_retried_with_backoff_then_given_up() {
     let err = BleLink::open(gatt, quick())
         .await
         .expect_err("no permission");
-    assert!(
-        matches!(err, LinkError::Other(ref m) if m.contains("permission")),
-        "{err:?}"
-    );
+    assert_eq!(err, LinkError::Other(LinkFault::BluetoothPermission));
+    assert!(err.to_string().contains("permission"), "{err}");
 }
 
 #[tokio::test]
@@ -145,9 +146,11 @@ async fn a_device_without_the_provisioning_endpoints_is_refused() {
     let err = BleLink::open(gatt, quick())
         .await
         .expect_err("not provisioning");
-    assert!(
-        matches!(err, LinkError::Other(ref m) if m.contains("prov-session")),
-        "{err:?}"
+    assert_eq!(
+        err,
+        LinkError::Other(LinkFault::NotProvisioningDevice {
+            missing: "prov-session"
+        })
     );
     // A service filter that matches nothing.
     let gatt = FakeGatt::new(device(), FakeGattConfig::default());
@@ -160,7 +163,13 @@ async fn a_device_without_the_provisioning_endpoints_is_refused() {
     )
     .await
     .expect_err("wrong service");
-    assert!(matches!(err, LinkError::Other(_)));
+    assert!(
+        matches!(
+            err,
+            LinkError::Other(LinkFault::NotProvisioningDevice { .. })
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

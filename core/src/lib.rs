@@ -53,8 +53,8 @@ pub use protocomm::ops::{
 };
 pub use protocomm::proto::{CloudFailureKind, CloudStage};
 pub use protocomm::{
-    AwsExtension, DeviceCapabilities, DeviceCredentials, ProtocolError, SecurityPolicy,
-    SecurityScheme,
+    AwsExtension, DeviceCapabilities, DeviceCredentials, InvalidInputReason, MalformedReason,
+    ProtocolError, SecurityPolicy, SecurityScheme, UnsupportedReason,
 };
 pub use provision::{
     NoListener, ProvisionError, ProvisionOptions, ProvisionedDevice, Provisioner,
@@ -69,7 +69,7 @@ pub use transport::ble::{
     BleConfig, BleLink, GattCharacteristic, GattError, GattPeripheral, USER_DESCRIPTION_UUID,
 };
 pub use transport::http::{HttpLink, HTTP_MAX_MESSAGE_BYTES};
-pub use transport::{DeviceLink, LinkError, MAX_MESSAGE_BYTES};
+pub use transport::{DeviceLink, DeviceRefusal, LinkError, LinkFault, MAX_MESSAGE_BYTES};
 
 /// Internals the harness (device simulator, benches) and the fuzz targets reach into. Not API: no
 /// stability promise, and apps have no reason to use any of it.

@@ -7,9 +7,11 @@
 //! * [`srp`], [`cipher`] — Security 2 (SRP-6a + AES-256-GCM) and Security 1 (X25519 + AES-256-CTR);
 //! * [`session`] — a secure session over a [`DeviceLink`](crate::transport::DeviceLink): handshake,
 //!   one request in flight, never a silent retry of an encrypted exchange;
-//! * [`ops`] — Wi-Fi scan, configuration and control, the claim transfer, the cloud status.
+//! * [`ops`] — Wi-Fi scan, configuration and control, the claim transfer, the cloud status;
+//! * `error` — [`ProtocolError`] and its typed reasons.
 
 pub mod cipher;
+mod error;
 pub mod ops;
 pub mod proto;
 pub mod session;
@@ -18,11 +20,11 @@ pub mod version;
 
 use std::fmt;
 
+pub use error::{InvalidInputReason, MalformedReason, ProtocolError, UnsupportedReason};
 pub use session::DeviceSession;
 pub use version::{AwsExtension, DeviceCapabilities};
 
 use crate::secret::SecretString;
-use crate::transport::LinkError;
 
 /// The protocomm security schemes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -121,66 +123,4 @@ impl DeviceCredentials {
             secret: None,
         }
     }
-}
-
-/// Why talking to the device failed.
-#[derive(Debug, thiserror::Error)]
-// Exhaustive on purpose: the FFI crate maps every variant to an app action, and a new variant
-// must fail its build until it is mapped.
-pub enum ProtocolError {
-    /// The transport failed.
-    #[error(transparent)]
-    Link(#[from] LinkError),
-    /// The device refused the proof of possession or password: ask the installer again.
-    #[error("the device refused the password / proof of possession")]
-    WrongCredentials,
-    /// The device could not prove it knows the password: not the expected device, or a relay.
-    #[error("the device failed to prove it knows the password (impostor or relay?)")]
-    DeviceNotAuthentic,
-    /// A message failed authentication: the session is dropped.
-    #[error("a message from the device failed authentication; the session was dropped")]
-    Tampered,
-    /// The device's security is below what the app's policy accepts.
-    #[error("refused {offered} (patch {patch}): {reason}")]
-    SecurityRefused {
-        /// What the device offered.
-        offered: SecurityScheme,
-        /// Its patch level.
-        patch: u32,
-        /// Why it is refused.
-        reason: String,
-    },
-    /// The device sent bytes that do not decode.
-    #[error("malformed answer on {endpoint}: {what}")]
-    Malformed {
-        /// The endpoint.
-        endpoint: String,
-        /// What is wrong.
-        what: String,
-    },
-    /// The device answered with an error status.
-    #[error("the device refused the request on {endpoint}: {status}")]
-    DeviceRefused {
-        /// The endpoint.
-        endpoint: String,
-        /// The status, as the protocol names it.
-        status: String,
-    },
-    /// An earlier exchange failed; encrypted state is lost and a new session is needed.
-    #[error("the session is broken by an earlier failure; open a new session")]
-    SessionBroken,
-    /// A message would exceed the link's size limit.
-    #[error("a {len}-byte message exceeds the link's {max}-byte limit")]
-    TooLarge {
-        /// Its size.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The device does not offer what was asked (an endpoint, the AWS extension).
-    #[error("the device does not support {0}")]
-    Unsupported(String),
-    /// The app passed something unusable (an SSID too long, …).
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
 }

@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::proto::{self, Status};
+use super::session::malformed;
 use super::session::status_name;
-use super::{DeviceSession, ProtocolError};
+use super::{DeviceSession, InvalidInputReason, MalformedReason, ProtocolError, UnsupportedReason};
 use crate::endpoint;
 use crate::secret::{SecretString, WipedOnDrop};
 
@@ -91,9 +92,7 @@ impl WifiCredentials {
     pub fn new(ssid: impl Into<Vec<u8>>, passphrase: SecretString) -> Result<Self, ProtocolError> {
         let ssid = ssid.into();
         if ssid.is_empty() || ssid.len() > 32 {
-            return Err(ProtocolError::InvalidInput(
-                "an SSID is 1 to 32 bytes".into(),
-            ));
+            return Err(ProtocolError::InvalidInput(InvalidInputReason::SsidLength));
         }
         let p = passphrase.expose();
         let ok = p.is_empty()
@@ -101,7 +100,7 @@ impl WifiCredentials {
             || (p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit()));
         if !ok {
             return Err(ProtocolError::InvalidInput(
-                "a Wi-Fi passphrase is 8 to 63 characters, or 64 hex digits (empty for open networks)".into(),
+                InvalidInputReason::WifiPassphrase,
             ));
         }
         Ok(Self {
@@ -166,11 +165,9 @@ pub enum WifiState {
     },
 }
 
-fn malformed(endpoint: &str, what: &str) -> ProtocolError {
-    ProtocolError::Malformed {
-        endpoint: endpoint.to_owned(),
-        what: what.to_owned(),
-    }
+/// An answer on `endpoint` that is not the message expected.
+fn unexpected(endpoint: &str, expected: &'static str) -> ProtocolError {
+    malformed(endpoint, MalformedReason::UnexpectedMessage { expected })
 }
 
 fn check_status(endpoint: &str, status: i32) -> Result<(), ProtocolError> {
@@ -237,13 +234,10 @@ impl DeviceSession {
             .payload
         {
             Some(P::RespScanStatus(s)) => s,
-            _ => return Err(malformed(endpoint::SCAN, "expected RespScanStatus")),
+            _ => return Err(unexpected(endpoint::SCAN, "RespScanStatus")),
         };
         if !status.scan_finished {
-            return Err(malformed(
-                endpoint::SCAN,
-                "a blocking scan reported unfinished",
-            ));
+            return Err(malformed(endpoint::SCAN, MalformedReason::ScanUnfinished));
         }
         let total = status.result_count.min(64);
         let per_page = u32::try_from(
@@ -266,17 +260,17 @@ impl DeviceSession {
                 .payload
             {
                 Some(P::RespScanResult(r)) => r,
-                _ => return Err(malformed(endpoint::SCAN, "expected RespScanResult")),
+                _ => return Err(unexpected(endpoint::SCAN, "RespScanResult")),
             };
             if page.entries.is_empty() || page.entries.len() > count as usize {
-                return Err(malformed(
-                    endpoint::SCAN,
-                    "a result page has the wrong number of entries",
-                ));
+                return Err(malformed(endpoint::SCAN, MalformedReason::ScanPageSize));
             }
             for e in page.entries {
                 if e.ssid.len() > 32 {
-                    return Err(malformed(endpoint::SCAN, "an SSID is longer than 32 bytes"));
+                    return Err(malformed(
+                        endpoint::SCAN,
+                        MalformedReason::ScannedSsidLength,
+                    ));
                 }
                 networks.push(WifiNetwork {
                     ssid: e.ssid,
@@ -315,7 +309,7 @@ impl DeviceSession {
         let answer: proto::WiFiConfigPayload = self.call(endpoint::CONFIG, &request.0).await?;
         answer
             .payload
-            .ok_or_else(|| malformed(endpoint::CONFIG, "empty answer"))
+            .ok_or_else(|| malformed(endpoint::CONFIG, MalformedReason::EmptyAnswer))
     }
 
     /// Sends the network to join (the passphrase is encrypted by the session).
@@ -335,7 +329,7 @@ impl DeviceSession {
             .await;
         match result? {
             P::RespSetConfig(r) => check_status(endpoint::CONFIG, r.status),
-            _ => Err(malformed(endpoint::CONFIG, "expected RespSetConfig")),
+            _ => Err(unexpected(endpoint::CONFIG, "RespSetConfig")),
         }
     }
 
@@ -350,7 +344,7 @@ impl DeviceSession {
             .await?
         {
             P::RespApplyConfig(r) => check_status(endpoint::CONFIG, r.status),
-            _ => Err(malformed(endpoint::CONFIG, "expected RespApplyConfig")),
+            _ => Err(unexpected(endpoint::CONFIG, "RespApplyConfig")),
         }
     }
 
@@ -367,11 +361,15 @@ impl DeviceSession {
             .await?
         {
             P::RespGetStatus(r) => r,
-            _ => return Err(malformed(endpoint::CONFIG, "expected RespGetStatus")),
+            _ => return Err(unexpected(endpoint::CONFIG, "RespGetStatus")),
         };
         check_status(endpoint::CONFIG, r.status)?;
-        let state = W::try_from(r.sta_state)
-            .map_err(|_| malformed(endpoint::CONFIG, "unknown station state"))?;
+        let state = W::try_from(r.sta_state).map_err(|_| {
+            malformed(
+                endpoint::CONFIG,
+                MalformedReason::UnknownStationState(r.sta_state),
+            )
+        })?;
         Ok(match (state, r.state) {
             (W::Connected, Some(S::Connected(c))) => WifiState::Connected {
                 ip: c.ip4_addr.parse().ok(),
@@ -381,7 +379,7 @@ impl DeviceSession {
             (W::Connected, _) => {
                 return Err(malformed(
                     endpoint::CONFIG,
-                    "connected without connection details",
+                    MalformedReason::ConnectedWithoutDetails,
                 ))
             }
             // ESP-IDF ≥ 5.4 reports a failed attempt with retries left while still Connecting.
@@ -476,7 +474,7 @@ impl DeviceSession {
         }
         answer
             .payload
-            .ok_or_else(|| malformed(endpoint::AWS_CLAIM, "empty answer"))
+            .ok_or_else(|| malformed(endpoint::AWS_CLAIM, MalformedReason::EmptyAnswer))
     }
 
     /// Transfers the claim (certificate and key as DER, with the IoT endpoint and template) in chunks
@@ -488,13 +486,13 @@ impl DeviceSession {
         let caps = self.capabilities();
         if !caps.aws.as_ref().is_some_and(|a| a.claim) {
             return Err(ProtocolError::Unsupported(
-                "the aws-claim endpoint (claimlink firmware extension)".into(),
+                UnsupportedReason::AwsClaimEndpoint,
             ));
         }
         let bundle = encode_bundle(claim)?;
         let digest = Sha256::digest(bundle.as_slice());
         let total = u32::try_from(bundle.len())
-            .map_err(|_| ProtocolError::InvalidInput("claim bundle too large".into()))?;
+            .map_err(|_| ProtocolError::ClaimBundleTooLarge { len: bundle.len() })?;
         let max = self.max_plaintext().await;
         let first_len = max.saturating_sub(CLAIM_BEGIN_ENVELOPE).min(bundle.len());
         let chunk_len = max.saturating_sub(CLAIM_CHUNK_ENVELOPE).max(1);
@@ -511,13 +509,16 @@ impl DeviceSession {
             .await?
         {
             P::RespBegin(r) if r.received as usize == first_len => r.committed,
-            P::RespBegin(_) => {
+            P::RespBegin(r) => {
                 return Err(malformed(
                     endpoint::AWS_CLAIM,
-                    "the device acknowledged the wrong length",
+                    MalformedReason::ClaimLengthAcknowledged {
+                        sent: first_len,
+                        acknowledged: r.received,
+                    },
                 ))
             }
-            _ => return Err(malformed(endpoint::AWS_CLAIM, "expected RespClaimBegin")),
+            _ => return Err(unexpected(endpoint::AWS_CLAIM, "RespClaimBegin")),
         };
         let mut offset = first_len;
         while offset < bundle.len() {
@@ -533,20 +534,23 @@ impl DeviceSession {
                 .await?
             {
                 P::RespChunk(r) if r.received as usize == end => r.committed,
-                P::RespChunk(_) => {
+                P::RespChunk(r) => {
                     return Err(malformed(
                         endpoint::AWS_CLAIM,
-                        "the device acknowledged the wrong length",
+                        MalformedReason::ClaimLengthAcknowledged {
+                            sent: end,
+                            acknowledged: r.received,
+                        },
                     ))
                 }
-                _ => return Err(malformed(endpoint::AWS_CLAIM, "expected RespClaimChunk")),
+                _ => return Err(unexpected(endpoint::AWS_CLAIM, "RespClaimChunk")),
             };
             offset = end;
         }
         if !committed {
             return Err(malformed(
                 endpoint::AWS_CLAIM,
-                "the device did not confirm the commit",
+                MalformedReason::ClaimNotCommitted,
             ));
         }
         Ok(ClaimTransfer {
@@ -566,7 +570,7 @@ impl DeviceSession {
             .await?
         {
             P::RespAbort(_) => Ok(()),
-            _ => Err(malformed(endpoint::AWS_CLAIM, "expected RespClaimAbort")),
+            _ => Err(unexpected(endpoint::AWS_CLAIM, "RespClaimAbort")),
         }
     }
 
@@ -574,7 +578,7 @@ impl DeviceSession {
     pub async fn cloud_status(&self) -> Result<CloudStatus, ProtocolError> {
         if !self.capabilities().aws.as_ref().is_some_and(|a| a.status) {
             return Err(ProtocolError::Unsupported(
-                "the aws-status endpoint (claimlink firmware extension)".into(),
+                UnsupportedReason::AwsStatusEndpoint,
             ));
         }
         use proto::aws_status_payload::Payload as P;
@@ -591,15 +595,14 @@ impl DeviceSession {
         check_status(endpoint::AWS_STATUS, answer.status)?;
         let r = match answer.payload {
             Some(P::RespGet(r)) => r,
-            _ => {
-                return Err(malformed(
-                    endpoint::AWS_STATUS,
-                    "expected RespGetCloudStatus",
-                ))
-            }
+            _ => return Err(unexpected(endpoint::AWS_STATUS, "RespGetCloudStatus")),
         };
-        let stage = proto::CloudStage::try_from(r.stage)
-            .map_err(|_| malformed(endpoint::AWS_STATUS, "unknown stage"))?;
+        let stage = proto::CloudStage::try_from(r.stage).map_err(|_| {
+            malformed(
+                endpoint::AWS_STATUS,
+                MalformedReason::UnknownCloudStage(r.stage),
+            )
+        })?;
         let failure = match r.failure {
             Some(f) if f.kind != proto::CloudFailureKind::NoFailure as i32 => Some(CloudFailure {
                 kind: proto::CloudFailureKind::try_from(f.kind)
@@ -611,7 +614,10 @@ impl DeviceSession {
             _ => None,
         };
         if stage == proto::CloudStage::Failed && failure.is_none() {
-            return Err(malformed(endpoint::AWS_STATUS, "failed without a failure"));
+            return Err(malformed(
+                endpoint::AWS_STATUS,
+                MalformedReason::FailedWithoutReason,
+            ));
         }
         Ok(CloudStatus {
             stage,
@@ -697,22 +703,22 @@ impl std::fmt::Debug for ClaimBundle<'_> {
 fn rsa_primes(key_pem: &SecretString) -> Result<proto::RsaPrimes, ProtocolError> {
     use der::Decode;
     let (label, doc) = der::SecretDocument::from_pem(key_pem.expose())
-        .map_err(|_| ProtocolError::InvalidInput("the claim key is not PEM".into()))?;
+        .map_err(|_| ProtocolError::InvalidInput(InvalidInputReason::ClaimKeyNotPem))?;
     let pkcs1_der = match label {
         "RSA PRIVATE KEY" => doc.as_bytes(),
         "PRIVATE KEY" => {
             pkcs8::PrivateKeyInfo::from_der(doc.as_bytes())
-                .map_err(|_| ProtocolError::InvalidInput("the claim key is not PKCS#8".into()))?
+                .map_err(|_| ProtocolError::InvalidInput(InvalidInputReason::ClaimKeyNotPkcs8))?
                 .private_key
         }
         _ => {
             return Err(ProtocolError::InvalidInput(
-                "the claim key is not an RSA key".into(),
+                InvalidInputReason::ClaimKeyNotRsa,
             ))
         }
     };
     let key = pkcs1::RsaPrivateKey::from_der(pkcs1_der)
-        .map_err(|_| ProtocolError::InvalidInput("the claim key is not an RSA key".into()))?;
+        .map_err(|_| ProtocolError::InvalidInput(InvalidInputReason::ClaimKeyNotRsa))?;
     Ok(proto::RsaPrimes {
         p: key.prime1.as_bytes().to_vec(),
         q: key.prime2.as_bytes().to_vec(),

@@ -18,7 +18,8 @@ use zeroize::Zeroizing;
 use super::cipher::{CipherError, Sec1Cipher, Sec2Cipher, SessionCipher};
 use super::proto::{self, session_data, Status};
 use super::{
-    srp, DeviceCapabilities, DeviceCredentials, ProtocolError, SecurityPolicy, SecurityScheme,
+    srp, DeviceCapabilities, DeviceCredentials, InvalidInputReason, MalformedReason, ProtocolError,
+    SecurityPolicy, SecurityScheme,
 };
 use crate::endpoint;
 use crate::transport::{DeviceLink, LinkError};
@@ -44,15 +45,35 @@ impl std::fmt::Debug for DeviceSession {
     }
 }
 
-fn malformed(endpoint: &str, what: impl Into<String>) -> ProtocolError {
+pub(crate) fn malformed(endpoint: &str, reason: MalformedReason) -> ProtocolError {
     ProtocolError::Malformed {
         endpoint: endpoint.to_owned(),
-        what: what.into(),
+        reason,
     }
 }
 
+/// A handshake answer that is not the expected message.
+fn unexpected(expected: &'static str) -> ProtocolError {
+    malformed(
+        endpoint::SESSION,
+        MalformedReason::UnexpectedMessage { expected },
+    )
+}
+
+/// A handshake field of the wrong size.
+fn field_length(field: &'static str, expected: usize, actual: usize) -> ProtocolError {
+    malformed(
+        endpoint::SESSION,
+        MalformedReason::FieldLength {
+            field,
+            expected,
+            actual,
+        },
+    )
+}
+
 fn decode<M: Message + Default>(endpoint: &str, bytes: &[u8]) -> Result<M, ProtocolError> {
-    M::decode(bytes).map_err(|e| malformed(endpoint, format!("protobuf: {e}")))
+    M::decode(bytes).map_err(|e| malformed(endpoint, MalformedReason::Protobuf(e)))
 }
 
 /// Names a protocomm status for errors.
@@ -77,8 +98,7 @@ async fn session_exchange(
     let answer = link
         .exchange(endpoint::SESSION, &request.encode_to_vec())
         .await?;
-    proto::SessionData::decode(answer.as_slice())
-        .map_err(|e| malformed(endpoint::SESSION, format!("handshake answer: {e}")))
+    decode(endpoint::SESSION, &answer)
 }
 
 impl DeviceSession {
@@ -235,10 +255,7 @@ async fn sec0(link: &dyn DeviceLink) -> Result<SessionCipher, ProtocolError> {
             endpoint: endpoint::SESSION.into(),
             status: status_name(r.status),
         }),
-        _ => Err(malformed(
-            endpoint::SESSION,
-            "expected a Sec0 session response",
-        )),
+        _ => Err(unexpected("a Sec0 session response")),
     }
 }
 
@@ -264,7 +281,7 @@ async fn sec1(
             payload: Some(proto::sec1_payload::Payload::Sr0(r)),
             ..
         })) => r,
-        _ => return Err(malformed(endpoint::SESSION, "expected Sec1 SessionResp0")),
+        _ => return Err(unexpected("Sec1 SessionResp0")),
     };
     if resp0.status != Status::Success as i32 {
         return Err(ProtocolError::DeviceRefused {
@@ -276,12 +293,12 @@ async fn sec1(
         .device_pubkey
         .as_slice()
         .try_into()
-        .map_err(|_| malformed(endpoint::SESSION, "device public key is not 32 bytes"))?;
+        .map_err(|_| field_length("device public key", 32, resp0.device_pubkey.len()))?;
     let device_random: [u8; 16] = resp0
         .device_random
         .as_slice()
         .try_into()
-        .map_err(|_| malformed(endpoint::SESSION, "device random is not 16 bytes"))?;
+        .map_err(|_| field_length("device random", 16, resp0.device_random.len()))?;
     let shared = secret.diffie_hellman(&PublicKey::from(device_pub));
     let mut key = Zeroizing::new(*shared.as_bytes());
     if let Some(pop) = credentials.secret.as_ref().filter(|p| !p.is_empty()) {
@@ -305,7 +322,7 @@ async fn sec1(
             payload: Some(proto::sec1_payload::Payload::Sr1(r)),
             ..
         })) => r,
-        _ => return Err(malformed(endpoint::SESSION, "expected Sec1 SessionResp1")),
+        _ => return Err(unexpected("Sec1 SessionResp1")),
     };
     if resp1.status != Status::Success as i32 {
         return Err(ProtocolError::WrongCredentials);
@@ -327,10 +344,12 @@ async fn sec2(
         .secret
         .as_ref()
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| ProtocolError::InvalidInput("Security 2 needs a password".into()))?;
+        .ok_or(ProtocolError::InvalidInput(
+            InvalidInputReason::Sec2Password,
+        ))?;
     if credentials.username.is_empty() {
         return Err(ProtocolError::InvalidInput(
-            "Security 2 needs a username".into(),
+            InvalidInputReason::Sec2Username,
         ));
     }
     let mut a = Zeroizing::new([0u8; 32]);
@@ -349,7 +368,7 @@ async fn sec2(
             payload: Some(proto::sec2_payload::Payload::Sr0(r)),
             ..
         })) => r,
-        _ => return Err(malformed(endpoint::SESSION, "expected Sec2 S2SessionResp0")),
+        _ => return Err(unexpected("Sec2 S2SessionResp0")),
     };
     if resp0.status != Status::Success as i32 {
         return Err(ProtocolError::DeviceRefused {
@@ -358,10 +377,7 @@ async fn sec2(
         });
     }
     if resp0.device_salt.is_empty() || resp0.device_salt.len() > 64 {
-        return Err(malformed(
-            endpoint::SESSION,
-            "device salt missing or too long",
-        ));
+        return Err(malformed(endpoint::SESSION, MalformedReason::SaltLength));
     }
     let round = client
         .respond(
@@ -370,7 +386,7 @@ async fn sec2(
             &resp0.device_salt,
             &resp0.device_pubkey,
         )
-        .ok_or_else(|| malformed(endpoint::SESSION, "device public key B is invalid"))?;
+        .ok_or_else(|| malformed(endpoint::SESSION, MalformedReason::SrpPublicKey))?;
     let answer = session_exchange(
         link,
         proto::SessionData::sec2(proto::sec2_payload::Payload::Sc1(proto::S2SessionCmd1 {
@@ -384,7 +400,7 @@ async fn sec2(
             payload: Some(proto::sec2_payload::Payload::Sr1(r)),
             ..
         })) => r,
-        _ => return Err(malformed(endpoint::SESSION, "expected Sec2 S2SessionResp1")),
+        _ => return Err(unexpected("Sec2 S2SessionResp1")),
     };
     if resp1.status != Status::Success as i32 {
         return Err(ProtocolError::WrongCredentials);
@@ -399,19 +415,20 @@ async fn sec2(
     }
     let mut key = Zeroizing::new([0u8; 32]);
     key.copy_from_slice(&round.key.expose()[..32]);
-    let cipher = match patch {
-        0 => {
-            let nonce: [u8; 16] = resp1.device_nonce.as_slice().try_into().map_err(|_| {
-                malformed(endpoint::SESSION, "patch-0 device nonce is not 16 bytes")
-            })?;
-            Sec2Cipher::patch0(&key, nonce)
-        }
-        _ => {
-            let nonce: [u8; 12] = resp1.device_nonce.as_slice().try_into().map_err(|_| {
-                malformed(endpoint::SESSION, "patch-1 device nonce is not 12 bytes")
-            })?;
-            Sec2Cipher::patch1(&key, nonce)
-        }
-    };
+    let cipher =
+        match patch {
+            0 => {
+                let nonce: [u8; 16] = resp1.device_nonce.as_slice().try_into().map_err(|_| {
+                    field_length("patch-0 device nonce", 16, resp1.device_nonce.len())
+                })?;
+                Sec2Cipher::patch0(&key, nonce)
+            }
+            _ => {
+                let nonce: [u8; 12] = resp1.device_nonce.as_slice().try_into().map_err(|_| {
+                    field_length("patch-1 device nonce", 12, resp1.device_nonce.len())
+                })?;
+                Sec2Cipher::patch1(&key, nonce)
+            }
+        };
     Ok(SessionCipher::Sec2(cipher))
 }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{ProtocolError, SecurityScheme};
+use super::{MalformedReason, ProtocolError, SecurityScheme};
 
 /// The largest `proto-ver` answer accepted.
 pub const MAX_VERSION_JSON: usize = 4096;
@@ -40,10 +40,10 @@ pub struct DeviceCapabilities {
     pub aws: Option<AwsExtension>,
 }
 
-fn malformed(what: impl Into<String>) -> ProtocolError {
+fn malformed(reason: MalformedReason) -> ProtocolError {
     ProtocolError::Malformed {
-        endpoint: "proto-ver".into(),
-        what: what.into(),
+        endpoint: crate::endpoint::VERSION.into(),
+        reason,
     }
 }
 
@@ -55,10 +55,10 @@ fn strings(v: Option<&Value>) -> Result<Vec<String>, ProtocolError> {
             .map(|i| {
                 i.as_str()
                     .map(str::to_owned)
-                    .ok_or_else(|| malformed("a capability is not a string"))
+                    .ok_or_else(|| malformed(MalformedReason::CapabilityNotString))
             })
             .collect(),
-        Some(_) => Err(malformed("`cap` is not an array")),
+        Some(_) => Err(malformed(MalformedReason::CapabilitiesNotArray)),
     }
 }
 
@@ -66,20 +66,24 @@ impl DeviceCapabilities {
     /// Parses the `proto-ver` answer.
     pub fn parse(bytes: &[u8]) -> Result<Self, ProtocolError> {
         if bytes.len() > MAX_VERSION_JSON {
-            return Err(malformed(format!(
-                "answer longer than {MAX_VERSION_JSON} bytes"
-            )));
+            return Err(malformed(MalformedReason::VersionTooLong {
+                max: MAX_VERSION_JSON,
+            }));
         }
-        let root: Value =
-            serde_json::from_slice(bytes).map_err(|e| malformed(format!("not JSON: {e}")))?;
+        let root: Value = serde_json::from_slice(bytes).map_err(|e| {
+            malformed(MalformedReason::VersionNotJson {
+                line: e.line(),
+                column: e.column(),
+            })
+        })?;
         let prov = root
             .get("prov")
             .and_then(Value::as_object)
-            .ok_or_else(|| malformed("no `prov` object"))?;
+            .ok_or_else(|| malformed(MalformedReason::NoProvObject))?;
         let version = prov
             .get("ver")
             .and_then(Value::as_str)
-            .ok_or_else(|| malformed("`prov.ver` is missing"))?
+            .ok_or_else(|| malformed(MalformedReason::NoProvVersion))?
             .to_owned();
         let capabilities = strings(prov.get("cap"))?;
         let has = |c: &str| capabilities.iter().any(|x| x == c);
@@ -96,7 +100,7 @@ impl DeviceCapabilities {
                 Some(0) => SecurityScheme::Sec0,
                 Some(1) => SecurityScheme::Sec1,
                 Some(2) => SecurityScheme::Sec2,
-                _ => return Err(malformed("`prov.sec_ver` is not 0, 1 or 2")),
+                _ => return Err(malformed(MalformedReason::SecurityVersion)),
             },
         };
         let security_patch = match prov.get("sec_patch_ver") {
@@ -104,7 +108,7 @@ impl DeviceCapabilities {
             Some(v) => v
                 .as_u64()
                 .and_then(|p| u32::try_from(p).ok())
-                .ok_or_else(|| malformed("`prov.sec_patch_ver` is not a small integer"))?,
+                .ok_or_else(|| malformed(MalformedReason::SecurityPatch))?,
         };
         let aws = match root.get("aws") {
             None => None,
@@ -120,7 +124,7 @@ impl DeviceCapabilities {
                     status: caps.iter().any(|c| c == "status"),
                 })
             }
-            Some(_) => return Err(malformed("`aws` is not an object")),
+            Some(_) => return Err(malformed(MalformedReason::AwsNotObject)),
         };
         Ok(Self {
             version,
@@ -168,22 +172,31 @@ mod tests {
 
     #[test]
     fn garbage_is_a_typed_error() {
-        for bad in [
-            &b"v1.1"[..],
-            br#"{"prov":"x"}"#,
-            br#"{"prov":{"ver":"v1","sec_ver":9}}"#,
-            br#"{"prov":{"ver":"v1","cap":"wifi_scan"}}"#,
-            br#"{"prov":{"sec_ver":2}}"#,
-            br#"{"prov":{"ver":"v1"},"aws":[]}"#,
+        use MalformedReason as R;
+        let too_long = vec![b' '; MAX_VERSION_JSON + 1];
+        for (bad, expected) in [
+            (&b"v1.1"[..], R::VersionNotJson { line: 1, column: 1 }),
+            (br#"{"prov":"x"}"#, R::NoProvObject),
+            (br#"{"prov":{"ver":"v1","sec_ver":9}}"#, R::SecurityVersion),
+            (
+                br#"{"prov":{"ver":"v1","cap":"wifi_scan"}}"#,
+                R::CapabilitiesNotArray,
+            ),
+            (br#"{"prov":{"sec_ver":2}}"#, R::NoProvVersion),
+            (br#"{"prov":{"ver":"v1"},"aws":[]}"#, R::AwsNotObject),
+            (
+                &too_long,
+                R::VersionTooLong {
+                    max: MAX_VERSION_JSON,
+                },
+            ),
         ] {
-            assert!(
-                matches!(
-                    DeviceCapabilities::parse(bad),
-                    Err(ProtocolError::Malformed { .. })
-                ),
-                "{bad:?}"
-            );
+            match DeviceCapabilities::parse(bad) {
+                Err(ProtocolError::Malformed { endpoint, reason }) => {
+                    assert_eq!((endpoint.as_str(), reason), ("proto-ver", expected))
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
         }
-        assert!(DeviceCapabilities::parse(&vec![b' '; MAX_VERSION_JSON + 1]).is_err());
     }
 }

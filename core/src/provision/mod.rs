@@ -265,7 +265,7 @@ impl Provisioner {
             .is_some_and(|a| a.claim && a.status)
         {
             return Err(ProtocolError::Unsupported(
-                "the claimlink firmware extension (aws-claim, aws-status)".into(),
+                crate::protocomm::UnsupportedReason::AwsExtension,
             )
             .into());
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::Url;
 
-use super::{DeviceLink, LinkError};
+use super::{DeviceLink, DeviceRefusal, LinkError, LinkFault};
 
 /// ESP-IDF's httpd transport refuses bodies larger than this.
 pub const HTTP_MAX_MESSAGE_BYTES: usize = 4096;
@@ -28,12 +28,14 @@ pub struct HttpLink {
 impl HttpLink {
     /// A link to the device at `base_url` (`http://host:port`), with a per-exchange timeout.
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, LinkError> {
-        let base = Url::parse(base_url)
-            .map_err(|e| LinkError::Other(format!("device URL {base_url:?}: {e}")))?;
+        let invalid = || {
+            LinkError::Other(LinkFault::DeviceUrl {
+                url: base_url.to_owned(),
+            })
+        };
+        let base = Url::parse(base_url).map_err(|_| invalid())?;
         if base.scheme() != "http" || base.cannot_be_a_base() {
-            return Err(LinkError::Other(format!(
-                "device URL {base_url:?} must be http://host:port"
-            )));
+            return Err(invalid());
         }
         let client = crate::net::HttpConfig {
             connect_timeout: timeout,
@@ -41,7 +43,7 @@ impl HttpLink {
             ..crate::net::HttpConfig::default()
         }
         .client()
-        .map_err(|e| LinkError::Other(format!("HTTP client: {e}")))?;
+        .map_err(|e| LinkError::Other(LinkFault::HttpClient(e)))?;
         Ok(Self {
             base,
             client,
@@ -97,7 +99,7 @@ impl DeviceLink for HttpLink {
             } else if e.is_connect() {
                 LinkError::Disconnected
             } else {
-                LinkError::Other(e.to_string())
+                LinkError::Other(LinkFault::Http(e.to_string()))
             }
         })?;
         if let Some(set) = response
@@ -123,13 +125,13 @@ impl DeviceLink for HttpLink {
                     max: HTTP_MAX_MESSAGE_BYTES,
                 })
             }
-            500 => return Err(LinkError::DeviceError("HTTP 500".into())),
-            status => return Err(LinkError::Other(format!("device answered HTTP {status}"))),
+            500 => return Err(LinkError::DeviceError(DeviceRefusal::HttpStatus(500))),
+            status => return Err(LinkError::Other(LinkFault::HttpStatus(status))),
         }
         let body = response
             .bytes()
             .await
-            .map_err(|e| LinkError::Other(e.to_string()))?;
+            .map_err(|e| LinkError::Other(LinkFault::Http(e.to_string())))?;
         if body.len() > HTTP_MAX_MESSAGE_BYTES {
             return Err(LinkError::TooLarge {
                 len: body.len(),

@@ -2,18 +2,22 @@
 //!
 //! A [`DeviceLink`] carries one request/response exchange at a time on a named protocomm endpoint
 //! (`prov-session`, `prov-config`, `aws-claim`, …). Implementations: the SoftAP/HTTP link in
-//! [`http`], the harness's simulated BLE link, the btleplug link (its own module, later), and links an
+//! [`http`], the harness's simulated BLE link, the btleplug link (`ble::btle`, feature `ble`), and links an
 //! app implements in Kotlin or Swift over its own BLE stack.
 //!
 //! A link knows nothing about encryption: it moves opaque bytes, enforces its size limit, and reports
-//! disconnects as [`LinkError::Disconnected`].
+//! disconnects as [`LinkError::Disconnected`]. Its errors (`error`) are typed, so that their kind
+//! survives a round trip through an app's own link across the FFI.
 
 pub mod ble;
+mod error;
 pub mod http;
 
 use std::fmt;
 
 use async_trait::async_trait;
+
+pub use error::{DeviceRefusal, LinkError, LinkFault};
 
 /// The protocomm message cap this SDK keeps every message under: some firmware refuses anything larger
 /// (257 B without, 481 B with Sec2, in older ESP-IDF BLE transports).
@@ -59,40 +63,4 @@ pub trait DeviceLink: Send + Sync + fmt::Debug {
 
     /// A short description for logs (`"ble PROV_1A2B mtu 185"`, `"http 192.168.4.1:80"`).
     fn describe(&self) -> String;
-}
-
-/// Why an exchange failed at the transport level.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-// Exhaustive on purpose: the FFI crate maps every variant to an app action, and a new variant
-// must fail its build until it is mapped.
-pub enum LinkError {
-    /// The device went away (BLE disconnect, TCP reset). A new session is needed.
-    #[error("the device disconnected")]
-    Disconnected,
-    /// The device did not answer in time.
-    #[error("the device did not answer within {millis} ms")]
-    Timeout {
-        /// The time waited.
-        millis: u64,
-    },
-    /// The device has no such endpoint.
-    #[error("the device has no endpoint {0:?}")]
-    UnknownEndpoint(String),
-    /// The message is larger than the link (or the device) accepts.
-    #[error("a {len}-byte message exceeds the {max}-byte limit")]
-    TooLarge {
-        /// Its size.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The device refused the request (HTTP 500, an ATT error): ESP-IDF's way of failing a handler.
-    #[error("the device refused the request: {0}")]
-    DeviceError(String),
-    /// Another exchange is in flight on this link.
-    #[error("another exchange is in flight")]
-    Busy,
-    /// Any other transport failure.
-    #[error("transport failure: {0}")]
-    Other(String),
 }

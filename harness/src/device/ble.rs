@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use claimlink_core::internal::endpoint;
-use claimlink_core::{DeviceLink, LinkError, MAX_MESSAGE_BYTES};
+use claimlink_core::{DeviceLink, DeviceRefusal, LinkError, MAX_MESSAGE_BYTES};
 
 use super::{DeviceFailure, SimDevice};
 
@@ -175,7 +175,7 @@ impl DeviceLink for SimBleLink {
                 Err(LinkError::UnknownEndpoint(endpoint_name.to_owned()))
             }
             Err(DeviceFailure::Refused(why)) => {
-                Err(LinkError::DeviceError(format!("ATT error: {why}")))
+                Err(LinkError::DeviceError(DeviceRefusal::Att(why)))
             }
             Err(DeviceFailure::Stopped) => {
                 self.connected.send_replace(false);
@@ -207,9 +207,8 @@ impl DeviceLink for SimBleLink {
             return Ok(());
         }
         if self.device.provisioning_stopped() {
-            return Err(LinkError::Other(
-                "the device no longer advertises (provisioning stopped)".into(),
-            ));
+            // Provisioning stopped: the device no longer advertises.
+            return Err(LinkError::DeviceNotFound);
         }
         self.connection
             .store(self.device.new_connection_id(), Ordering::SeqCst);

@@ -16,7 +16,7 @@ pub fn translate(e: btleplug::Error) -> GattError {
         btleplug::Error::NotConnected => GattError::NotConnected,
         btleplug::Error::TimedOut(_) => GattError::Timeout,
         btleplug::Error::PermissionDenied => GattError::PermissionDenied,
-        btleplug::Error::DeviceNotFound => GattError::Other("device not found".into()),
+        btleplug::Error::DeviceNotFound => GattError::DeviceNotFound,
         other => {
             let text = other.to_string();
             if text.contains("133")
@@ -226,6 +226,10 @@ mod tests {
             )),
             GattError::ConnectFailed(_)
         ));
+        assert_eq!(
+            translate(btleplug::Error::DeviceNotFound),
+            GattError::DeviceNotFound
+        );
         assert!(matches!(
             translate(btleplug::Error::NoAdapterAvailable),
             GattError::Other(_)

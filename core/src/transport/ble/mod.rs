@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{DeviceLink, LinkError, MAX_MESSAGE_BYTES};
+use super::{DeviceLink, DeviceRefusal, LinkError, LinkFault, MAX_MESSAGE_BYTES};
 
 /// The Characteristic User Description descriptor (0x2901), as a 128-bit UUID.
 pub const USER_DESCRIPTION_UUID: u128 = 0x0000_2901_0000_1000_8000_0080_5f9b_34fb;
@@ -49,6 +49,9 @@ pub enum GattError {
     /// The device answered with an ATT error.
     #[error("ATT error: {0}")]
     Att(String),
+    /// The platform no longer knows the peripheral (it went away).
+    #[error("device not found")]
+    DeviceNotFound,
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -116,8 +119,12 @@ fn link_error(e: GattError) -> LinkError {
     match e {
         GattError::NotConnected => LinkError::Disconnected,
         GattError::Timeout => LinkError::Timeout { millis: 0 },
-        GattError::Att(why) => LinkError::DeviceError(why),
-        other => LinkError::Other(other.to_string()),
+        GattError::Att(why) => LinkError::DeviceError(DeviceRefusal::Att(why)),
+        GattError::DeviceNotFound => LinkError::DeviceNotFound,
+        GattError::PermissionDenied => LinkError::Other(LinkFault::BluetoothPermission),
+        other @ (GattError::ConnectFailed(_) | GattError::Other(_)) => {
+            LinkError::Other(LinkFault::Gatt(other))
+        }
     }
 }
 
@@ -171,11 +178,10 @@ impl<P: GattPeripheral> BleLink<P> {
                     tracing::info!(attempt, "BLE connection timed out; retrying")
                 }
                 Ok(Err(GattError::PermissionDenied)) => {
-                    return Err(LinkError::Other(
-                        "Bluetooth permission denied: the app must request it".into(),
-                    ))
+                    return Err(LinkError::Other(LinkFault::BluetoothPermission))
                 }
-                Ok(Err(e)) => return Err(LinkError::Other(format!("could not connect: {e}"))),
+                Ok(Err(GattError::DeviceNotFound)) => return Err(LinkError::DeviceNotFound),
+                Ok(Err(e)) => return Err(LinkError::Other(LinkFault::Connect(e))),
                 Err(_) => {
                     return Err(LinkError::Timeout {
                         millis: u64::try_from(self.config.connect_timeout.as_millis())
@@ -187,7 +193,10 @@ impl<P: GattPeripheral> BleLink<P> {
             tokio::time::sleep(delay).await;
             delay *= 2;
         }
-        Err(LinkError::Other("could not connect".into()))
+        // Unreachable: the last attempt returns from the loop (attempts ≥ 1).
+        Err(LinkError::Other(LinkFault::Connect(GattError::Other(
+            "no connection attempt was made".into(),
+        ))))
     }
 
     async fn map_endpoints(&self) -> Result<HashMap<String, GattCharacteristic>, LinkError> {
@@ -216,9 +225,9 @@ impl<P: GattPeripheral> BleLink<P> {
         }
         for required in [crate::endpoint::VERSION, crate::endpoint::SESSION] {
             if !map.contains_key(required) {
-                return Err(LinkError::Other(format!(
-                    "not a provisioning device: no {required:?} characteristic"
-                )));
+                return Err(LinkError::Other(LinkFault::NotProvisioningDevice {
+                    missing: required,
+                }));
             }
         }
         Ok(map)
