@@ -36,6 +36,8 @@ struct AppBle {
     /// The device behind the link, to note whether it held claim material when the link dropped.
     device: Option<Arc<SimDevice>>,
     held_claim_at_drop: std::sync::atomic::AtomicBool,
+    /// Answer `proto-ver` with this instead of the device's own answer.
+    version_json: Option<String>,
 }
 
 impl AppBle {
@@ -49,6 +51,7 @@ impl AppBle {
             garbage_at: None,
             device: None,
             held_claim_at_drop: std::sync::atomic::AtomicBool::new(false),
+            version_json: None,
         }
     }
 
@@ -77,6 +80,9 @@ impl DeviceLink for AppBle {
             }
             self.gatt.drop_connection();
             return Err(LinkFailure::Disconnected);
+        }
+        if let (Some(json), "proto-ver") = (&self.version_json, endpoint.as_str()) {
+            return Ok(json.clone().into_bytes());
         }
         let answer = self.gatt.exchange(&endpoint, &request).await?;
         if self.garbage_at == Some(n) {
@@ -812,4 +818,60 @@ async fn an_app_claim_source_failing_gives_the_action_the_app_takes() {
             "case {index}: the key leaked into {shown}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_speaking_an_unknown_aws_extension_version_is_refused_before_anything_is_sent() {
+    let world = world().await;
+    let version = |aws_ver: &str| {
+        format!(
+            r#"{{"prov":{{"ver":"v1.1","sec_ver":2,"sec_patch_ver":1,"cap":["wifi_scan"]}},"aws":{{"ver":"{aws_ver}","cap":["claim","status"]}}}}"#
+        )
+    };
+    let (_device, gatt) = device(&world, 30);
+    let app = Arc::new(AppBle {
+        version_json: Some(version("2")),
+        ..AppBle::plain(gatt)
+    });
+    let failure = provisioner(&world)
+        .connect(app.clone(), secret(), None)
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        failure,
+        ProvisioningFailure::UnsupportedDevice {
+            reason: "the device's aws extension is version 2; this SDK speaks 1.x".into()
+        }
+    );
+    assert_eq!(
+        *app.on_endpoint.lock().expect("lock"),
+        HashMap::from([("proto-ver".to_owned(), 1)]),
+        "only proto-ver was asked"
+    );
+
+    // A newer minor version of 1 is spoken; a version that is not a version is malformed.
+    let (_device, gatt) = device(&world, 31);
+    let app = Arc::new(AppBle {
+        version_json: Some(version("1.3")),
+        ..AppBle::plain(gatt)
+    });
+    let session = provisioner(&world)
+        .connect(app, secret(), None)
+        .await
+        .expect("1.3 is spoken");
+    let info = session.device_info().await.expect("info");
+    assert_eq!(info.claim_extension_version.as_deref(), Some("1.3"));
+    let (_device, gatt) = device(&world, 32);
+    let app = Arc::new(AppBle {
+        version_json: Some(version("two")),
+        ..AppBle::plain(gatt)
+    });
+    let failure = provisioner(&world)
+        .connect(app, secret(), None)
+        .await
+        .expect_err("malformed");
+    assert!(
+        matches!(failure, ProvisioningFailure::DeviceMisbehaved { .. }),
+        "{failure:?}"
+    );
 }

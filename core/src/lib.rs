@@ -19,7 +19,8 @@
 //! * `claim` — obtaining a [`Claim`] ([`ClaimSource`]) from the app maker's backend or from AWS IoT
 //!   directly (SigV4), and asking the cloud what it knows about a thing ([`ThingDirectory`]).
 //! * `protocomm` — the device wire protocol: protobuf messages, Sec0/1/2 sessions, Wi-Fi scan, config
-//!   and control, the `aws-claim` / `aws-status` extension.
+//!   and control, the `aws-claim` / `aws-status` extension (its versions in one module:
+//!   [`AwsDialect`]).
 //! * `transport` — how bytes reach the device: [`DeviceLink`], BLE ([`BleLink`] over a
 //!   [`GattPeripheral`]), SoftAP/HTTP ([`HttpLink`]).
 //! * `net` — the HTTPS client every cloud call uses (rustls with the *ring* provider, no OpenSSL).
@@ -53,8 +54,8 @@ pub use protocomm::ops::{
 };
 pub use protocomm::proto::{CloudFailureKind, CloudStage};
 pub use protocomm::{
-    AwsExtension, DeviceCapabilities, DeviceCredentials, ProtocolError, SecurityPolicy,
-    SecurityScheme,
+    AwsDialect, AwsExtension, AwsVersion, DeviceCapabilities, DeviceCredentials, ProtocolError,
+    SecurityPolicy, SecurityScheme,
 };
 pub use provision::{
     NoListener, ProvisionError, ProvisionOptions, ProvisionedDevice, Provisioner,

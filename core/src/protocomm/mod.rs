@@ -4,11 +4,14 @@
 //!
 //! * [`proto`] — the protobuf messages, byte-compatible with ESP-IDF's `.proto` files;
 //! * [`version`] — `proto-ver` capabilities;
+//! * [`aws_extension`] — claimlink's `aws` extension by version: which versions are spoken, what each
+//!   offers (the one place to add a version 2);
 //! * [`srp`], [`cipher`] — Security 2 (SRP-6a + AES-256-GCM) and Security 1 (X25519 + AES-256-CTR);
 //! * [`session`] — a secure session over a [`DeviceLink`](crate::transport::DeviceLink): handshake,
 //!   one request in flight, never a silent retry of an encrypted exchange;
 //! * [`ops`] — Wi-Fi scan, configuration and control, the claim transfer, the cloud status.
 
+pub mod aws_extension;
 pub mod cipher;
 pub mod ops;
 pub mod proto;
@@ -18,8 +21,9 @@ pub mod version;
 
 use std::fmt;
 
+pub use aws_extension::{AwsDialect, AwsExtension, AwsVersion};
 pub use session::DeviceSession;
-pub use version::{AwsExtension, DeviceCapabilities};
+pub use version::DeviceCapabilities;
 
 use crate::secret::SecretString;
 use crate::transport::LinkError;
@@ -183,4 +187,13 @@ pub enum ProtocolError {
     /// The app passed something unusable (an SSID too long, …).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The device's `aws` extension is a major version this SDK does not speak (see
+    /// [`aws_extension`]): refused before the secure session opens.
+    #[error("the device's aws extension is version {offered}; this SDK speaks {spoken}")]
+    AwsVersionUnsupported {
+        /// The version the device advertised (`aws.ver`).
+        offered: String,
+        /// The versions this SDK speaks (`"1.x"`).
+        spoken: String,
+    },
 }
