@@ -218,6 +218,9 @@ impl From<ProtocolError> for ProvisioningFailure {
             ProtocolError::SecurityRefused { .. } | ProtocolError::Unsupported(_) => {
                 Self::UnsupportedDevice { reason: message }
             }
+            ProtocolError::AwsVersionUnsupported { .. } => {
+                Self::UnsupportedDevice { reason: message }
+            }
             ProtocolError::Malformed { .. } | ProtocolError::DeviceRefused { .. } => {
                 Self::DeviceMisbehaved { detail: message }
             }

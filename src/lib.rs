@@ -9,10 +9,13 @@
 //! [`ProvisioningFailure`] whose variant says what the app can do.
 //!
 //! What the apps get:
-//! - [`Provisioner`] (one per app: claim source + settings) → [`Provisioner::connect`] →
+//! - [`Provisioner`] (one per app: claim source + settings; the presets `with_backend` and
+//!   `with_aws`, or the app's own [`ClaimSource`] and [`ThingDirectory`] with `with_claim_source`) →
+//!   [`Provisioner::connect`] →
 //!   [`ProvisioningSession`] (one per device): `device_info`, `scan_wifi`, `provision` (async) or
 //!   `start_provision` (callbacks + a cancellable [`TaskHandle`]), `cancel`, `disconnect`.
-//! - Traits the app implements: [`TokenProvider`] or [`CredentialsProvider`] (its sign-in),
+//! - Traits the app implements: [`TokenProvider`] or [`CredentialsProvider`] (its sign-in), or
+//!   [`ClaimSource`] and [`ThingDirectory`] (its own claims and registry reads),
 //!   [`ProvisioningListener`] (progress), [`ProvisioningCompletion`], [`LogSink`] (the SDK's log), and [`DeviceLink`]
 //!   (its own BLE stack). Links the SDK provides: [`http_device_link`], [`ble_device_link`].
 //! - [`parse_provisioning_qr`], [`scan_ble_devices`], [`set_logger`], [`claimlink_version`].
@@ -23,6 +26,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod claims;
 mod failure;
 mod link;
 mod logging;
@@ -31,6 +35,10 @@ mod provisioner;
 mod records;
 mod runtime;
 
+pub use claims::{
+    CertificateStatus, ClaimRequest, ClaimSource, ProvisioningClaim, ThingCertificate,
+    ThingDescription, ThingDirectory,
+};
 pub use failure::{LinkFailure, ProviderFailure, ProvisioningFailure};
 pub use link::{ble_device_link, http_device_link, scan_ble_devices, BleDevice, DeviceLink};
 pub use logging::{clear_logger, set_logger, LogLevel, LogRecord, LogSink};

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::claims::{AppClaimSource, AppThingDirectory, ClaimSource, ThingDirectory};
 use super::link::{to_core, DeviceLink};
 use super::providers::{Credentials, CredentialsProvider, TokenProvider, Tokens};
 use super::records::{
@@ -13,7 +14,7 @@ use super::records::{
 use super::runtime::{on_runtime, runtime, AbortOnDrop};
 use super::ProvisioningFailure;
 use claimlink_core as core;
-use claimlink_core::{AwsClaimSource, BackendClaimSource, ClaimSource};
+use claimlink_core::{AwsClaimSource, BackendClaimSource};
 
 /// Receives a run's progress, stage by stage, in order, on an SDK thread. Keep it quick (hand the
 /// event to the UI thread); it must not throw.
@@ -71,7 +72,7 @@ impl Provisioner {
         let source = BackendClaimSource::builder(backend_url, Arc::new(Tokens(tokens)))
             .http_config(settings.http())
             .build()?;
-        Ok(Self::new(Arc::new(source), config))
+        Ok(Self::wrap(core::Provisioner::new(Arc::new(source), config)))
     }
 
     /// Claims straight from AWS IoT (`CreateProvisioningClaim`, SigV4) in `region`, with the
@@ -90,7 +91,28 @@ impl Provisioner {
         if let Some(url) = endpoint_url {
             builder = builder.endpoint_url(url);
         }
-        Ok(Self::new(Arc::new(builder.build()?), config))
+        Ok(Self::wrap(core::Provisioner::new(
+            Arc::new(builder.build()?),
+            config,
+        )))
+    }
+
+    /// Claims from the app's own `claims`, with `things` saying what the cloud knows about a thing
+    /// (for the cloud's confirmation of each run). One object implementing both interfaces may be
+    /// passed as both. For apps that obtain claims neither from a backend speaking
+    /// docs/backend-api.md nor from AWS IoT directly.
+    #[uniffi::constructor]
+    pub fn with_claim_source(
+        settings: ProvisionerSettings,
+        claims: Arc<dyn ClaimSource>,
+        things: Arc<dyn ThingDirectory>,
+    ) -> Result<Arc<Self>, ProvisioningFailure> {
+        let config = settings.core()?;
+        Ok(Self::wrap(core::Provisioner::with_thing_directory(
+            Arc::new(AppClaimSource(claims)),
+            Arc::new(AppThingDirectory(things)),
+            config,
+        )))
     }
 
     /// Connects to the device on `link` and opens a secure session with `secret` (from its QR code or
@@ -115,10 +137,8 @@ impl Provisioner {
 }
 
 impl Provisioner {
-    fn new(claims: Arc<dyn ClaimSource>, config: core::ProvisionerConfig) -> Arc<Self> {
-        Arc::new(Provisioner {
-            inner: core::Provisioner::new(claims, config),
-        })
+    fn wrap(inner: core::Provisioner) -> Arc<Self> {
+        Arc::new(Provisioner { inner })
     }
 }
 

@@ -350,7 +350,7 @@ impl DeviceInfo {
             security_patch: caps.security_patch,
             capabilities: caps.capabilities,
             wifi_scan: caps.wifi_scan,
-            claim_extension_version: caps.aws.map(|a| a.version),
+            claim_extension_version: caps.aws.map(|a| a.version.to_string()),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use claimlink_core::{
     AwsClaimSource, BackendClaimSource, CertificateStatus, Claim, ClaimError, ClaimRequest,
-    ClaimSource, Service, TemplateName, ThingName,
+    ClaimSource, Service, TemplateName, ThingDirectory, ThingName,
 };
 use claimlink_core::{Clock, SkewedClock, SystemClock};
 use claimlink_core::{HttpConfig, RetryPolicy};
@@ -671,7 +671,7 @@ async fn things_are_described_with_their_certificates_by_both_sources() {
     let (backend, _) = world.backend();
     let (aws, _) = world.aws();
     let thing = ThingName::new("sensor-7").expect("name");
-    for source in [&backend as &dyn ClaimSource, &aws] {
+    for source in [&backend as &dyn ThingDirectory, &aws] {
         let d = source
             .describe_thing(&thing)
             .await
@@ -711,4 +711,47 @@ async fn the_private_key_never_appears_in_debug_output() {
     }
     assert!(!shown.contains("PRIVATE KEY"));
     assert!(shown.contains("redacted"));
+}
+
+/// A claim an app obtained its own way goes through the same checks as the sources' own.
+#[tokio::test]
+async fn an_app_built_claim_is_checked_like_the_sources_own() {
+    let world = World::start().await;
+    let (source, _) = world.backend();
+    let issued = source
+        .request_claim(&request(TEMPLATE))
+        .await
+        .expect("claim");
+    let other = source
+        .request_claim(&request(TEMPLATE))
+        .await
+        .expect("claim");
+    let template = TemplateName::new(TEMPLATE).expect("template");
+    let pem = issued.certificate().pem();
+    let expiry = issued.deadline().server_expiry();
+
+    let rebuilt = Claim::new(pem, issued.private_key().clone(), expiry, template.clone())
+        .expect("a good claim");
+    assert_eq!(rebuilt.certificate_id(), issued.certificate_id());
+    assert_eq!(rebuilt.template(), &template);
+    assert!(rebuilt.deadline().remaining() > Duration::from_secs(200));
+
+    let err = Claim::new(pem, other.private_key().clone(), expiry, template.clone())
+        .expect_err("another claim's key");
+    assert!(
+        matches!(&err, ClaimError::Malformed { problem } if problem.contains("does not belong")),
+        "{err:?}"
+    );
+    let past = std::time::SystemTime::now() - Duration::from_secs(30);
+    let err =
+        Claim::new(pem, issued.private_key().clone(), past, template.clone()).expect_err("expired");
+    assert!(matches!(err, ClaimError::Expired { .. }), "{err:?}");
+    let err = Claim::new(
+        "not a certificate",
+        issued.private_key().clone(),
+        expiry,
+        template,
+    )
+    .expect_err("garbage");
+    assert!(matches!(err, ClaimError::Malformed { .. }), "{err:?}");
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use claimlink_core::internal::claim_bundle;
 use claimlink_core::internal::proto::{CloudFailureKind, CloudStage};
 use claimlink_core::{internal::DeviceSession, DeviceCredentials, SecurityPolicy};
-use claimlink_core::{AwsClaimSource, Claim, ClaimSource, ThingName};
+use claimlink_core::{AwsClaimSource, Claim, ThingDirectory, ThingName};
 use claimlink_core::{CloudStatus, WifiCredentials};
 use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
 use claimlink_harness::device::{DeviceCloud, SimDevice, SimDeviceConfig};

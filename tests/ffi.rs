@@ -11,11 +11,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use claimlink::{
-    self, DeviceLink, DeviceSecret, LinkFailure, ProviderFailure, ProvisionOptions,
-    ProvisionedDevice, Provisioner, ProvisionerSettings, ProvisioningCompletion, ProvisioningEvent,
-    ProvisioningFailure, ProvisioningListener, Stage, TokenProvider, WifiSettings,
+    self, CertificateStatus, ClaimRequest, ClaimSource, DeviceLink, DeviceSecret, LinkFailure,
+    ProviderFailure, ProvisionOptions, ProvisionedDevice, Provisioner, ProvisionerSettings,
+    ProvisioningClaim, ProvisioningCompletion, ProvisioningEvent, ProvisioningFailure,
+    ProvisioningListener, Stage, ThingCertificate, ThingDescription, ThingDirectory, TokenProvider,
+    WifiSettings,
 };
 use claimlink_core::DeviceLink as _;
+use claimlink_core::{BackendClaimSource, ClaimSource as _, ThingDirectory as _};
 use claimlink_harness::device::ble::SimBleLink;
 use claimlink_harness::device::SimDevice;
 use claimlink_harness::world::{World, WorldOptions};
@@ -33,6 +36,8 @@ struct AppBle {
     /// The device behind the link, to note whether it held claim material when the link dropped.
     device: Option<Arc<SimDevice>>,
     held_claim_at_drop: std::sync::atomic::AtomicBool,
+    /// Answer `proto-ver` with this instead of the device's own answer.
+    version_json: Option<String>,
 }
 
 impl AppBle {
@@ -46,6 +51,7 @@ impl AppBle {
             garbage_at: None,
             device: None,
             held_claim_at_drop: std::sync::atomic::AtomicBool::new(false),
+            version_json: None,
         }
     }
 
@@ -74,6 +80,9 @@ impl DeviceLink for AppBle {
             }
             self.gatt.drop_connection();
             return Err(LinkFailure::Disconnected);
+        }
+        if let (Some(json), "proto-ver") = (&self.version_json, endpoint.as_str()) {
+            return Ok(json.clone().into_bytes());
         }
         let answer = self.gatt.exchange(&endpoint, &request).await?;
         if self.garbage_at == Some(n) {
@@ -593,4 +602,276 @@ async fn aws_direct_claims_through_the_apps_credentials_provider() {
         .expect("provision");
     assert_eq!(done.thing_name, "FFI-AWS-13");
     assert_eq!(cognito.calls.lock().expect("lock").first(), Some(&false));
+}
+
+/// An app's own claim source and thing directory in one object, as Kotlin or Swift would implement
+/// them: it gets claims and reads things through the world's backend (here the core's own source)
+/// and hands them over as plain strings and records.
+#[derive(Debug)]
+struct AppCloud {
+    backend: Arc<BackendClaimSource>,
+    requests: Mutex<Vec<ClaimRequest>>,
+    described: Mutex<Vec<String>>,
+    /// Instead of a claim, throw this.
+    refuse: Option<ProviderFailure>,
+    /// Instead of the issued claim, hand over this one (certificate, key, expiry).
+    replace: Option<(String, String, std::time::SystemTime)>,
+}
+
+impl AppCloud {
+    fn new(world: &World) -> Self {
+        AppCloud {
+            backend: world.claims.clone(),
+            requests: Mutex::new(Vec::new()),
+            described: Mutex::new(Vec::new()),
+            refuse: None,
+            replace: None,
+        }
+    }
+}
+
+fn app_failure(e: impl std::fmt::Display) -> ProviderFailure {
+    ProviderFailure::Failed {
+        detail: e.to_string(),
+    }
+}
+
+#[async_trait]
+impl ClaimSource for AppCloud {
+    async fn request_claim(
+        &self,
+        request: ClaimRequest,
+    ) -> Result<Arc<ProvisioningClaim>, ProviderFailure> {
+        self.requests.lock().expect("lock").push(request.clone());
+        if let Some(failure) = &self.refuse {
+            return Err(failure.clone());
+        }
+        if let Some((pem, key, expiry)) = &self.replace {
+            return Ok(ProvisioningClaim::new(pem.clone(), key.clone(), *expiry));
+        }
+        let template = claimlink_core::TemplateName::new(request.template).map_err(app_failure)?;
+        let claim = self
+            .backend
+            .request_claim(&claimlink_core::ClaimRequest::new(template))
+            .await
+            .map_err(app_failure)?;
+        Ok(ProvisioningClaim::new(
+            claim.certificate().pem().to_owned(),
+            claim.private_key().expose().to_owned(),
+            claim.deadline().server_expiry(),
+        ))
+    }
+}
+
+#[async_trait]
+impl ThingDirectory for AppCloud {
+    async fn describe_thing(
+        &self,
+        thing_name: String,
+    ) -> Result<Option<ThingDescription>, ProviderFailure> {
+        self.described
+            .lock()
+            .expect("lock")
+            .push(thing_name.clone());
+        let name = claimlink_core::ThingName::new(thing_name).map_err(app_failure)?;
+        let described = self
+            .backend
+            .describe_thing(&name)
+            .await
+            .map_err(app_failure)?;
+        Ok(described.map(|d| ThingDescription {
+            thing_name: d.thing_name,
+            thing_arn: d.thing_arn,
+            attributes: d.attributes.into_iter().collect(),
+            certificates: d
+                .certificates
+                .into_iter()
+                .map(|c| ThingCertificate {
+                    certificate_id: c.certificate_id,
+                    status: match c.status {
+                        claimlink_core::CertificateStatus::Active => CertificateStatus::Active,
+                        other => CertificateStatus::Other {
+                            status: format!("{other:?}"),
+                        },
+                    },
+                })
+                .collect(),
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_claim_source_and_thing_directory_provision_a_device_end_to_end() {
+    let world = world().await;
+    let cloud = Arc::new(AppCloud::new(&world));
+    let provisioner =
+        Provisioner::with_claim_source(world_settings(&world), cloud.clone(), cloud.clone())
+            .expect("provisioner");
+    let (device, gatt) = device(&world, 20);
+    let session = provisioner
+        .connect(AppBle::new(gatt), secret(), None)
+        .await
+        .expect("connect");
+    let options = ProvisionOptions {
+        expected_thing_name: Some("FFI-APP-20".into()),
+        device_hint: Some("label 20".into()),
+        ..options("FFI-APP-20")
+    };
+    let done = session
+        .provision(wifi(), options, None)
+        .await
+        .expect("provision");
+    assert_eq!(done.thing_name, "FFI-APP-20");
+    let certificate = done.certificate_id.clone().expect("certificate id");
+    let thing = world
+        .emulator
+        .thing("FFI-APP-20")
+        .expect("thing registered");
+    assert!(thing.principals.contains(&certificate));
+    assert!(!device.holds_claim());
+    assert_eq!(
+        *cloud.requests.lock().expect("lock"),
+        vec![ClaimRequest {
+            template: "claimlink-demo".into(),
+            device_hint: Some("label 20".into()),
+        }]
+    );
+    // Read before the handover (the baseline) and after it (the confirmation).
+    let described = cloud.described.lock().expect("lock").clone();
+    assert!(described.len() >= 2, "{described:?}");
+    assert!(described.iter().all(|t| t == "FFI-APP-20"), "{described:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_claim_source_failing_gives_the_action_the_app_takes() {
+    let world = world().await;
+    let good = world
+        .emulator
+        .claim_via_backend("claimlink-demo")
+        .await
+        .expect("claim");
+    let other = world
+        .emulator
+        .claim_via_backend("claimlink-demo")
+        .await
+        .expect("claim");
+    let pem = good.certificate().pem().to_owned();
+    let expiry = good.deadline().server_expiry();
+    type IsExpected = fn(&ProvisioningFailure) -> bool;
+    let cases: Vec<(AppCloud, IsExpected)> = vec![
+        (
+            AppCloud {
+                refuse: Some(ProviderFailure::NotSignedIn {
+                    detail: "session ended".into(),
+                }),
+                ..AppCloud::new(&world)
+            },
+            |f| matches!(f, ProvisioningFailure::SignInRequired { .. }),
+        ),
+        (
+            AppCloud {
+                refuse: Some(ProviderFailure::Failed {
+                    detail: "no network".into(),
+                }),
+                ..AppCloud::new(&world)
+            },
+            |f| matches!(f, ProvisioningFailure::ServiceUnavailable { .. }),
+        ),
+        (
+            AppCloud {
+                replace: Some((pem.clone(), other.private_key().expose().to_owned(), expiry)),
+                ..AppCloud::new(&world)
+            },
+            |f| matches!(f, ProvisioningFailure::ClaimUnusable { .. }),
+        ),
+        (
+            AppCloud {
+                replace: Some((
+                    pem.clone(),
+                    good.private_key().expose().to_owned(),
+                    std::time::SystemTime::now() - Duration::from_secs(5),
+                )),
+                ..AppCloud::new(&world)
+            },
+            |f| matches!(f, ProvisioningFailure::ClaimUnusable { .. }),
+        ),
+    ];
+    for (index, (cloud, expected)) in cases.into_iter().enumerate() {
+        let cloud = Arc::new(cloud);
+        let provisioner =
+            Provisioner::with_claim_source(world_settings(&world), cloud.clone(), cloud.clone())
+                .expect("provisioner");
+        let (device, gatt) = device(&world, 21 + index as u8);
+        let session = provisioner
+            .connect(AppBle::new(gatt), secret(), None)
+            .await
+            .expect("connect");
+        let failure = session
+            .provision(wifi(), options(&format!("FFI-APP-{index}")), None)
+            .await
+            .expect_err("no usable claim");
+        assert!(expected(&failure), "case {index}: {failure:?}");
+        assert!(!device.holds_claim(), "case {index}");
+        let shown = format!("{failure} {failure:?}");
+        assert!(
+            !shown.contains(good.private_key().expose().lines().nth(1).unwrap_or("-")),
+            "case {index}: the key leaked into {shown}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_speaking_an_unknown_aws_extension_version_is_refused_before_anything_is_sent() {
+    let world = world().await;
+    let version = |aws_ver: &str| {
+        format!(
+            r#"{{"prov":{{"ver":"v1.1","sec_ver":2,"sec_patch_ver":1,"cap":["wifi_scan"]}},"aws":{{"ver":"{aws_ver}","cap":["claim","status"]}}}}"#
+        )
+    };
+    let (_device, gatt) = device(&world, 30);
+    let app = Arc::new(AppBle {
+        version_json: Some(version("2")),
+        ..AppBle::plain(gatt)
+    });
+    let failure = provisioner(&world)
+        .connect(app.clone(), secret(), None)
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        failure,
+        ProvisioningFailure::UnsupportedDevice {
+            reason: "the device's aws extension is version 2; this SDK speaks 1.x".into()
+        }
+    );
+    assert_eq!(
+        *app.on_endpoint.lock().expect("lock"),
+        HashMap::from([("proto-ver".to_owned(), 1)]),
+        "only proto-ver was asked"
+    );
+
+    // A newer minor version of 1 is spoken; a version that is not a version is malformed.
+    let (_device, gatt) = device(&world, 31);
+    let app = Arc::new(AppBle {
+        version_json: Some(version("1.3")),
+        ..AppBle::plain(gatt)
+    });
+    let session = provisioner(&world)
+        .connect(app, secret(), None)
+        .await
+        .expect("1.3 is spoken");
+    let info = session.device_info().await.expect("info");
+    assert_eq!(info.claim_extension_version.as_deref(), Some("1.3"));
+    let (_device, gatt) = device(&world, 32);
+    let app = Arc::new(AppBle {
+        version_json: Some(version("two")),
+        ..AppBle::plain(gatt)
+    });
+    let failure = provisioner(&world)
+        .connect(app, secret(), None)
+        .await
+        .expect_err("malformed");
+    assert!(
+        matches!(failure, ProvisioningFailure::DeviceMisbehaved { .. }),
+        "{failure:?}"
+    );
 }

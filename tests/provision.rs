@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use claimlink_core::internal::proto::CloudFailureKind;
 use claimlink_core::HttpLink;
 use claimlink_core::WifiCredentials;
-use claimlink_core::{Claim, ClaimError, ClaimRequest, ClaimSource, ThingDescription, ThingName};
+use claimlink_core::{
+    BackendClaimSource, Claim, ClaimError, ClaimRequest, ClaimSource, ThingDescription,
+    ThingDirectory, ThingName,
+};
 use claimlink_core::{DeviceCredentials, ProtocolError};
 use claimlink_core::{DeviceLink, LinkError};
 use claimlink_core::{
@@ -321,7 +324,7 @@ async fn a_run_after_one_dropped_mid_join_waits_for_the_join_to_end() {
 
 /// Hands out a short-lived claim first, normal ones after.
 struct ShortFirst {
-    inner: Arc<dyn ClaimSource>,
+    inner: Arc<BackendClaimSource>,
     emulator_validity: Box<dyn Fn(Duration) + Send + Sync>,
     calls: AtomicUsize,
 }
@@ -342,6 +345,10 @@ impl ClaimSource for ShortFirst {
         }
         claim
     }
+}
+
+#[async_trait]
+impl ThingDirectory for ShortFirst {
     async fn describe_thing(
         &self,
         thing: &ThingName,
@@ -737,7 +744,7 @@ async fn a_thing_that_already_exists_does_not_confirm_a_device_that_failed() {
 /// Fails the first `describe_thing` (the read before handover), passes everything else through.
 #[derive(Debug)]
 struct BlindBeforeHandover {
-    inner: Arc<dyn ClaimSource>,
+    inner: Arc<BackendClaimSource>,
     describes: AtomicUsize,
 }
 
@@ -746,6 +753,10 @@ impl ClaimSource for BlindBeforeHandover {
     async fn request_claim(&self, request: &ClaimRequest) -> Result<Claim, ClaimError> {
         self.inner.request_claim(request).await
     }
+}
+
+#[async_trait]
+impl ThingDirectory for BlindBeforeHandover {
     async fn describe_thing(
         &self,
         thing: &ThingName,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use claimlink_core::DeviceCredentials;
 use claimlink_core::WifiCredentials;
-use claimlink_core::{AwsClaimSource, ClaimSource, ThingName};
+use claimlink_core::{AwsClaimSource, ThingDirectory, ThingName};
 use claimlink_core::{ProvisionOptions, ProvisioningEvent, ProvisioningListener};
 use claimlink_harness::providers::CredentialsSequence;
 use claimlink_harness::world::{World, WorldOptions};

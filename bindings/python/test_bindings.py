@@ -10,11 +10,14 @@ Run by scripts/test after bindings/generate; by hand:
 """
 
 import asyncio
+import datetime
 import json
 import os
+import ssl
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -28,9 +31,9 @@ WIFI_JOIN_MS = 1500
 
 @pytest.fixture(scope="module")
 def world():
-    """The emulator and six simulated devices over HTTP on 127.0.0.1."""
+    """The emulator and seven simulated devices over HTTP on 127.0.0.1."""
     proc = subprocess.Popen(
-        [HARNESS, "serve", "--json", "--devices", "6", "--wifi-join-ms", str(WIFI_JOIN_MS)],
+        [HARNESS, "serve", "--json", "--devices", "7", "--wifi-join-ms", str(WIFI_JOIN_MS)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -340,3 +343,85 @@ def test_input_errors_are_typed(world):
     with pytest.raises(cl.ProvisioningFailure.InvalidInput):
         settings = cl.ProvisionerSettings(template="no such template!", iot_endpoint="x")
         cl.Provisioner.with_backend(settings, world["control_plane"], Tokens("t"))
+
+
+class AppCloud(cl.ClaimSource, cl.ThingDirectory):
+    """An app's own claim source and thing directory in one object: it talks to its backend itself
+    (here the emulator's backend contract, over urllib) and hands the SDK plain values."""
+
+    def __init__(self, world):
+        self.world = world
+        self.requests = []
+        self.described = []
+        self.tls = ssl.create_default_context(cadata=world["ca_pem"])
+
+    def _call(self, method, path, body=None):
+        request = urllib.request.Request(
+            self.world["control_plane"].rstrip("/") + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": "Bearer " + self.world["bearer_token"], "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=self.tls) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise cl.ProviderFailure.Failed(detail=f"backend answered {e.code}")
+
+    async def request_claim(self, request):
+        self.requests.append(request)
+        answer = await asyncio.to_thread(
+            self._call, "POST", "/v1/provisioning-claims", {"templateName": request.template}
+        )
+        return cl.ProvisioningClaim(
+            answer["certificatePem"],
+            answer["keyPair"]["PrivateKey"],
+            datetime.datetime.fromtimestamp(answer["expiration"], datetime.timezone.utc),
+        )
+
+    async def describe_thing(self, thing_name):
+        self.described.append(thing_name)
+        thing = await asyncio.to_thread(self._call, "GET", "/v1/things/" + thing_name)
+        if thing is None:
+            return None
+        return cl.ThingDescription(
+            thing_name=thing["thingName"],
+            thing_arn=thing.get("thingArn"),
+            attributes=thing.get("attributes", {}),
+            certificates=[
+                cl.ThingCertificate(
+                    certificate_id=c["certificateId"],
+                    status=cl.CertificateStatus.ACTIVE()
+                    if c["status"] == "ACTIVE"
+                    else cl.CertificateStatus.OTHER(status=c["status"]),
+                )
+                for c in thing["certificates"]
+            ],
+        )
+
+
+def test_an_app_claim_source_and_thing_directory_provision_a_device(world):
+    device = world["devices"][6]
+    cloud = AppCloud(world)
+
+    async def scenario():
+        settings = cl.ProvisionerSettings(
+            template=world["template"],
+            iot_endpoint=world["iot_endpoint"],
+            poll_interval_millis=100,
+        )
+        p = cl.Provisioner.with_claim_source(settings, cloud, cloud)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        done = await session.provision(wifi(device), options(device), None)
+        await session.disconnect()
+        return done
+
+    done = run(scenario)
+    assert done.thing_name == sim_state(device)["thing_name"]
+    assert [r.template for r in cloud.requests] == [world["template"]]
+    assert done.thing_name in cloud.described, "the cloud's confirmation went through the app's directory"
+    assert not sim_state(device)["holds_claim"]
+    claim = cl.ProvisioningClaim("pem", "-----BEGIN PRIVATE KEY-----", datetime.datetime.now(datetime.timezone.utc))
+    assert "PRIVATE KEY" not in str(claim) + repr(claim)

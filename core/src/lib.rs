@@ -16,10 +16,11 @@
 //! * `provision` — the orchestrator: [`Provisioner`], [`ProvisioningSession`], stages, events,
 //!   deadlines, cloud confirmation, clean-up.
 //! * `qr` — the provisioning QR code ([`ProvisioningQr`]).
-//! * `claim` — obtaining a [`Claim`] from the app maker's backend or from AWS IoT directly (SigV4), and
-//!   asking the cloud whether a thing exists.
+//! * `claim` — obtaining a [`Claim`] ([`ClaimSource`]) from the app maker's backend or from AWS IoT
+//!   directly (SigV4), and asking the cloud what it knows about a thing ([`ThingDirectory`]).
 //! * `protocomm` — the device wire protocol: protobuf messages, Sec0/1/2 sessions, Wi-Fi scan, config
-//!   and control, the `aws-claim` / `aws-status` extension.
+//!   and control, the `aws-claim` / `aws-status` extension (its versions in one module:
+//!   [`AwsDialect`]).
 //! * `transport` — how bytes reach the device: [`DeviceLink`], BLE ([`BleLink`] over a
 //!   [`GattPeripheral`]), SoftAP/HTTP ([`HttpLink`]).
 //! * `net` — the HTTPS client every cloud call uses (rustls with the *ring* provider, no OpenSSL).
@@ -44,7 +45,7 @@ pub use claim::{
     AwsClaimSource, AwsClaimSourceBuilder, AwsCredentials, BackendClaimSource,
     BackendClaimSourceBuilder, CertificateStatus, Claim, ClaimCertificate, ClaimError,
     ClaimRequest, ClaimSource, CredentialsProvider, ProviderError, Service, TemplateName,
-    ThingCertificate, ThingDescription, ThingName, TokenProvider,
+    ThingCertificate, ThingDescription, ThingDirectory, ThingName, TokenProvider,
 };
 pub use net::{HttpConfig, NetError, RetryPolicy};
 pub use protocomm::ops::{
@@ -53,8 +54,9 @@ pub use protocomm::ops::{
 };
 pub use protocomm::proto::{CloudFailureKind, CloudStage};
 pub use protocomm::{
-    AwsExtension, DeviceCapabilities, DeviceCredentials, InvalidInputReason, MalformedReason,
-    ProtocolError, SecurityPolicy, SecurityScheme, UnsupportedReason,
+    AwsDialect, AwsExtension, AwsVersion, DeviceCapabilities, DeviceCredentials,
+    InvalidInputReason, MalformedReason, ProtocolError, SecurityPolicy, SecurityScheme,
+    UnsupportedReason,
 };
 pub use provision::{
     NoListener, ProvisionError, ProvisionOptions, ProvisionedDevice, Provisioner,

@@ -525,7 +525,7 @@ async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRec
         }),
         _ => ble,
     };
-    let claims: Arc<dyn claimlink_core::ClaimSource> = match fault {
+    let claims: Arc<claimlink_core::BackendClaimSource> = match fault {
         Fault::BackendTimeout(_) => match e
             .backend_source()
             .http_config(claimlink_core::HttpConfig {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink_core::{ClaimSource, TemplateName};
+use claimlink_core::{BackendClaimSource, TemplateName};
 use claimlink_core::{Clock, SkewedClock, SystemClock};
 use claimlink_core::{Provisioner, ProvisionerConfig};
 
@@ -40,8 +40,8 @@ impl Default for WorldOptions {
 pub struct World {
     /// The emulator.
     pub emulator: Emulator,
-    /// The claim source the provisioner uses.
-    pub claims: Arc<dyn ClaimSource>,
+    /// The claim source (and thing directory) the provisioner uses.
+    pub claims: Arc<BackendClaimSource>,
     /// The provisioner.
     pub provisioner: Provisioner,
 }
@@ -60,7 +60,7 @@ impl World {
         } else {
             Arc::new(SkewedClock::new(options.clock_skew_secs))
         };
-        let claims: Arc<dyn ClaimSource> = Arc::new(
+        let claims = Arc::new(
             emulator
                 .backend_source()
                 .clock(clock)

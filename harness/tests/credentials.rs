@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink_core::{AwsClaimSource, ClaimSource, ThingName};
+use claimlink_core::{AwsClaimSource, ThingDirectory, ThingName};
 use claimlink_harness::device::cloud::{self, CloudEndpoint, CloudError, Connection, MqttIdentity};
 use claimlink_harness::emulator::{Emulator, EmulatorConfig, Template, TemporaryCredentials};
 use claimlink_harness::providers::CredentialsSequence;

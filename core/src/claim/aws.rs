@@ -14,7 +14,7 @@ use reqwest::Url;
 use super::answer;
 use super::{
     Claim, ClaimError, ClaimRequest, ClaimSource, ProviderError, Service, ThingCertificate,
-    ThingDescription, ThingName,
+    ThingDescription, ThingDirectory, ThingName,
 };
 use crate::net::{with_retries, Answer, Failure, HttpConfig, RetryPolicy};
 use crate::secret::SecretString;
@@ -358,7 +358,10 @@ impl ClaimSource for AwsClaimSource {
             answer.received_at,
         )
     }
+}
 
+#[async_trait]
+impl ThingDirectory for AwsClaimSource {
     async fn describe_thing(
         &self,
         thing: &ThingName,

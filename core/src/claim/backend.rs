@@ -9,7 +9,7 @@ use reqwest::Url;
 use super::answer;
 use super::{
     Claim, ClaimError, ClaimRequest, ClaimSource, ProviderError, Service, ThingDescription,
-    ThingName,
+    ThingDirectory, ThingName,
 };
 use crate::net::{with_retries, Answer, Failure, HttpConfig, RetryPolicy};
 use crate::secret::SecretString;
@@ -231,7 +231,10 @@ impl ClaimSource for BackendClaimSource {
             answer.received_at,
         )
     }
+}
 
+#[async_trait]
+impl ThingDirectory for BackendClaimSource {
     async fn describe_thing(
         &self,
         thing: &ThingName,

@@ -1,8 +1,9 @@
 //! Getting a provisioning claim, and asking the cloud about a thing.
 //!
 //! A [`Claim`] is what AWS IoT's `CreateProvisioningClaim` returns: a certificate and RSA private key
-//! that let a device call the fleet-provisioning APIs, valid for five minutes. Two [`ClaimSource`]s
-//! obtain one:
+//! that let a device call the fleet-provisioning APIs, valid for five minutes. A [`ClaimSource`]
+//! issues claims; a [`ThingDirectory`] says what the cloud knows about a thing (for the provisioner's
+//! confirmation). Two built-in sources are both:
 //!
 //! * [`BackendClaimSource`] — the app maker's backend (the common deployment), through the contract in
 //!   `docs/backend-api.md`, authenticated with the app's bearer token;
@@ -12,6 +13,11 @@
 //! Both parse the answer once into a [`Claim`] whose invariants hold: the certificate parses, its id is
 //! its SHA-256, the key belongs to it, and it has not expired. Its [`Deadline`] is measured from the
 //! server's clock, not the phone's.
+//!
+//! Adding a claim source: implement [`ClaimSource`] (and [`ThingDirectory`] if it can also read the
+//! registry) in a file of this module, building claims with [`Claim::new`] or, for a service answering
+//! in AWS's `CreateProvisioningClaim` shape, the shared answer parser (`answer.rs`). An app plugs its
+//! own in through the FFI crate's `ClaimSource` / `ThingDirectory` foreign traits.
 
 mod answer;
 mod aws;
@@ -55,13 +61,27 @@ use crate::net::NetError;
 use crate::secret::SecretString;
 use crate::time::Deadline;
 
-/// Where claims come from. Implementations must be cheap to share between sessions.
+/// Where claims come from: issues a fresh [`Claim`] for a template. Implementations must be cheap to
+/// share between sessions.
+///
+/// The two built in ([`BackendClaimSource`], [`AwsClaimSource`]) are also [`ThingDirectory`]s; an app
+/// with its own way of obtaining claims implements this (through the FFI: the `ClaimSource` foreign
+/// trait) and builds each claim with [`Claim::new`], which checks it like the built-in sources do.
 #[async_trait]
 pub trait ClaimSource: Send + Sync + fmt::Debug {
     /// Obtains a fresh claim for `request.template`. Every call creates a new claim.
     async fn request_claim(&self, request: &ClaimRequest) -> Result<Claim, ClaimError>;
+}
 
-    /// What the cloud knows about a thing: `Ok(None)` when it does not exist.
+/// What the cloud knows about a thing: the provisioner asks it before the handover (which
+/// certificates the thing already has) and after (whether the device's certificate is ACTIVE on the
+/// thing), so that success is what the cloud shows, not only what the device says.
+///
+/// Separate from [`ClaimSource`] because who issues claims need not be who answers for the registry
+/// (a backend that only issues claims, with the registry read through AWS IoT, or the reverse).
+#[async_trait]
+pub trait ThingDirectory: Send + Sync + fmt::Debug {
+    /// What the cloud knows about `thing`: `Ok(None)` when it does not exist.
     async fn describe_thing(
         &self,
         thing: &ThingName,
@@ -167,6 +187,33 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// A claim obtained some other way (an app's own claim source): `certificate_pem` and its
+    /// `private_key` (PKCS#1 or PKCS#8 PEM), usable until `expiration` on the phone's clock, issued for
+    /// `template`. Checked like the built-in sources' claims: the certificate parses, the key belongs
+    /// to it, and the claim has not expired (it expires at `expiration` or the certificate's end,
+    /// whichever comes first).
+    pub fn new(
+        certificate_pem: &str,
+        private_key: SecretString,
+        expiration: SystemTime,
+        template: TemplateName,
+    ) -> Result<Self, ClaimError> {
+        let certificate_id = ClaimCertificate::from_pem(certificate_pem)?.id().to_owned();
+        let answer = answer::ClaimAnswer {
+            certificate_id,
+            certificate_pem: certificate_pem.to_owned(),
+            private_key,
+            expiration,
+        };
+        claim_from_answer(
+            answer,
+            template,
+            None,
+            SystemTime::now(),
+            std::time::Instant::now(),
+        )
+    }
+
     /// The claim certificate's id (the lowercase hex SHA-256 of its DER, as AWS IoT names it).
     pub fn certificate_id(&self) -> &str {
         &self.certificate_id

@@ -72,6 +72,15 @@ pub enum ProtocolError {
         /// The encoded bundle's size.
         len: usize,
     },
+    /// The device's `aws` extension is a major version this SDK does not speak (see
+    /// [`aws_extension`](super::aws_extension)): refused before the secure session opens.
+    #[error("the device's aws extension is version {offered}; this SDK speaks {spoken}")]
+    AwsVersionUnsupported {
+        /// The version the device advertised (`aws.ver`).
+        offered: String,
+        /// The versions this SDK speaks (`"1.x"`).
+        spoken: String,
+    },
 }
 
 /// What the device lacks.
@@ -214,4 +223,13 @@ pub enum MalformedReason {
     /// `aws` is not an object.
     #[error("`aws` is not an object")]
     AwsNotObject,
+    /// `aws.ver` is missing.
+    #[error("`aws.ver` is missing")]
+    AwsVersionMissing,
+    /// `aws.ver` is not a string.
+    #[error("`aws.ver` is not a string")]
+    AwsVersionNotString,
+    /// `aws.ver` is not `MAJOR` or `MAJOR.MINOR`.
+    #[error("`aws.ver` is not a version (MAJOR or MAJOR.MINOR)")]
+    AwsVersionSyntax,
 }

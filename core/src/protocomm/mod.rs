@@ -4,12 +4,15 @@
 //!
 //! * [`proto`] — the protobuf messages, byte-compatible with ESP-IDF's `.proto` files;
 //! * [`version`] — `proto-ver` capabilities;
+//! * [`aws_extension`] — claimlink's `aws` extension by version: which versions are spoken, what each
+//!   offers (the one place to add a version 2);
 //! * [`srp`], [`cipher`] — Security 2 (SRP-6a + AES-256-GCM) and Security 1 (X25519 + AES-256-CTR);
 //! * [`session`] — a secure session over a [`DeviceLink`](crate::transport::DeviceLink): handshake,
 //!   one request in flight, never a silent retry of an encrypted exchange;
 //! * [`ops`] — Wi-Fi scan, configuration and control, the claim transfer, the cloud status;
 //! * `error` — [`ProtocolError`] and its typed reasons.
 
+pub mod aws_extension;
 pub mod cipher;
 mod error;
 pub mod ops;
@@ -20,9 +23,10 @@ pub mod version;
 
 use std::fmt;
 
+pub use aws_extension::{AwsDialect, AwsExtension, AwsVersion};
 pub use error::{InvalidInputReason, MalformedReason, ProtocolError, UnsupportedReason};
 pub use session::DeviceSession;
-pub use version::{AwsExtension, DeviceCapabilities};
+pub use version::DeviceCapabilities;
 
 use crate::secret::SecretString;
 

@@ -115,10 +115,15 @@ impl DeviceSession {
             version = %capabilities.version,
             security = ?capabilities.security,
             patch = capabilities.security_patch,
-            aws = capabilities.aws.is_some(),
+            aws = ?capabilities.aws.as_ref().map(|a| a.version.to_string()),
             "device capabilities"
         );
         policy.check(&capabilities)?;
+        // A major version of the extension this SDK does not speak: stop here, as for a refused
+        // security scheme, before anything else is sent.
+        if let Some(aws) = &capabilities.aws {
+            aws.dialect()?;
+        }
         let cipher = match capabilities.security {
             SecurityScheme::Sec0 => sec0(link.as_ref()).await?,
             SecurityScheme::Sec1 => sec1(link.as_ref(), credentials, rng).await?,

@@ -1,25 +1,16 @@
-//! `proto-ver`: what a device says about itself, in plaintext JSON, before any session exists.
+//! `proto-ver`: what a device says about itself, in plaintext JSON, before any session exists. The
+//! `aws` object is read by [`aws_extension`](super::aws_extension), which knows its versions.
 //!
 //! `{"prov":{"ver":"v1.1","sec_ver":2,"sec_patch_ver":1,"cap":["wifi_scan"]},
 //!   "aws":{"ver":"1","cap":["claim","status"]}}`
 
 use serde_json::Value;
 
+use super::aws_extension::AwsExtension;
 use super::{MalformedReason, ProtocolError, SecurityScheme};
 
 /// The largest `proto-ver` answer accepted.
 pub const MAX_VERSION_JSON: usize = 4096;
-
-/// claimlink's extension as the device advertises it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AwsExtension {
-    /// Its version string.
-    pub version: String,
-    /// `aws-claim` is served.
-    pub claim: bool,
-    /// `aws-status` is served.
-    pub status: bool,
-}
 
 /// A device's capabilities, parsed from `proto-ver`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,18 +103,7 @@ impl DeviceCapabilities {
         };
         let aws = match root.get("aws") {
             None => None,
-            Some(Value::Object(aws)) => {
-                let caps = strings(aws.get("cap"))?;
-                Some(AwsExtension {
-                    version: aws
-                        .get("ver")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned(),
-                    claim: caps.iter().any(|c| c == "claim"),
-                    status: caps.iter().any(|c| c == "status"),
-                })
-            }
+            Some(Value::Object(aws)) => Some(AwsExtension::parse(aws, strings(aws.get("cap"))?)?),
             Some(_) => return Err(malformed(MalformedReason::AwsNotObject)),
         };
         Ok(Self {

@@ -46,7 +46,9 @@ use std::time::{Duration, Instant};
 pub use bundle::claim_bundle;
 pub use events::{NoListener, ProvisioningEvent, ProvisioningListener, Stage};
 
-use crate::claim::{Claim, ClaimError, ClaimRequest, ClaimSource, TemplateName, ThingName};
+use crate::claim::{
+    Claim, ClaimError, ClaimRequest, ClaimSource, TemplateName, ThingDirectory, ThingName,
+};
 use crate::protocomm::ops::{CloudStatus, WifiCredentials, WifiNetwork};
 use crate::protocomm::proto::{CloudFailureKind, CloudStage};
 use crate::protocomm::{
@@ -195,6 +197,7 @@ fn issued_note(thing: Option<&str>, certificate: Option<&str>) -> String {
 pub struct Provisioner {
     config: Arc<ProvisionerConfig>,
     claims: Arc<dyn ClaimSource>,
+    things: Arc<dyn ThingDirectory>,
 }
 
 impl std::fmt::Debug for Provisioner {
@@ -202,16 +205,32 @@ impl std::fmt::Debug for Provisioner {
         f.debug_struct("Provisioner")
             .field("config", &self.config)
             .field("claims", &self.claims)
+            .field("things", &self.things)
             .finish()
     }
 }
 
 impl Provisioner {
-    /// A provisioner getting claims from `claims`.
-    pub fn new(claims: Arc<dyn ClaimSource>, config: ProvisionerConfig) -> Self {
+    /// A provisioner getting claims from `source`, which also answers for the registry (both
+    /// built-in sources do).
+    pub fn new<S>(source: Arc<S>, config: ProvisionerConfig) -> Self
+    where
+        S: ClaimSource + ThingDirectory + 'static,
+    {
+        Self::with_thing_directory(source.clone(), source, config)
+    }
+
+    /// A provisioner getting claims from `claims` and asking `things` what the cloud knows about a
+    /// thing (for the confirmation).
+    pub fn with_thing_directory(
+        claims: Arc<dyn ClaimSource>,
+        things: Arc<dyn ThingDirectory>,
+        config: ProvisionerConfig,
+    ) -> Self {
         Self {
             config: Arc::new(config),
             claims,
+            things,
         }
     }
 
@@ -779,7 +798,7 @@ impl ProvisioningSession {
         // Bounded: a slow answer must not hold up the handover it runs alongside.
         let read = tokio::time::timeout(
             BASELINE_TIMEOUT,
-            self.provisioner.claims.describe_thing(&thing),
+            self.provisioner.things.describe_thing(&thing),
         );
         match read.await.unwrap_or_else(|_| {
             Err(ClaimError::Network {
@@ -954,7 +973,7 @@ impl ProvisioningSession {
         }
         let until = Instant::now() + config.cloud_timeout;
         loop {
-            if let Some(description) = self.provisioner.claims.describe_thing(&name).await? {
+            if let Some(description) = self.provisioner.things.describe_thing(&name).await? {
                 let confirmed = match certificate_id.as_deref() {
                     Some(id) => description
                         .has_active_certificate(id)
