@@ -4,14 +4,10 @@
 //! A plain harness (no extra framework): each figure is measured over many iterations and printed as
 //! median and 95th percentile.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use claimlink_core::{
-    AwsClaimSource, BackendClaimSource, ClaimCertificate, ClaimRequest, ClaimSource, TemplateName,
-};
-use claimlink_harness::emulator::{Emulator, EmulatorConfig};
-use claimlink_harness::providers::{CredentialsSequence, TokenSequence};
+use claimlink_core::{ClaimCertificate, ClaimRequest, ClaimSource, TemplateName};
+use claimlink_harness::testing;
 
 fn report(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
@@ -25,31 +21,12 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = testing::multi_thread_runtime();
     runtime.block_on(async {
-        let emulator = Emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator");
-        let http = emulator.http_config();
-        let backend = BackendClaimSource::builder(
-            emulator.base_url(),
-            Arc::new(TokenSequence::new(vec![emulator.issue_bearer_token()])),
-        )
-        .http_config(http.clone())
-        .build()
-        .expect("backend");
-        let aws = AwsClaimSource::builder(
-            emulator.region(),
-            Arc::new(CredentialsSequence::new(vec![emulator.issue_credentials()])),
-        )
-        .endpoint_url(emulator.base_url())
-        .http_config(http)
-        .build()
-        .expect("aws");
-        let request = ClaimRequest::new(TemplateName::new("claimlink-demo").expect("name"));
+        let emulator = testing::emulator().await;
+        let backend = emulator.backend_source().build().expect("backend");
+        let aws = testing::fresh_aws_source(&emulator);
+        let request = ClaimRequest::new(TemplateName::new(testing::TEMPLATE).expect("name"));
 
         // Warm up connections, then measure. Each round trip includes the emulator's RSA-2048 key
         // generation, so the SDK's own share is printed separately below.

@@ -5,44 +5,35 @@
 //!   ApplyConfig — the protocol exchanges, ATT round trips, bytes, and the air time they model at a
 //!   30 ms connection interval, for MTU 23, 185 and 512.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use claimlink_core::internal::claim_bundle;
-use claimlink_core::WifiCredentials;
-use claimlink_core::{internal::DeviceSession, DeviceCredentials, SecurityPolicy};
-use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
-use claimlink_harness::device::{SimDevice, SimDeviceConfig};
-use claimlink_harness::emulator::{Emulator, EmulatorConfig};
-use rand_core::OsRng;
+use claimlink_core::{DeviceCredentials, SecurityPolicy};
+use claimlink_harness::testing::{self, establish_session, SimDeviceBuilder, DEVICE_PASSWORD};
 
 const INTERVAL: Duration = Duration::from_millis(30);
 
-fn instant_link(mtu: u16) -> BleLinkConfig {
-    BleLinkConfig {
-        mtu,
-        interval: Duration::ZERO,
-        ..BleLinkConfig::default()
-    }
+/// Default devices behind a link at `mtu` that costs no time (the air time is modelled, not slept).
+fn instant_link(mtu: u16) -> SimDeviceBuilder {
+    SimDeviceBuilder::default()
+        .mtu(mtu)
+        .interval(Duration::ZERO)
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = testing::multi_thread_runtime();
     runtime.block_on(async {
-        let creds = DeviceCredentials::password("abcd1234");
+        let creds = DeviceCredentials::password(DEVICE_PASSWORD);
         let policy = SecurityPolicy::default();
 
         // Sec2 handshake CPU time.
-        let device = Arc::new(SimDevice::new(SimDeviceConfig::default()));
+        let devices = instant_link(512);
+        let device = devices.device();
         let mut samples = Vec::new();
         for _ in 0..20 {
-            let link = Arc::new(SimBleLink::connect(device.clone(), instant_link(512)));
+            let link = devices.link_to(&device);
             let t = Instant::now();
-            DeviceSession::establish(link, &creds, &policy, &mut OsRng).await.expect("session");
+            establish_session(link, &creds, &policy).await.expect("session");
             samples.push(t.elapsed());
         }
         samples.sort();
@@ -51,17 +42,16 @@ fn main() {
             samples[10], samples[18]
         );
 
-        let emulator = Emulator::start(EmulatorConfig::default()).await.expect("emulator");
-        let claim = emulator.claim_via_backend("claimlink-demo").await.expect("claim");
-        let wifi = WifiCredentials::new("claimlink-lab", "correct horse battery".into()).expect("wifi");
-        let params = BTreeMap::from([("SerialNumber".to_owned(), "SN-0001".to_owned())]);
+        let emulator = testing::emulator().await;
+        let claim = emulator.claim_via_backend(testing::TEMPLATE).await.expect("claim");
+        let wifi = testing::lab_wifi();
+        let params = testing::serial_parameters("SN-0001");
 
         println!("hand-over: proto-ver + Sec2 session + scan + SetConfig + claim + ApplyConfig, {INTERVAL:?} interval");
         println!("{:>5} {:>10} {:>12} {:>9} {:>9} {:>12} {:>14}", "MTU", "exchanges", "round trips", "written", "read", "modelled", "claim bundle");
         for mtu in [23u16, 185, 512] {
-            let device = Arc::new(SimDevice::new(SimDeviceConfig::default()));
-            let link = Arc::new(SimBleLink::connect(device.clone(), instant_link(mtu)));
-            let session = DeviceSession::establish(link.clone(), &creds, &policy, &mut OsRng).await.expect("session");
+            let (_device, link) = instant_link(mtu).build();
+            let session = establish_session(link.clone(), &creds, &policy).await.expect("session");
             session.scan_wifi().await.expect("scan");
             session.set_wifi_config(&wifi).await.expect("config");
             let transfer = session.send_claim(&claim_bundle(&claim, "a1b2c3-ats.iot.us-east-1.amazonaws.com", &params)).await.expect("claim");

@@ -6,26 +6,18 @@
 //!   deadline; CPU time and peak memory of the whole process (SDK + device simulators + emulator, which
 //!   generates one RSA-2048 key per claim), per device.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use claimlink_core::DeviceCredentials;
-use claimlink_core::WifiCredentials;
-use claimlink_core::{
-    NoListener, ProvisionOptions, ProvisioningEvent, ProvisioningListener, Stage,
-};
-use claimlink_harness::world::{World, WorldOptions};
+use claimlink_core::{NoListener, Stage};
+use claimlink_harness::testing::DEVICE_PASSWORD;
+use claimlink_harness::testing::{self, lab_wifi, serial_options, EventRecorder, SimDeviceBuilder};
+use claimlink_harness::world::WorldOptions;
 
-#[derive(Default)]
-struct Recorder(Mutex<Vec<ProvisioningEvent>>);
-
-impl ProvisioningListener for Recorder {
-    fn on_event(&self, event: ProvisioningEvent) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(event);
-        }
-    }
+/// A phone at MTU 185 with a 30 ms connection interval.
+fn phone_link(builder: SimDeviceBuilder) -> SimDeviceBuilder {
+    builder.mtu(185).interval(Duration::from_millis(30))
 }
 
 /// User+system CPU seconds of this process (Linux `/proc/self/stat`, clock ticks of 1/100 s).
@@ -53,34 +45,19 @@ fn status_kib(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn wifi() -> WifiCredentials {
-    WifiCredentials::new("claimlink-lab", "correct horse battery".into()).expect("wifi")
-}
-
-fn options(serial: String) -> ProvisionOptions {
-    ProvisionOptions {
-        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial)]),
-        ..ProvisionOptions::default()
-    }
-}
-
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = testing::multi_thread_runtime();
     runtime.block_on(async {
-        let world = Arc::new(World::start(WorldOptions::default()).await.expect("world"));
+        let world = Arc::new(testing::start_world(WorldOptions::default()).await);
 
         // Claim issued → claim held, MTU 185, 30 ms.
         let mut samples = Vec::new();
         for i in 0..10u8 {
-            let device = world.device(i);
-            let link = World::ble(&device, 185, Duration::from_millis(30));
-            let events = Recorder::default();
-            let session = world.provisioner.connect(link, DeviceCredentials::password("abcd1234"), &events).await.expect("session");
-            session.provision(&wifi(), &options(format!("bench-{i}")), &events).await.expect("provisioned");
-            let events = events.0.lock().expect("lock").clone();
+            let (_device, link) = phone_link(SimDeviceBuilder::in_world(&world, i)).build();
+            let events = EventRecorder::new();
+            let session = world.provisioner.connect(link, DeviceCredentials::password(DEVICE_PASSWORD), &events).await.expect("session");
+            session.provision(&lab_wifi(), &serial_options(&format!("bench-{i}")), &events).await.expect("provisioned");
+            let events = events.events();
             let at = |s: Stage| events.iter().find(|e| e.stage == s).map(|e| e.elapsed).unwrap_or_default();
             samples.push(at(Stage::ClaimSent) - at(Stage::ClaimIssued));
         }
@@ -98,11 +75,10 @@ fn main() {
         for i in 0..100u8 {
             let world = world.clone();
             runs.push(tokio::spawn(async move {
-                let device = world.device(100u8.wrapping_add(i));
-                let link = World::ble(&device, 185, Duration::from_millis(30));
-                let session = world.provisioner.connect(link, DeviceCredentials::password("abcd1234"), &NoListener).await?;
+                let (_device, link) = phone_link(SimDeviceBuilder::in_world(&world, 100u8.wrapping_add(i))).build();
+                let session = world.provisioner.connect(link, DeviceCredentials::password(DEVICE_PASSWORD), &NoListener).await?;
                 let started = Instant::now();
-                let done = session.provision(&wifi(), &options(format!("fleet-{i:03}")), &NoListener).await?;
+                let done = session.provision(&lab_wifi(), &serial_options(&format!("fleet-{i:03}")), &NoListener).await?;
                 Ok::<_, claimlink_core::ProvisionError>((done, started.elapsed()))
             }));
         }

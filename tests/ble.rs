@@ -2,30 +2,22 @@
 //! 0x2901 descriptors, first-connect retries, error translation, size limits — and a whole provisioning
 //! run through it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink_core::WifiCredentials;
+use claimlink_core::NoListener;
 use claimlink_core::{internal::single_write_payload, BleConfig, BleLink};
-use claimlink_core::{internal::DeviceSession, DeviceCredentials, SecurityPolicy};
+use claimlink_core::{DeviceCredentials, SecurityPolicy};
 use claimlink_core::{DeviceLink, GattError, LinkError, LinkFault};
-use claimlink_core::{NoListener, ProvisionOptions};
 use claimlink_core::{ProvisioningQr, QrTransport};
 use claimlink_harness::device::gatt::{characteristic_uuid, FakeGatt, FakeGattConfig, SERVICE};
-use claimlink_harness::device::{SimDevice, SimDeviceConfig};
-use claimlink_harness::world::{World, WorldOptions};
-use rand_core::OsRng;
+use claimlink_harness::testing::{self, SimDeviceBuilder, DEVICE_PASSWORD};
 
 fn quick() -> BleConfig {
     BleConfig {
         retry_backoff: Duration::from_millis(5),
         ..BleConfig::default()
     }
-}
-
-fn device() -> Arc<SimDevice> {
-    Arc::new(SimDevice::new(SimDeviceConfig::default()))
 }
 
 #[test]
@@ -44,7 +36,7 @@ fn characteristic_uuids_follow_esp_idf() {
 
 #[tokio::test]
 async fn endpoints_are_mapped_by_their_descriptor_names_not_by_uuid() {
-    let dev = device();
+    let dev = SimDeviceBuilder::default().device();
     let gatt = FakeGatt::new(
         dev.clone(),
         FakeGattConfig {
@@ -69,11 +61,10 @@ async fn endpoints_are_mapped_by_their_descriptor_names_not_by_uuid() {
         ]
     );
     assert_eq!(link.mtu(), Some(185));
-    let session = DeviceSession::establish(
+    let session = testing::establish_session(
         link.clone(),
-        &DeviceCredentials::password("abcd1234"),
+        &DeviceCredentials::password(DEVICE_PASSWORD),
         &SecurityPolicy::default(),
-        &mut OsRng,
     )
     .await
     .expect("session over shuffled UUIDs");
@@ -93,7 +84,7 @@ async fn endpoints_are_mapped_by_their_descriptor_names_not_by_uuid() {
 #[tokio::test]
 async fn first_connect_failures_are_retried_with_backoff_then_given_up() {
     let gatt = FakeGatt::new(
-        device(),
+        SimDeviceBuilder::default().device(),
         FakeGattConfig {
             failing_connects: 2,
             ..FakeGattConfig::default()
@@ -105,7 +96,7 @@ async fn first_connect_failures_are_retried_with_backoff_then_given_up() {
     assert_eq!(link.peripheral().connect_attempts(), 3);
 
     let gatt = FakeGatt::new(
-        device(),
+        SimDeviceBuilder::default().device(),
         FakeGattConfig {
             failing_connects: 5,
             ..FakeGattConfig::default()
@@ -121,7 +112,7 @@ async fn first_connect_failures_are_retried_with_backoff_then_given_up() {
     );
 
     let gatt = FakeGatt::new(
-        device(),
+        SimDeviceBuilder::default().device(),
         FakeGattConfig {
             permission_denied: true,
             ..FakeGattConfig::default()
@@ -137,7 +128,7 @@ async fn first_connect_failures_are_retried_with_backoff_then_given_up() {
 #[tokio::test]
 async fn a_device_without_the_provisioning_endpoints_is_refused() {
     let gatt = FakeGatt::new(
-        device(),
+        SimDeviceBuilder::default().device(),
         FakeGattConfig {
             hide: Some("prov-session".into()),
             ..FakeGattConfig::default()
@@ -153,7 +144,10 @@ async fn a_device_without_the_provisioning_endpoints_is_refused() {
         })
     );
     // A service filter that matches nothing.
-    let gatt = FakeGatt::new(device(), FakeGattConfig::default());
+    let gatt = FakeGatt::new(
+        SimDeviceBuilder::default().device(),
+        FakeGattConfig::default(),
+    );
     let err = BleLink::open(
         gatt,
         BleConfig {
@@ -175,9 +169,15 @@ async fn a_device_without_the_provisioning_endpoints_is_refused() {
 #[tokio::test]
 async fn a_drop_is_a_disconnect_and_the_signal_fires() {
     let link = Arc::new(
-        BleLink::open(FakeGatt::new(device(), FakeGattConfig::default()), quick())
-            .await
-            .expect("opens"),
+        BleLink::open(
+            FakeGatt::new(
+                SimDeviceBuilder::default().device(),
+                FakeGattConfig::default(),
+            ),
+            quick(),
+        )
+        .await
+        .expect("opens"),
     );
     link.peripheral().drop_connection();
     let err = link
@@ -199,13 +199,8 @@ async fn a_device_from_its_qr_code_is_provisioned_over_the_ble_link() {
     )
     .expect("qr");
     assert_eq!(qr.transport, QrTransport::Ble);
-    let world = World::start(WorldOptions {
-        poll_interval: Duration::from_millis(50),
-        ..WorldOptions::default()
-    })
-    .await
-    .expect("world");
-    let device = world.device(0x31);
+    let world = testing::quick_world().await;
+    let device = SimDeviceBuilder::in_world(&world, 0x31).device();
     assert_eq!(device.config().name, qr.name);
     let link: Arc<dyn DeviceLink> = Arc::new(
         BleLink::open(FakeGatt::new(device, FakeGattConfig::default()), quick())
@@ -217,11 +212,8 @@ async fn a_device_from_its_qr_code_is_provisioned_over_the_ble_link() {
         .connect(link, qr.credentials.clone(), &NoListener)
         .await
         .expect("session");
-    let wifi = WifiCredentials::new("claimlink-lab", "correct horse battery".into()).expect("wifi");
-    let options = ProvisionOptions {
-        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), "SN-QR".to_owned())]),
-        ..ProvisionOptions::default()
-    };
+    let wifi = testing::lab_wifi();
+    let options = testing::serial_options("SN-QR");
     let done = session
         .provision(&wifi, &options, &NoListener)
         .await

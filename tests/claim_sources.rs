@@ -9,10 +9,9 @@ use claimlink_core::{
 };
 use claimlink_core::{Clock, SkewedClock, SystemClock};
 use claimlink_core::{HttpConfig, RetryPolicy};
-use claimlink_harness::emulator::{Api, Emulator, EmulatorConfig, Fault, RequestRecord, Template};
+use claimlink_harness::emulator::{Api, Emulator, Fault, RequestRecord, Template};
 use claimlink_harness::providers::{CredentialsSequence, TokenSequence};
-
-const TEMPLATE: &str = "claimlink-demo";
+use claimlink_harness::testing::{self, TEMPLATE};
 
 fn fast_retries() -> RetryPolicy {
     RetryPolicy {
@@ -28,9 +27,7 @@ struct World {
 
 impl World {
     async fn start() -> Self {
-        let emulator = Emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator starts");
+        let emulator = testing::emulator().await;
         Self { emulator }
     }
 
@@ -60,9 +57,7 @@ impl World {
     }
 
     fn aws_with(&self, creds: Arc<CredentialsSequence>, clock: Arc<dyn Clock>) -> AwsClaimSource {
-        AwsClaimSource::builder(self.emulator.region(), creds)
-            .endpoint_url(self.emulator.base_url())
-            .http_config(self.http())
+        testing::aws_source(&self.emulator, creds)
             .retry_policy(fast_retries())
             .clock(clock)
             .build()

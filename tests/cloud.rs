@@ -2,54 +2,32 @@
 //! the device joins, provisions itself over MQTT with the claim (fleet provisioning by trusted user),
 //! reconnects with its permanent certificate, and the cloud confirms it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use claimlink_core::internal::claim_bundle;
 use claimlink_core::internal::proto::{CloudFailureKind, CloudStage};
-use claimlink_core::{internal::DeviceSession, DeviceCredentials, SecurityPolicy};
-use claimlink_core::{AwsClaimSource, Claim, ThingDirectory, ThingName};
-use claimlink_core::{CloudStatus, WifiCredentials};
-use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
-use claimlink_harness::device::{DeviceCloud, SimDevice, SimDeviceConfig};
-use claimlink_harness::emulator::{Emulator, EmulatorConfig, Template};
-use claimlink_harness::providers::CredentialsSequence;
-use rand_core::OsRng;
+use claimlink_core::{Claim, CloudStatus, DeviceLink, ThingDirectory, ThingName};
+use claimlink_harness::emulator::{Emulator, Template};
+use claimlink_harness::testing::{self, SimDeviceBuilder};
 
 async fn claim_for(e: &Emulator, template: &str) -> Claim {
     e.claim_via_backend(template).await.expect("claim")
 }
 
-/// Runs the hand-over and polls `aws-status` until the device is done or failed.
+/// Runs the hand-over over `link` and polls `aws-status` until the device is done or failed.
 async fn hand_over(
     e: &Emulator,
-    device: Arc<SimDevice>,
+    link: Arc<dyn DeviceLink>,
     claim: &Claim,
     serial: &str,
 ) -> CloudStatus {
-    let link = Arc::new(SimBleLink::connect(
-        device,
-        BleLinkConfig {
-            interval: Duration::from_millis(1),
-            ..BleLinkConfig::default()
-        },
-    ));
-    let session = DeviceSession::establish(
-        link,
-        &DeviceCredentials::password("abcd1234"),
-        &SecurityPolicy::default(),
-        &mut OsRng,
-    )
-    .await
-    .expect("session");
+    let session = testing::sec2_session(link).await;
     session
-        .set_wifi_config(
-            &WifiCredentials::new("claimlink-lab", "correct horse battery".into()).expect("wifi"),
-        )
+        .set_wifi_config(&testing::lab_wifi())
         .await
         .expect("wifi");
-    let params = BTreeMap::from([("SerialNumber".to_owned(), serial.to_owned())]);
+    let params = testing::serial_parameters(serial);
     session
         .send_claim(&claim_bundle(claim, &e.mqtt_addr().to_string(), &params))
         .await
@@ -73,35 +51,24 @@ async fn hand_over(
     panic!("the device never finished: {seen:?}");
 }
 
-fn cloud_device(e: &Emulator, use_csr: bool) -> Arc<SimDevice> {
-    let mut config = SimDeviceConfig {
-        cloud: Some(DeviceCloud {
-            use_csr,
-            ..DeviceCloud::trusting(e.ca_pem())
-        }),
-        ..SimDeviceConfig::default()
-    };
-    config.world.connect_time = Duration::from_millis(50);
-    Arc::new(SimDevice::new(config))
+/// Devices with the cloud half, trusting `e`, that join in 50 ms, behind links that take 1 ms a
+/// round trip.
+fn cloud_devices(e: &Emulator) -> SimDeviceBuilder {
+    SimDeviceBuilder::trusting(e)
+        .joins_in(Duration::from_millis(50))
+        .interval(Duration::from_millis(1))
 }
 
 #[tokio::test]
 async fn a_device_provisions_itself_and_the_cloud_confirms_it() {
-    let e = Emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator");
-    let aws = AwsClaimSource::builder(
-        e.region(),
-        Arc::new(CredentialsSequence::new(vec![e.issue_credentials()])),
-    )
-    .endpoint_url(e.base_url())
-    .http_config(e.http_config())
-    .build()
-    .expect("aws");
+    let e = testing::emulator().await;
+    let aws = testing::fresh_aws_source(&e);
     for (use_csr, serial) in [(true, "SN-CSR-1"), (false, "SN-KEYS-1")] {
-        let device = cloud_device(&e, use_csr);
+        let (device, link) = cloud_devices(&e)
+            .cloud(|cloud| cloud.use_csr = use_csr)
+            .build();
         let claim = claim_for(&e, "claimlink-demo").await;
-        let status = hand_over(&e, device.clone(), &claim, serial).await;
+        let status = hand_over(&e, link, &claim, serial).await;
         assert_eq!(status.stage, CloudStage::Done, "{status:?}");
         assert_eq!(status.thing_name.as_deref(), Some(serial));
         let certificate_id = status
@@ -122,23 +89,14 @@ async fn a_device_provisions_itself_and_the_cloud_confirms_it() {
 
 #[tokio::test]
 async fn a_rejected_register_thing_is_reported_with_aws_words_and_the_claim_is_wiped() {
-    let e = Emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator");
-    e.put_template(Template {
-        name: "needs-group".into(),
-        body: serde_json::json!({
-            "Parameters": {"SerialNumber": {"Type": "String"}},
-            "Resources": {
-                "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}, "ThingGroups": ["not-created"]}},
-                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}}
-            }
-        }),
-        enabled: true,
-    });
-    let device = cloud_device(&e, true);
+    let e = testing::emulator().await;
+    e.put_template(testing::template_with_thing_group(
+        "needs-group",
+        "not-created",
+    ));
+    let (device, link) = cloud_devices(&e).build();
     let claim = claim_for(&e, "needs-group").await;
-    let status = hand_over(&e, device.clone(), &claim, "SN-REJ").await;
+    let status = hand_over(&e, link, &claim, "SN-REJ").await;
     assert_eq!(status.stage, CloudStage::Failed);
     let failure = status.failure.expect("failure");
     assert_eq!(failure.kind, CloudFailureKind::RegisterThingRejected);
@@ -155,9 +113,7 @@ async fn a_rejected_register_thing_is_reported_with_aws_words_and_the_claim_is_w
 
 #[tokio::test]
 async fn the_device_proves_its_certificate_at_the_credentials_provider() {
-    let e = Emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator");
+    let e = testing::emulator().await;
     e.put_template(Template::simple_with_policy("with-policy", "DevicePolicy"));
     e.put_policy(
         "DevicePolicy",
@@ -165,20 +121,12 @@ async fn the_device_proves_its_certificate_at_the_credentials_provider() {
     );
     e.create_role_alias("device-role", "arn:aws:iam::123456789012:role/device", 900)
         .expect("alias");
-    let device_with_credentials = || {
-        let mut config = SimDeviceConfig {
-            cloud: Some(DeviceCloud {
-                credentials: Some((e.credentials_addr().to_string(), "device-role".to_owned())),
-                ..DeviceCloud::trusting(e.ca_pem())
-            }),
-            ..SimDeviceConfig::default()
-        };
-        config.world.connect_time = Duration::from_millis(50);
-        Arc::new(SimDevice::new(config))
-    };
+    let devices_with_credentials = cloud_devices(&e).cloud(|cloud| {
+        cloud.credentials = Some((e.credentials_addr().to_string(), "device-role".to_owned()))
+    });
     let status = hand_over(
         &e,
-        device_with_credentials(),
+        devices_with_credentials.build().1,
         &claim_for(&e, "with-policy").await,
         "SN-CRED",
     )
@@ -187,7 +135,7 @@ async fn the_device_proves_its_certificate_at_the_credentials_provider() {
     // Without the policy the thing is provisioned, but the certificate cannot get credentials: reported.
     let status = hand_over(
         &e,
-        device_with_credentials(),
+        devices_with_credentials.build().1,
         &claim_for(&e, "claimlink-demo").await,
         "SN-NOCRED",
     )

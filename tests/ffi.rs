@@ -21,6 +21,8 @@ use claimlink_core::DeviceLink as _;
 use claimlink_core::{BackendClaimSource, ClaimSource as _, ThingDirectory as _};
 use claimlink_harness::device::ble::SimBleLink;
 use claimlink_harness::device::SimDevice;
+use claimlink_harness::testing::{self, EventRecorder, SimDeviceBuilder};
+use claimlink_harness::testing::{DEVICE_PASSWORD, LAB_PASSPHRASE, LAB_SSID};
 use claimlink_harness::world::{World, WorldOptions};
 
 /// An app's own BLE stack, as Kotlin or Swift would implement `DeviceLink`.
@@ -124,28 +126,18 @@ impl TokenProvider for Token {
     }
 }
 
+/// The shared recorder, listening through the FFI's listener (the events an app receives).
 #[derive(Default)]
-struct Events(Mutex<Vec<ProvisioningEvent>>);
+struct Events(EventRecorder<ProvisioningEvent>);
 
 impl ProvisioningListener for Events {
     fn on_event(&self, event: ProvisioningEvent) {
-        self.0.lock().expect("lock").push(event);
-    }
-}
-
-impl Events {
-    fn stages(&self) -> Vec<Stage> {
-        self.0
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|e| e.stage)
-            .collect()
+        self.0.record(event);
     }
 }
 
 async fn world() -> World {
-    World::start(WorldOptions::default()).await.expect("world")
+    testing::start_world(WorldOptions::default()).await
 }
 
 /// Settings as an app passes them: the FFI's defaults, a faster status poll.
@@ -182,12 +174,6 @@ fn provisioner(world: &World) -> Arc<Provisioner> {
     .expect("provisioner")
 }
 
-fn device(world: &World, index: u8) -> (Arc<SimDevice>, Arc<SimBleLink>) {
-    let device = world.device(index);
-    let gatt = World::ble(&device, 185, Duration::from_millis(2));
-    (device, gatt)
-}
-
 fn options(serial: &str) -> ProvisionOptions {
     ProvisionOptions {
         template_parameters: HashMap::from([("SerialNumber".to_owned(), serial.to_owned())]),
@@ -197,17 +183,17 @@ fn options(serial: &str) -> ProvisionOptions {
 }
 
 fn wifi() -> Arc<WifiSettings> {
-    WifiSettings::new("claimlink-lab".into(), "correct horse battery".into()).expect("wifi")
+    WifiSettings::new(LAB_SSID.into(), LAB_PASSPHRASE.into()).expect("wifi")
 }
 
 fn secret() -> Arc<DeviceSecret> {
-    DeviceSecret::password("wifiprov".into(), "abcd1234".into())
+    DeviceSecret::password("wifiprov".into(), DEVICE_PASSWORD.into())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_implemented_ble_link_provisions_a_device_end_to_end() {
     let world = world().await;
-    let (device, gatt) = device(&world, 0);
+    let (device, gatt) = SimDeviceBuilder::in_world(&world, 0).build();
     let app = AppBle::new(gatt.clone());
     let events = Arc::new(Events::default());
     let session = provisioner(&world)
@@ -231,7 +217,7 @@ async fn an_app_implemented_ble_link_provisions_a_device_end_to_end() {
         world.emulator.certificate_status(&certificate).as_deref(),
         Some("ACTIVE")
     );
-    let stages = events.stages();
+    let stages = events.0.map(|e| e.stage);
     assert!(stages.windows(2).all(|w| w[0] < w[1]), "{stages:?}");
     assert_eq!(stages.first(), Some(&Stage::Connecting));
     assert_eq!(stages.last(), Some(&Stage::ConfirmedByCloud));
@@ -248,7 +234,7 @@ async fn an_app_implemented_ble_link_provisions_a_device_end_to_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_link_that_drops_mid_handover_gives_connection_lost_and_no_claim_is_left() {
     let world = world().await;
-    let (device, gatt) = device(&world, 1);
+    let (device, gatt) = SimDeviceBuilder::in_world(&world, 1).build();
     // The claim bundle (about 1 KiB) takes three aws-claim messages: drop at the second.
     let app = Arc::new(AppBle {
         drop_once_at: Some(("aws-claim", 2)),
@@ -298,7 +284,7 @@ async fn garbage_from_an_app_link_is_a_typed_failure_not_a_panic() {
         (2, "handshake"),
         (4, "encrypted answer"),
     ] {
-        let (_device, gatt) = device(&world, 2 + at as u8);
+        let (_device, gatt) = SimDeviceBuilder::in_world(&world, 2 + at as u8).build();
         let app = Arc::new(AppBle {
             garbage_at: Some(at),
             ..AppBle::plain(gatt)
@@ -325,7 +311,7 @@ async fn garbage_from_an_app_link_is_a_typed_failure_not_a_panic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_and_wrong_passphrase_are_the_actions_an_app_takes() {
     let world = world().await;
-    let (_device, gatt) = device(&world, 8);
+    let (_device, gatt) = SimDeviceBuilder::in_world(&world, 8).build();
     let p = provisioner(&world);
     let failure = p
         .connect(
@@ -382,30 +368,25 @@ impl ProvisioningCompletion for Outcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_task_handle_cancels_the_run_and_wipes_the_claim() {
     let world = world().await;
-    let (device, gatt) = device(&world, 9);
+    let (device, gatt) = SimDeviceBuilder::in_world(&world, 9).build();
     let session = provisioner(&world)
         .connect(AppBle::new(gatt), secret(), None)
         .await
         .expect("connect");
     let outcome = Arc::new(Outcome(Mutex::new(None), tokio::sync::Notify::new()));
-    let applied = Arc::new(tokio::sync::Notify::new());
-    struct OnApplied(Arc<tokio::sync::Notify>);
-    impl ProvisioningListener for OnApplied {
-        fn on_event(&self, event: ProvisioningEvent) {
-            if event.stage == Stage::ClaimSent {
-                self.0.notify_one();
-            }
-        }
-    }
+    let events = Arc::new(Events::default());
     let handle = session
         .start_provision(
             wifi(),
             options("FFI-0009"),
-            Some(Arc::new(OnApplied(applied.clone()))),
+            Some(events.clone()),
             outcome.clone(),
         )
         .expect("start");
-    tokio::time::timeout(Duration::from_secs(30), applied.notified())
+    let claim_sent = events
+        .0
+        .until(|events| events.iter().any(|e| e.stage == Stage::ClaimSent));
+    tokio::time::timeout(Duration::from_secs(30), claim_sent)
         .await
         .expect("claim sent");
     assert!(device.holds_claim());
@@ -417,12 +398,7 @@ async fn dropping_the_task_handle_cancels_the_run_and_wipes_the_claim() {
         outcome.0.lock().expect("lock").clone(),
         Some(Err(ProvisioningFailure::Cancelled))
     );
-    for _ in 0..100 {
-        if !device.holds_claim() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    testing::eventually(Duration::from_secs(5), || !device.holds_claim()).await;
     assert!(!device.holds_claim(), "the claim is still on the device");
     assert!(world.emulator.thing("FFI-0009").is_none());
 }
@@ -575,7 +551,7 @@ async fn aws_direct_claims_through_the_apps_credentials_provider() {
 
     // A wrong secret key: AWS refuses the signature, and the app is told to sign in again.
     let (wrong, _) = provisioner("not-the-secret-key");
-    let (_device, gatt) = device(&world, 12);
+    let (_device, gatt) = SimDeviceBuilder::in_world(&world, 12).build();
     let session = wrong
         .connect(AppBle::new(gatt), secret(), None)
         .await
@@ -591,7 +567,7 @@ async fn aws_direct_claims_through_the_apps_credentials_provider() {
     assert!(!failure.to_string().contains("not-the-secret-key"));
 
     let (right, cognito) = provisioner(&issued.secret_access_key);
-    let (_device, gatt) = device(&world, 13);
+    let (_device, gatt) = SimDeviceBuilder::in_world(&world, 13).build();
     let session = right
         .connect(AppBle::new(gatt), secret(), None)
         .await
@@ -707,7 +683,7 @@ async fn an_app_claim_source_and_thing_directory_provision_a_device_end_to_end()
     let provisioner =
         Provisioner::with_claim_source(world_settings(&world), cloud.clone(), cloud.clone())
             .expect("provisioner");
-    let (device, gatt) = device(&world, 20);
+    let (device, gatt) = SimDeviceBuilder::in_world(&world, 20).build();
     let session = provisioner
         .connect(AppBle::new(gatt), secret(), None)
         .await
@@ -801,7 +777,7 @@ async fn an_app_claim_source_failing_gives_the_action_the_app_takes() {
         let provisioner =
             Provisioner::with_claim_source(world_settings(&world), cloud.clone(), cloud.clone())
                 .expect("provisioner");
-        let (device, gatt) = device(&world, 21 + index as u8);
+        let (device, gatt) = SimDeviceBuilder::in_world(&world, 21 + index as u8).build();
         let session = provisioner
             .connect(AppBle::new(gatt), secret(), None)
             .await
@@ -828,7 +804,7 @@ async fn a_device_speaking_an_unknown_aws_extension_version_is_refused_before_an
             r#"{{"prov":{{"ver":"v1.1","sec_ver":2,"sec_patch_ver":1,"cap":["wifi_scan"]}},"aws":{{"ver":"{aws_ver}","cap":["claim","status"]}}}}"#
         )
     };
-    let (_device, gatt) = device(&world, 30);
+    let (_device, gatt) = SimDeviceBuilder::in_world(&world, 30).build();
     let app = Arc::new(AppBle {
         version_json: Some(version("2")),
         ..AppBle::plain(gatt)
@@ -850,7 +826,7 @@ async fn a_device_speaking_an_unknown_aws_extension_version_is_refused_before_an
     );
 
     // A newer minor version of 1 is spoken; a version that is not a version is malformed.
-    let (_device, gatt) = device(&world, 31);
+    let (_device, gatt) = SimDeviceBuilder::in_world(&world, 31).build();
     let app = Arc::new(AppBle {
         version_json: Some(version("1.3")),
         ..AppBle::plain(gatt)
@@ -861,7 +837,7 @@ async fn a_device_speaking_an_unknown_aws_extension_version_is_refused_before_an
         .expect("1.3 is spoken");
     let info = session.device_info().await.expect("info");
     assert_eq!(info.claim_extension_version.as_deref(), Some("1.3"));
-    let (_device, gatt) = device(&world, 32);
+    let (_device, gatt) = SimDeviceBuilder::in_world(&world, 32).build();
     let app = Arc::new(AppBle {
         version_json: Some(version("two")),
         ..AppBle::plain(gatt)

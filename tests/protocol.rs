@@ -9,58 +9,36 @@ use async_trait::async_trait;
 use claimlink_core::internal::claim_bundle;
 use claimlink_core::internal::proto::CloudStage;
 use claimlink_core::Claim;
-use claimlink_core::HttpLink;
 use claimlink_core::SecretString;
 use claimlink_core::{
     internal::DeviceSession, DeviceCredentials, ProtocolError, SecurityPolicy, SecurityScheme,
 };
 use claimlink_core::{DeviceLink, LinkError};
 use claimlink_core::{WifiCredentials, WifiFailure, WifiState};
-use claimlink_harness::device::ble::{BleLinkConfig, SimBleLink};
-use claimlink_harness::device::http::HttpDevice;
 use claimlink_harness::device::security::DeviceSecurity;
 use claimlink_harness::device::{SimDevice, SimDeviceConfig};
-use claimlink_harness::emulator::{Emulator, EmulatorConfig};
-use rand_core::OsRng;
+use claimlink_harness::emulator::Emulator;
+use claimlink_harness::testing::{self, establish_session as open, lab_wifi, sec2_session};
+use claimlink_harness::testing::{serial_parameters, SimDeviceBuilder, TEMPLATE};
+use claimlink_harness::testing::{
+    DEVICE_PASSWORD as PASSWORD, LAB_PASSPHRASE as LAB_PASS, LAB_SSID,
+};
 
-const PASSWORD: &str = "abcd1234";
-const LAB_SSID: &str = "claimlink-lab";
-const LAB_PASS: &str = "correct horse battery";
-
-fn fast_ble(mtu: u16) -> BleLinkConfig {
-    BleLinkConfig {
-        mtu,
-        interval: Duration::from_millis(1),
-        ..BleLinkConfig::default()
-    }
+/// Devices as `config` says that join in 50 ms, behind links that take 1 ms a round trip.
+fn quick(config: SimDeviceConfig) -> SimDeviceBuilder {
+    SimDeviceBuilder::from_config(config)
+        .joins_in(Duration::from_millis(50))
+        .interval(Duration::from_millis(1))
 }
 
-fn device(config: SimDeviceConfig) -> Arc<SimDevice> {
-    let mut config = config;
-    config.world.connect_time = Duration::from_millis(50);
-    Arc::new(SimDevice::new(config))
-}
-
-fn sec2_device() -> Arc<SimDevice> {
-    device(SimDeviceConfig::default())
-}
-
-async fn open(
-    link: Arc<dyn DeviceLink>,
-    credentials: &DeviceCredentials,
-    policy: &SecurityPolicy,
-) -> Result<DeviceSession, ProtocolError> {
-    DeviceSession::establish(link, credentials, policy, &mut OsRng).await
+/// [`quick`] devices with the default (Sec2) configuration.
+fn sec2() -> SimDeviceBuilder {
+    quick(SimDeviceConfig::default())
 }
 
 async fn real_claim() -> (Emulator, Claim) {
-    let emulator = Emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator");
-    let claim = emulator
-        .claim_via_backend("claimlink-demo")
-        .await
-        .expect("claim");
+    let emulator = testing::emulator().await;
+    let claim = emulator.claim_via_backend(TEMPLATE).await.expect("claim");
     (emulator, claim)
 }
 
@@ -100,15 +78,8 @@ async fn wait_wifi(session: &DeviceSession) -> WifiState {
 async fn sec2_over_ble_scan_config_claim_apply_at_every_mtu() {
     let (_emulator, claim) = real_claim().await;
     for mtu in [23u16, 185, 512] {
-        let dev = sec2_device();
-        let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(mtu)));
-        let session = open(
-            link.clone(),
-            &DeviceCredentials::password(PASSWORD),
-            &SecurityPolicy::default(),
-        )
-        .await
-        .expect("session");
+        let (dev, link) = sec2().mtu(mtu).build();
+        let session = sec2_session(link.clone()).await;
         assert_eq!(session.capabilities().security, SecurityScheme::Sec2);
         let networks = session.scan_wifi().await.expect("scan");
         let names: Vec<String> = networks.iter().map(|n| n.ssid_lossy()).collect();
@@ -118,10 +89,10 @@ async fn sec2_over_ble_scan_config_claim_apply_at_every_mtu() {
             "strongest first"
         );
         session
-            .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
+            .set_wifi_config(&lab_wifi())
             .await
             .expect("set config");
-        let params = BTreeMap::from([("SerialNumber".to_owned(), "SN-1".to_owned())]);
+        let params = serial_parameters("SN-1");
         let transfer = session
             .send_claim(&claim_bundle(&claim, "iot.example.test", &params))
             .await
@@ -153,16 +124,9 @@ async fn sec2_over_ble_scan_config_claim_apply_at_every_mtu() {
 #[tokio::test]
 async fn sec2_over_http_like_a_softap_device() {
     let (_emulator, claim) = real_claim().await;
-    let dev = sec2_device();
-    let server = HttpDevice::serve(dev.clone()).await.expect("serve");
-    let link = Arc::new(HttpLink::new(&server.base_url(), Duration::from_secs(5)).expect("link"));
-    let session = open(
-        link,
-        &DeviceCredentials::password(PASSWORD),
-        &SecurityPolicy::default(),
-    )
-    .await
-    .expect("session");
+    let dev = sec2().device();
+    let (_server, link) = testing::http_link_to(&dev).await;
+    let session = sec2_session(link).await;
     assert_eq!(session.scan_wifi().await.expect("scan").len(), 3);
     let t = session
         .send_claim(&claim_bundle(&claim, "iot.example.test", &BTreeMap::new()))
@@ -177,8 +141,7 @@ async fn sec2_over_http_like_a_softap_device() {
 
 #[tokio::test]
 async fn a_wrong_password_or_pop_says_ask_again() {
-    let dev = sec2_device();
-    let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(185)));
+    let (dev, link) = sec2().build();
     let err = open(
         link,
         &DeviceCredentials::password("abcd1235"),
@@ -188,8 +151,7 @@ async fn a_wrong_password_or_pop_says_ask_again() {
     .expect_err("wrong password");
     assert!(matches!(err, ProtocolError::WrongCredentials), "{err:?}");
 
-    let server = HttpDevice::serve(dev).await.expect("serve");
-    let link = Arc::new(HttpLink::new(&server.base_url(), Duration::from_secs(5)).expect("link"));
+    let (_server, link) = testing::http_link_to(&dev).await;
     let err = open(
         link,
         &DeviceCredentials::password("nope-nope"),
@@ -199,22 +161,23 @@ async fn a_wrong_password_or_pop_says_ask_again() {
     .expect_err("wrong password");
     assert!(matches!(err, ProtocolError::WrongCredentials), "{err:?}");
 
-    let sec1 = device(SimDeviceConfig {
+    let sec1_devices = quick(SimDeviceConfig {
         security: DeviceSecurity::Sec1 {
             pop: Some("pop-123".into()),
         },
         ..SimDeviceConfig::default()
     });
+    let sec1 = sec1_devices.device();
     let policy = SecurityPolicy {
         allow_sec1: true,
         ..SecurityPolicy::default()
     };
-    let link = Arc::new(SimBleLink::connect(sec1.clone(), fast_ble(185)));
+    let link = sec1_devices.link_to(&sec1);
     let err = open(link, &DeviceCredentials::pop("pop-124"), &policy)
         .await
         .expect_err("wrong pop");
     assert!(matches!(err, ProtocolError::WrongCredentials), "{err:?}");
-    let link = Arc::new(SimBleLink::connect(sec1, fast_ble(185)));
+    let link = sec1_devices.link_to(&sec1);
     let session = open(link, &DeviceCredentials::pop("pop-123"), &policy)
         .await
         .expect("right pop");
@@ -256,11 +219,11 @@ async fn weaker_security_is_refused_unless_opted_in() {
         ),
     ];
     for (security, creds, opt_in) in cases {
-        let dev = device(SimDeviceConfig {
+        let devices = quick(SimDeviceConfig {
             security: security.clone(),
             ..SimDeviceConfig::default()
         });
-        let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(185)));
+        let (dev, link) = devices.build();
         let err = open(link, &creds, &SecurityPolicy::default())
             .await
             .expect_err("refused by default");
@@ -269,28 +232,18 @@ async fn weaker_security_is_refused_unless_opted_in() {
             "{security:?}: {err:?}"
         );
         assert_eq!(dev.exchanges(), 1, "nothing but proto-ver was sent");
-        let link = Arc::new(SimBleLink::connect(dev, fast_ble(185)));
+        let link = devices.link_to(&dev);
         let session = open(link, &creds, &opt_in)
             .await
             .expect("accepted when opted in");
-        session
-            .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
-            .await
-            .expect("works");
+        session.set_wifi_config(&lab_wifi()).await.expect("works");
     }
 }
 
 #[tokio::test]
 async fn a_wrong_wifi_password_is_retried_on_the_same_session() {
-    let dev = sec2_device();
-    let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(185)));
-    let session = open(
-        link,
-        &DeviceCredentials::password(PASSWORD),
-        &SecurityPolicy::default(),
-    )
-    .await
-    .expect("session");
+    let (_dev, link) = sec2().build();
+    let session = sec2_session(link).await;
     session
         .set_wifi_config(
             &WifiCredentials::new(LAB_SSID, "wrong horse battery".into()).expect("wifi"),
@@ -308,14 +261,12 @@ async fn a_wrong_wifi_password_is_retried_on_the_same_session() {
     );
     // A second SetConfig is refused until the Wi-Fi state is reset.
     assert!(matches!(
-        session
-            .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
-            .await,
+        session.set_wifi_config(&lab_wifi()).await,
         Err(ProtocolError::DeviceRefused { .. })
     ));
     session.reset_wifi().await.expect("reset");
     session
-        .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
+        .set_wifi_config(&lab_wifi())
         .await
         .expect("set again");
     session.apply_wifi_config().await.expect("apply again");
@@ -324,14 +275,8 @@ async fn a_wrong_wifi_password_is_retried_on_the_same_session() {
         WifiState::Connected { .. }
     ));
 
-    let link = Arc::new(SimBleLink::connect(sec2_device(), fast_ble(185)));
-    let session = open(
-        link,
-        &DeviceCredentials::password(PASSWORD),
-        &SecurityPolicy::default(),
-    )
-    .await
-    .expect("session");
+    let (_dev, link) = sec2().build();
+    let session = sec2_session(link).await;
     session
         .set_wifi_config(&WifiCredentials::new("no-such-network", LAB_PASS.into()).expect("wifi"))
         .await
@@ -346,22 +291,9 @@ async fn a_wrong_wifi_password_is_retried_on_the_same_session() {
 #[tokio::test]
 async fn a_disconnect_mid_transfer_breaks_the_session_and_abort_wipes_the_rest() {
     let (_emulator, claim) = real_claim().await;
-    let dev = sec2_device();
     // proto-ver, 2 handshake messages, claim begin, then the 5th exchange (a chunk) drops.
-    let link = Arc::new(SimBleLink::connect(
-        dev.clone(),
-        BleLinkConfig {
-            disconnect_at_exchange: Some(5),
-            ..fast_ble(23)
-        },
-    ));
-    let session = open(
-        link.clone(),
-        &DeviceCredentials::password(PASSWORD),
-        &SecurityPolicy::default(),
-    )
-    .await
-    .expect("session");
+    let (dev, link) = sec2().mtu(23).disconnect_at_exchange(5).build();
+    let session = sec2_session(link.clone()).await;
     let watcher = {
         let link = link.clone();
         tokio::spawn(async move { link.disconnected().await })
@@ -425,7 +357,7 @@ impl DeviceLink for Meddler {
 
 fn meddled(dev: &Arc<SimDevice>, rule: fn(&str, usize, Vec<u8>) -> Vec<u8>) -> Arc<Meddler> {
     Arc::new(Meddler {
-        inner: Arc::new(SimBleLink::connect(dev.clone(), fast_ble(185))),
+        inner: sec2().link_to(dev),
         rule,
         seen: Mutex::new(Vec::new()),
     })
@@ -436,7 +368,7 @@ async fn tampered_or_malformed_device_bytes_are_typed_errors() {
     let creds = DeviceCredentials::password(PASSWORD);
     let policy = SecurityPolicy::default();
     // A flipped bit in the first encrypted answer (exchange 4: after proto-ver and the handshake).
-    let dev = sec2_device();
+    let dev = sec2().device();
     let link = meddled(&dev, |_, n, mut a| {
         if n == 4 {
             a[0] ^= 0x01;
@@ -454,7 +386,7 @@ async fn tampered_or_malformed_device_bytes_are_typed_errors() {
     ));
     // A truncated encrypted answer.
     let link = meddled(
-        &sec2_device(),
+        &sec2().device(),
         |_, n, a| if n == 4 { a[..5].to_vec() } else { a },
     );
     let session = open(link, &creds, &policy).await.expect("session");
@@ -463,7 +395,7 @@ async fn tampered_or_malformed_device_bytes_are_typed_errors() {
         Err(ProtocolError::Tampered)
     ));
     // Garbage instead of proto-ver, or of the handshake answer.
-    let link = meddled(&sec2_device(), |e, _, a| {
+    let link = meddled(&sec2().device(), |e, _, a| {
         if e == "proto-ver" {
             b"\xff\x00garbage".to_vec()
         } else {
@@ -474,7 +406,7 @@ async fn tampered_or_malformed_device_bytes_are_typed_errors() {
         open(link, &creds, &policy).await,
         Err(ProtocolError::Malformed { .. })
     ));
-    let link = meddled(&sec2_device(), |e, _, a| {
+    let link = meddled(&sec2().device(), |e, _, a| {
         if e == "prov-session" {
             vec![0xff; 40]
         } else {
@@ -492,7 +424,7 @@ async fn tampered_or_malformed_device_bytes_are_typed_errors() {
         "{err:?}"
     );
     // A relay that cannot produce the device's proof: the phone notices the impostor.
-    let link = meddled(&sec2_device(), |e, n, a| {
+    let link = meddled(&sec2().device(), |e, n, a| {
         if e == "prov-session" && n == 3 {
             use prost::Message;
             let mut data = claimlink_core::internal::proto::SessionData::decode(a.as_slice())
@@ -520,19 +452,10 @@ async fn tampered_or_malformed_device_bytes_are_typed_errors() {
 #[tokio::test]
 async fn secrets_never_cross_the_link_in_clear() {
     let (_emulator, claim) = real_claim().await;
-    let dev = sec2_device();
+    let dev = sec2().device();
     let link = meddled(&dev, |_, _, a| a);
-    let session = open(
-        link.clone(),
-        &DeviceCredentials::password(PASSWORD),
-        &SecurityPolicy::default(),
-    )
-    .await
-    .expect("session");
-    session
-        .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
-        .await
-        .expect("set");
+    let session = sec2_session(link.clone()).await;
+    session.set_wifi_config(&lab_wifi()).await.expect("set");
     session
         .send_claim(&claim_bundle(&claim, "iot.example.test", &BTreeMap::new()))
         .await
@@ -566,15 +489,8 @@ async fn secrets_never_cross_the_link_in_clear() {
 
 #[tokio::test]
 async fn oversized_requests_are_refused_before_encryption_and_the_session_survives() {
-    let dev = sec2_device();
-    let link = Arc::new(SimBleLink::connect(dev, fast_ble(185)));
-    let session = open(
-        link,
-        &DeviceCredentials::password(PASSWORD),
-        &SecurityPolicy::default(),
-    )
-    .await
-    .expect("session");
+    let (_dev, link) = sec2().build();
+    let session = sec2_session(link).await;
     let err = session
         .request("prov-config", &[0u8; 470])
         .await
@@ -598,7 +514,7 @@ async fn sec2_transcript_with_fixed_randomness_is_pinned() {
     use rand_chacha::rand_core::SeedableRng;
     use sha2::Digest;
     async fn transcript() -> Vec<Vec<u8>> {
-        let dev = sec2_device();
+        let dev = sec2().device();
         let link = meddled(&dev, |_, _, a| a);
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let session = DeviceSession::establish(
@@ -609,10 +525,7 @@ async fn sec2_transcript_with_fixed_randomness_is_pinned() {
         )
         .await
         .expect("session");
-        session
-            .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
-            .await
-            .expect("set");
+        session.set_wifi_config(&lab_wifi()).await.expect("set");
         let seen = link.seen.lock().expect("lock").clone();
         seen
     }
@@ -644,15 +557,8 @@ async fn dhcp_timeouts_and_auto_stop_after_ip_are_modelled() {
         ..SimNetwork::wpa2("no-dhcp", "password-123")
     });
     config.auto_stop_after_ip = Some(Duration::from_millis(150));
-    let dev = device(config);
-    let link = Arc::new(SimBleLink::connect(dev.clone(), fast_ble(185)));
-    let session = open(
-        link,
-        &DeviceCredentials::password(PASSWORD),
-        &SecurityPolicy::default(),
-    )
-    .await
-    .expect("session");
+    let (_dev, link) = quick(config).build();
+    let session = sec2_session(link).await;
     session
         .set_wifi_config(&WifiCredentials::new("no-dhcp", "password-123".into()).expect("wifi"))
         .await
@@ -672,22 +578,13 @@ async fn dhcp_timeouts_and_auto_stop_after_ip_are_modelled() {
     );
 
     // A good network: connected, then provisioning (and BLE) stops 150 ms later.
-    let dev = device(SimDeviceConfig {
+    let (_dev, link) = quick(SimDeviceConfig {
         auto_stop_after_ip: Some(Duration::from_millis(150)),
         ..SimDeviceConfig::default()
-    });
-    let link = Arc::new(SimBleLink::connect(dev, fast_ble(185)));
-    let session = open(
-        link.clone(),
-        &DeviceCredentials::password(PASSWORD),
-        &SecurityPolicy::default(),
-    )
-    .await
-    .expect("session");
-    session
-        .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
-        .await
-        .expect("set");
+    })
+    .build();
+    let session = sec2_session(link.clone()).await;
+    session.set_wifi_config(&lab_wifi()).await.expect("set");
     session.apply_wifi_config().await.expect("apply");
     assert!(matches!(
         wait_wifi(&session).await,
@@ -714,8 +611,8 @@ async fn dhcp_timeouts_and_auto_stop_after_ip_are_modelled() {
 #[tokio::test]
 async fn the_http_device_behaves_like_esp_idf_for_other_clients() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dev = sec2_device();
-    let server = HttpDevice::serve(dev.clone()).await.expect("serve");
+    let dev = sec2().device();
+    let (server, link) = testing::http_link_to(&dev).await;
     let addr = server.base_url().trim_start_matches("http://").to_owned();
     let mut tcp = tokio::net::TcpStream::connect(&addr)
         .await
@@ -729,18 +626,8 @@ async fn the_http_device_behaves_like_esp_idf_for_other_clients() {
     assert!(text.contains("\r\nSet-Cookie: session="), "{text}");
     assert!(text.contains("\"sec_ver\":2"), "{text}");
 
-    let link = Arc::new(HttpLink::new(&server.base_url(), Duration::from_secs(5)).expect("link"));
-    let session = open(
-        link,
-        &DeviceCredentials::password(PASSWORD),
-        &SecurityPolicy::default(),
-    )
-    .await
-    .expect("session");
-    session
-        .set_wifi_config(&WifiCredentials::new(LAB_SSID, LAB_PASS.into()).expect("wifi"))
-        .await
-        .expect("set");
+    let session = sec2_session(link).await;
+    session.set_wifi_config(&lab_wifi()).await.expect("set");
     use claimlink_core::internal::proto;
     use prost::Message;
     let bare_apply = proto::WiFiConfigPayload {

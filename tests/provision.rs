@@ -1,128 +1,43 @@
 //! The orchestrator end to end: the real SDK provisioning simulated devices against the emulator.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use claimlink_core::internal::proto::CloudFailureKind;
-use claimlink_core::HttpLink;
+use claimlink_core::LinkError;
 use claimlink_core::WifiCredentials;
 use claimlink_core::{
     BackendClaimSource, Claim, ClaimError, ClaimRequest, ClaimSource, ThingDescription,
     ThingDirectory, ThingName,
 };
 use claimlink_core::{DeviceCredentials, ProtocolError};
-use claimlink_core::{DeviceLink, LinkError};
 use claimlink_core::{
-    NoListener, ProvisionError, ProvisionOptions, Provisioner, ProvisionerConfig,
-    ProvisioningEvent, ProvisioningListener, Stage,
+    NoListener, ProvisionError, ProvisionOptions, Provisioner, ProvisionerConfig, Stage,
 };
-use claimlink_harness::device::ble::BleLinkConfig;
-use claimlink_harness::device::http::HttpDevice;
 use claimlink_harness::device::SimDevice;
-use claimlink_harness::emulator::Template;
+use claimlink_harness::testing::{self, drop_when, holds, lab_wifi, EventRecorder};
+use claimlink_harness::testing::{SimDeviceBuilder, DEVICE_PASSWORD, WIPE_WAIT};
 use claimlink_harness::world::{World, WorldOptions};
 
-const PASSWORD: &str = "abcd1234";
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<ProvisioningEvent>>);
-
-impl ProvisioningListener for Recorder {
-    fn on_event(&self, event: ProvisioningEvent) {
-        self.0.lock().expect("lock").push(event);
-    }
-}
-
-impl Recorder {
-    fn stages(&self) -> Vec<Stage> {
-        self.0
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|e| e.stage)
-            .collect()
-    }
-}
-
-/// Runs `run` until `reached` holds, then drops it, as an app cancelling its coroutine or task does;
-/// fails if the run ends first. Waiting for a state, not a fixed time, keeps this independent of how
-/// fast the machine is.
-async fn drop_when<T: std::fmt::Debug>(
-    run: impl std::future::Future<Output = T>,
-    reached: impl Fn() -> bool,
-) {
-    tokio::pin!(run);
-    tokio::select! {
-        ended = &mut run => panic!("the run ended before it could be dropped: {ended:?}"),
-        _ = async {
-            while !reached() {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        } => {}
-    }
-}
-
-/// Whether `condition` holds within 3 s (background work such as a wipe after a dropped run).
-async fn eventually(condition: impl Fn() -> bool) -> bool {
-    for _ in 0..300 {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    condition()
-}
-
-fn fast() -> WorldOptions {
-    WorldOptions {
-        poll_interval: Duration::from_millis(50),
-        ..WorldOptions::default()
-    }
-}
-
-/// A secure session with the device on `link` (the simulator's password, no listener).
-async fn connect(world: &World, link: Arc<dyn DeviceLink>) -> claimlink_core::ProvisioningSession {
-    connect_via(&world.provisioner, link).await
-}
-
-/// The same through another provisioner (other settings or claim source).
-async fn connect_via(
-    provisioner: &Provisioner,
-    link: Arc<dyn DeviceLink>,
-) -> claimlink_core::ProvisioningSession {
-    provisioner
-        .connect(link, DeviceCredentials::password(PASSWORD), &NoListener)
-        .await
-        .expect("session")
-}
-
-fn lab_wifi() -> WifiCredentials {
-    WifiCredentials::new("claimlink-lab", "correct horse battery".into()).expect("wifi")
-}
-
+/// [`testing::serial_options`] that also expect the thing to be named `serial` and hint the device.
 fn options(serial: &str) -> ProvisionOptions {
     ProvisionOptions {
-        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.to_owned())]),
         expected_thing_name: Some(ThingName::new(serial).expect("name")),
         device_hint: Some(serial.to_owned()),
+        ..testing::serial_options(serial)
     }
-}
-
-fn ble(device: &Arc<SimDevice>) -> Arc<dyn DeviceLink> {
-    World::ble(device, 185, Duration::from_millis(2))
 }
 
 #[tokio::test]
 async fn happy_path_over_ble_reports_every_stage_with_the_time_left() {
-    let world = World::start(fast()).await.expect("world");
-    let device = world.device(1);
-    let events = Recorder::default();
+    let world = testing::quick_world().await;
+    let (device, link) = SimDeviceBuilder::in_world(&world, 1).build();
+    let events = EventRecorder::new();
     let session = world
         .provisioner
-        .connect(ble(&device), DeviceCredentials::password(PASSWORD), &events)
+        .connect(link, DeviceCredentials::password(DEVICE_PASSWORD), &events)
         .await
         .expect("session");
     assert_eq!(session.scan_wifi().await.expect("scan").len(), 3);
@@ -162,9 +77,7 @@ async fn happy_path_over_ble_reports_every_stage_with_the_time_left() {
     );
     // Every event after the claim carries the time left, and it only goes down.
     let lefts: Vec<Duration> = events
-        .0
-        .lock()
-        .expect("lock")
+        .events()
         .iter()
         .filter_map(|e| e.claim_time_left)
         .collect();
@@ -180,12 +93,10 @@ async fn happy_path_over_ble_reports_every_stage_with_the_time_left() {
 
 #[tokio::test]
 async fn happy_path_over_http() {
-    let world = World::start(fast()).await.expect("world");
-    let device = world.device(2);
-    let server = HttpDevice::serve(device).await.expect("serve");
-    let link: Arc<dyn DeviceLink> =
-        Arc::new(HttpLink::new(&server.base_url(), Duration::from_secs(5)).expect("link"));
-    let session = connect(&world, link).await;
+    let world = testing::quick_world().await;
+    let device = SimDeviceBuilder::in_world(&world, 2).device();
+    let (_server, link) = testing::http_link_to(&device).await;
+    let session = testing::connect(&world.provisioner, link).await;
     let done = session
         .provision(&lab_wifi(), &options("SN-HTTP"), &NoListener)
         .await
@@ -198,9 +109,9 @@ async fn after_a_wrong_passphrase(
     index: u8,
     serial: &str,
 ) -> (World, Arc<SimDevice>, claimlink_core::ProvisioningSession) {
-    let world = World::start(fast()).await.expect("world");
-    let device = world.device(index);
-    let session = connect(&world, ble(&device)).await;
+    let world = testing::quick_world().await;
+    let (device, link) = SimDeviceBuilder::in_world(&world, index).build();
+    let session = testing::connect(&world.provisioner, link).await;
     let wrong = WifiCredentials::new("claimlink-lab", "wrong horse battery".into()).expect("wifi");
     let err = session
         .provision(&wrong, &options(serial), &NoListener)
@@ -214,7 +125,7 @@ async fn after_a_wrong_passphrase(
 #[tokio::test]
 async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim() {
     let (world, _device, session) = after_a_wrong_passphrase(3, "SN-RETRY").await;
-    let events = Recorder::default();
+    let events = EventRecorder::new();
     let done = session
         .provision(&lab_wifi(), &options("SN-RETRY"), &events)
         .await
@@ -227,8 +138,8 @@ async fn a_wrong_passphrase_is_retried_on_the_same_session_with_the_same_claim()
     );
     assert!(!events.stages().contains(&Stage::ClaimRequested));
 
-    let other = world.device(4);
-    let session = connect(&world, ble(&other)).await;
+    let (_other, link) = SimDeviceBuilder::in_world(&world, 4).build();
+    let session = testing::connect(&world.provisioner, link).await;
     let nowhere = WifiCredentials::new("no-such-network", "password-123".into()).expect("wifi");
     let err = session
         .provision(&nowhere, &options("SN-NONE"), &NoListener)
@@ -246,7 +157,7 @@ async fn retry_gets_a_fresh_claim(
     session: &claimlink_core::ProvisioningSession,
     serial: &str,
 ) {
-    let events = Recorder::default();
+    let events = EventRecorder::new();
     let done = session
         .provision(&lab_wifi(), &options(serial), &events)
         .await
@@ -274,9 +185,9 @@ async fn dropping_a_retry_wipes_the_claim_it_would_have_reused() {
     // Dropped while it is still resetting the device's Wi-Fi, before it touches the claim.
     let (wifi, opts) = (lab_wifi(), options("SN-DROP-RETRY"));
     let retry = session.provision(&wifi, &opts, &NoListener);
-    drop_when(retry, || device.exchanges() > before).await;
+    drop_when(retry, holds(|| device.exchanges() > before)).await;
     assert!(
-        eventually(|| !device.holds_claim()).await,
+        testing::eventually(WIPE_WAIT, || !device.holds_claim()).await,
         "dropping the retry wipes the claim"
     );
     // The session knows the claim is gone: the next run gets a fresh one and succeeds.
@@ -291,7 +202,7 @@ async fn calling_again_at_once_after_dropping_a_retry_is_not_disturbed_by_its_wi
     let (wifi, opts) = (lab_wifi(), options("SN-AT-ONCE"));
     let before = device.exchanges();
     let retry = session.provision(&wifi, &opts, &NoListener);
-    drop_when(retry, || device.exchanges() > before).await;
+    drop_when(retry, holds(|| device.exchanges() > before)).await;
     assert!(device.holds_claim(), "its wipe has not run yet");
     retry_gets_a_fresh_claim(&world, &session, "SN-AT-ONCE").await;
 }
@@ -300,15 +211,15 @@ async fn calling_again_at_once_after_dropping_a_retry_is_not_disturbed_by_its_wi
 /// end (a device refuses a reset mid-join), then provisions with a fresh claim.
 #[tokio::test]
 async fn a_run_after_one_dropped_mid_join_waits_for_the_join_to_end() {
-    let world = World::start(fast()).await.expect("world");
-    let mut config = world.device_config(19);
-    config.world.connect_time = Duration::from_millis(800);
-    let device = Arc::new(SimDevice::new(config));
-    let session = connect(&world, ble(&device)).await;
+    let world = testing::quick_world().await;
+    let (device, link) = SimDeviceBuilder::in_world(&world, 19)
+        .joins_in(Duration::from_millis(800))
+        .build();
+    let session = testing::connect(&world.provisioner, link).await;
     let (wifi, opts) = (lab_wifi(), options("SN-MID-JOIN"));
-    let events = Recorder::default();
+    let events = EventRecorder::new();
     let first = session.provision(&wifi, &opts, &events);
-    drop_when(first, || events.stages().contains(&Stage::WifiApplied)).await;
+    drop_when(first, events.reached(Stage::WifiApplied)).await;
     assert!(device.holds_claim());
     let done = session
         .provision(&wifi, &opts, &NoListener)
@@ -359,17 +270,17 @@ impl ThingDirectory for ShortFirst {
 
 /// A world whose claims last 30 s: less than the default 60 s safety margin.
 async fn world_with_30_second_claims() -> World {
-    World::start(WorldOptions {
+    testing::start_world(WorldOptions {
         claim_validity: Duration::from_secs(30),
-        ..fast()
+        ..testing::quick_world_options()
     })
     .await
-    .expect("world")
 }
 
 #[tokio::test]
 async fn a_claim_near_expiry_is_renewed_before_handover() {
     let world = world_with_30_second_claims().await;
+    let (_device, link) = SimDeviceBuilder::in_world(&world, 5).build();
     let emulator = Arc::new(world.emulator);
     let setter = emulator.clone();
     let source = Arc::new(ShortFirst {
@@ -378,18 +289,15 @@ async fn a_claim_near_expiry_is_renewed_before_handover() {
         calls: AtomicUsize::new(0),
     });
     let provisioner = Provisioner::new(source.clone(), world.provisioner.config().clone());
-    let device = world_device(&emulator, 5);
-    let session = connect_via(&provisioner, ble(&device)).await;
-    let events = Recorder::default();
+    let session = testing::connect(&provisioner, link).await;
+    let events = EventRecorder::new();
     let done = session
         .provision(&lab_wifi(), &options("SN-RENEW"), &events)
         .await
         .expect("provisioned");
     // The app is told why a second claim was requested.
     let requests: Vec<Option<String>> = events
-        .0
-        .lock()
-        .expect("lock")
+        .events()
         .iter()
         .filter(|e| e.stage == Stage::ClaimRequested)
         .map(|e| e.detail.clone())
@@ -413,8 +321,8 @@ async fn a_claim_near_expiry_is_renewed_before_handover() {
 #[tokio::test]
 async fn claims_that_are_always_too_short_are_a_typed_claim_error() {
     let world = world_with_30_second_claims().await;
-    let device = world.device(16);
-    let session = connect(&world, ble(&device)).await;
+    let (device, link) = SimDeviceBuilder::in_world(&world, 16).build();
+    let session = testing::connect(&world.provisioner, link).await;
     let err = session
         .provision(&lab_wifi(), &options("SN-SHORT"), &NoListener)
         .await
@@ -433,31 +341,16 @@ async fn claims_that_are_always_too_short_are_a_typed_claim_error() {
     assert!(!device.holds_claim());
 }
 
-fn world_device(emulator: &claimlink_harness::emulator::Emulator, index: u8) -> Arc<SimDevice> {
-    let mut config = claimlink_harness::device::SimDeviceConfig {
-        index,
-        seed: u64::from(index) + 10,
-        cloud: Some(claimlink_harness::device::DeviceCloud::trusting(
-            emulator.ca_pem(),
-        )),
-        ..Default::default()
-    };
-    config.world.connect_time = Duration::from_millis(100);
-    Arc::new(SimDevice::new(config))
-}
-
 #[tokio::test]
 async fn a_device_too_slow_for_the_claim_misses_the_deadline() {
-    let mut options_world = fast();
+    let mut options_world = testing::quick_world_options();
     options_world.claim_validity = Duration::from_secs(3);
     options_world.safety_margin = Duration::from_secs(1);
-    let world = World::start(options_world).await.expect("world");
-    let mut config = world.device_config(6);
-    if let Some(cloud) = config.cloud.as_mut() {
-        cloud.time_sync = Duration::from_secs(5);
-    }
-    let device = Arc::new(SimDevice::new(config));
-    let session = connect(&world, ble(&device)).await;
+    let world = testing::start_world(options_world).await;
+    let (device, link) = SimDeviceBuilder::in_world(&world, 6)
+        .cloud(|cloud| cloud.time_sync = Duration::from_secs(5))
+        .build();
+    let session = testing::connect(&world.provisioner, link).await;
     let err = session
         .provision(&lab_wifi(), &options("SN-SLOW"), &NoListener)
         .await
@@ -471,20 +364,15 @@ async fn a_device_too_slow_for_the_claim_misses_the_deadline() {
 
 #[tokio::test]
 async fn a_template_rejection_reaches_the_app_in_aws_words() {
-    let world = World::start(fast()).await.expect("world");
-    world.emulator.put_template(Template {
-        name: "claimlink-demo".into(),
-        body: serde_json::json!({
-            "Parameters": {"SerialNumber": {"Type": "String"}},
-            "Resources": {
-                "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}, "ThingGroups": ["missing-group"]}},
-                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}}
-            }
-        }),
-        enabled: true,
-    });
-    let device = world.device(7);
-    let session = connect(&world, ble(&device)).await;
+    let world = testing::quick_world().await;
+    world
+        .emulator
+        .put_template(testing::template_with_thing_group(
+            testing::TEMPLATE,
+            "missing-group",
+        ));
+    let (_device, link) = SimDeviceBuilder::in_world(&world, 7).build();
+    let session = testing::connect(&world.provisioner, link).await;
     let err = session
         .provision(&lab_wifi(), &options("SN-REJ"), &NoListener)
         .await
@@ -519,19 +407,12 @@ async fn a_template_rejection_reaches_the_app_in_aws_words() {
 
 #[tokio::test]
 async fn a_disconnect_mid_claim_transfer_fails_cleanly_and_a_retry_succeeds() {
-    let world = World::start(fast()).await.expect("world");
-    let device = world.device(8);
+    let world = testing::quick_world().await;
     // proto-ver, 2 handshake, wifi status, SetConfig, claim begin, then the 7th exchange (a chunk) drops.
-    let link: Arc<dyn DeviceLink> = Arc::new(claimlink_harness::device::ble::SimBleLink::connect(
-        device.clone(),
-        BleLinkConfig {
-            mtu: 185,
-            interval: Duration::from_millis(2),
-            disconnect_at_exchange: Some(7),
-            ..BleLinkConfig::default()
-        },
-    ));
-    let session = connect(&world, link.clone()).await;
+    let (device, link) = SimDeviceBuilder::in_world(&world, 8)
+        .disconnect_at_exchange(7)
+        .build();
+    let session = testing::connect(&world.provisioner, link.clone()).await;
     let err = session
         .provision(&lab_wifi(), &options("SN-DROP"), &NoListener)
         .await
@@ -550,7 +431,11 @@ async fn a_disconnect_mid_claim_transfer_fails_cleanly_and_a_retry_succeeds() {
     // The installer tries again.
     let session = world
         .provisioner
-        .connect(link, DeviceCredentials::password(PASSWORD), &NoListener)
+        .connect(
+            link,
+            DeviceCredentials::password(DEVICE_PASSWORD),
+            &NoListener,
+        )
         .await
         .expect("reconnected");
     let done = session
@@ -562,12 +447,12 @@ async fn a_disconnect_mid_claim_transfer_fails_cleanly_and_a_retry_succeeds() {
 
 #[tokio::test]
 async fn cancelling_wipes_the_claim_from_the_device() {
-    let world = World::start(fast()).await.expect("world");
+    let world = testing::quick_world().await;
     // A device that takes its time to join, so there is something to cancel.
-    let mut config = world.device_config(9);
-    config.world.connect_time = Duration::from_secs(3);
-    let device = Arc::new(SimDevice::new(config));
-    let session = Arc::new(connect(&world, ble(&device)).await);
+    let (device, link) = SimDeviceBuilder::in_world(&world, 9)
+        .joins_in(Duration::from_secs(3))
+        .build();
+    let session = Arc::new(testing::connect(&world.provisioner, link).await);
     let running = {
         let session = session.clone();
         tokio::spawn(async move {
@@ -576,7 +461,7 @@ async fn cancelling_wipes_the_claim_from_the_device() {
                 .await
         })
     };
-    assert!(eventually(|| device.holds_claim()).await);
+    assert!(testing::eventually(WIPE_WAIT, || device.holds_claim()).await);
     session.cancel();
     let result = running.await.expect("task");
     assert!(
@@ -595,19 +480,14 @@ async fn cancelling_wipes_the_claim_from_the_device() {
     assert!(!device.holds_claim());
 
     // Dropping the future does the same (in the background, bounded).
-    let device = Arc::new(SimDevice::new({
-        let mut c = world.device_config(10);
-        c.world.connect_time = Duration::from_secs(3);
-        c
-    }));
-    let session = connect(&world, ble(&device)).await;
+    let (device, link) = SimDeviceBuilder::in_world(&world, 10)
+        .joins_in(Duration::from_secs(3))
+        .build();
+    let session = testing::connect(&world.provisioner, link).await;
     let (wifi, opts) = (lab_wifi(), options("SN-DROPPED"));
-    let events = Recorder::default();
+    let events = EventRecorder::new();
     let provisioning = session.provision(&wifi, &opts, &events);
-    drop_when(provisioning, || {
-        events.stages().contains(&Stage::WifiApplied)
-    })
-    .await;
+    drop_when(provisioning, events.reached(Stage::WifiApplied)).await;
     // The wipe is spawned; on this single-threaded runtime it has not run yet.
     assert!(events.stages().contains(&Stage::ClaimSent));
     assert!(
@@ -615,24 +495,24 @@ async fn cancelling_wipes_the_claim_from_the_device() {
         "the claim was on the device when the run was dropped"
     );
     assert!(
-        eventually(|| !device.holds_claim()).await,
+        testing::eventually(WIPE_WAIT, || !device.holds_claim()).await,
         "dropping the run wipes the claim"
     );
 }
 
 #[tokio::test]
 async fn twenty_devices_at_once() {
-    let world = Arc::new(World::start(fast()).await.expect("world"));
+    let world = Arc::new(testing::quick_world().await);
     let mut runs = Vec::new();
     for i in 0..20u8 {
         let world = world.clone();
         runs.push(tokio::spawn(async move {
-            let device = world.device(20 + i);
+            let (_device, link) = SimDeviceBuilder::in_world(&world, 20 + i).build();
             let session = world
                 .provisioner
                 .connect(
-                    ble(&device),
-                    DeviceCredentials::password(PASSWORD),
+                    link,
+                    DeviceCredentials::password(DEVICE_PASSWORD),
                     &NoListener,
                 )
                 .await?;
@@ -657,15 +537,15 @@ async fn twenty_devices_at_once() {
 
 #[tokio::test]
 async fn when_ble_goes_away_after_wifi_the_cloud_still_confirms() {
-    let world = World::start(fast()).await.expect("world");
-    let mut config = world.device_config(11);
+    let world = testing::quick_world().await;
     // Provisioning (and BLE) stops right after the device gets its address, long before it is done.
-    config.goes_quiet_after_joining(Duration::from_millis(500));
-    let device = Arc::new(SimDevice::new(config));
-    let events = Recorder::default();
+    let (_device, link) = SimDeviceBuilder::in_world(&world, 11)
+        .configure(|config| config.goes_quiet_after_joining(Duration::from_millis(500)))
+        .build();
+    let events = EventRecorder::new();
     let session = world
         .provisioner
-        .connect(ble(&device), DeviceCredentials::password(PASSWORD), &events)
+        .connect(link, DeviceCredentials::password(DEVICE_PASSWORD), &events)
         .await
         .expect("session");
     let done = session
@@ -685,7 +565,7 @@ async fn when_ble_goes_away_after_wifi_the_cloud_still_confirms() {
 /// reused) must not confirm a run whose device never got its own certificate.
 #[tokio::test]
 async fn a_thing_that_already_exists_does_not_confirm_a_device_that_failed() {
-    let world = World::start(fast()).await.expect("world");
+    let world = testing::quick_world().await;
     let old = "0".repeat(64);
     world
         .emulator
@@ -695,16 +575,16 @@ async fn a_thing_that_already_exists_does_not_confirm_a_device_that_failed() {
     let provisioner = Provisioner::new(world.claims.clone(), config);
     // The device goes quiet right after it gets its address, before it can name its certificate...
     let quiet = |index: u8| {
-        let mut c = world.device_config(index);
-        c.goes_quiet_after_joining(Duration::from_millis(300));
-        Arc::new(SimDevice::new(c))
+        SimDeviceBuilder::in_world(&world, index)
+            .configure(|c| c.goes_quiet_after_joining(Duration::from_millis(300)))
+            .build()
     };
     // ...and cannot reach AWS IoT.
     world.emulator.set_mqtt_down(true);
-    let device = quiet(13);
-    let events = Recorder::default();
+    let (_device, link) = quiet(13);
+    let events = EventRecorder::new();
     let session = provisioner
-        .connect(ble(&device), DeviceCredentials::password(PASSWORD), &events)
+        .connect(link, DeviceCredentials::password(DEVICE_PASSWORD), &events)
         .await
         .expect("session");
     let err = session
@@ -725,8 +605,8 @@ async fn a_thing_that_already_exists_does_not_confirm_a_device_that_failed() {
 
     // With the cloud reachable, the device's new certificate confirms it, and is the one reported.
     world.emulator.set_mqtt_down(false);
-    let device = quiet(14);
-    let session = connect_via(&provisioner, ble(&device)).await;
+    let (_device, link) = quiet(14);
+    let session = testing::connect(&provisioner, link).await;
     let done = session
         .provision(&lab_wifi(), &options("SN-AGAIN"), &NoListener)
         .await
@@ -775,16 +655,16 @@ impl ThingDirectory for BlindBeforeHandover {
 /// be told from an old registration: NotConfirmed at once, never a guess.
 #[tokio::test]
 async fn a_quiet_device_is_not_confirmed_without_the_read_before_handover() {
-    let world = World::start(fast()).await.expect("world");
+    let world = testing::quick_world().await;
     let source = Arc::new(BlindBeforeHandover {
         inner: world.claims.clone(),
         describes: AtomicUsize::new(0),
     });
     let provisioner = Provisioner::new(source.clone(), world.provisioner.config().clone());
-    let mut config = world.device_config(18);
-    config.goes_quiet_after_joining(Duration::from_millis(300));
-    let device = Arc::new(SimDevice::new(config));
-    let session = connect_via(&provisioner, ble(&device)).await;
+    let (_device, link) = SimDeviceBuilder::in_world(&world, 18)
+        .configure(|c| c.goes_quiet_after_joining(Duration::from_millis(300)))
+        .build();
+    let session = testing::connect(&provisioner, link).await;
     let err = session
         .provision(&lab_wifi(), &options("SN-BLIND"), &NoListener)
         .await
@@ -798,14 +678,14 @@ async fn a_quiet_device_is_not_confirmed_without_the_read_before_handover() {
 
 #[tokio::test]
 async fn the_overall_timeout_bounds_a_run() {
-    let world = World::start(fast()).await.expect("world");
+    let world = testing::quick_world().await;
     let mut config = world.provisioner.config().clone();
     config.overall_timeout = Duration::from_millis(300);
     let provisioner = Provisioner::new(world.claims.clone(), config);
-    let mut device_config = world.device_config(12);
-    device_config.world.connect_time = Duration::from_secs(5);
-    let device = Arc::new(SimDevice::new(device_config));
-    let session = connect_via(&provisioner, ble(&device)).await;
+    let (device, link) = SimDeviceBuilder::in_world(&world, 12)
+        .joins_in(Duration::from_secs(5))
+        .build();
+    let session = testing::connect(&provisioner, link).await;
     let started = std::time::Instant::now();
     let err = session
         .provision(&lab_wifi(), &options("SN-OVERALL"), &NoListener)

@@ -2,17 +2,17 @@
 //! TRACE for every crate — no claim private key (PEM lines or DER), Wi-Fi passphrase, Sec2 password,
 //! bearer token or AWS secret may appear in any log line, error message or `Debug` output.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use claimlink_core::DeviceCredentials;
 use claimlink_core::WifiCredentials;
-use claimlink_core::{AwsClaimSource, ThingDirectory, ThingName};
-use claimlink_core::{ProvisionOptions, ProvisioningEvent, ProvisioningListener};
+use claimlink_core::{ThingDirectory, ThingName};
 use claimlink_harness::providers::CredentialsSequence;
-use claimlink_harness::world::{World, WorldOptions};
+use claimlink_harness::testing::{self, EventRecorder, SimDeviceBuilder};
+// The secrets the test looks for are the ones every test uses.
+use claimlink_harness::testing::{DEVICE_PASSWORD as PASSWORD, LAB_PASSPHRASE as PASSPHRASE};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -30,18 +30,6 @@ impl Write for Capture {
     }
 }
 
-#[derive(Default)]
-struct Everything(Mutex<Vec<String>>);
-
-impl ProvisioningListener for Everything {
-    fn on_event(&self, event: ProvisioningEvent) {
-        self.0.lock().expect("lock").push(format!("{event:?}"));
-    }
-}
-
-const PASSPHRASE: &str = "correct horse battery";
-const PASSWORD: &str = "abcd1234";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_logs_errors_or_debug_output() {
     let capture = Capture::default();
@@ -52,25 +40,18 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         .with_ansi(false)
         .init();
 
-    let world = World::start(WorldOptions {
-        poll_interval: Duration::from_millis(50),
-        ..WorldOptions::default()
-    })
-    .await
-    .expect("world");
+    let world = testing::quick_world().await;
     let mut shown: Vec<String> = Vec::new();
-    let events = Everything::default();
-    let options = ProvisionOptions {
-        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), "SN-SECRETS".to_owned())]),
-        ..ProvisionOptions::default()
-    };
+    let events = EventRecorder::new();
+    let options = testing::serial_options("SN-SECRETS");
 
     // Wrong Sec2 password, then the right one; wrong passphrase, then the right one.
-    let device = world.device(40);
+    let sim = SimDeviceBuilder::in_world(&world, 40).interval(Duration::from_millis(1));
+    let (device, link) = sim.build();
     let err = world
         .provisioner
         .connect(
-            World::ble(&device, 185, Duration::from_millis(1)),
+            link,
             DeviceCredentials::password("not-the-password"),
             &events,
         )
@@ -80,7 +61,7 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
     let session = world
         .provisioner
         .connect(
-            World::ble(&device, 185, Duration::from_millis(1)),
+            sim.link_to(&device),
             DeviceCredentials::password(PASSWORD),
             &events,
         )
@@ -106,12 +87,10 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
     let creds = world.emulator.issue_credentials();
     let aws_secret = creds.secret_access_key.clone();
     let aws_token = creds.session_token.clone();
-    let aws = AwsClaimSource::builder(
-        world.emulator.region(),
+    let aws = testing::aws_source(
+        &world.emulator,
         Arc::new(CredentialsSequence::new(vec![creds])),
     )
-    .endpoint_url(world.emulator.base_url())
-    .http_config(world.emulator.http_config())
     .build()
     .expect("aws");
     let thing = aws
@@ -130,7 +109,7 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
     let everything = format!(
         "{logs}\n{}\n{}",
         shown.join("\n"),
-        events.0.lock().expect("lock").join("\n")
+        events.map(|event| format!("{event:?}")).join("\n")
     );
 
     let claim = world

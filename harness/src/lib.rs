@@ -9,6 +9,7 @@
 //! * [`world`] — emulator + provisioner + simulated devices, ready for tests and the demo.
 //! * [`chaos`] — the seeded fault campaign.
 //! * [`demo`] — the CLI's main job.
+//! * [`testing`] — test support shared by claimlink's tests and benches (not for apps).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -17,4 +18,5 @@ pub mod demo;
 pub mod device;
 pub mod emulator;
 pub mod providers;
+pub mod testing;
 pub mod world;

@@ -1,43 +1,25 @@
 //! The credentials provider: a provisioned device's certificate buys temporary AWS credentials, and
 //! only when AWS would allow it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use claimlink_core::{AwsClaimSource, ThingDirectory, ThingName};
-use claimlink_harness::device::cloud::{self, CloudEndpoint, CloudError, Connection, MqttIdentity};
-use claimlink_harness::emulator::{Emulator, EmulatorConfig, Template, TemporaryCredentials};
+use claimlink_harness::device::cloud::{self, CloudError, Connection};
+use claimlink_harness::emulator::{Emulator, Template, TemporaryCredentials};
 use claimlink_harness::providers::CredentialsSequence;
+use claimlink_harness::testing::{certificate_identity as identity, claim_identity, emulator};
+use claimlink_harness::testing::{credentials_endpoint, mqtt_endpoint, serial_parameters};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::PrivateKeyDer;
 use serde_json::json;
 
 const ALIAS: &str = "device-role";
 
-fn endpoint(port: u16, e: &Emulator) -> CloudEndpoint {
-    CloudEndpoint {
-        host: "127.0.0.1".into(),
-        port,
-        ca_pem: e.ca_pem().to_owned(),
-        timeout: Duration::from_secs(10),
-    }
-}
-
-async fn claim_identity(e: &Emulator, template: &str) -> MqttIdentity {
-    MqttIdentity::from_claim(&e.claim_via_backend(template).await.expect("claim"))
-        .expect("identity")
-}
-
 /// Provisions thing `name` with `template`; returns (certificate PEM, key).
 async fn provision(e: &Emulator, template: &str, name: &str) -> (String, PrivateKeyDer<'static>) {
-    let mut conn = Connection::open(
-        &endpoint(e.mqtt_addr().port(), e),
-        claim_identity(e, template).await,
-        name,
-    )
-    .await
-    .expect("connects");
+    let mut conn = Connection::open(&mqtt_endpoint(e), claim_identity(e, template).await, name)
+        .await
+        .expect("connects");
     let cert = cloud::create_keys_and_certificate(&mut conn)
         .await
         .expect("certificate");
@@ -45,7 +27,7 @@ async fn provision(e: &Emulator, template: &str, name: &str) -> (String, Private
         &mut conn,
         template,
         &cert.ownership_token,
-        &BTreeMap::from([("SerialNumber".to_owned(), name.to_owned())]),
+        &serial_parameters(name),
     )
     .await
     .expect("registered");
@@ -55,19 +37,8 @@ async fn provision(e: &Emulator, template: &str, name: &str) -> (String, Private
     (cert.certificate_pem, key)
 }
 
-fn identity(cert_pem: &str, key: &PrivateKeyDer<'static>) -> MqttIdentity {
-    MqttIdentity {
-        chain: vec![CertificateDer::from_pem_slice(cert_pem.as_bytes())
-            .expect("cert")
-            .to_vec()],
-        key: key.clone_key(),
-    }
-}
-
 async fn setup() -> Emulator {
-    let e = Emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator");
+    let e = emulator().await;
     e.put_template(Template::simple_with_policy("with-policy", "DevicePolicy"));
     e.put_policy(
         "DevicePolicy",
@@ -95,7 +66,7 @@ fn status_of(r: Result<serde_json::Value, CloudError>) -> (u32, String) {
 async fn a_provisioned_certificate_gets_credentials_that_aws_accepts() {
     let e = setup().await;
     let (cert, key) = provision(&e, "with-policy", "cred-1").await;
-    let ep = endpoint(e.credentials_addr().port(), &e);
+    let ep = credentials_endpoint(&e);
     let creds = cloud::fetch_role_credentials(&ep, identity(&cert, &key), ALIAS, "cred-1")
         .await
         .expect("credentials");
@@ -135,7 +106,7 @@ async fn a_provisioned_certificate_gets_credentials_that_aws_accepts() {
 async fn the_credentials_provider_refuses_what_aws_refuses() {
     let e = setup().await;
     let (cert, key) = provision(&e, "with-policy", "cred-2").await;
-    let ep = endpoint(e.credentials_addr().port(), &e);
+    let ep = credentials_endpoint(&e);
     // Unknown role alias.
     assert_eq!(
         status_of(

@@ -5,34 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink_harness::device::cloud::{self, CloudEndpoint, CloudError, Connection, MqttIdentity};
+use claimlink_harness::device::cloud::{self, CloudError, Connection};
 use claimlink_harness::emulator::mqtt::MqttEvent;
-use claimlink_harness::emulator::{Emulator, EmulatorConfig, Template};
+use claimlink_harness::testing::template_with_thing_group;
+use claimlink_harness::testing::{certificate_identity as identity_from, claim_identity, emulator};
+use claimlink_harness::testing::{
+    mqtt_endpoint as endpoint, serial_parameters as serial, TEMPLATE,
+};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-
-const TEMPLATE: &str = "claimlink-demo";
-
-async fn emulator() -> Emulator {
-    Emulator::start(EmulatorConfig::default())
-        .await
-        .expect("emulator")
-}
-
-fn endpoint(e: &Emulator) -> CloudEndpoint {
-    CloudEndpoint {
-        host: "127.0.0.1".into(),
-        port: e.mqtt_addr().port(),
-        ca_pem: e.ca_pem().to_owned(),
-        timeout: Duration::from_secs(10),
-    }
-}
-
-/// A claim from the emulator, as the identity a device would use.
-async fn claim_identity(e: &Emulator) -> MqttIdentity {
-    MqttIdentity::from_claim(&e.claim_via_backend(TEMPLATE).await.expect("claim"))
-        .expect("identity")
-}
 
 fn device_key_and_csr() -> (rcgen::KeyPair, String) {
     let key = rcgen::KeyPair::generate().expect("key");
@@ -46,14 +27,6 @@ fn device_key_and_csr() -> (rcgen::KeyPair, String) {
         .pem()
         .expect("pem");
     (key, csr)
-}
-
-fn identity_from(cert_pem: &str, key: PrivateKeyDer<'static>) -> MqttIdentity {
-    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("cert");
-    MqttIdentity {
-        chain: vec![cert.to_vec()],
-        key,
-    }
 }
 
 /// A new certificate from a CSR, then RegisterThing with it for `serial_number`.
@@ -73,15 +46,11 @@ async fn new_certificate_then_register(
     .await
 }
 
-fn serial(s: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([("SerialNumber".to_owned(), s.to_owned())])
-}
-
 #[tokio::test]
 async fn csr_path_registers_the_thing_and_the_new_certificate_connects() {
     let e = emulator().await;
     let ep = endpoint(&e);
-    let mut conn = Connection::open(&ep, claim_identity(&e).await, "sn-001")
+    let mut conn = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "sn-001")
         .await
         .expect("claim connects");
     let (key, csr) = device_key_and_csr();
@@ -111,12 +80,16 @@ async fn csr_path_registers_the_thing_and_the_new_certificate_connects() {
     assert_eq!(registered.principals, vec![cert.certificate_id.clone()]);
     // The permanent certificate (with the key that never left the device) now connects.
     let key_der = PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
-    let conn = Connection::open(&ep, identity_from(&cert.certificate_pem, key_der), "sn-001")
-        .await
-        .expect("permanent certificate connects");
+    let conn = Connection::open(
+        &ep,
+        identity_from(&cert.certificate_pem, &key_der),
+        "sn-001",
+    )
+    .await
+    .expect("permanent certificate connects");
     conn.close().await;
     // The token was single use.
-    let mut again = Connection::open(&ep, claim_identity(&e).await, "sn-001b")
+    let mut again = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "sn-001b")
         .await
         .expect("claim connects");
     let err = cloud::register_thing(
@@ -137,7 +110,7 @@ async fn csr_path_registers_the_thing_and_the_new_certificate_connects() {
 async fn keys_path_works_and_an_inactive_certificate_cannot_connect() {
     let e = emulator().await;
     let ep = endpoint(&e);
-    let mut conn = Connection::open(&ep, claim_identity(&e).await, "sn-002")
+    let mut conn = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "sn-002")
         .await
         .expect("claim connects");
     let cert = cloud::create_keys_and_certificate(&mut conn)
@@ -148,7 +121,7 @@ async fn keys_path_works_and_an_inactive_certificate_cannot_connect() {
     let key = || PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
     // Not registered yet: INACTIVE, refused.
     assert!(
-        Connection::open(&ep, identity_from(&cert.certificate_pem, key()), "early")
+        Connection::open(&ep, identity_from(&cert.certificate_pem, &key()), "early")
             .await
             .is_err()
     );
@@ -161,7 +134,7 @@ async fn keys_path_works_and_an_inactive_certificate_cannot_connect() {
     .await
     .expect("registered");
     conn.close().await;
-    Connection::open(&ep, identity_from(&cert.certificate_pem, key()), "sn-002")
+    Connection::open(&ep, identity_from(&cert.certificate_pem, &key()), "sn-002")
         .await
         .expect("now it connects")
         .close()
@@ -171,19 +144,9 @@ async fn keys_path_works_and_an_inactive_certificate_cannot_connect() {
 #[tokio::test]
 async fn register_thing_rejections_carry_aws_error_codes() {
     let e = emulator().await;
-    e.put_template(Template {
-        name: "grouped".into(),
-        body: serde_json::json!({
-            "Parameters": {"SerialNumber": {"Type": "String"}},
-            "Resources": {
-                "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}, "ThingGroups": ["fleet-a"]}},
-                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}}
-            }
-        }),
-        enabled: true,
-    });
+    e.put_template(template_with_thing_group("grouped", "fleet-a"));
     let ep = endpoint(&e);
-    let mut conn = Connection::open(&ep, claim_identity(&e).await, "sn-003")
+    let mut conn = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "sn-003")
         .await
         .expect("claim connects");
     let (_key, csr) = device_key_and_csr();
@@ -277,7 +240,7 @@ async fn register_thing_rejections_carry_aws_error_codes() {
 #[tokio::test]
 async fn a_claim_may_only_use_provisioning_topics() {
     let e = emulator().await;
-    let mut conn = Connection::open(&endpoint(&e), claim_identity(&e).await, "sneaky")
+    let mut conn = Connection::open(&endpoint(&e), claim_identity(&e, TEMPLATE).await, "sneaky")
         .await
         .expect("claim connects");
     conn.publish("devices/sneaky/telemetry", b"{}")
@@ -296,7 +259,7 @@ async fn a_claim_may_only_use_provisioning_topics() {
 async fn an_expired_claim_is_refused_at_connect() {
     let e = emulator().await;
     e.set_claim_validity(Duration::from_secs(2));
-    let identity = claim_identity(&e).await;
+    let identity = claim_identity(&e, TEMPLATE).await;
     tokio::time::sleep(Duration::from_millis(3100)).await;
     let err = Connection::open(&endpoint(&e), identity, "late")
         .await
@@ -316,7 +279,7 @@ async fn concurrent_devices_never_see_each_others_replies() {
     let mut tasks = Vec::new();
     for i in 0..4 {
         let ep = ep.clone();
-        let identity = claim_identity(&e).await;
+        let identity = claim_identity(&e, TEMPLATE).await;
         tasks.push(tokio::spawn(async move {
             let mut conn = Connection::open(&ep, identity, &format!("dev-{i}"))
                 .await
@@ -383,7 +346,7 @@ async fn pre_provisioning_hooks_allow_override_deny_and_time_out() {
             }
         }))),
     );
-    let mut conn = Connection::open(&ep, claim_identity(&e).await, "hooked")
+    let mut conn = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "hooked")
         .await
         .expect("connects");
     let cert = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
@@ -474,9 +437,13 @@ async fn pre_provisioning_hooks_allow_override_deny_and_time_out() {
 async fn a_claim_connection_has_a_window_to_obtain_its_certificate() {
     let e = emulator().await;
     e.set_claim_connection_window(Duration::from_millis(200));
-    let mut conn = Connection::open(&endpoint(&e), claim_identity(&e).await, "slowpoke")
-        .await
-        .expect("connects");
+    let mut conn = Connection::open(
+        &endpoint(&e),
+        claim_identity(&e, TEMPLATE).await,
+        "slowpoke",
+    )
+    .await
+    .expect("connects");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let err = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
         .await

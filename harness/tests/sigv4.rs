@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use claimlink_harness::emulator::{Emulator, EmulatorConfig, TemporaryCredentials};
+use claimlink_harness::emulator::{Emulator, TemporaryCredentials};
 
 struct Signed {
     method: &'static str,
@@ -63,9 +63,7 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
-        let emulator = Emulator::start(EmulatorConfig::default())
-            .await
-            .expect("emulator");
+        let emulator = claimlink_harness::testing::emulator().await;
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pki_types::CertificateDer::pem_slice_iter(emulator.ca_pem().as_bytes()) {
             roots.add(cert.expect("pem")).expect("root");
