@@ -1,0 +1,35 @@
+//! The progress log of one run: stages reported to the listener once each, with their timings.
+
+use std::time::{Duration, Instant};
+
+use super::{ProvisioningEvent, ProvisioningListener, Stage};
+
+pub(super) struct Run<'a> {
+    pub(super) start: Instant,
+    pub(super) listener: &'a dyn ProvisioningListener,
+    pub(super) timings: Vec<(Stage, Duration)>,
+    pub(super) claim: Option<crate::time::Deadline>,
+}
+
+impl Run<'_> {
+    pub(super) fn emit(&mut self, stage: Stage, detail: Option<String>) {
+        // Each stage is reported once, except those a run can go through again: a Wi-Fi failure, and
+        // a second claim request when the first claim was too close to expiry.
+        let repeatable = matches!(stage, Stage::WifiFailed | Stage::ClaimRequested);
+        if self.timings.iter().any(|(s, _)| *s == stage) && !repeatable {
+            return;
+        }
+        self.timings.push((stage, self.start.elapsed()));
+        let mut event =
+            ProvisioningEvent::new(stage, self.claim.map(|d| d.remaining()), self.start);
+        event.detail = detail;
+        tracing::info!(stage = ?stage, claim_time_left = ?event.claim_time_left, elapsed = ?event.elapsed, detail = event.detail.as_deref().unwrap_or(""), "stage reached");
+        self.listener.on_event(event);
+    }
+
+    pub(super) fn last_stage(&self) -> Stage {
+        self.timings
+            .last()
+            .map_or(Stage::ClaimRequested, |(s, _)| *s)
+    }
+}

@@ -1,0 +1,167 @@
+//! Watching the device: `aws-status` polled until it is done, failed, or out of time.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::protocomm::ops::CloudStatus;
+use crate::protocomm::proto::{CloudFailureKind, CloudStage};
+use crate::protocomm::{DeviceSession, ProtocolError};
+use crate::transport::LinkError;
+
+use super::handover::Handover;
+use super::progress::Run;
+use super::{ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisioningSession, Stage};
+
+/// The device-side stages, in the order the device goes through them.
+const CLOUD_STAGES: [Stage; 6] = [
+    Stage::WifiConnecting,
+    Stage::WifiConnected,
+    Stage::MqttConnectedWithClaim,
+    Stage::CertificateIssued,
+    Stage::ThingRegistered,
+    Stage::ReconnectedWithPermanent,
+];
+
+fn stage_of(cloud: CloudStage) -> Option<Stage> {
+    Some(match cloud {
+        CloudStage::WifiConnecting => Stage::WifiConnecting,
+        CloudStage::WifiConnected | CloudStage::TimeSynced => Stage::WifiConnected,
+        CloudStage::MqttConnectedWithClaim => Stage::MqttConnectedWithClaim,
+        CloudStage::CertificateIssued => Stage::CertificateIssued,
+        CloudStage::ThingRegistered => Stage::ThingRegistered,
+        CloudStage::ReconnectedWithPermanent | CloudStage::Done => Stage::ReconnectedWithPermanent,
+        _ => return None,
+    })
+}
+
+impl ProvisioningSession {
+    /// Polls `aws-status` until the device is done, failed, or out of time; then confirms with the cloud.
+    pub(super) async fn watch(
+        &self,
+        session: &Arc<DeviceSession>,
+        handover: &Handover<'_>,
+        options: &ProvisionOptions,
+        run: &mut Run<'_>,
+    ) -> Result<ProvisionedDevice, ProvisionError> {
+        let config = self.provisioner.config.clone();
+        let claim = handover.claim;
+        let applied = Instant::now();
+        let mut certificate_at: Option<Instant> = None;
+        let mut last: Option<CloudStatus> = None;
+        loop {
+            let status = match session.cloud_status().await {
+                Ok(s) => s,
+                // Devices stop BLE soon after they get an address — often before a status read saw
+                // the address: once Wi-Fi was applied, go on through the cloud.
+                Err(ProtocolError::Link(LinkError::Disconnected))
+                    if run.last_stage() >= Stage::WifiApplied =>
+                {
+                    tracing::info!(
+                        "the device went away after joining Wi-Fi; confirming through the cloud"
+                    );
+                    let thing = last
+                        .as_ref()
+                        .and_then(|s| s.thing_name.clone())
+                        .or_else(|| {
+                            options
+                                .expected_thing_name
+                                .as_ref()
+                                .map(|t| t.as_str().to_owned())
+                        });
+                    let Some(thing) = thing else {
+                        return Err(ProtocolError::Link(LinkError::Disconnected).into());
+                    };
+                    let certificate = last.as_ref().and_then(|s| s.certificate_id.clone());
+                    return self.confirm(&thing, certificate, handover, run).await;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(stage) = stage_of(status.stage) {
+                // The device's stages are sequential: a stage seen implies the ones before it, even
+                // when they came and went between two status reads.
+                for passed in CLOUD_STAGES.iter().copied().take_while(|s| *s < stage) {
+                    if !run.timings.iter().any(|(s, _)| *s == passed) {
+                        let detail = if passed == Stage::WifiConnected {
+                            status.ip.map(|ip| format!("ip {ip}"))
+                        } else {
+                            Some("reached between two status reads".to_owned())
+                        };
+                        run.emit(passed, detail);
+                    }
+                }
+                run.emit(
+                    stage,
+                    status
+                        .ip
+                        .map(|ip| format!("ip {ip}"))
+                        .filter(|_| stage == Stage::WifiConnected),
+                );
+                if stage >= Stage::CertificateIssued && certificate_at.is_none() {
+                    certificate_at = Some(Instant::now());
+                }
+            }
+            match status.stage {
+                CloudStage::Done => {
+                    let thing =
+                        status
+                            .thing_name
+                            .clone()
+                            .ok_or_else(|| ProvisionError::NotConfirmed {
+                                thing_name: String::new(),
+                            })?;
+                    return self
+                        .confirm(&thing, status.certificate_id.clone(), handover, run)
+                        .await;
+                }
+                CloudStage::Failed => return Err(self.failure(status, run)),
+                _ => {}
+            }
+            // The watchdog.
+            let stage = run.last_stage();
+            if certificate_at.is_none() && claim.deadline().has_passed() {
+                return Err(ProvisionError::DeadlineMissed { stage });
+            }
+            if stage < Stage::WifiConnected && applied.elapsed() > config.wifi_timeout {
+                return Err(ProvisionError::WifiTimeout);
+            }
+            if certificate_at.is_some_and(|t| t.elapsed() > config.cloud_timeout) {
+                return Err(ProvisionError::StageTimeout { stage });
+            }
+            last = Some(status);
+            let next = config
+                .poll_interval
+                .min(claim.deadline().remaining().max(Duration::from_millis(10)));
+            tokio::time::sleep(next).await;
+        }
+    }
+
+    fn failure(&self, status: CloudStatus, run: &mut Run<'_>) -> ProvisionError {
+        let Some(f) = status.failure else {
+            return ProvisionError::StageTimeout {
+                stage: run.last_stage(),
+            };
+        };
+        match f.kind {
+            CloudFailureKind::WifiAuth => {
+                run.emit(Stage::WifiFailed, Some("wrong passphrase".into()));
+                ProvisionError::WifiAuthFailed
+            }
+            CloudFailureKind::WifiNotFound => {
+                run.emit(Stage::WifiFailed, Some("network not found".into()));
+                ProvisionError::WifiNetworkNotFound
+            }
+            CloudFailureKind::DhcpTimeout => ProvisionError::WifiTimeout,
+            CloudFailureKind::ClaimExpired => ProvisionError::DeadlineMissed {
+                stage: run.last_stage(),
+            },
+            kind => ProvisionError::CloudRejected {
+                kind,
+                status_code: f.status_code,
+                error_code: f.error_code,
+                error_message: f.error_message,
+                thing_name: status.thing_name,
+                certificate_id: status.certificate_id,
+            },
+        }
+    }
+}
