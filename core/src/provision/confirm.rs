@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::claim::{ClaimError, ThingName};
 
 use super::handover::Handover;
-use super::progress::Run;
+use super::progress::ProgressLog;
 use super::{ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisioningSession, Stage};
 
 /// How long reading the expected thing before handover may take.
@@ -73,8 +73,8 @@ impl ProvisioningSession {
         &self,
         thing: &str,
         certificate_id: Option<String>,
-        handover: &Handover<'_>,
-        run: &mut Run<'_>,
+        handover: &Handover,
+        progress: &mut ProgressLog<'_>,
     ) -> Result<ProvisionedDevice, ProvisionError> {
         let config = self.provisioner.config.clone();
         let not_confirmed = || ProvisionError::NotConfirmed {
@@ -96,12 +96,12 @@ impl ProvisioningSession {
                     None => baseline.and_then(|before| before.new_certificate(&description)),
                 };
                 if let Some(certificate_id) = confirmed {
-                    run.emit(Stage::ConfirmedByCloud, None);
+                    progress.emit(Stage::ConfirmedByCloud, None);
                     return Ok(ProvisionedDevice {
                         thing_name: thing.to_owned(),
                         certificate_id,
                         claim_time_left_at_handover: handover.time_left,
-                        timings: run.timings.clone(),
+                        timings: progress.timings.clone(),
                     });
                 }
             }

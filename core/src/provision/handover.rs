@@ -3,15 +3,17 @@
 use std::time::{Duration, Instant};
 
 use crate::claim::{Claim, ClaimError, ClaimRequest};
+use crate::protocomm::proto::CloudStage;
 use crate::protocomm::DeviceSession;
 
+use super::cleanup::ClaimWipeGuard;
 use super::confirm::Baseline;
-use super::progress::Run;
-use super::{ProvisionError, ProvisionOptions, ProvisioningSession, Stage};
+use super::progress::ProgressLog;
+use super::{claim_bundle, ProvisionError, ProvisionOptions, ProvisioningSession, Stage};
 
 /// The claim as handed over, and what the cloud showed before the device could use it.
-pub(super) struct Handover<'c> {
-    pub(super) claim: &'c Claim,
+pub(super) struct Handover {
+    pub(super) claim: Claim,
     /// Time left on the claim at handover.
     pub(super) time_left: Duration,
     pub(super) baseline: Option<Baseline>,
@@ -43,7 +45,7 @@ impl ProvisioningSession {
     pub(super) async fn fresh_claim(
         &self,
         options: &ProvisionOptions,
-        run: &mut Run<'_>,
+        progress: &mut ProgressLog<'_>,
     ) -> Result<Claim, ProvisionError> {
         let config = &self.provisioner.config;
         let request = ClaimRequest {
@@ -52,15 +54,15 @@ impl ProvisioningSession {
         };
         let mut left = Duration::ZERO;
         for attempt in 1..=2 {
-            run.emit(
+            progress.emit(
                 Stage::ClaimRequested,
                 (attempt > 1).then(|| "previous claim too close to expiry".to_owned()),
             );
             let claim = self.provisioner.claims.request_claim(&request).await?;
-            run.claim = Some(*claim.deadline());
+            progress.claim = Some(*claim.deadline());
             left = claim.deadline().remaining();
             if left >= config.safety_margin {
-                run.emit(Stage::ClaimIssued, None);
+                progress.emit(Stage::ClaimIssued, None);
                 return Ok(claim);
             }
             tracing::warn!(remaining = ?left, "claim below the safety margin; asking for another");
@@ -72,5 +74,62 @@ impl ProvisioningSession {
             margin_secs: config.safety_margin.as_secs(),
         }
         .into())
+    }
+
+    /// Puts a claim with the safety margin on the device: the one it already holds when it still
+    /// does (a retry after a Wi-Fi failure), or a fresh one, transferred while the expected thing is
+    /// read for the baseline. Arms `guard` as soon as the device may hold any of it.
+    pub(super) async fn hand_over(
+        &self,
+        session: &DeviceSession,
+        options: &ProvisionOptions,
+        progress: &mut ProgressLog<'_>,
+        guard: &mut ClaimWipeGuard,
+    ) -> Result<Handover, ProvisionError> {
+        let config = self.provisioner.config.clone();
+        // Just in time: the claim is requested only now, with the session up and the network chosen.
+        let mut on_device = self.claim_on_device.lock().await;
+        let mut reusable = on_device
+            .as_ref()
+            .is_some_and(|c| c.deadline().remaining() >= config.safety_margin);
+        // The device keeps its claim through a Wi-Fi reset, but may have dropped it on its own (a
+        // restart of its provisioning task): ask before reusing it.
+        if reusable && session.cloud_status().await?.stage != CloudStage::ClaimReceived {
+            tracing::info!("the device no longer holds the claim; asking for a fresh one");
+            *on_device = None;
+            reusable = false;
+        }
+        let (claim, baseline) = if reusable {
+            let claim = on_device.clone().ok_or(ProvisionError::DeadlineMissed {
+                stage: Stage::ClaimIssued,
+            })?;
+            progress.claim = Some(*claim.deadline());
+            progress.emit(
+                Stage::ClaimIssued,
+                Some("reusing the claim already on the device".into()),
+            );
+            (claim, self.baseline(options).await)
+        } else {
+            let claim = self.fresh_claim(options, progress).await?;
+            guard.armed = true;
+            // The device cannot use the claim before its Wi-Fi settings are applied, so what the
+            // thing has now is what it had before this run: look while the claim travels.
+            // A failed transfer ends the run at once, without waiting for the read.
+            let bundle = claim_bundle(&claim, &config.iot_endpoint, &options.template_parameters);
+            let (_, baseline) = tokio::try_join!(session.send_claim(&bundle), async {
+                Ok(self.baseline(options).await)
+            })?;
+            *on_device = Some(claim.clone());
+            (claim, baseline)
+        };
+        drop(on_device);
+        guard.armed = true;
+        let time_left = claim.deadline().remaining();
+        progress.emit(Stage::ClaimSent, None);
+        Ok(Handover {
+            claim,
+            time_left,
+            baseline,
+        })
     }
 }

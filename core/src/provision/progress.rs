@@ -4,14 +4,20 @@ use std::time::{Duration, Instant};
 
 use super::{ProvisioningEvent, ProvisioningListener, Stage};
 
-pub(super) struct Run<'a> {
+/// What one run has reported: each stage goes to the listener (and the log) once, with the time
+/// since `connect` and the time left on the claim.
+pub(super) struct ProgressLog<'a> {
+    /// When `connect` began: the origin of every `elapsed`.
     pub(super) start: Instant,
     pub(super) listener: &'a dyn ProvisioningListener,
+    /// The stages reached so far, in the order reached.
     pub(super) timings: Vec<(Stage, Duration)>,
+    /// The claim's deadline, once there is a claim.
     pub(super) claim: Option<crate::time::Deadline>,
 }
 
-impl Run<'_> {
+impl ProgressLog<'_> {
+    /// Reports `stage` (with `detail`), unless this run already did and it is not repeatable.
     pub(super) fn emit(&mut self, stage: Stage, detail: Option<String>) {
         // Each stage is reported once, except those a run can go through again: a Wi-Fi failure, and
         // a second claim request when the first claim was too close to expiry.
@@ -27,6 +33,7 @@ impl Run<'_> {
         self.listener.on_event(event);
     }
 
+    /// The stage reached last (`ClaimRequested` before any).
     pub(super) fn last_stage(&self) -> Stage {
         self.timings
             .last()

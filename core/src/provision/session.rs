@@ -3,18 +3,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::claim::{Claim, ClaimSource};
+use crate::claim::ClaimSource;
 use crate::protocomm::ops::{WifiCredentials, WifiNetwork};
-use crate::protocomm::proto::CloudStage;
-use crate::protocomm::{DeviceCapabilities, DeviceCredentials, DeviceSession, ProtocolError};
+use crate::protocomm::{
+    DeviceCapabilities, DeviceCredentials, DeviceSession, ProtocolError, SecurityPolicy,
+};
 use crate::transport::DeviceLink;
 
-use super::cleanup::{reopen, AbortOnDrop};
-use super::handover::Handover;
-use super::progress::Run;
+use super::cleanup::{ClaimRecord, ClaimWipeGuard};
+use super::progress::ProgressLog;
 use super::{
-    claim_bundle, ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisionerConfig,
-    ProvisioningEvent, ProvisioningListener, Stage,
+    ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisionerConfig, ProvisioningEvent,
+    ProvisioningListener, Stage,
 };
 
 /// Runs provisioning sessions. Cheap to clone; one per app.
@@ -116,7 +116,7 @@ pub struct ProvisioningSession {
     pub(super) credentials: DeviceCredentials,
     pub(super) session: tokio::sync::Mutex<Arc<DeviceSession>>,
     /// The claim the device holds (handed over, not yet used), if any.
-    pub(super) claim_on_device: Arc<tokio::sync::Mutex<Option<Claim>>>,
+    pub(super) claim_on_device: ClaimRecord,
     pub(super) cancel: tokio::sync::watch::Sender<bool>,
     /// When `connect` began: the origin of every event's `elapsed` and of the timings.
     pub(super) started: Instant,
@@ -155,7 +155,7 @@ impl ProvisioningSession {
         let held = self.claim_on_device.lock().await.take();
         if held.is_some() {
             let session = self.session.lock().await.clone();
-            self.wipe_claim(&session).await;
+            self.claim_wipe(session).perform().await;
         }
         self.link.disconnect().await;
     }
@@ -180,17 +180,14 @@ impl ProvisioningSession {
         let mut cancelled = self.cancel.subscribe();
         // Waits for the wipe of a run that was dropped, if one is still going.
         let holds_claim = self.claim_on_device.lock().await.is_some();
-        let mut guard = AbortOnDrop {
-            session: self.session.lock().await.clone(),
-            link: self.link.clone(),
-            credentials: self.credentials.clone(),
-            policy: self.provisioner.config.security.clone(),
+        let mut guard = ClaimWipeGuard {
+            wipe: self.claim_wipe(self.session.lock().await.clone()),
             on_device: self.claim_on_device.clone(),
             runtime: self.runtime.clone(),
             // A retry after a Wi-Fi failure starts with the claim already on the device.
             armed: holds_claim,
         };
-        let mut run = Run {
+        let mut progress = ProgressLog {
             start: self.started,
             listener,
             timings: Vec::new(),
@@ -200,8 +197,8 @@ impl ProvisioningSession {
         let result = {
             let work = tokio::time::timeout(overall, async {
                 let session = self.usable_session().await?;
-                guard.session = session.clone();
-                self.run(&session, wifi, options, &mut run, &mut guard)
+                guard.wipe.session = session.clone();
+                self.drive(&session, wifi, options, &mut progress, &mut guard)
                     .await
             });
             tokio::select! {
@@ -215,7 +212,7 @@ impl ProvisioningSession {
         self.cancel.send_replace(false);
         let result = result.map_err(|e| {
             e.unwrap_or(ProvisionError::StageTimeout {
-                stage: run.last_stage(),
+                stage: progress.last_stage(),
             })
         });
         match &result {
@@ -230,8 +227,7 @@ impl ProvisioningSession {
             Err(_) => {
                 // The guard stays armed through this wipe: if the app drops the run now (a cancel
                 // followed by a cancelled coroutine), the wipe goes on in the background.
-                let session = guard.session.clone();
-                let wiped = self.wipe_claim(&session).await;
+                let wiped = guard.wipe.perform().await;
                 guard.armed = false;
                 // A claim the device did not confirm wiping stays recorded: `close` (or dropping
                 // the session) tries again, and a next run asks the device before reusing it.
@@ -261,62 +257,32 @@ impl ProvisioningSession {
         Ok(current.clone())
     }
 
-    async fn run(
+    /// One run, step by step: the device's Wi-Fi settled and the new settings set, the claim handed
+    /// over, Wi-Fi applied, the device watched until the cloud confirms it.
+    async fn drive(
         &self,
         session: &Arc<DeviceSession>,
         wifi: &WifiCredentials,
         options: &ProvisionOptions,
-        run: &mut Run<'_>,
-        guard: &mut AbortOnDrop,
+        progress: &mut ProgressLog<'_>,
+        guard: &mut ClaimWipeGuard,
     ) -> Result<ProvisionedDevice, ProvisionError> {
-        let config = self.provisioner.config.clone();
         self.settle_wifi(session).await?;
         session.set_wifi_config(wifi).await?;
-        // Just in time: the claim is requested only now, with the session up and the network chosen.
-        let mut on_device = self.claim_on_device.lock().await;
-        let mut reusable = on_device
-            .as_ref()
-            .is_some_and(|c| c.deadline().remaining() >= config.safety_margin);
-        // The device keeps its claim through a Wi-Fi reset, but may have dropped it on its own (a
-        // restart of its provisioning task): ask before reusing it.
-        if reusable && session.cloud_status().await?.stage != CloudStage::ClaimReceived {
-            tracing::info!("the device no longer holds the claim; asking for a fresh one");
-            *on_device = None;
-            reusable = false;
-        }
-        let (claim, baseline) = if reusable {
-            let claim = on_device.clone().ok_or(ProvisionError::DeadlineMissed {
-                stage: Stage::ClaimIssued,
-            })?;
-            run.claim = Some(*claim.deadline());
-            run.emit(
-                Stage::ClaimIssued,
-                Some("reusing the claim already on the device".into()),
-            );
-            (claim, self.baseline(options).await)
-        } else {
-            let claim = self.fresh_claim(options, run).await?;
-            guard.armed = true;
-            // The device cannot use the claim before its Wi-Fi settings are applied, so what the
-            // thing has now is what it had before this run: look while the claim travels.
-            // A failed transfer ends the run at once, without waiting for the read.
-            let bundle = claim_bundle(&claim, &config.iot_endpoint, &options.template_parameters);
-            let (_, baseline) = tokio::try_join!(session.send_claim(&bundle), async {
-                Ok(self.baseline(options).await)
-            })?;
-            *on_device = Some(claim.clone());
-            (claim, baseline)
-        };
-        drop(on_device);
-        guard.armed = true;
-        let handover = Handover {
-            claim: &claim,
-            time_left: claim.deadline().remaining(),
-            baseline,
-        };
-        run.emit(Stage::ClaimSent, None);
+        let handover = self.hand_over(session, options, progress, guard).await?;
         session.apply_wifi_config().await?;
-        run.emit(Stage::WifiApplied, None);
-        self.watch(session, &handover, options, run).await
+        progress.emit(Stage::WifiApplied, None);
+        self.watch(session, &handover, options, progress).await
     }
+}
+
+/// A new secure session on `link`, reconnecting it if it dropped (a new session replaces the old one
+/// on the device).
+pub(super) async fn reopen(
+    link: &Arc<dyn DeviceLink>,
+    credentials: &DeviceCredentials,
+    policy: &SecurityPolicy,
+) -> Result<DeviceSession, ProtocolError> {
+    link.connect().await?;
+    DeviceSession::establish(link.clone(), credentials, policy, &mut rand_core::OsRng).await
 }

@@ -9,7 +9,7 @@ use crate::protocomm::{DeviceSession, ProtocolError};
 use crate::transport::LinkError;
 
 use super::handover::Handover;
-use super::progress::Run;
+use super::progress::ProgressLog;
 use super::{ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisioningSession, Stage};
 
 /// The device-side stages, in the order the device goes through them.
@@ -39,12 +39,12 @@ impl ProvisioningSession {
     pub(super) async fn watch(
         &self,
         session: &Arc<DeviceSession>,
-        handover: &Handover<'_>,
+        handover: &Handover,
         options: &ProvisionOptions,
-        run: &mut Run<'_>,
+        progress: &mut ProgressLog<'_>,
     ) -> Result<ProvisionedDevice, ProvisionError> {
         let config = self.provisioner.config.clone();
-        let claim = handover.claim;
+        let claim = &handover.claim;
         let applied = Instant::now();
         let mut certificate_at: Option<Instant> = None;
         let mut last: Option<CloudStatus> = None;
@@ -54,7 +54,7 @@ impl ProvisioningSession {
                 // Devices stop BLE soon after they get an address — often before a status read saw
                 // the address: once Wi-Fi was applied, go on through the cloud.
                 Err(ProtocolError::Link(LinkError::Disconnected))
-                    if run.last_stage() >= Stage::WifiApplied =>
+                    if progress.last_stage() >= Stage::WifiApplied =>
                 {
                     tracing::info!(
                         "the device went away after joining Wi-Fi; confirming through the cloud"
@@ -72,7 +72,7 @@ impl ProvisioningSession {
                         return Err(ProtocolError::Link(LinkError::Disconnected).into());
                     };
                     let certificate = last.as_ref().and_then(|s| s.certificate_id.clone());
-                    return self.confirm(&thing, certificate, handover, run).await;
+                    return self.confirm(&thing, certificate, handover, progress).await;
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -80,16 +80,16 @@ impl ProvisioningSession {
                 // The device's stages are sequential: a stage seen implies the ones before it, even
                 // when they came and went between two status reads.
                 for passed in CLOUD_STAGES.iter().copied().take_while(|s| *s < stage) {
-                    if !run.timings.iter().any(|(s, _)| *s == passed) {
+                    if !progress.timings.iter().any(|(s, _)| *s == passed) {
                         let detail = if passed == Stage::WifiConnected {
                             status.ip.map(|ip| format!("ip {ip}"))
                         } else {
                             Some("reached between two status reads".to_owned())
                         };
-                        run.emit(passed, detail);
+                        progress.emit(passed, detail);
                     }
                 }
-                run.emit(
+                progress.emit(
                     stage,
                     status
                         .ip
@@ -110,14 +110,14 @@ impl ProvisioningSession {
                                 thing_name: String::new(),
                             })?;
                     return self
-                        .confirm(&thing, status.certificate_id.clone(), handover, run)
+                        .confirm(&thing, status.certificate_id.clone(), handover, progress)
                         .await;
                 }
-                CloudStage::Failed => return Err(self.failure(status, run)),
+                CloudStage::Failed => return Err(self.failure(status, progress)),
                 _ => {}
             }
             // The watchdog.
-            let stage = run.last_stage();
+            let stage = progress.last_stage();
             if certificate_at.is_none() && claim.deadline().has_passed() {
                 return Err(ProvisionError::DeadlineMissed { stage });
             }
@@ -135,24 +135,24 @@ impl ProvisioningSession {
         }
     }
 
-    fn failure(&self, status: CloudStatus, run: &mut Run<'_>) -> ProvisionError {
+    fn failure(&self, status: CloudStatus, progress: &mut ProgressLog<'_>) -> ProvisionError {
         let Some(f) = status.failure else {
             return ProvisionError::StageTimeout {
-                stage: run.last_stage(),
+                stage: progress.last_stage(),
             };
         };
         match f.kind {
             CloudFailureKind::WifiAuth => {
-                run.emit(Stage::WifiFailed, Some("wrong passphrase".into()));
+                progress.emit(Stage::WifiFailed, Some("wrong passphrase".into()));
                 ProvisionError::WifiAuthFailed
             }
             CloudFailureKind::WifiNotFound => {
-                run.emit(Stage::WifiFailed, Some("network not found".into()));
+                progress.emit(Stage::WifiFailed, Some("network not found".into()));
                 ProvisionError::WifiNetworkNotFound
             }
             CloudFailureKind::DhcpTimeout => ProvisionError::WifiTimeout,
             CloudFailureKind::ClaimExpired => ProvisionError::DeadlineMissed {
-                stage: run.last_stage(),
+                stage: progress.last_stage(),
             },
             kind => ProvisionError::CloudRejected {
                 kind,
