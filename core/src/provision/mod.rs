@@ -1,7 +1,7 @@
 //! The orchestrator: what an installer app runs to bring one device onto AWS IoT.
 //!
 //! [`Provisioner`] (one per app, shared by many devices) opens a [`ProvisioningSession`] on a
-//! [`DeviceLink`]; [`ProvisioningSession::provision`] then requests a claim *just in time* (after the
+//! `DeviceLink`; [`ProvisioningSession::provision`] then requests a claim *just in time* (after the
 //! secure session is up and the network chosen), hands it and the Wi-Fi settings over, and watches the
 //! device join Wi-Fi, get its certificate, register its thing and reconnect — every event carrying the
 //! time left on the claim — until the cloud itself confirms the thing with the device's certificate.
@@ -11,6 +11,20 @@
 //! [`ProvisionError::DeadlineMissed`] naming the stage it was in; per-stage and overall timeouts bound
 //! the rest. Cancelling (dropping the future, or [`ProvisioningSession::cancel`]) wipes the claim from
 //! the device.
+//!
+//! The files follow a run: `session.rs` (the [`Provisioner`], its sessions and the driver of one
+//! run), `handover.rs` (the device's Wi-Fi settled, a claim with the safety margin, its transfer),
+//! `watch.rs` (the device's `aws-status` polled through its stages), `confirm.rs` (the cloud's
+//! confirmation), `cleanup.rs` (the claim wiped when a run fails or is dropped) and `progress.rs` (what
+//! a run reports), with `config.rs`, `error.rs`, `events.rs`, `stages.rs` and `bundle.rs` around them.
+//!
+//! **Adding a stage** is one row in the table in `stages.rs` (its doc; what a run has reached by then;
+//! the `aws-status` stages that report it, when the device does; whether it repeats), placed where it
+//! comes in a run, plus its variant at the same place in the FFI crate's `Stage` (`src/records.rs`,
+//! which uniffi needs): the build and the test `stages_follow_the_core_table` fail until the two
+//! agree. A device step is then reported as the device reaches it; a step of the SDK's own is
+//! reported with `progress.emit` where it happens. Nothing else lists the stages: the watchdog, the
+//! progress log and the FFI conversion read the table.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -44,10 +58,12 @@ mod events;
 mod handover;
 mod progress;
 mod session;
+mod stages;
 mod watch;
 
 pub use bundle::claim_bundle;
 pub use config::{ProvisionOptions, ProvisionedDevice, ProvisionerConfig};
 pub use error::ProvisionError;
-pub use events::{NoListener, ProvisioningEvent, ProvisioningListener, Stage};
+pub use events::{NoListener, ProvisioningEvent, ProvisioningListener};
 pub use session::{Provisioner, ProvisioningSession};
+pub use stages::Stage;

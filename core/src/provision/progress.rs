@@ -19,10 +19,8 @@ pub(super) struct ProgressLog<'a> {
 impl ProgressLog<'_> {
     /// Reports `stage` (with `detail`), unless this run already did and it is not repeatable.
     pub(super) fn emit(&mut self, stage: Stage, detail: Option<String>) {
-        // Each stage is reported once, except those a run can go through again: a Wi-Fi failure, and
-        // a second claim request when the first claim was too close to expiry.
-        let repeatable = matches!(stage, Stage::WifiFailed | Stage::ClaimRequested);
-        if self.timings.iter().any(|(s, _)| *s == stage) && !repeatable {
+        // Each stage is reported once, except those a run can go through again (see the table).
+        if self.timings.iter().any(|(s, _)| *s == stage) && !stage.is_repeatable() {
             return;
         }
         self.timings.push((stage, self.start.elapsed()));

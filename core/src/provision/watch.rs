@@ -12,28 +12,6 @@ use super::handover::Handover;
 use super::progress::ProgressLog;
 use super::{ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisioningSession, Stage};
 
-/// The device-side stages, in the order the device goes through them.
-const CLOUD_STAGES: [Stage; 6] = [
-    Stage::WifiConnecting,
-    Stage::WifiConnected,
-    Stage::MqttConnectedWithClaim,
-    Stage::CertificateIssued,
-    Stage::ThingRegistered,
-    Stage::ReconnectedWithPermanent,
-];
-
-fn stage_of(cloud: CloudStage) -> Option<Stage> {
-    Some(match cloud {
-        CloudStage::WifiConnecting => Stage::WifiConnecting,
-        CloudStage::WifiConnected | CloudStage::TimeSynced => Stage::WifiConnected,
-        CloudStage::MqttConnectedWithClaim => Stage::MqttConnectedWithClaim,
-        CloudStage::CertificateIssued => Stage::CertificateIssued,
-        CloudStage::ThingRegistered => Stage::ThingRegistered,
-        CloudStage::ReconnectedWithPermanent | CloudStage::Done => Stage::ReconnectedWithPermanent,
-        _ => return None,
-    })
-}
-
 impl ProvisioningSession {
     /// Polls `aws-status` until the device is done, failed, or out of time; then confirms with the cloud.
     pub(super) async fn watch(
@@ -54,7 +32,7 @@ impl ProvisioningSession {
                 // Devices stop BLE soon after they get an address — often before a status read saw
                 // the address: once Wi-Fi was applied, go on through the cloud.
                 Err(ProtocolError::Link(LinkError::Disconnected))
-                    if progress.last_stage() >= Stage::WifiApplied =>
+                    if progress.last_stage().reached_wifi_applied() =>
                 {
                     tracing::info!(
                         "the device went away after joining Wi-Fi; confirming through the cloud"
@@ -76,10 +54,10 @@ impl ProvisioningSession {
                 }
                 Err(e) => return Err(e.into()),
             };
-            if let Some(stage) = stage_of(status.stage) {
+            if let Some(stage) = Stage::reported_by_device(status.stage) {
                 // The device's stages are sequential: a stage seen implies the ones before it, even
                 // when they came and went between two status reads.
-                for passed in CLOUD_STAGES.iter().copied().take_while(|s| *s < stage) {
+                for passed in stage.device_steps_before() {
                     if !progress.timings.iter().any(|(s, _)| *s == passed) {
                         let detail = if passed == Stage::WifiConnected {
                             status.ip.map(|ip| format!("ip {ip}"))
@@ -96,7 +74,7 @@ impl ProvisioningSession {
                         .map(|ip| format!("ip {ip}"))
                         .filter(|_| stage == Stage::WifiConnected),
                 );
-                if stage >= Stage::CertificateIssued && certificate_at.is_none() {
+                if stage.reached_certificate() && certificate_at.is_none() {
                     certificate_at = Some(Instant::now());
                 }
             }
@@ -121,7 +99,7 @@ impl ProvisioningSession {
             if certificate_at.is_none() && claim.deadline().has_passed() {
                 return Err(ProvisionError::DeadlineMissed { stage });
             }
-            if stage < Stage::WifiConnected && applied.elapsed() > config.wifi_timeout {
+            if !stage.reached_wifi() && applied.elapsed() > config.wifi_timeout {
                 return Err(ProvisionError::WifiTimeout);
             }
             if certificate_at.is_some_and(|t| t.elapsed() > config.cloud_timeout) {
