@@ -125,7 +125,8 @@ pub enum ProvisioningFailure {
         /// Where the device was.
         stage: Stage,
     },
-    /// A stage took longer than the provisioner allows.
+    /// A stage, or the whole run, took longer than the provisioner allows; `stage` is where the run
+    /// was.
     #[error("stage {stage:?} timed out")]
     StageTimeout {
         /// The stage.
@@ -180,6 +181,10 @@ impl From<ProvisionError> for ProvisioningFailure {
                 stage: stage.into(),
             },
             ProvisionError::StageTimeout { stage } => Self::StageTimeout {
+                stage: stage.into(),
+            },
+            // What the app saw before the core told the two apart: the stage the run was at.
+            ProvisionError::OverallTimeout { stage, .. } => Self::StageTimeout {
                 stage: stage.into(),
             },
             ProvisionError::CloudRejected {
@@ -423,6 +428,13 @@ mod tests {
             (ProvisionError::WifiAuthFailed, "WifiPasswordRejected"),
             (ProvisionError::WifiNetworkNotFound, "WifiNetworkNotFound"),
             (ProvisionError::WifiTimeout, "WifiTimeout"),
+            (
+                ProvisionError::OverallTimeout {
+                    stage: claimlink_core::Stage::WifiConnected,
+                    limit: std::time::Duration::from_secs(420),
+                },
+                "StageTimeout { stage: WifiConnected }",
+            ),
             (ProvisionError::Cancelled, "Cancelled"),
             (
                 ClaimError::Unauthorized {

@@ -1,5 +1,7 @@
 //! Why provisioning failed.
 
+use std::time::Duration;
+
 use crate::claim::ClaimError;
 use crate::protocomm::proto::CloudFailureKind;
 use crate::protocomm::ProtocolError;
@@ -32,11 +34,19 @@ pub enum ProvisionError {
         /// Where the device was.
         stage: Stage,
     },
-    /// A stage took longer than allowed.
+    /// A stage took longer than allowed (the cloud stages after the certificate, for instance).
     #[error("stage {stage:?} timed out")]
     StageTimeout {
         /// The stage.
         stage: Stage,
+    },
+    /// The whole run took longer than [`ProvisionerConfig::overall_timeout`](super::ProvisionerConfig::overall_timeout).
+    #[error("the run did not finish within {limit:?} (it was at stage {stage:?})")]
+    OverallTimeout {
+        /// The stage the run had reached.
+        stage: Stage,
+        /// The time allowed.
+        limit: Duration,
     },
     /// AWS IoT refused the device (template, hook, certificate…), in AWS's words. When the failure came
     /// after registration (the credentials provider refused the new certificate), the thing and its

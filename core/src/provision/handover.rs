@@ -91,18 +91,16 @@ impl ProvisioningSession {
         let mut on_device = self.claim_on_device.lock().await;
         let mut reusable = on_device
             .as_ref()
-            .is_some_and(|c| c.deadline().remaining() >= config.safety_margin);
+            .filter(|c| c.deadline().remaining() >= config.safety_margin)
+            .cloned();
         // The device keeps its claim through a Wi-Fi reset, but may have dropped it on its own (a
         // restart of its provisioning task): ask before reusing it.
-        if reusable && session.cloud_status().await?.stage != CloudStage::ClaimReceived {
+        if reusable.is_some() && session.cloud_status().await?.stage != CloudStage::ClaimReceived {
             tracing::info!("the device no longer holds the claim; asking for a fresh one");
             *on_device = None;
-            reusable = false;
+            reusable = None;
         }
-        let (claim, baseline) = if reusable {
-            let claim = on_device.clone().ok_or(ProvisionError::DeadlineMissed {
-                stage: Stage::ClaimIssued,
-            })?;
+        let (claim, baseline) = if let Some(claim) = reusable {
             progress.claim = Some(*claim.deadline());
             progress.emit(
                 Stage::ClaimIssued,

@@ -8,8 +8,9 @@
 //!
 //! Deadlines: a claim with less than the safety margin left is never handed over (a fresh one is
 //! fetched); a device that has not obtained its certificate when the claim expires fails with
-//! [`ProvisionError::DeadlineMissed`] naming the stage it was in; per-stage and overall timeouts bound
-//! the rest. Cancelling (dropping the future, or [`ProvisioningSession::cancel`]) wipes the claim from
+//! [`ProvisionError::DeadlineMissed`] naming the stage it was in; the Wi-Fi and cloud timeouts
+//! ([`ProvisionError::WifiTimeout`], [`ProvisionError::StageTimeout`]) and the whole run's
+//! ([`ProvisionError::OverallTimeout`]) bound the rest. Cancelling (dropping the future, or [`ProvisioningSession::cancel`]) wipes the claim from
 //! the device.
 //!
 //! The files follow a run: `session.rs` (the [`Provisioner`], its sessions and the driver of one

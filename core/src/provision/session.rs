@@ -211,8 +211,9 @@ impl ProvisioningSession {
         // The run is over: a later `cancel` is for the next one.
         self.cancel.send_replace(false);
         let result = result.map_err(|e| {
-            e.unwrap_or(ProvisionError::StageTimeout {
+            e.unwrap_or(ProvisionError::OverallTimeout {
                 stage: progress.last_stage(),
+                limit: overall,
             })
         });
         match &result {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::endpoint;
 use crate::protocomm::ops::CloudStatus;
 use crate::protocomm::proto::{CloudFailureKind, CloudStage};
 use crate::protocomm::{DeviceSession, ProtocolError};
@@ -91,7 +92,7 @@ impl ProvisioningSession {
                         .confirm(&thing, status.certificate_id.clone(), handover, progress)
                         .await;
                 }
-                CloudStage::Failed => return Err(self.failure(status, progress)),
+                CloudStage::Failed => return Err(reported_failure(status, progress)),
                 _ => {}
             }
             // The watchdog.
@@ -112,34 +113,108 @@ impl ProvisioningSession {
             tokio::time::sleep(next).await;
         }
     }
+}
 
-    fn failure(&self, status: CloudStatus, progress: &mut ProgressLog<'_>) -> ProvisionError {
-        let Some(f) = status.failure else {
-            return ProvisionError::StageTimeout {
-                stage: progress.last_stage(),
-            };
-        };
-        match f.kind {
-            CloudFailureKind::WifiAuth => {
-                progress.emit(Stage::WifiFailed, Some("wrong passphrase".into()));
-                ProvisionError::WifiAuthFailed
-            }
-            CloudFailureKind::WifiNotFound => {
-                progress.emit(Stage::WifiFailed, Some("network not found".into()));
-                ProvisionError::WifiNetworkNotFound
-            }
-            CloudFailureKind::DhcpTimeout => ProvisionError::WifiTimeout,
-            CloudFailureKind::ClaimExpired => ProvisionError::DeadlineMissed {
-                stage: progress.last_stage(),
-            },
-            kind => ProvisionError::CloudRejected {
-                kind,
-                status_code: f.status_code,
-                error_code: f.error_code,
-                error_message: f.error_message,
-                thing_name: status.thing_name,
-                certificate_id: status.certificate_id,
-            },
+/// The error a device's `Failed` status stands for; a Wi-Fi failure is also reported as
+/// [`Stage::WifiFailed`]. A `Failed` without a failure breaks the protocol (the protocol layer
+/// refuses one already; this keeps the rule where the status is read).
+fn reported_failure(status: CloudStatus, progress: &mut ProgressLog<'_>) -> ProvisionError {
+    let Some(f) = status.failure else {
+        return ProtocolError::Malformed {
+            endpoint: endpoint::AWS_STATUS.to_owned(),
+            what: "failed without a failure".to_owned(),
         }
+        .into();
+    };
+    match f.kind {
+        CloudFailureKind::WifiAuth => {
+            progress.emit(Stage::WifiFailed, Some("wrong passphrase".into()));
+            ProvisionError::WifiAuthFailed
+        }
+        CloudFailureKind::WifiNotFound => {
+            progress.emit(Stage::WifiFailed, Some("network not found".into()));
+            ProvisionError::WifiNetworkNotFound
+        }
+        CloudFailureKind::DhcpTimeout => ProvisionError::WifiTimeout,
+        CloudFailureKind::ClaimExpired => ProvisionError::DeadlineMissed {
+            stage: progress.last_stage(),
+        },
+        kind => ProvisionError::CloudRejected {
+            kind,
+            status_code: f.status_code,
+            error_code: f.error_code,
+            error_message: f.error_message,
+            thing_name: status.thing_name,
+            certificate_id: status.certificate_id,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::protocomm::ops::CloudFailure;
+    use crate::provision::{ProvisioningEvent, ProvisioningListener};
+
+    #[derive(Default)]
+    struct Stages(Mutex<Vec<Stage>>);
+
+    impl ProvisioningListener for Stages {
+        fn on_event(&self, event: ProvisioningEvent) {
+            self.0.lock().map(|mut s| s.push(event.stage)).ok();
+        }
+    }
+
+    fn failed(failure: Option<CloudFailure>) -> CloudStatus {
+        CloudStatus {
+            stage: CloudStage::Failed,
+            ip: None,
+            thing_name: None,
+            certificate_id: None,
+            failure,
+        }
+    }
+
+    fn log(listener: &Stages) -> ProgressLog<'_> {
+        ProgressLog {
+            start: Instant::now(),
+            listener,
+            timings: vec![(Stage::WifiApplied, Duration::ZERO)],
+            claim: None,
+        }
+    }
+
+    #[test]
+    fn a_failure_without_a_reason_is_a_protocol_error() {
+        let listener = Stages::default();
+        let error = reported_failure(failed(None), &mut log(&listener));
+        assert!(
+            matches!(
+                &error,
+                ProvisionError::Protocol(ProtocolError::Malformed { endpoint, .. })
+                    if endpoint == endpoint::AWS_STATUS
+            ),
+            "{error:?}"
+        );
+        assert!(listener.0.lock().map(|s| s.is_empty()).unwrap_or(false));
+    }
+
+    #[test]
+    fn a_wifi_failure_is_reported_and_typed() {
+        let listener = Stages::default();
+        let failure = CloudFailure {
+            kind: CloudFailureKind::WifiAuth,
+            status_code: 0,
+            error_code: String::new(),
+            error_message: String::new(),
+        };
+        let error = reported_failure(failed(Some(failure)), &mut log(&listener));
+        assert!(matches!(error, ProvisionError::WifiAuthFailed), "{error:?}");
+        assert_eq!(
+            listener.0.lock().map(|s| s.clone()).unwrap_or_default(),
+            [Stage::WifiFailed]
+        );
     }
 }
