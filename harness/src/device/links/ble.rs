@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use claimlink_core::internal::endpoint;
 use claimlink_core::{DeviceLink, LinkError, MAX_MESSAGE_BYTES};
 
-use super::{DeviceFailure, SimDevice};
+use crate::device::{DeviceFailure, SimDevice};
 
 /// How the link behaves.
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use claimlink_core::internal::endpoint;
 use claimlink_core::{GattCharacteristic, GattError, GattPeripheral, USER_DESCRIPTION_UUID};
 
-use super::{DeviceFailure, SimDevice};
+use crate::device::{DeviceFailure, SimDevice};
 
 /// ESP-IDF's example provisioning service UUID.
 pub const SERVICE: u128 = 0x021a_9004_0382_4aea_bff4_6b3f_1c5a_dfb4;

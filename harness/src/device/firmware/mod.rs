@@ -1,0 +1,401 @@
+//! The simulated firmware: [`SimDevice`], its state, and the dispatch from an endpoint name to its
+//! handler (one file per endpoint: [`scan`], [`config`], [`ctrl`], [`aws_claim`], [`aws_status`]); the
+//! session endpoint's handshakes are in [`security`], the cloud half the device runs once online in
+//! [`online`].
+
+mod aws_claim;
+mod aws_status;
+mod config;
+mod ctrl;
+mod online;
+mod scan;
+pub mod security;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use claimlink_core::internal::endpoint;
+use claimlink_core::internal::proto;
+use prost::Message;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use zeroize::Zeroizing;
+
+use super::wifi::JoinOutcome;
+use super::SimDeviceConfig;
+use security::{DeviceSecurity, Handshake, Refused, Sec2Secrets};
+
+/// The cloud half's progress, as `aws-status` reports it.
+#[derive(Clone, Debug, Default)]
+struct CloudProgress {
+    stage: Option<proto::CloudStage>,
+    thing_name: String,
+    certificate_id: String,
+    failure: Option<proto::CloudFailure>,
+}
+
+/// Why the device did not answer a request normally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceFailure {
+    /// No such endpoint (HTTP 404, no such characteristic).
+    UnknownEndpoint,
+    /// The handler failed (HTTP 500, an ATT error), as ESP-IDF does for a wrong proof or a bad frame.
+    Refused(String),
+    /// Provisioning has stopped (auto-stop after the device got an IP): BLE is gone.
+    Stopped,
+}
+
+/// A claim the device holds, decoded.
+#[derive(Clone)]
+pub struct ReceivedClaim {
+    /// The serialized bundle, as transferred.
+    pub bundle: Zeroizing<Vec<u8>>,
+    /// Claim certificate, DER.
+    pub certificate_der: Vec<u8>,
+    /// Claim key, DER (PKCS#1).
+    pub private_key_der: Zeroizing<Vec<u8>>,
+    /// Claim certificate id.
+    pub certificate_id: String,
+    /// AWS IoT data endpoint.
+    pub iot_endpoint: String,
+    /// Template name.
+    pub template_name: String,
+    /// Template parameters.
+    pub template_parameters: BTreeMap<String, String>,
+    /// Seconds left as the phone measured them at hand-over.
+    pub seconds_left: u32,
+}
+
+impl std::fmt::Debug for ReceivedClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedClaim")
+            .field("certificate_id", &self.certificate_id)
+            .field("template_name", &self.template_name)
+            .finish_non_exhaustive()
+    }
+}
+
+struct PendingClaim {
+    total: usize,
+    sha256: Vec<u8>,
+    data: Zeroizing<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct WifiMachine {
+    ssid: Vec<u8>,
+    passphrase: Zeroizing<Vec<u8>>,
+    configured: bool,
+    applied_at: Option<Instant>,
+}
+
+/// Wi-Fi state as the device reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimWifiState {
+    /// Nothing applied.
+    Disconnected,
+    /// Trying.
+    Connecting,
+    /// Joined.
+    Connected {
+        /// Address.
+        ip: Ipv4Addr,
+        /// SSID.
+        ssid: Vec<u8>,
+        /// Channel.
+        channel: u32,
+        /// BSSID.
+        bssid: [u8; 6],
+        /// Since when.
+        since: Instant,
+    },
+    /// An attempt failed, more to come.
+    AttemptFailed {
+        /// Attempts left.
+        remaining: u32,
+    },
+    /// Gave up.
+    Failed {
+        /// Wrong passphrase (else: network not found).
+        auth: bool,
+    },
+}
+
+struct Inner {
+    rng: ChaCha20Rng,
+    session: Option<(u64, Handshake)>,
+    wifi: WifiMachine,
+    pending_claim: Option<PendingClaim>,
+    claim: Option<ReceivedClaim>,
+    scan_done: bool,
+    exchanges: u64,
+    cloud: CloudProgress,
+}
+
+/// A simulated device. Share it (`Arc`) between the links that reach it.
+pub struct SimDevice {
+    config: SimDeviceConfig,
+    sec2: Option<Sec2Secrets>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for SimDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimDevice")
+            .field("name", &self.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn encode<M: Message>(m: &M) -> Vec<u8> {
+    m.encode_to_vec()
+}
+
+impl SimDevice {
+    /// Builds a device.
+    pub fn new(config: SimDeviceConfig) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
+        let sec2 = match &config.security {
+            DeviceSecurity::Sec2 {
+                username,
+                password,
+                patch,
+            } => Some(Sec2Secrets::new(username, password, *patch, &mut rng)),
+            _ => None,
+        };
+        Self {
+            sec2,
+            inner: Arc::new(Mutex::new(Inner {
+                rng,
+                session: None,
+                wifi: WifiMachine::default(),
+                pending_claim: None,
+                claim: None,
+                scan_done: false,
+                exchanges: 0,
+                cloud: CloudProgress::default(),
+            })),
+            config,
+        }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &SimDeviceConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The claim the device holds, if any.
+    pub fn received_claim(&self) -> Option<ReceivedClaim> {
+        self.lock().claim.clone()
+    }
+
+    /// The thing it registered as, once it has.
+    pub fn thing_name(&self) -> Option<String> {
+        Some(self.lock().cloud.thing_name.clone()).filter(|t| !t.is_empty())
+    }
+
+    /// Whether the device holds any claim material (complete or partial).
+    pub fn holds_claim(&self) -> bool {
+        let inner = self.lock();
+        inner.claim.is_some() || inner.pending_claim.is_some()
+    }
+
+    /// Requests handled so far.
+    pub fn exchanges(&self) -> u64 {
+        self.lock().exchanges
+    }
+
+    /// Power-cycles the device: everything in RAM is gone (session, Wi-Fi settings, any claim, cloud
+    /// progress). Provisioning restarts from scratch.
+    pub fn reboot(&self) {
+        let mut inner = self.lock();
+        inner.session = None;
+        inner.wifi = WifiMachine::default();
+        inner.pending_claim = None;
+        inner.claim = None;
+        inner.cloud = CloudProgress::default();
+        inner.scan_done = false;
+    }
+
+    /// Wipes the claim on the device's own initiative (a firmware timer, a watchdog restart of the
+    /// provisioning task): the session and Wi-Fi settings stay.
+    pub fn forget_claim(&self) {
+        let mut inner = self.lock();
+        inner.pending_claim = None;
+        inner.claim = None;
+    }
+
+    /// Drops the current session (a BLE disconnect, a reboot of the provisioning service).
+    pub fn drop_session(&self) {
+        self.lock().session = None;
+    }
+
+    /// The device's Wi-Fi state now.
+    pub fn wifi_state(&self) -> SimWifiState {
+        let inner = self.lock();
+        self.wifi_state_of(&inner.wifi, Instant::now())
+    }
+
+    fn wifi_state_of(&self, wifi: &WifiMachine, now: Instant) -> SimWifiState {
+        let Some(applied) = wifi.applied_at else {
+            return SimWifiState::Disconnected;
+        };
+        let world = &self.config.world;
+        let elapsed = now.saturating_duration_since(applied);
+        let step = world.connect_time.max(Duration::from_millis(1));
+        if elapsed < step {
+            return SimWifiState::Connecting;
+        }
+        match world.join(&wifi.ssid, &wifi.passphrase, self.config.index) {
+            JoinOutcome::Connected { ip, channel, bssid } => SimWifiState::Connected {
+                ip,
+                ssid: wifi.ssid.clone(),
+                channel,
+                bssid,
+                since: applied + step,
+            },
+            JoinOutcome::DhcpTimeout => SimWifiState::Connecting,
+            outcome => {
+                let total = world.retries + 1;
+                let failed = u32::try_from(elapsed.as_millis() / step.as_millis())
+                    .unwrap_or(u32::MAX)
+                    .min(total);
+                if failed < total {
+                    SimWifiState::AttemptFailed {
+                        remaining: total - failed,
+                    }
+                } else {
+                    SimWifiState::Failed {
+                        auth: outcome == JoinOutcome::AuthError,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether provisioning has auto-stopped (the device got an IP long enough ago).
+    pub fn provisioning_stopped(&self) -> bool {
+        let Some(limit) = self.config.auto_stop_after_ip else {
+            return false;
+        };
+        matches!(self.wifi_state(), SimWifiState::Connected { since, .. } if since.elapsed() >= limit)
+    }
+
+    /// The `proto-ver` answer.
+    pub fn version_json(&self) -> String {
+        let (sec_ver, patch, mut cap) = match &self.config.security {
+            DeviceSecurity::Sec0 => (0, 0, vec!["no_sec"]),
+            DeviceSecurity::Sec1 { pop } => (
+                1,
+                0,
+                if pop.is_none() {
+                    vec!["no_pop"]
+                } else {
+                    vec![]
+                },
+            ),
+            DeviceSecurity::Sec2 { patch, .. } => (2, *patch, vec![]),
+        };
+        cap.push("wifi_scan");
+        let mut root = serde_json::json!({"prov": {"ver": "v1.1", "sec_ver": sec_ver, "sec_patch_ver": patch, "cap": cap}});
+        if self.config.aws_extension {
+            root["aws"] = serde_json::json!({"ver": "1", "cap": ["claim", "status"]});
+        }
+        root.to_string()
+    }
+
+    /// Handles one request on `endpoint` from the connection identified by `session_id`.
+    pub fn handle(
+        &self,
+        session_id: u64,
+        endpoint_name: &str,
+        request: &[u8],
+    ) -> Result<Vec<u8>, DeviceFailure> {
+        if self.provisioning_stopped() {
+            return Err(DeviceFailure::Stopped);
+        }
+        let mut inner = self.lock();
+        inner.exchanges += 1;
+        match endpoint_name {
+            endpoint::VERSION => Ok(self.version_json().into_bytes()),
+            endpoint::SESSION => {
+                let req = proto::SessionData::decode(request)
+                    .map_err(|e| DeviceFailure::Refused(format!("bad SessionData: {e}")))?;
+                let Inner { rng, session, .. } = &mut *inner;
+                // One session per device: a new connection replaces the old one.
+                if session.as_ref().map(|(id, _)| *id) != Some(session_id) {
+                    *session = Some((session_id, Handshake::Fresh));
+                }
+                let Some((_, handshake)) = session.as_mut() else {
+                    return Err(DeviceFailure::Refused("no session".into()));
+                };
+                match security::handle_session(
+                    &self.config.security,
+                    self.sec2.as_ref(),
+                    handshake,
+                    req,
+                    rng,
+                ) {
+                    Ok(answer) => Ok(encode(&answer)),
+                    Err(Refused(why)) => {
+                        *session = None;
+                        Err(DeviceFailure::Refused(why))
+                    }
+                }
+            }
+            endpoint::SCAN | endpoint::CONFIG | endpoint::CTRL => {
+                self.secured(&mut inner, session_id, endpoint_name, request)
+            }
+            endpoint::AWS_CLAIM | endpoint::AWS_STATUS if self.config.aws_extension => {
+                self.secured(&mut inner, session_id, endpoint_name, request)
+            }
+            _ => Err(DeviceFailure::UnknownEndpoint),
+        }
+    }
+
+    fn secured(
+        &self,
+        inner: &mut Inner,
+        session_id: u64,
+        endpoint_name: &str,
+        request: &[u8],
+    ) -> Result<Vec<u8>, DeviceFailure> {
+        let plaintext = {
+            let cipher = match inner.session.as_mut() {
+                Some((id, Handshake::Done(cipher))) if *id == session_id => cipher,
+                _ => return Err(DeviceFailure::Refused("no secure session".into())),
+            };
+            match cipher.decrypt(request) {
+                Ok(p) => p,
+                Err(e) => {
+                    inner.session = None;
+                    return Err(DeviceFailure::Refused(format!("decrypt: {e}")));
+                }
+            }
+        };
+        let answer = match endpoint_name {
+            endpoint::SCAN => self.scan(inner, &plaintext)?,
+            endpoint::CONFIG => self.config_endpoint(inner, &plaintext)?,
+            endpoint::CTRL => self.ctrl(inner, &plaintext)?,
+            endpoint::AWS_CLAIM => self.claim(inner, &plaintext)?,
+            _ => self.cloud_status(inner, &plaintext)?,
+        };
+        match inner.session.as_mut() {
+            Some((_, Handshake::Done(cipher))) => cipher
+                .encrypt(&answer)
+                .map_err(|e| DeviceFailure::Refused(e.to_string())),
+            _ => Err(DeviceFailure::Refused("session lost".into())),
+        }
+    }
+
+    /// A fresh random session id for a new connection.
+    pub fn new_connection_id(&self) -> u64 {
+        self.lock().rng.next_u64()
+    }
+}
