@@ -5,19 +5,18 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::{encode, DeviceFailure, Inner, PendingClaim, ReceivedClaim, SimDevice};
+use super::{DeviceFailure, Inner, PendingClaim, ReceivedClaim, SimDevice};
 
 impl SimDevice {
+    /// Answers an `aws-claim` request.
     pub(super) fn claim(
         &self,
         inner: &mut Inner,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, DeviceFailure> {
+        req: proto::AwsClaimPayload,
+    ) -> Result<proto::AwsClaimPayload, DeviceFailure> {
         use proto::aws_claim_payload::Payload as P;
         use proto::AwsClaimMsgType as T;
         use proto::ClaimTransferError as E;
-        let req = proto::AwsClaimPayload::decode(plaintext)
-            .map_err(|e| DeviceFailure::Refused(format!("bad AwsClaimPayload: {e}")))?;
         let answer = |msg: T, error: E, payload: P| proto::AwsClaimPayload {
             msg: msg as i32,
             status: if error == E::None {
@@ -107,7 +106,7 @@ impl SimDevice {
                 ))
             }
         };
-        Ok(encode(&out))
+        Ok(out)
     }
 
     /// Checks and keeps the pending bundle. Any failure wipes it.

@@ -2,21 +2,18 @@
 
 use std::time::Instant;
 
+use super::{DeviceFailure, Inner, SimDevice, SimWifiState};
 use claimlink_core::internal::proto::{self, Status};
-use prost::Message;
-
-use super::{encode, DeviceFailure, Inner, SimDevice, SimWifiState};
 
 impl SimDevice {
+    /// Answers an `aws-status` request.
     pub(super) fn cloud_status(
         &self,
         inner: &mut Inner,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, DeviceFailure> {
+        req: proto::AwsStatusPayload,
+    ) -> Result<proto::AwsStatusPayload, DeviceFailure> {
         use proto::aws_status_payload::Payload as P;
         use proto::{CloudFailureKind as K, CloudStage as St};
-        let req = proto::AwsStatusPayload::decode(plaintext)
-            .map_err(|e| DeviceFailure::Refused(format!("bad AwsStatusPayload: {e}")))?;
         let wants_status = matches!(req.payload, Some(P::CmdGet(_)))
             || (req.payload.is_none()
                 && req.msg == proto::AwsStatusMsgType::TypeCmdGetCloudStatus as i32);
@@ -58,7 +55,7 @@ impl SimDevice {
             SimWifiState::Failed { auth: true } => (St::Failed, failure(K::WifiAuth)),
             SimWifiState::Failed { auth: false } => (St::Failed, failure(K::WifiNotFound)),
         };
-        Ok(encode(&proto::AwsStatusPayload {
+        Ok(proto::AwsStatusPayload {
             msg: proto::AwsStatusMsgType::TypeRespGetCloudStatus as i32,
             status: Status::Success as i32,
             payload: Some(P::RespGet(proto::RespGetCloudStatus {
@@ -68,6 +65,6 @@ impl SimDevice {
                 certificate_id: inner.cloud.certificate_id.clone(),
                 failure: fail,
             })),
-        }))
+        })
     }
 }

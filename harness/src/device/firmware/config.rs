@@ -3,22 +3,20 @@
 use std::time::Instant;
 
 use claimlink_core::internal::proto::{self, Status};
-use prost::Message;
 use zeroize::Zeroizing;
 
-use super::{encode, DeviceFailure, Inner, SimDevice, SimWifiState};
+use super::{DeviceFailure, Inner, SimDevice, SimWifiState};
 
 impl SimDevice {
+    /// Answers a `prov-config` request.
     pub(super) fn config_endpoint(
         &self,
         inner: &mut Inner,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, DeviceFailure> {
+        req: proto::WiFiConfigPayload,
+    ) -> Result<proto::WiFiConfigPayload, DeviceFailure> {
         use proto::resp_get_status::State as S;
         use proto::wi_fi_config_payload::Payload as P;
         use proto::WiFiConfigMsgType as T;
-        let req = proto::WiFiConfigPayload::decode(plaintext)
-            .map_err(|e| DeviceFailure::Refused(format!("bad WiFiConfigPayload: {e}")))?;
         let now = Instant::now();
         let (msg, payload) = match by_msg_config(req) {
             Some(P::CmdSetConfig(cmd)) => {
@@ -103,10 +101,10 @@ impl SimDevice {
             }
             _ => return Err(DeviceFailure::Refused("unexpected config message".into())),
         };
-        Ok(encode(&proto::WiFiConfigPayload {
+        Ok(proto::WiFiConfigPayload {
             msg: msg as i32,
             payload: Some(payload),
-        }))
+        })
     }
 }
 

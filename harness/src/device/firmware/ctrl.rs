@@ -2,21 +2,18 @@
 
 use std::time::Instant;
 
+use super::{DeviceFailure, Inner, SimDevice, SimWifiState, WifiMachine};
 use claimlink_core::internal::proto::{self, Status};
-use prost::Message;
-
-use super::{encode, DeviceFailure, Inner, SimDevice, SimWifiState, WifiMachine};
 
 impl SimDevice {
+    /// Answers a `prov-ctrl` request.
     pub(super) fn ctrl(
         &self,
         inner: &mut Inner,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, DeviceFailure> {
+        req: proto::WiFiCtrlPayload,
+    ) -> Result<proto::WiFiCtrlPayload, DeviceFailure> {
         use proto::wi_fi_ctrl_payload::Payload as P;
         use proto::WiFiCtrlMsgType as T;
-        let req = proto::WiFiCtrlPayload::decode(plaintext)
-            .map_err(|e| DeviceFailure::Refused(format!("bad WiFiCtrlPayload: {e}")))?;
         let state = self.wifi_state_of(&inner.wifi, Instant::now());
         let (msg, payload, ok) = match by_msg_ctrl(req) {
             Some(P::CmdCtrlReset(_)) => {
@@ -45,7 +42,7 @@ impl SimDevice {
         if ok {
             inner.wifi = WifiMachine::default();
         }
-        Ok(encode(&proto::WiFiCtrlPayload {
+        Ok(proto::WiFiCtrlPayload {
             msg: msg as i32,
             status: if ok {
                 Status::Success as i32
@@ -53,7 +50,7 @@ impl SimDevice {
                 Status::InternalError as i32
             },
             payload: Some(payload),
-        }))
+        })
     }
 }
 

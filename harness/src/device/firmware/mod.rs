@@ -10,6 +10,7 @@ mod ctrl;
 mod online;
 mod scan;
 pub mod security;
+mod session;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -25,7 +26,7 @@ use zeroize::Zeroizing;
 
 use super::wifi::JoinOutcome;
 use super::SimDeviceConfig;
-use security::{DeviceSecurity, Handshake, Refused, Sec2Secrets};
+use security::{DeviceSecurity, Handshake, Sec2Secrets};
 
 /// The cloud half's progress, as `aws-status` reports it.
 #[derive(Clone, Debug, Default)]
@@ -149,8 +150,25 @@ impl std::fmt::Debug for SimDevice {
     }
 }
 
-fn encode<M: Message>(m: &M) -> Vec<u8> {
-    m.encode_to_vec()
+/// The one shape of every protobuf endpoint: decodes the request, lets `handler` answer it, encodes
+/// the answer. A request that does not decode is refused, as ESP-IDF's handlers fail on a bad frame.
+fn message<Request, Answer>(
+    bytes: &[u8],
+    handler: impl FnOnce(Request) -> Result<Answer, DeviceFailure>,
+) -> Result<Vec<u8>, DeviceFailure>
+where
+    Request: Message + Default,
+    Answer: Message,
+{
+    let request = Request::decode(bytes)
+        .map_err(|e| DeviceFailure::Refused(format!("bad {}: {e}", message_name::<Request>())))?;
+    handler(request).map(|answer| answer.encode_to_vec())
+}
+
+/// A message type's own name (`WiFiScanPayload`), without its module path.
+fn message_name<M>() -> &'static str {
+    let full = std::any::type_name::<M>();
+    full.rsplit("::").next().unwrap_or(full)
 }
 
 impl SimDevice {
@@ -322,75 +340,31 @@ impl SimDevice {
         }
         let mut inner = self.lock();
         inner.exchanges += 1;
+        let inner = &mut *inner;
+        let extension = self.config.aws_extension;
         match endpoint_name {
             endpoint::VERSION => Ok(self.version_json().into_bytes()),
-            endpoint::SESSION => {
-                let req = proto::SessionData::decode(request)
-                    .map_err(|e| DeviceFailure::Refused(format!("bad SessionData: {e}")))?;
-                let Inner { rng, session, .. } = &mut *inner;
-                // One session per device: a new connection replaces the old one.
-                if session.as_ref().map(|(id, _)| *id) != Some(session_id) {
-                    *session = Some((session_id, Handshake::Fresh));
-                }
-                let Some((_, handshake)) = session.as_mut() else {
-                    return Err(DeviceFailure::Refused("no session".into()));
-                };
-                match security::handle_session(
-                    &self.config.security,
-                    self.sec2.as_ref(),
-                    handshake,
-                    req,
-                    rng,
-                ) {
-                    Ok(answer) => Ok(encode(&answer)),
-                    Err(Refused(why)) => {
-                        *session = None;
-                        Err(DeviceFailure::Refused(why))
-                    }
-                }
+            endpoint::SESSION => message(request, |req| self.session(inner, session_id, req)),
+            endpoint::SCAN => self.secured(inner, session_id, request, |inner, plaintext| {
+                message(plaintext, |req| self.scan(inner, req))
+            }),
+            endpoint::CONFIG => self.secured(inner, session_id, request, |inner, plaintext| {
+                message(plaintext, |req| self.config_endpoint(inner, req))
+            }),
+            endpoint::CTRL => self.secured(inner, session_id, request, |inner, plaintext| {
+                message(plaintext, |req| self.ctrl(inner, req))
+            }),
+            endpoint::AWS_CLAIM if extension => {
+                self.secured(inner, session_id, request, |inner, plaintext| {
+                    message(plaintext, |req| self.claim(inner, req))
+                })
             }
-            endpoint::SCAN | endpoint::CONFIG | endpoint::CTRL => {
-                self.secured(&mut inner, session_id, endpoint_name, request)
-            }
-            endpoint::AWS_CLAIM | endpoint::AWS_STATUS if self.config.aws_extension => {
-                self.secured(&mut inner, session_id, endpoint_name, request)
+            endpoint::AWS_STATUS if extension => {
+                self.secured(inner, session_id, request, |inner, plaintext| {
+                    message(plaintext, |req| self.cloud_status(inner, req))
+                })
             }
             _ => Err(DeviceFailure::UnknownEndpoint),
-        }
-    }
-
-    fn secured(
-        &self,
-        inner: &mut Inner,
-        session_id: u64,
-        endpoint_name: &str,
-        request: &[u8],
-    ) -> Result<Vec<u8>, DeviceFailure> {
-        let plaintext = {
-            let cipher = match inner.session.as_mut() {
-                Some((id, Handshake::Done(cipher))) if *id == session_id => cipher,
-                _ => return Err(DeviceFailure::Refused("no secure session".into())),
-            };
-            match cipher.decrypt(request) {
-                Ok(p) => p,
-                Err(e) => {
-                    inner.session = None;
-                    return Err(DeviceFailure::Refused(format!("decrypt: {e}")));
-                }
-            }
-        };
-        let answer = match endpoint_name {
-            endpoint::SCAN => self.scan(inner, &plaintext)?,
-            endpoint::CONFIG => self.config_endpoint(inner, &plaintext)?,
-            endpoint::CTRL => self.ctrl(inner, &plaintext)?,
-            endpoint::AWS_CLAIM => self.claim(inner, &plaintext)?,
-            _ => self.cloud_status(inner, &plaintext)?,
-        };
-        match inner.session.as_mut() {
-            Some((_, Handshake::Done(cipher))) => cipher
-                .encrypt(&answer)
-                .map_err(|e| DeviceFailure::Refused(e.to_string())),
-            _ => Err(DeviceFailure::Refused("session lost".into())),
         }
     }
 

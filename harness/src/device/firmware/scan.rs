@@ -1,20 +1,17 @@
 //! The `prov-scan` endpoint: Wi-Fi scan start, status and results.
 
+use super::{DeviceFailure, Inner, SimDevice};
 use claimlink_core::internal::proto::{self, Status};
-use prost::Message;
-
-use super::{encode, DeviceFailure, Inner, SimDevice};
 
 impl SimDevice {
+    /// Answers a `prov-scan` request.
     pub(super) fn scan(
         &self,
         inner: &mut Inner,
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, DeviceFailure> {
+        req: proto::WiFiScanPayload,
+    ) -> Result<proto::WiFiScanPayload, DeviceFailure> {
         use proto::wi_fi_scan_payload::Payload as P;
         use proto::WiFiScanMsgType as T;
-        let req = proto::WiFiScanPayload::decode(plaintext)
-            .map_err(|e| DeviceFailure::Refused(format!("bad WiFiScanPayload: {e}")))?;
         let mut status = Status::Success;
         let (msg, payload) = match by_msg_scan(req) {
             Some(P::CmdScanStart(_)) => {
@@ -63,11 +60,11 @@ impl SimDevice {
             }
             _ => return Err(DeviceFailure::Refused("unexpected scan message".into())),
         };
-        Ok(encode(&proto::WiFiScanPayload {
+        Ok(proto::WiFiScanPayload {
             msg: msg as i32,
             status: status as i32,
             payload: Some(payload),
-        }))
+        })
     }
 }
 
