@@ -15,6 +15,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use claimlink_core::internal::proto::CloudFailureKind as K;
+
 /// Where the device's MQTT broker is, and whom to trust.
 #[derive(Clone, Debug)]
 pub struct CloudEndpoint {
@@ -380,8 +382,7 @@ pub struct FlowFailure {
     pub certificate_id: Option<String>,
 }
 
-fn failure(kind: claimlink_core::internal::proto::CloudFailureKind, e: CloudError) -> FlowFailure {
-    use claimlink_core::internal::proto::CloudFailureKind as K;
+fn failure(kind: K, e: CloudError) -> FlowFailure {
     match e {
         CloudError::Rejected {
             status_code,
@@ -417,81 +418,123 @@ fn failure(kind: claimlink_core::internal::proto::CloudFailureKind, e: CloudErro
     }
 }
 
-/// Claim → certificate → RegisterThing → reconnect with the permanent certificate.
+/// Claim → certificate → RegisterThing → reconnect with the permanent certificate, reporting each
+/// stage reached. Each step fails with its own [`FlowFailure`] kind.
 pub async fn fleet_provision(
     input: FlowInput,
     mut on_stage: impl FnMut(FlowStage) + Send,
 ) -> Result<Provisioned, FlowFailure> {
-    use claimlink_core::internal::proto::CloudFailureKind as K;
-    let mut conn = Connection::open(&input.endpoint, input.claim, &input.client_id)
-        .await
-        .map_err(|e| failure(K::TlsRejected, e))?;
+    let FlowInput {
+        endpoint,
+        claim,
+        client_id,
+        template,
+        parameters,
+        use_csr,
+    } = input;
+    let mut conn = connect_with_claim(&endpoint, claim, &client_id).await?;
     on_stage(FlowStage::ConnectedWithClaim);
-    let (obtained, key) = if input.use_csr {
-        let key = rcgen::KeyPair::generate()
-            .map_err(|e| failure(K::Internal, CloudError::Config(e.to_string())))?;
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
-            .map_err(|e| failure(K::Internal, CloudError::Config(e.to_string())))?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, input.client_id.clone());
-        let csr = params
-            .serialize_request(&key)
-            .and_then(|c| c.pem())
-            .map_err(|e| failure(K::Internal, CloudError::Config(e.to_string())))?;
-        let obtained = create_certificate_from_csr(&mut conn, &csr)
-            .await
-            .map_err(|e| failure(K::CertificateRejected, e))?;
-        let der = PrivateKeyDer::try_from(key.serialize_der())
-            .map_err(|e| failure(K::Internal, CloudError::Config(e.to_string())))?;
-        (obtained, der)
-    } else {
-        let obtained = create_keys_and_certificate(&mut conn)
-            .await
-            .map_err(|e| failure(K::CertificateRejected, e))?;
-        let pem = obtained.private_key_pem.clone().unwrap_or_default();
-        let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
-            .map_err(|e| failure(K::CertificateRejected, CloudError::Malformed(e.to_string())))?;
-        (obtained, der)
-    };
+    let (obtained, key) = obtain_certificate(&mut conn, use_csr, &client_id).await?;
     on_stage(FlowStage::CertificateIssued);
+    // From here on AWS has issued a certificate: a failure names it.
     let issued = |mut f: FlowFailure| {
         f.certificate_id = Some(obtained.certificate_id.clone());
         f
     };
-    let (thing, _config) = register_thing(
-        &mut conn,
-        &input.template,
-        &obtained.ownership_token,
-        &input.parameters,
-    )
-    .await
-    .map_err(|e| issued(failure(K::RegisterThingRejected, e)))?;
-    let thing_name = thing.unwrap_or_default();
+    let thing_name = register(&mut conn, &template, &parameters, &obtained)
+        .await
+        .map_err(issued)?;
     on_stage(FlowStage::ThingRegistered);
     conn.close().await;
-    let cert =
-        CertificateDer::from_pem_slice(obtained.certificate_pem.as_bytes()).map_err(|e| {
-            issued(failure(
-                K::CertificateRejected,
-                CloudError::Malformed(e.to_string()),
-            ))
-        })?;
-    let identity = MqttIdentity {
-        chain: vec![cert.to_vec()],
-        key: key.clone_key(),
-    };
-    let permanent = Connection::open(&input.endpoint, identity, &input.client_id)
+    reconnect_with_permanent(&endpoint, &client_id, &obtained, &key)
         .await
-        .map_err(|e| issued(failure(K::ReconnectFailed, e)))?;
+        .map_err(issued)?;
     on_stage(FlowStage::Reconnected);
-    permanent.close().await;
     Ok(Provisioned {
         thing_name,
         certificate_id: obtained.certificate_id,
         certificate_pem: obtained.certificate_pem,
         key,
     })
+}
+
+/// Step 1: MQTT over mutual TLS with the claim certificate.
+async fn connect_with_claim(
+    endpoint: &CloudEndpoint,
+    claim: MqttIdentity,
+    client_id: &str,
+) -> Result<Connection, FlowFailure> {
+    Connection::open(endpoint, claim, client_id)
+        .await
+        .map_err(|e| failure(K::TlsRejected, e))
+}
+
+/// Step 2: a permanent certificate and its key — from a CSR (the key never leaves the device) or
+/// CreateKeysAndCertificate.
+async fn obtain_certificate(
+    conn: &mut Connection,
+    use_csr: bool,
+    client_id: &str,
+) -> Result<(Obtained, PrivateKeyDer<'static>), FlowFailure> {
+    if use_csr {
+        let internal = |e: rcgen::Error| failure(K::Internal, CloudError::Config(e.to_string()));
+        let key = rcgen::KeyPair::generate().map_err(internal)?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(internal)?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, client_id.to_owned());
+        let csr = params
+            .serialize_request(&key)
+            .and_then(|c| c.pem())
+            .map_err(internal)?;
+        let obtained = create_certificate_from_csr(conn, &csr)
+            .await
+            .map_err(|e| failure(K::CertificateRejected, e))?;
+        let der = PrivateKeyDer::try_from(key.serialize_der())
+            .map_err(|e| failure(K::Internal, CloudError::Config(e.to_string())))?;
+        Ok((obtained, der))
+    } else {
+        let obtained = create_keys_and_certificate(conn)
+            .await
+            .map_err(|e| failure(K::CertificateRejected, e))?;
+        let pem = obtained.private_key_pem.clone().unwrap_or_default();
+        let der = PrivateKeyDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| failure(K::CertificateRejected, CloudError::Malformed(e.to_string())))?;
+        Ok((obtained, der))
+    }
+}
+
+/// Step 3: RegisterThing with the certificate's ownership token; the thing's name.
+async fn register(
+    conn: &mut Connection,
+    template: &str,
+    parameters: &std::collections::BTreeMap<String, String>,
+    obtained: &Obtained,
+) -> Result<String, FlowFailure> {
+    let (thing, _config) = register_thing(conn, template, &obtained.ownership_token, parameters)
+        .await
+        .map_err(|e| failure(K::RegisterThingRejected, e))?;
+    Ok(thing.unwrap_or_default())
+}
+
+/// Step 4: a new connection with the permanent certificate proves it works.
+async fn reconnect_with_permanent(
+    endpoint: &CloudEndpoint,
+    client_id: &str,
+    obtained: &Obtained,
+    key: &PrivateKeyDer<'static>,
+) -> Result<(), FlowFailure> {
+    let cert = CertificateDer::from_pem_slice(obtained.certificate_pem.as_bytes())
+        .map_err(|e| failure(K::CertificateRejected, CloudError::Malformed(e.to_string())))?;
+    let identity = MqttIdentity {
+        chain: vec![cert.to_vec()],
+        key: key.clone_key(),
+    };
+    let permanent = Connection::open(endpoint, identity, client_id)
+        .await
+        .map_err(|e| failure(K::ReconnectFailed, e))?;
+    permanent.close().await;
+    Ok(())
 }
 
 /// Fetches temporary AWS credentials from the credentials provider at `endpoint` (`host:port`) with the
