@@ -1,7 +1,7 @@
 //! The simulated firmware: [`SimDevice`], its state, and the dispatch from an endpoint name to its
-//! handler (one file per endpoint: [`scan`], [`config`], [`ctrl`], [`aws_claim`], [`aws_status`]); the
-//! session endpoint's handshakes are in [`security`], the cloud half the device runs once online in
-//! [`online`].
+//! handler, one file per endpoint (`scan.rs`, `config.rs`, `ctrl.rs`, `aws_claim.rs`, `aws_status.rs`;
+//! `session.rs` for the session endpoint and the secured envelope, the handshakes in [`security`]).
+//! `online.rs` is the cloud half the device runs once online.
 
 mod aws_claim;
 mod aws_status;
