@@ -129,7 +129,8 @@ pub enum ProvisioningFailure {
         /// Where the device was.
         stage: Stage,
     },
-    /// A stage took longer than the provisioner allows.
+    /// A stage, or the whole run, took longer than the provisioner allows; `stage` is where the run
+    /// was.
     #[error("stage {stage:?} timed out")]
     StageTimeout {
         /// The stage.
@@ -184,6 +185,10 @@ impl From<ProvisionError> for ProvisioningFailure {
                 stage: stage.into(),
             },
             ProvisionError::StageTimeout { stage } => Self::StageTimeout {
+                stage: stage.into(),
+            },
+            // What the app saw before the core told the two apart: the stage the run was at.
+            ProvisionError::OverallTimeout { stage, .. } => Self::StageTimeout {
                 stage: stage.into(),
             },
             ProvisionError::CloudRejected {

@@ -72,7 +72,7 @@ static SUBSCRIBER: OnceLock<bool> = OnceLock::new();
 #[uniffi::export]
 pub fn set_logger(logger: Arc<dyn LogSink>, level: LogLevel) -> Result<(), ProvisioningFailure> {
     let installed = *SUBSCRIBER.get_or_init(|| {
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Forward))
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(ToAppLogger))
             .is_ok()
     });
     if !installed {
@@ -90,9 +90,10 @@ pub fn clear_logger() {
     *LOGGER.write().unwrap_or_else(|p| p.into_inner()) = None;
 }
 
-struct Forward;
+/// The `tracing` layer that hands the SDK's own events to the app's [`LogSink`].
+struct ToAppLogger;
 
-impl<S: Subscriber> Layer<S> for Forward {
+impl<S: Subscriber> Layer<S> for ToAppLogger {
     fn enabled(&self, metadata: &tracing::Metadata<'_>, _ctx: Context<'_, S>) -> bool {
         // Only the SDK's own events: its dependencies' internals (HTTP, TLS) mean nothing to an app
         // developer, and what they print is not covered by the SDK's secret checks.

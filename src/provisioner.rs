@@ -36,9 +36,9 @@ pub trait ProvisioningCompletion: Send + Sync {
 }
 
 /// Forwards core events to the app's listener.
-struct Forward(Option<Arc<dyn ProvisioningListener>>);
+struct ToAppListener(Option<Arc<dyn ProvisioningListener>>);
 
-impl core::ProvisioningListener for Forward {
+impl core::ProvisioningListener for ToAppListener {
     fn on_event(&self, event: core::ProvisioningEvent) {
         if let Some(listener) = &self.0 {
             listener.on_event(event.into());
@@ -126,7 +126,11 @@ impl Provisioner {
         let provisioner = self.inner.clone();
         on_runtime(async move {
             let session = provisioner
-                .connect(to_core(link), secret.inner.clone(), &Forward(listener))
+                .connect(
+                    to_core(link),
+                    secret.inner.clone(),
+                    &ToAppListener(listener),
+                )
                 .await?;
             Ok(Arc::new(ProvisioningSession {
                 inner: Arc::new(session),
@@ -251,7 +255,7 @@ async fn run(
 ) -> Result<ProvisionedDevice, ProvisioningFailure> {
     let options = options.core()?;
     Ok(inner
-        .provision(&wifi.inner, &options, &Forward(listener))
+        .provision(&wifi.inner, &options, &ToAppListener(listener))
         .await?
         .into())
 }

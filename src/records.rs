@@ -388,9 +388,29 @@ impl ProvisionOptions {
     }
 }
 
-/// The stages of a run, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, uniffi::Enum)]
-pub enum Stage {
+/// Declares the FFI's [`Stage`] and its conversion from the core's from one list of variants: the
+/// core's stage table (`core/src/provision/stages.rs`) is where a stage is defined; here it only gets
+/// its variant (uniffi needs the enum), and the conversion follows. A core stage missing here fails
+/// the build (the generated `match` is exhaustive).
+macro_rules! ffi_stages {
+    ($( $(#[doc = $doc:literal])+ $stage:ident, )+) => {
+        /// The stages of a run, in order.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, uniffi::Enum)]
+        pub enum Stage {
+            $( $(#[doc = $doc])+ $stage, )+
+        }
+
+        impl From<core::Stage> for Stage {
+            fn from(s: core::Stage) -> Self {
+                match s {
+                    $( core::Stage::$stage => Stage::$stage, )+
+                }
+            }
+        }
+    };
+}
+
+ffi_stages! {
     /// Connecting to the device.
     Connecting,
     /// Establishing the secure session.
@@ -421,28 +441,6 @@ pub enum Stage {
     ReconnectedWithPermanent,
     /// The cloud confirms the thing with its certificate.
     ConfirmedByCloud,
-}
-
-impl From<core::Stage> for Stage {
-    fn from(s: core::Stage) -> Self {
-        use core::Stage as S;
-        match s {
-            S::Connecting => Stage::Connecting,
-            S::Securing => Stage::Securing,
-            S::ClaimRequested => Stage::ClaimRequested,
-            S::ClaimIssued => Stage::ClaimIssued,
-            S::ClaimSent => Stage::ClaimSent,
-            S::WifiApplied => Stage::WifiApplied,
-            S::WifiConnecting => Stage::WifiConnecting,
-            S::WifiFailed => Stage::WifiFailed,
-            S::WifiConnected => Stage::WifiConnected,
-            S::MqttConnectedWithClaim => Stage::MqttConnectedWithClaim,
-            S::CertificateIssued => Stage::CertificateIssued,
-            S::ThingRegistered => Stage::ThingRegistered,
-            S::ReconnectedWithPermanent => Stage::ReconnectedWithPermanent,
-            S::ConfirmedByCloud => Stage::ConfirmedByCloud,
-        }
-    }
 }
 
 /// Which step of the device's cloud flow AWS refused.
@@ -579,4 +577,25 @@ pub struct ProvisioningQrCode {
     pub security: SecurityLevel,
     /// What to prove to it (never shown by `toString()`).
     pub secret: Arc<DeviceSecret>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The FFI's stages are the core table's, with the same names, in the same order (apps sort
+    /// progress by the enum's order: Kotlin's `ordinal`, Swift's declaration order).
+    #[test]
+    fn stages_follow_the_core_table() {
+        let converted: Vec<(Stage, &str)> = core::Stage::all()
+            .map(|s| (Stage::from(s), s.name()))
+            .collect();
+        for (stage, name) in &converted {
+            assert_eq!(format!("{stage:?}"), *name);
+        }
+        assert!(
+            converted.windows(2).all(|w| w[0].0 < w[1].0),
+            "{converted:?}"
+        );
+    }
 }

@@ -106,6 +106,15 @@ fn core_errors_map_to_app_actions() {
         (ProvisionError::WifiAuthFailed, F::WifiPasswordRejected),
         (ProvisionError::WifiNetworkNotFound, F::WifiNetworkNotFound),
         (ProvisionError::WifiTimeout, F::WifiTimeout),
+        (
+            ProvisionError::OverallTimeout {
+                stage: claimlink_core::Stage::WifiConnected,
+                limit: Duration::from_secs(420),
+            },
+            F::StageTimeout {
+                stage: claimlink::Stage::WifiConnected,
+            },
+        ),
         (ProvisionError::Cancelled, F::Cancelled),
         (
             ClaimError::InvalidInput(m("template name \"no spaces!\"")).into(),

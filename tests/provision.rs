@@ -692,7 +692,7 @@ async fn the_overall_timeout_bounds_a_run() {
         .await
         .expect_err("timed out");
     assert!(
-        matches!(err, ProvisionError::StageTimeout { .. }),
+        matches!(err, ProvisionError::OverallTimeout { .. }),
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(3));

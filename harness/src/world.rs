@@ -8,7 +8,7 @@ use claimlink_core::{BackendClaimSource, TemplateName};
 use claimlink_core::{Clock, SkewedClock, SystemClock};
 use claimlink_core::{Provisioner, ProvisionerConfig};
 
-use crate::device::ble::{BleLinkConfig, SimBleLink};
+use crate::device::ble::SimBleLink;
 use crate::device::{DeviceCloud, SimDevice, SimDeviceConfig};
 use crate::emulator::{Emulator, EmulatorConfig};
 
@@ -99,15 +99,9 @@ impl World {
         Arc::new(SimDevice::new(self.device_config(index)))
     }
 
-    /// A simulated BLE connection to `device`.
+    /// A BLE connection to `device`: the SDK's production `BleLink` over the device's fake GATT table,
+    /// at `mtu` with `interval` per ATT round trip ([`SimDevice::ble_link`]).
     pub fn ble(device: &Arc<SimDevice>, mtu: u16, interval: Duration) -> Arc<SimBleLink> {
-        Arc::new(SimBleLink::connect(
-            device.clone(),
-            BleLinkConfig {
-                mtu,
-                interval,
-                ..BleLinkConfig::default()
-            },
-        ))
+        device.ble_link(mtu, interval)
     }
 }

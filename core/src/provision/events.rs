@@ -1,41 +1,8 @@
-//! Progress: stages, events and the listener an app implements.
+//! Progress: the events and the listener an app implements (the stages are in `stages.rs`).
 
 use std::time::{Duration, Instant};
 
-/// The stages of a provisioning run, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Stage {
-    /// Connecting to the device.
-    Connecting,
-    /// Establishing the secure session.
-    Securing,
-    /// Asking for a claim (only now: session up, network chosen). Reported a second time, with a
-    /// detail, when the first claim arrived too close to expiry. Every other stage is reported once
-    /// per run, except `WifiFailed`.
-    ClaimRequested,
-    /// A claim is in hand.
-    ClaimIssued,
-    /// The claim is on the device.
-    ClaimSent,
-    /// The device was told to join Wi-Fi.
-    WifiApplied,
-    /// The device is joining Wi-Fi.
-    WifiConnecting,
-    /// The device failed to join Wi-Fi.
-    WifiFailed,
-    /// The device is on Wi-Fi with an address.
-    WifiConnected,
-    /// The device is connected to AWS IoT with the claim.
-    MqttConnectedWithClaim,
-    /// The device has its permanent certificate.
-    CertificateIssued,
-    /// Its thing is registered.
-    ThingRegistered,
-    /// It reconnected with its permanent certificate.
-    ReconnectedWithPermanent,
-    /// The cloud confirms the thing with its certificate.
-    ConfirmedByCloud,
-}
+use super::Stage;
 
 /// One step of progress.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use axum::{Extension, Router};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::task::JoinHandle;
 
-use super::{DeviceFailure, SimDevice};
+use crate::device::{DeviceFailure, SimDevice};
 
 /// ESP-IDF's httpd refuses larger bodies.
 pub const MAX_BODY: usize = 4096;

@@ -1,0 +1,116 @@
+//! Confirmation by the cloud: what the thing had before handover, and the check that it now has the
+//! device's certificate ACTIVE.
+
+use std::time::{Duration, Instant};
+
+use crate::claim::{ClaimError, ThingName};
+
+use super::handover::Handover;
+use super::progress::ProgressLog;
+use super::{ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisioningSession, Stage};
+
+/// How long reading the expected thing before handover may take.
+const BASELINE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The expected thing's ACTIVE certificates (lowercase ids) before handover; empty if it did not exist.
+pub(super) struct Baseline {
+    thing: ThingName,
+    active: std::collections::BTreeSet<String>,
+}
+
+impl Baseline {
+    /// `None` while the thing has no ACTIVE certificate it lacked before handover; then the new one
+    /// (the device's), or `Some(None)` when several appeared and cannot be told apart.
+    fn new_certificate(&self, now: &crate::claim::ThingDescription) -> Option<Option<String>> {
+        let new: Vec<&str> = now
+            .active_certificate_ids()
+            .filter(|id| !self.active.contains(&id.to_ascii_lowercase()))
+            .collect();
+        match new.as_slice() {
+            [] => None,
+            [one] => Some(Some((*one).to_owned())),
+            _ => Some(None),
+        }
+    }
+}
+
+impl ProvisioningSession {
+    /// The ACTIVE certificates the expected thing has before the device could register: without
+    /// them, a thing that already existed (a device provisioned before, or a name reused) would
+    /// confirm a run whose device never got a certificate. `None` when there is no expected name or
+    /// the cloud could not be asked (a success then needs the device to name its certificate).
+    pub(super) async fn baseline(&self, options: &ProvisionOptions) -> Option<Baseline> {
+        let thing = options.expected_thing_name.clone()?;
+        // Bounded: a slow answer must not hold up the handover it runs alongside.
+        let read = tokio::time::timeout(
+            BASELINE_TIMEOUT,
+            self.provisioner.things.describe_thing(&thing),
+        );
+        match read.await.unwrap_or_else(|_| {
+            Err(ClaimError::Network {
+                message: "no answer in time".into(),
+                timed_out: true,
+            })
+        }) {
+            Ok(description) => Some(Baseline {
+                active: description
+                    .iter()
+                    .flat_map(|d| d.active_certificate_ids())
+                    .map(str::to_ascii_lowercase)
+                    .collect(),
+                thing,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the thing before handover; success will need the device's certificate id");
+                None
+            }
+        }
+    }
+
+    /// Success only when the cloud shows the thing with the device's certificate ACTIVE and attached.
+    /// When the device could not name its certificate, only a certificate that became ACTIVE on the
+    /// thing during this run counts (see [`baseline`](Self::baseline)).
+    pub(super) async fn confirm(
+        &self,
+        thing: &str,
+        certificate_id: Option<String>,
+        handover: &Handover,
+        progress: &mut ProgressLog<'_>,
+    ) -> Result<ProvisionedDevice, ProvisionError> {
+        let config = self.provisioner.config.clone();
+        let not_confirmed = || ProvisionError::NotConfirmed {
+            thing_name: thing.to_owned(),
+        };
+        let name = ThingName::new(thing).map_err(|_| not_confirmed())?;
+        let baseline = handover.baseline.as_ref().filter(|b| b.thing == name);
+        if certificate_id.is_none() && baseline.is_none() {
+            tracing::warn!(thing, "the device named no certificate and the thing was not read before handover: cannot tell a new certificate from an old one");
+            return Err(not_confirmed());
+        }
+        let until = Instant::now() + config.cloud_timeout;
+        loop {
+            if let Some(description) = self.provisioner.things.describe_thing(&name).await? {
+                let confirmed = match certificate_id.as_deref() {
+                    Some(id) => description
+                        .has_active_certificate(id)
+                        .then(|| Some(id.to_owned())),
+                    None => baseline.and_then(|before| before.new_certificate(&description)),
+                };
+                if let Some(certificate_id) = confirmed {
+                    progress.emit(Stage::ConfirmedByCloud, None);
+                    return Ok(ProvisionedDevice {
+                        thing_name: thing.to_owned(),
+                        certificate_id,
+                        claim_time_left_at_handover: handover.time_left,
+                        timings: progress.timings.clone(),
+                    });
+                }
+            }
+            if Instant::now() >= until {
+                return Err(ProvisionError::NotConfirmed {
+                    thing_name: thing.to_owned(),
+                });
+            }
+            tokio::time::sleep(config.poll_interval).await;
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The provisioner, its sessions with devices, and the driver of one run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::claim::{ClaimSource, ThingDirectory};
+use crate::protocomm::ops::{WifiCredentials, WifiNetwork};
+use crate::protocomm::{
+    DeviceCapabilities, DeviceCredentials, DeviceSession, ProtocolError, SecurityPolicy,
+};
+use crate::transport::DeviceLink;
+
+use super::cleanup::{ClaimRecord, ClaimWipeGuard};
+use super::progress::ProgressLog;
+use super::{
+    ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisionerConfig, ProvisioningEvent,
+    ProvisioningListener, Stage,
+};
+
+/// Runs provisioning sessions. Cheap to clone; one per app.
+#[derive(Clone)]
+pub struct Provisioner {
+    pub(super) config: Arc<ProvisionerConfig>,
+    pub(super) claims: Arc<dyn ClaimSource>,
+    pub(super) things: Arc<dyn ThingDirectory>,
+}
+
+impl std::fmt::Debug for Provisioner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provisioner")
+            .field("config", &self.config)
+            .field("claims", &self.claims)
+            .field("things", &self.things)
+            .finish()
+    }
+}
+
+impl Provisioner {
+    /// A provisioner getting claims from `source`, which also answers for the registry (both
+    /// built-in sources do).
+    pub fn new<S>(source: Arc<S>, config: ProvisionerConfig) -> Self
+    where
+        S: ClaimSource + ThingDirectory + 'static,
+    {
+        Self::with_thing_directory(source.clone(), source, config)
+    }
+
+    /// A provisioner getting claims from `claims` and asking `things` what the cloud knows about a
+    /// thing (for the confirmation).
+    pub fn with_thing_directory(
+        claims: Arc<dyn ClaimSource>,
+        things: Arc<dyn ThingDirectory>,
+        config: ProvisionerConfig,
+    ) -> Self {
+        Self {
+            config: Arc::new(config),
+            claims,
+            things,
+        }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ProvisionerConfig {
+        &self.config
+    }
+
+    /// Opens a secure session with the device on `link`.
+    pub async fn connect(
+        &self,
+        link: Arc<dyn DeviceLink>,
+        credentials: DeviceCredentials,
+        listener: &dyn ProvisioningListener,
+    ) -> Result<ProvisioningSession, ProvisionError> {
+        let start = Instant::now();
+        listener.on_event(ProvisioningEvent::new(Stage::Connecting, None, start));
+        link.connect().await.map_err(ProtocolError::from)?;
+        match self.secure(&link, credentials, listener, start).await {
+            Ok(session) => Ok(session),
+            Err(e) => {
+                // Nothing is left open: the device (which often takes one connection at a time) is
+                // free again, and a later `connect` on the same link reconnects.
+                link.disconnect().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn secure(
+        &self,
+        link: &Arc<dyn DeviceLink>,
+        credentials: DeviceCredentials,
+        listener: &dyn ProvisioningListener,
+        start: Instant,
+    ) -> Result<ProvisioningSession, ProvisionError> {
+        listener.on_event(ProvisioningEvent::new(Stage::Securing, None, start));
+        tracing::debug!(link = %link.describe(), "connected; securing the session");
+        let session = DeviceSession::establish(
+            link.clone(),
+            &credentials,
+            &self.config.security,
+            &mut rand_core::OsRng,
+        )
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "could not open a secure session"))?;
+        if !session
+            .capabilities()
+            .aws
+            .as_ref()
+            .is_some_and(|a| a.claim && a.status)
+        {
+            return Err(ProtocolError::Unsupported(
+                crate::protocomm::UnsupportedReason::AwsExtension,
+            )
+            .into());
+        }
+        Ok(ProvisioningSession {
+            provisioner: self.clone(),
+            link: link.clone(),
+            credentials,
+            session: tokio::sync::Mutex::new(Arc::new(session)),
+            claim_on_device: Arc::new(tokio::sync::Mutex::new(None)),
+            cancel: tokio::sync::watch::Sender::new(false),
+            started: start,
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        })
+    }
+}
+
+/// A secure session with one device, ready to provision it.
+pub struct ProvisioningSession {
+    pub(super) provisioner: Provisioner,
+    pub(super) link: Arc<dyn DeviceLink>,
+    pub(super) credentials: DeviceCredentials,
+    pub(super) session: tokio::sync::Mutex<Arc<DeviceSession>>,
+    /// The claim the device holds (handed over, not yet used), if any.
+    pub(super) claim_on_device: ClaimRecord,
+    pub(super) cancel: tokio::sync::watch::Sender<bool>,
+    /// When `connect` began: the origin of every event's `elapsed` and of the timings.
+    pub(super) started: Instant,
+    /// The runtime `connect` ran on: the claim is wiped there when the session is dropped from a thread
+    /// outside any runtime (a foreign app's garbage collector, for instance).
+    pub(super) runtime: Option<tokio::runtime::Handle>,
+}
+
+impl std::fmt::Debug for ProvisioningSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisioningSession")
+            .field("link", &self.link.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProvisioningSession {
+    /// What the device said about itself.
+    pub async fn capabilities(&self) -> DeviceCapabilities {
+        self.session.lock().await.capabilities().clone()
+    }
+
+    /// Networks the device can see, strongest first.
+    pub async fn scan_wifi(&self) -> Result<Vec<WifiNetwork>, ProvisionError> {
+        let session = self.session.lock().await.clone();
+        Ok(session.scan_wifi().await?)
+    }
+
+    /// The link, for logs (`"ble PROV_1A2B mtu 185"`).
+    pub fn link_description(&self) -> String {
+        self.link.describe()
+    }
+
+    /// Wipes a claim a failed run left on the device, then closes the link.
+    pub async fn close(&self) {
+        let held = self.claim_on_device.lock().await.take();
+        if held.is_some() {
+            let session = self.session.lock().await.clone();
+            self.claim_wipe(session).perform().await;
+        }
+        self.link.disconnect().await;
+    }
+
+    /// Cancels the running [`provision`](Self::provision): it returns [`ProvisionError::Cancelled`]
+    /// after wiping the claim from the device. When no run is going, the next one on this session is
+    /// cancelled as soon as it starts: a cancel that races with the start of a run is never lost.
+    pub fn cancel(&self) {
+        self.cancel.send_replace(true);
+    }
+
+    /// Brings the device onto AWS IoT with `wifi`. On [`ProvisionError::WifiAuthFailed`] or
+    /// [`ProvisionError::WifiNetworkNotFound`] the session stays usable: call again with corrected
+    /// settings (the claim on the device is reused if it still has the safety margin).
+    pub async fn provision(
+        &self,
+        wifi: &WifiCredentials,
+        options: &ProvisionOptions,
+        listener: &dyn ProvisioningListener,
+    ) -> Result<ProvisionedDevice, ProvisionError> {
+        // Not reset here: a `cancel` that came before this run started still applies (see `cancel`).
+        let mut cancelled = self.cancel.subscribe();
+        // Waits for the wipe of a run that was dropped, if one is still going.
+        let holds_claim = self.claim_on_device.lock().await.is_some();
+        let mut guard = ClaimWipeGuard {
+            wipe: self.claim_wipe(self.session.lock().await.clone()),
+            on_device: self.claim_on_device.clone(),
+            runtime: self.runtime.clone(),
+            // A retry after a Wi-Fi failure starts with the claim already on the device.
+            armed: holds_claim,
+        };
+        let mut progress = ProgressLog {
+            start: self.started,
+            listener,
+            timings: Vec::new(),
+            claim: None,
+        };
+        let overall = self.provisioner.config.overall_timeout;
+        let result = {
+            let work = tokio::time::timeout(overall, async {
+                let session = self.usable_session().await?;
+                guard.wipe.session = session.clone();
+                self.drive(&session, wifi, options, &mut progress, &mut guard)
+                    .await
+            });
+            tokio::select! {
+                // Cancellation first: a run cancelled before it started does no work at all.
+                biased;
+                _ = cancelled.wait_for(|c| *c) => Err(Some(ProvisionError::Cancelled)),
+                r = work => r.map_err(|_| None).and_then(|r| r.map_err(Some)),
+            }
+        };
+        // The run is over: a later `cancel` is for the next one.
+        self.cancel.send_replace(false);
+        let result = result.map_err(|e| {
+            e.unwrap_or(ProvisionError::OverallTimeout {
+                stage: progress.last_stage(),
+                limit: overall,
+            })
+        });
+        match &result {
+            Ok(_) => {
+                guard.armed = false;
+                *self.claim_on_device.lock().await = None;
+            }
+            // The claim stays on the device for a retry with corrected Wi-Fi settings.
+            Err(ProvisionError::WifiAuthFailed) | Err(ProvisionError::WifiNetworkNotFound) => {
+                guard.armed = false
+            }
+            Err(_) => {
+                // The guard stays armed through this wipe: if the app drops the run now (a cancel
+                // followed by a cancelled coroutine), the wipe goes on in the background.
+                let wiped = guard.wipe.perform().await;
+                guard.armed = false;
+                // A claim the device did not confirm wiping stays recorded: `close` (or dropping
+                // the session) tries again, and a next run asks the device before reusing it.
+                if wiped {
+                    *self.claim_on_device.lock().await = None;
+                }
+            }
+        }
+        result
+    }
+
+    /// The secure session, opened again if a run dropped mid-exchange (or a failed one) broke it, so
+    /// the app can simply call again with the same password.
+    async fn usable_session(&self) -> Result<Arc<DeviceSession>, ProvisionError> {
+        let mut current = self.session.lock().await;
+        if current.is_broken().await {
+            tracing::info!("the secure session was broken; opening a new one");
+            *current = Arc::new(
+                reopen(
+                    &self.link,
+                    &self.credentials,
+                    &self.provisioner.config.security,
+                )
+                .await?,
+            );
+        }
+        Ok(current.clone())
+    }
+
+    /// One run, step by step: the device's Wi-Fi settled and the new settings set, the claim handed
+    /// over, Wi-Fi applied, the device watched until the cloud confirms it.
+    async fn drive(
+        &self,
+        session: &Arc<DeviceSession>,
+        wifi: &WifiCredentials,
+        options: &ProvisionOptions,
+        progress: &mut ProgressLog<'_>,
+        guard: &mut ClaimWipeGuard,
+    ) -> Result<ProvisionedDevice, ProvisionError> {
+        self.settle_wifi(session).await?;
+        session.set_wifi_config(wifi).await?;
+        let handover = self.hand_over(session, options, progress, guard).await?;
+        session.apply_wifi_config().await?;
+        progress.emit(Stage::WifiApplied, None);
+        self.watch(session, &handover, options, progress).await
+    }
+}
+
+/// A new secure session on `link`, reconnecting it if it dropped (a new session replaces the old one
+/// on the device).
+pub(super) async fn reopen(
+    link: &Arc<dyn DeviceLink>,
+    credentials: &DeviceCredentials,
+    policy: &SecurityPolicy,
+) -> Result<DeviceSession, ProtocolError> {
+    link.connect().await?;
+    DeviceSession::establish(link.clone(), credentials, policy, &mut rand_core::OsRng).await
+}

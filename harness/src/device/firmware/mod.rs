@@ -1,0 +1,375 @@
+//! The simulated firmware: [`SimDevice`], its state, and the dispatch from an endpoint name to its
+//! handler, one file per endpoint (`scan.rs`, `config.rs`, `ctrl.rs`, `aws_claim.rs`, `aws_status.rs`;
+//! `session.rs` for the session endpoint and the secured envelope, the handshakes in [`security`]).
+//! `online.rs` is the cloud half the device runs once online.
+
+mod aws_claim;
+mod aws_status;
+mod config;
+mod ctrl;
+mod online;
+mod scan;
+pub mod security;
+mod session;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use claimlink_core::internal::endpoint;
+use claimlink_core::internal::proto;
+use prost::Message;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use zeroize::Zeroizing;
+
+use super::wifi::JoinOutcome;
+use super::SimDeviceConfig;
+use security::{DeviceSecurity, Handshake, Sec2Secrets};
+
+/// The cloud half's progress, as `aws-status` reports it.
+#[derive(Clone, Debug, Default)]
+struct CloudProgress {
+    stage: Option<proto::CloudStage>,
+    thing_name: String,
+    certificate_id: String,
+    failure: Option<proto::CloudFailure>,
+}
+
+/// Why the device did not answer a request normally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceFailure {
+    /// No such endpoint (HTTP 404, no such characteristic).
+    UnknownEndpoint,
+    /// The handler failed (HTTP 500, an ATT error), as ESP-IDF does for a wrong proof or a bad frame.
+    Refused(String),
+    /// Provisioning has stopped (auto-stop after the device got an IP): BLE is gone.
+    Stopped,
+}
+
+/// A claim the device holds, decoded.
+#[derive(Clone)]
+pub struct ReceivedClaim {
+    /// The serialized bundle, as transferred.
+    pub bundle: Zeroizing<Vec<u8>>,
+    /// Claim certificate, DER.
+    pub certificate_der: Vec<u8>,
+    /// Claim key, DER (PKCS#1).
+    pub private_key_der: Zeroizing<Vec<u8>>,
+    /// Claim certificate id.
+    pub certificate_id: String,
+    /// AWS IoT data endpoint.
+    pub iot_endpoint: String,
+    /// Template name.
+    pub template_name: String,
+    /// Template parameters.
+    pub template_parameters: BTreeMap<String, String>,
+    /// Seconds left as the phone measured them at hand-over.
+    pub seconds_left: u32,
+}
+
+impl std::fmt::Debug for ReceivedClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedClaim")
+            .field("certificate_id", &self.certificate_id)
+            .field("template_name", &self.template_name)
+            .finish_non_exhaustive()
+    }
+}
+
+struct PendingClaim {
+    total: usize,
+    sha256: Vec<u8>,
+    data: Zeroizing<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct WifiMachine {
+    ssid: Vec<u8>,
+    passphrase: Zeroizing<Vec<u8>>,
+    configured: bool,
+    applied_at: Option<Instant>,
+}
+
+/// Wi-Fi state as the device reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SimWifiState {
+    /// Nothing applied.
+    Disconnected,
+    /// Trying.
+    Connecting,
+    /// Joined.
+    Connected {
+        /// Address.
+        ip: Ipv4Addr,
+        /// SSID.
+        ssid: Vec<u8>,
+        /// Channel.
+        channel: u32,
+        /// BSSID.
+        bssid: [u8; 6],
+        /// Since when.
+        since: Instant,
+    },
+    /// An attempt failed, more to come.
+    AttemptFailed {
+        /// Attempts left.
+        remaining: u32,
+    },
+    /// Gave up.
+    Failed {
+        /// Wrong passphrase (else: network not found).
+        auth: bool,
+    },
+}
+
+struct Inner {
+    rng: ChaCha20Rng,
+    session: Option<(u64, Handshake)>,
+    wifi: WifiMachine,
+    pending_claim: Option<PendingClaim>,
+    claim: Option<ReceivedClaim>,
+    scan_done: bool,
+    exchanges: u64,
+    cloud: CloudProgress,
+}
+
+/// A simulated device. Share it (`Arc`) between the links that reach it.
+pub struct SimDevice {
+    config: SimDeviceConfig,
+    sec2: Option<Sec2Secrets>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for SimDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimDevice")
+            .field("name", &self.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The one shape of every protobuf endpoint: decodes the request, lets `handler` answer it, encodes
+/// the answer. A request that does not decode is refused, as ESP-IDF's handlers fail on a bad frame.
+fn message<Request, Answer>(
+    bytes: &[u8],
+    handler: impl FnOnce(Request) -> Result<Answer, DeviceFailure>,
+) -> Result<Vec<u8>, DeviceFailure>
+where
+    Request: Message + Default,
+    Answer: Message,
+{
+    let request = Request::decode(bytes)
+        .map_err(|e| DeviceFailure::Refused(format!("bad {}: {e}", message_name::<Request>())))?;
+    handler(request).map(|answer| answer.encode_to_vec())
+}
+
+/// A message type's own name (`WiFiScanPayload`), without its module path.
+fn message_name<M>() -> &'static str {
+    let full = std::any::type_name::<M>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+impl SimDevice {
+    /// Builds a device.
+    pub fn new(config: SimDeviceConfig) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
+        let sec2 = match &config.security {
+            DeviceSecurity::Sec2 {
+                username,
+                password,
+                patch,
+            } => Some(Sec2Secrets::new(username, password, *patch, &mut rng)),
+            _ => None,
+        };
+        Self {
+            sec2,
+            inner: Arc::new(Mutex::new(Inner {
+                rng,
+                session: None,
+                wifi: WifiMachine::default(),
+                pending_claim: None,
+                claim: None,
+                scan_done: false,
+                exchanges: 0,
+                cloud: CloudProgress::default(),
+            })),
+            config,
+        }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &SimDeviceConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The claim the device holds, if any.
+    pub fn received_claim(&self) -> Option<ReceivedClaim> {
+        self.lock().claim.clone()
+    }
+
+    /// The thing it registered as, once it has.
+    pub fn thing_name(&self) -> Option<String> {
+        Some(self.lock().cloud.thing_name.clone()).filter(|t| !t.is_empty())
+    }
+
+    /// Whether the device holds any claim material (complete or partial).
+    pub fn holds_claim(&self) -> bool {
+        let inner = self.lock();
+        inner.claim.is_some() || inner.pending_claim.is_some()
+    }
+
+    /// Requests handled so far.
+    pub fn exchanges(&self) -> u64 {
+        self.lock().exchanges
+    }
+
+    /// Power-cycles the device: everything in RAM is gone (session, Wi-Fi settings, any claim, cloud
+    /// progress). Provisioning restarts from scratch.
+    pub fn reboot(&self) {
+        let mut inner = self.lock();
+        inner.session = None;
+        inner.wifi = WifiMachine::default();
+        inner.pending_claim = None;
+        inner.claim = None;
+        inner.cloud = CloudProgress::default();
+        inner.scan_done = false;
+    }
+
+    /// Wipes the claim on the device's own initiative (a firmware timer, a watchdog restart of the
+    /// provisioning task): the session and Wi-Fi settings stay.
+    pub fn forget_claim(&self) {
+        let mut inner = self.lock();
+        inner.pending_claim = None;
+        inner.claim = None;
+    }
+
+    /// Drops the current session (a BLE disconnect, a reboot of the provisioning service).
+    pub fn drop_session(&self) {
+        self.lock().session = None;
+    }
+
+    /// The device's Wi-Fi state now.
+    pub fn wifi_state(&self) -> SimWifiState {
+        let inner = self.lock();
+        self.wifi_state_of(&inner.wifi, Instant::now())
+    }
+
+    fn wifi_state_of(&self, wifi: &WifiMachine, now: Instant) -> SimWifiState {
+        let Some(applied) = wifi.applied_at else {
+            return SimWifiState::Disconnected;
+        };
+        let world = &self.config.world;
+        let elapsed = now.saturating_duration_since(applied);
+        let step = world.connect_time.max(Duration::from_millis(1));
+        if elapsed < step {
+            return SimWifiState::Connecting;
+        }
+        match world.join(&wifi.ssid, &wifi.passphrase, self.config.index) {
+            JoinOutcome::Connected { ip, channel, bssid } => SimWifiState::Connected {
+                ip,
+                ssid: wifi.ssid.clone(),
+                channel,
+                bssid,
+                since: applied + step,
+            },
+            JoinOutcome::DhcpTimeout => SimWifiState::Connecting,
+            outcome => {
+                let total = world.retries + 1;
+                let failed = u32::try_from(elapsed.as_millis() / step.as_millis())
+                    .unwrap_or(u32::MAX)
+                    .min(total);
+                if failed < total {
+                    SimWifiState::AttemptFailed {
+                        remaining: total - failed,
+                    }
+                } else {
+                    SimWifiState::Failed {
+                        auth: outcome == JoinOutcome::AuthError,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether provisioning has auto-stopped (the device got an IP long enough ago).
+    pub fn provisioning_stopped(&self) -> bool {
+        let Some(limit) = self.config.auto_stop_after_ip else {
+            return false;
+        };
+        matches!(self.wifi_state(), SimWifiState::Connected { since, .. } if since.elapsed() >= limit)
+    }
+
+    /// The `proto-ver` answer.
+    pub fn version_json(&self) -> String {
+        let (sec_ver, patch, mut cap) = match &self.config.security {
+            DeviceSecurity::Sec0 => (0, 0, vec!["no_sec"]),
+            DeviceSecurity::Sec1 { pop } => (
+                1,
+                0,
+                if pop.is_none() {
+                    vec!["no_pop"]
+                } else {
+                    vec![]
+                },
+            ),
+            DeviceSecurity::Sec2 { patch, .. } => (2, *patch, vec![]),
+        };
+        cap.push("wifi_scan");
+        let mut root = serde_json::json!({"prov": {"ver": "v1.1", "sec_ver": sec_ver, "sec_patch_ver": patch, "cap": cap}});
+        if self.config.aws_extension {
+            root["aws"] = serde_json::json!({"ver": "1", "cap": ["claim", "status"]});
+        }
+        root.to_string()
+    }
+
+    /// Handles one request on `endpoint` from the connection identified by `session_id`.
+    pub fn handle(
+        &self,
+        session_id: u64,
+        endpoint_name: &str,
+        request: &[u8],
+    ) -> Result<Vec<u8>, DeviceFailure> {
+        if self.provisioning_stopped() {
+            return Err(DeviceFailure::Stopped);
+        }
+        let mut inner = self.lock();
+        inner.exchanges += 1;
+        let inner = &mut *inner;
+        let extension = self.config.aws_extension;
+        match endpoint_name {
+            endpoint::VERSION => Ok(self.version_json().into_bytes()),
+            endpoint::SESSION => message(request, |req| self.session(inner, session_id, req)),
+            endpoint::SCAN => self.secured(inner, session_id, request, |inner, plaintext| {
+                message(plaintext, |req| self.scan(inner, req))
+            }),
+            endpoint::CONFIG => self.secured(inner, session_id, request, |inner, plaintext| {
+                message(plaintext, |req| self.config_endpoint(inner, req))
+            }),
+            endpoint::CTRL => self.secured(inner, session_id, request, |inner, plaintext| {
+                message(plaintext, |req| self.ctrl(inner, req))
+            }),
+            endpoint::AWS_CLAIM if extension => {
+                self.secured(inner, session_id, request, |inner, plaintext| {
+                    message(plaintext, |req| self.claim(inner, req))
+                })
+            }
+            endpoint::AWS_STATUS if extension => {
+                self.secured(inner, session_id, request, |inner, plaintext| {
+                    message(plaintext, |req| self.cloud_status(inner, req))
+                })
+            }
+            _ => Err(DeviceFailure::UnknownEndpoint),
+        }
+    }
+
+    /// A fresh random session id for a new connection.
+    pub fn new_connection_id(&self) -> u64 {
+        self.lock().rng.next_u64()
+    }
+}
