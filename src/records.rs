@@ -14,7 +14,8 @@ use claimlink_core::{WifiAuth, WifiNetwork as CoreNetwork};
 
 use super::ProvisioningFailure;
 
-/// What a [`Provisioner`](super::Provisioner) needs to know. Only the first three have no default.
+/// What a [`Provisioner`](super::Provisioner) needs to know. Only `template` and `iot_endpoint` have no
+/// default.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct ProvisionerSettings {
     /// The fleet-provisioning template claims are requested for.

@@ -47,7 +47,7 @@ fn describe(event: &ProvisioningEvent) -> String {
         .as_deref()
         .map(|d| format!("  ({d})"))
         .unwrap_or_default();
-    format!("{:<26}{left}{detail}", format!("{:?}", event.stage))
+    format!("{:<26}{left}{detail}", event.stage.name())
 }
 
 impl Progress for Bars {

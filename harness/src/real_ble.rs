@@ -70,7 +70,11 @@ pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
                 .claim_time_left
                 .map(|d| format!("  claim: {:.1} s left", d.as_secs_f64()))
                 .unwrap_or_default();
-            println!("[{:>7.3} s] {:?}{left}", e.elapsed.as_secs_f64(), e.stage);
+            println!(
+                "[{:>7.3} s] {}{left}",
+                e.elapsed.as_secs_f64(),
+                e.stage.name()
+            );
         }
     }
 

@@ -2,8 +2,9 @@
 //!
 //! A [`DeviceLink`] carries one request/response exchange at a time on a named protocomm endpoint
 //! (`prov-session`, `prov-config`, `aws-claim`, …). Implementations: the SoftAP/HTTP link in
-//! [`http`], the harness's simulated BLE link, the btleplug link (`ble::btle`, feature `ble`), and links an
-//! app implements in Kotlin or Swift over its own BLE stack.
+//! [`http`], the BLE link over a GATT peripheral in [`ble`] (btleplug's in `ble::btle`, feature `ble`;
+//! the harness's fake GATT table in tests), and links an app implements in Kotlin or Swift over its
+//! own BLE stack.
 //!
 //! A link knows nothing about encryption: it moves opaque bytes, enforces its size limit, and reports
 //! disconnects as [`LinkError::Disconnected`]. Its errors (`error`) are typed, so that their kind
