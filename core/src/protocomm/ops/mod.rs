@@ -1,8 +1,8 @@
 //! What an installer does with a session: scan for Wi-Fi, hand over the network and the claim, apply,
 //! watch the Wi-Fi and cloud status, and reset or reprovision after a wrong password.
 //!
-//! * [`wifi`] — the Wi-Fi types and the `prov-scan`, `prov-config` and `prov-ctrl` exchanges;
-//! * [`aws`] — the claim transfer on `aws-claim` (the [`ClaimBundle`], its encoding, the chunks,
+//! * `wifi` — the Wi-Fi types and the `prov-scan`, `prov-config` and `prov-ctrl` exchanges;
+//! * `aws` — the claim transfer on `aws-claim` (the [`ClaimBundle`], its encoding, the chunks,
 //!   the abort) and the cloud status on `aws-status`.
 
 mod aws;
