@@ -11,7 +11,7 @@
 //!
 //! This module is the one place that knows the versions. Adding version 2: a variant of
 //! [`AwsDialect`], its major number in [`AwsDialect::of`], its endpoints and capability names in the
-//! `match`es below; its messages (`proto.rs`, `ops.rs`) then branch on the session's dialect.
+//! `match`es below; its messages (`proto.rs`, `ops/`) then branch on the session's dialect.
 //!
 //! [`DeviceSession::establish`]: super::DeviceSession::establish
 

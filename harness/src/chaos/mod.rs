@@ -1,0 +1,81 @@
+//! The seeded fault campaign: every run draws a fault from the seed, provisions one simulated device
+//! through the real SDK against the emulator, and checks the invariants an installer relies on —
+//! no panic; the run ends by its claim's deadline + 5 s; the error is the specific one the fault
+//! causes; no false success (the registry shows the thing with the reported certificate ACTIVE); a
+//! failure leaves no ACTIVE certificate on the thing; the device holds no claim after a failure.
+//! Any failing run is reproducible with the same seed.
+//!
+//! * `fault` — the faults and how a run draws one from the seed;
+//! * `inject` — how a fault is put into a run: a link that damages an answer, listeners that reboot
+//!   the device or take the broker down at a stage, a hook that never answers;
+//! * `run` — one run: the world set up for its fault, the SDK's provisioning, the invariants checked;
+//! * `report` — what a run and a campaign record, and the outcomes each fault may lead to.
+
+mod fault;
+mod inject;
+mod report;
+mod run;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+pub use fault::{Fault, FrameFault};
+pub use report::{Report, RunRecord};
+
+use crate::emulator::{PreProvisioningHook, Template};
+use crate::world::{World, WorldOptions};
+use inject::silent_hook;
+use run::one_run;
+
+/// Runs `runs` runs drawn from `seed`.
+pub async fn campaign(runs: usize, seed: u64) -> Result<Report, String> {
+    let world = World::start(WorldOptions {
+        poll_interval: Duration::from_millis(50),
+        ..WorldOptions::default()
+    })
+    .await?;
+    let e = &world.emulator;
+    e.put_template(Template {
+        name: "chaos-reject".into(),
+        body: serde_json::json!({
+            "Parameters": {"SerialNumber": {"Type": "String"}},
+            "Resources": {
+                "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}, "ThingGroups": ["never-created"]}},
+                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}}
+            }
+        }),
+        enabled: true,
+    });
+    e.put_template(Template::simple("chaos-hook"));
+    e.put_template(Template::simple("chaos-hook-silent"));
+    let (silent_url, silent_task) = silent_hook().await?;
+    e.set_pre_provisioning_hook(
+        "chaos-hook-silent",
+        Some(PreProvisioningHook::Url(silent_url)),
+    );
+    e.set_hook_timeout(Duration::from_secs(1));
+    e.set_pre_provisioning_hook(
+        "chaos-hook",
+        Some(PreProvisioningHook::Rule(Arc::new(|_| {
+            Ok(serde_json::json!({"allowProvisioning": false}))
+        }))),
+    );
+    let started = Instant::now();
+    let mut records = Vec::new();
+    for index in 0..runs {
+        let mut rng =
+            ChaCha20Rng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let fault = Fault::draw(&mut rng);
+        let record = one_run(&world, index, seed, fault).await;
+        records.push(record);
+    }
+    silent_task.abort();
+    Ok(Report {
+        seed,
+        runs: records,
+        took: started.elapsed(),
+    })
+}

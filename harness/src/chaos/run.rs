@@ -1,0 +1,263 @@
+//! One chaos run: the world set up for its fault, one simulated device provisioned through the SDK,
+//! and the invariants checked on the result, the registry and the device.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use claimlink_core::TemplateName;
+use claimlink_core::WifiCredentials;
+use claimlink_core::{DeviceCredentials, DeviceLink};
+use claimlink_core::{
+    NoListener, ProvisionError, ProvisionOptions, Provisioner, ProvisioningListener, Stage,
+};
+
+use super::inject::{Corrupting, DropMqttMidFlow, RebootAfterHandover};
+use super::report::{expected, outcome_kind};
+use super::{Fault, RunRecord};
+use crate::device::ble::{BleLinkConfig, SimBleLink};
+use crate::device::SimDevice;
+use crate::emulator::{Api, Fault as ApiFault};
+use crate::world::World;
+
+/// The certificate a pre-existing thing already has (not a real one: only its id matters).
+const OLD_CERTIFICATE: &str = "00000000000000000000000000000000000000000000000000000000000000aa";
+
+pub(super) async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRecord {
+    let e = &world.emulator;
+    let serial = format!("chaos-{seed}-{index}");
+    let mut config = world.device_config((index % 250) as u8);
+    config.seed = seed.wrapping_add(index as u64);
+    let mut validity = Duration::from_secs(300);
+    let mut provisioner_config = world.provisioner.config().clone();
+    provisioner_config.wifi_timeout = Duration::from_secs(5);
+    provisioner_config.cloud_timeout = Duration::from_secs(10);
+    match &fault {
+        Fault::TemplateRejection => {
+            provisioner_config.template = TemplateName::new("chaos-reject")
+                .unwrap_or_else(|_| provisioner_config.template.clone())
+        }
+        Fault::HookDenied => {
+            provisioner_config.template = TemplateName::new("chaos-hook")
+                .unwrap_or_else(|_| provisioner_config.template.clone())
+        }
+        Fault::ClaimExpires => {
+            validity = Duration::from_secs(3);
+            provisioner_config.safety_margin = Duration::from_secs(1);
+            if let Some(cloud) = config.cloud.as_mut() {
+                cloud.time_sync = Duration::from_secs(5);
+            }
+        }
+        Fault::Backend5xx(n) => {
+            for _ in 0..*n {
+                e.script(Api::Backend, ApiFault::Status(503));
+            }
+        }
+        Fault::BackendMalformed => e.script(Api::Backend, ApiFault::MalformedJson),
+        Fault::MqttDown => e.set_mqtt_down(true),
+        Fault::BackendSlow => e.script(Api::Backend, ApiFault::Delay(Duration::from_secs(2))),
+        Fault::BackendTimeout(n) => {
+            for _ in 0..*n {
+                e.script(Api::Backend, ApiFault::Delay(Duration::from_millis(1500)));
+            }
+        }
+        Fault::HookTimeout => {
+            provisioner_config.template = TemplateName::new("chaos-hook-silent")
+                .unwrap_or_else(|_| provisioner_config.template.clone())
+        }
+        Fault::DhcpTimeout => config.world.networks.push(crate::device::wifi::SimNetwork {
+            dhcp_times_out: true,
+            ..crate::device::wifi::SimNetwork::wpa2("claimlink-lab", "correct horse battery")
+        }),
+        Fault::PreExistingThing { device_fails } => {
+            e.register_thing(
+                &serial,
+                OLD_CERTIFICATE,
+                "-----BEGIN CERTIFICATE-----",
+                "ACTIVE",
+            );
+            config.goes_quiet_after_joining(Duration::from_millis(300));
+            if *device_fails {
+                e.set_mqtt_down(true);
+            }
+        }
+        Fault::CredentialsRefused => {
+            if let Some(cloud) = config.cloud.as_mut() {
+                cloud.credentials = Some((
+                    e.credentials_addr().to_string(),
+                    "no-such-role-alias".into(),
+                ));
+            }
+        }
+        _ => {}
+    }
+    if fault == Fault::DhcpTimeout {
+        // The lab network (first in the list) now never gives an address.
+        config
+            .world
+            .networks
+            .retain(|n| n.ssid != "claimlink-lab" || n.dhcp_times_out);
+    }
+    e.set_claim_validity(validity);
+    let device = Arc::new(SimDevice::new(config));
+    let ble = Arc::new(SimBleLink::connect(
+        device.clone(),
+        BleLinkConfig {
+            mtu: 185,
+            interval: Duration::from_millis(1),
+            disconnect_at_exchange: match fault {
+                Fault::BleDisconnect(k) => Some(k),
+                _ => None,
+            },
+            ..BleLinkConfig::default()
+        },
+    ));
+    let link: Arc<dyn DeviceLink> = match fault {
+        Fault::BadFrame(how, at) => Arc::new(Corrupting {
+            inner: ble,
+            how,
+            at,
+            seen: std::sync::atomic::AtomicUsize::new(0),
+            previous: std::sync::Mutex::new(Vec::new()),
+        }),
+        _ => ble,
+    };
+    let claims: Arc<claimlink_core::BackendClaimSource> = match fault {
+        Fault::BackendTimeout(_) => match e
+            .backend_source()
+            .http_config(claimlink_core::HttpConfig {
+                request_timeout: Duration::from_millis(600),
+                ..e.http_config()
+            })
+            .retry_policy(claimlink_core::RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(200),
+            })
+            .build()
+        {
+            Ok(source) => Arc::new(source),
+            Err(_) => world.claims.clone(),
+        },
+        Fault::ClockSkew(skew) => match e
+            .backend_source()
+            .clock(Arc::new(claimlink_core::SkewedClock::new(skew)))
+            .build()
+        {
+            Ok(source) => Arc::new(source),
+            Err(_) => world.claims.clone(),
+        },
+        _ => world.claims.clone(),
+    };
+    let provisioner = Provisioner::new(claims, provisioner_config);
+    let options = ProvisionOptions {
+        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.clone())]),
+        expected_thing_name: claimlink_core::ThingName::new(serial.clone()).ok(),
+        device_hint: None,
+    };
+    let reboot = RebootAfterHandover(device.clone());
+    let mqtt_drop = DropMqttMidFlow(e);
+    let listener: &dyn ProvisioningListener = match fault {
+        Fault::DeviceReboot => &reboot,
+        Fault::MqttDropMidFlow => &mqtt_drop,
+        _ => &NoListener,
+    };
+    let start = Instant::now();
+    let good = WifiCredentials::new("claimlink-lab", "correct horse battery".into());
+    let run = async {
+        let session = provisioner
+            .connect(link, DeviceCredentials::password("abcd1234"), listener)
+            .await?;
+        let good = good.map_err(ProvisionError::from)?;
+        let first = match fault {
+            Fault::WrongPassphrase => {
+                WifiCredentials::new("claimlink-lab", "wrong horse battery".into())?
+            }
+            Fault::NetworkNotFound => WifiCredentials::new("out-of-range", "whatever-123".into())?,
+            _ => good.clone(),
+        };
+        match session.provision(&first, &options, listener).await {
+            Err(ProvisionError::WifiAuthFailed) if fault == Fault::WrongPassphrase => {
+                session.provision(&good, &options, listener).await
+            }
+            other => other,
+        }
+    };
+    let result = tokio::time::timeout(validity + Duration::from_secs(30), run).await;
+    let took = start.elapsed();
+    // Put the world back for the next run.
+    e.set_mqtt_down(false);
+    e.set_claim_validity(Duration::from_secs(300));
+    let mut violations = Vec::new();
+    let result = match result {
+        Ok(r) => r,
+        Err(_) => {
+            violations.push(format!("the run did not end ({took:?})"));
+            Err(ProvisionError::StageTimeout {
+                stage: Stage::Connecting,
+            })
+        }
+    };
+    let outcome = outcome_kind(&result);
+    if took > validity + Duration::from_secs(5) {
+        violations.push(format!("took {took:?}, beyond the claim's deadline + 5 s"));
+    }
+    if !expected(&fault, &outcome) {
+        violations.push(format!("unexpected outcome {outcome:?} for {fault:?}"));
+    }
+    let thing = e.thing(&serial);
+    match &result {
+        Ok(done) => {
+            // The reported certificate is this run's (never one the thing had before), attached and
+            // ACTIVE.
+            let confirmed = done.certificate_id.as_ref().is_some_and(|id| {
+                *id != OLD_CERTIFICATE
+                    && thing.as_ref().is_some_and(|t| t.principals.contains(id))
+                    && e.certificate_status(id).as_deref() == Some("ACTIVE")
+            });
+            if !confirmed {
+                violations.push(format!("false success: the registry does not show the thing with the reported certificate {:?} ACTIVE", done.certificate_id));
+            }
+        }
+        Err(_) => {
+            // An ACTIVE certificate is acceptable only if the error told the app about it.
+            let told = match &result {
+                Err(ProvisionError::CloudRejected {
+                    certificate_id: Some(id),
+                    ..
+                }) => Some(id.clone()),
+                _ => None,
+            };
+            let active = thing.as_ref().is_some_and(|t| {
+                t.principals.iter().any(|c| {
+                    e.certificate_status(c).as_deref() == Some("ACTIVE")
+                        && told.as_deref() != Some(c.as_str())
+                        && *c != OLD_CERTIFICATE
+                })
+            });
+            if active {
+                violations
+                    .push("a failure left an ACTIVE certificate the app was not told about".into());
+            }
+            // The abort after a failure may run in the background: give it a moment.
+            let mut holds = device.holds_claim();
+            for _ in 0..60 {
+                if !holds {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                holds = device.holds_claim();
+            }
+            if holds {
+                violations.push("the device still holds the claim after a failure".into());
+            }
+        }
+    }
+    RunRecord {
+        index,
+        fault,
+        outcome,
+        violations,
+        took,
+    }
+}

@@ -1,0 +1,281 @@
+//! The MQTT-over-mTLS server: the TLS listener, the principal a client certificate stands for, and
+//! each connection's MQTT session (connect, subscribe, publish, ping, unsubscribe), with device
+//! messages routed between subscribers and fleet-provisioning replies sent to the requester.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use rumqttc::mqttbytes::v4::{
+    ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode,
+};
+use rumqttc::mqttbytes::QoS;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::fleet::provisioning_request;
+use super::topics::{claim_may_use, topic_matches};
+use super::{Client, MqttEvent, Principal};
+use crate::emulator::control;
+use crate::emulator::pki::{pki_error, ServerIdentity};
+use crate::emulator::{EmulatorError, Shared};
+
+/// Largest MQTT packet accepted (AWS IoT: 128 KiB).
+const MAX_PACKET: usize = 128 * 1024;
+
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    identity: ServerIdentity,
+) -> Result<(SocketAddr, JoinHandle<()>), EmulatorError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier =
+        control::client_verifier(&[shared.pki.claim_ca.pem(), shared.pki.device_ca.pem()])?;
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(pki_error)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(identity.chain, identity.key)
+        .map_err(pki_error)?;
+    let acceptor = TlsAcceptor::from(Arc::new(tls));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| EmulatorError::Server(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| EmulatorError::Server(e.to_string()))?;
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            let shared = shared.clone();
+            let conn = NEXT.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                // Expired or foreign certificates fail right here, in the TLS handshake.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                if shared.lock().mqtt_down {
+                    return;
+                }
+                let Some(certificate_id) = control::peer_certificate_id(&tls) else {
+                    return;
+                };
+                let Some(principal) = principal_of(&shared, certificate_id) else {
+                    return;
+                };
+                connection(shared, conn, principal, tls).await;
+            });
+        }
+    });
+    Ok((addr, task))
+}
+
+fn principal_of(shared: &Shared, certificate_id: String) -> Option<Principal> {
+    let state = shared.lock();
+    if state
+        .claims
+        .iter()
+        .any(|c| c.certificate_id == certificate_id)
+    {
+        return Some(Principal::Claim { certificate_id });
+    }
+    match state.certificates.get(&certificate_id) {
+        Some(c) if c.status == "ACTIVE" => Some(Principal::Device { certificate_id }),
+        _ => None,
+    }
+}
+
+async fn connection<S>(shared: Arc<Shared>, conn: u64, principal: Principal, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Option<Packet>>();
+    let writer_task = tokio::spawn(async move {
+        let mut buf = BytesMut::new();
+        while let Some(Some(packet)) = rx.recv().await {
+            buf.clear();
+            if packet.write(&mut buf, MAX_PACKET).is_err() || writer.write_all(&buf).await.is_err()
+            {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut connected = false;
+    'read: loop {
+        let packet = loop {
+            match Packet::read(&mut buf, MAX_PACKET) {
+                Ok(p) => break p,
+                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {
+                    let mut chunk = [0u8; 4096];
+                    match reader.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break 'read,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                Err(_) => break 'read,
+            }
+        };
+        match packet {
+            Packet::Connect(c) if !connected => {
+                connected = true;
+                let mut broker = shared.broker();
+                // AWS: a second connection with the same client id ends the first.
+                let stale: Vec<u64> = broker
+                    .clients
+                    .iter()
+                    .filter(|(_, cl)| cl.client_id == c.client_id)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in stale {
+                    if let Some(old) = broker.clients.remove(&id) {
+                        let _ = old.tx.send(None);
+                    }
+                }
+                broker.events.push(MqttEvent::Connected {
+                    client_id: c.client_id.clone(),
+                    principal: principal.clone(),
+                });
+                broker.clients.insert(
+                    conn,
+                    Client {
+                        client_id: c.client_id,
+                        principal: principal.clone(),
+                        connected_at: Instant::now(),
+                        subscriptions: Vec::new(),
+                        tx: tx.clone(),
+                    },
+                );
+                let _ = tx.send(Some(Packet::ConnAck(ConnAck::new(
+                    ConnectReturnCode::Success,
+                    false,
+                ))));
+            }
+            _ if !connected => break,
+            Packet::Subscribe(s) => {
+                let mut codes = Vec::new();
+                for f in &s.filters {
+                    if matches!(principal, Principal::Claim { .. }) && !claim_may_use(&f.path) {
+                        forbid(&shared, conn, &f.path);
+                        break 'read;
+                    }
+                    codes.push(SubscribeReasonCode::Success(if f.qos == QoS::AtMostOnce {
+                        QoS::AtMostOnce
+                    } else {
+                        QoS::AtLeastOnce
+                    }));
+                }
+                if let Some(client) = shared.broker().clients.get_mut(&conn) {
+                    client
+                        .subscriptions
+                        .extend(s.filters.iter().map(|f| f.path.clone()));
+                }
+                let _ = tx.send(Some(Packet::SubAck(SubAck::new(s.pkid, codes))));
+            }
+            Packet::Publish(p) => {
+                if matches!(principal, Principal::Claim { .. }) && !claim_may_use(&p.topic) {
+                    forbid(&shared, conn, &p.topic);
+                    break 'read;
+                }
+                if p.qos != QoS::AtMostOnce {
+                    let _ = tx.send(Some(Packet::PubAck(PubAck::new(p.pkid))));
+                }
+                if p.topic.starts_with("$aws/") {
+                    let shared = shared.clone();
+                    tokio::spawn(async move { provisioning_request(shared, conn, p).await });
+                } else {
+                    route(&shared, conn, &p);
+                }
+            }
+            Packet::PingReq => {
+                let _ = tx.send(Some(Packet::PingResp));
+            }
+            Packet::Unsubscribe(u) => {
+                if let Some(client) = shared.broker().clients.get_mut(&conn) {
+                    client.subscriptions.retain(|s| !u.topics.contains(s));
+                }
+                let _ = tx.send(Some(Packet::UnsubAck(rumqttc::mqttbytes::v4::UnsubAck {
+                    pkid: u.pkid,
+                })));
+            }
+            Packet::Disconnect => break,
+            _ => {}
+        }
+    }
+    shared.broker().clients.remove(&conn);
+    let _ = tx.send(None);
+    let _ = writer_task.await;
+}
+
+fn forbid(shared: &Shared, conn: u64, topic: &str) {
+    let mut broker = shared.broker();
+    let client_id = broker
+        .clients
+        .get(&conn)
+        .map(|c| c.client_id.clone())
+        .unwrap_or_default();
+    broker.events.push(MqttEvent::Forbidden {
+        client_id,
+        topic: topic.to_owned(),
+    });
+}
+
+/// Delivers a device message to every other subscriber whose filter matches.
+fn route(shared: &Shared, from: u64, p: &Publish) {
+    let broker = shared.broker();
+    for (id, client) in &broker.clients {
+        if *id != from
+            && matches!(client.principal, Principal::Device { .. })
+            && client
+                .subscriptions
+                .iter()
+                .any(|f| topic_matches(f, &p.topic))
+        {
+            let _ = client.tx.send(Some(Packet::Publish(Publish::new(
+                p.topic.clone(),
+                QoS::AtMostOnce,
+                p.payload.to_vec(),
+            ))));
+        }
+    }
+}
+
+/// Sends a reply to the requesting client only, if it subscribed to the reply topic.
+pub(super) fn reply(shared: &Shared, conn: u64, request_topic: &str, accepted: bool, body: Value) {
+    let topic = format!(
+        "{request_topic}/{}",
+        if accepted { "accepted" } else { "rejected" }
+    );
+    let mut broker = shared.broker();
+    let Some(client) = broker.clients.get(&conn) else {
+        return;
+    };
+    let client_id = client.client_id.clone();
+    if client
+        .subscriptions
+        .iter()
+        .any(|f| topic_matches(f, &topic))
+    {
+        let _ = client.tx.send(Some(Packet::Publish(Publish::new(
+            topic,
+            QoS::AtMostOnce,
+            body.to_string(),
+        ))));
+    }
+    broker.events.push(MqttEvent::Answered {
+        client_id,
+        topic: request_topic.to_owned(),
+        accepted,
+    });
+}
