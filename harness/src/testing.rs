@@ -48,6 +48,8 @@ use crate::emulator::{Emulator, EmulatorConfig, Template};
 use crate::providers::CredentialsSequence;
 use crate::world::{World, WorldOptions};
 
+pub mod claim_sources;
+
 /// The simulated devices' Sec2 password (`SimDeviceConfig::default()`'s security).
 pub const DEVICE_PASSWORD: &str = "abcd1234";
 /// The network every simulated device can join (the first of `WifiWorld::default()`).
