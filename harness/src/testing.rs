@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use claimlink_core::internal::DeviceSession;
-use claimlink_core::{AwsClaimSource, ProtocolError, SecurityPolicy};
+use claimlink_core::{AwsClaimSource, ProtocolError, SecurityPolicy, ThingName};
 use claimlink_core::{AwsClaimSourceBuilder, DeviceCredentials, DeviceLink, HttpLink};
 use claimlink_core::{NoListener, WifiCredentials};
 use claimlink_core::{ProvisionOptions, ProvisioningEvent, ProvisioningListener, Stage};
@@ -80,6 +80,15 @@ pub fn serial_options(serial: &str) -> ProvisionOptions {
     ProvisionOptions {
         template_parameters: serial_parameters(serial),
         ..ProvisionOptions::default()
+    }
+}
+
+/// [`serial_options`] that also expect the thing to be named `serial` and hint the device with it.
+pub fn expected_thing_options(serial: &str) -> ProvisionOptions {
+    ProvisionOptions {
+        expected_thing_name: Some(ThingName::new(serial).expect("name")),
+        device_hint: Some(serial.to_owned()),
+        ..serial_options(serial)
     }
 }
 
