@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use claimlink_core::internal::DeviceSession;
-use claimlink_core::{AwsClaimSource, ProtocolError, SecurityPolicy, ThingName};
+use claimlink_core::{AwsClaimSource, Claim, ProtocolError, SecurityPolicy, ThingName};
 use claimlink_core::{AwsClaimSourceBuilder, DeviceCredentials, DeviceLink, HttpLink};
 use claimlink_core::{NoListener, WifiCredentials};
 use claimlink_core::{ProvisionOptions, ProvisioningEvent, ProvisioningListener, Stage};
@@ -115,6 +115,19 @@ pub async fn emulator() -> Emulator {
     Emulator::start(EmulatorConfig::default())
         .await
         .expect("the emulator starts")
+}
+
+/// An emulator and a claim it issued for [`TEMPLATE`] through its backend.
+pub async fn emulator_with_claim() -> (Emulator, Claim) {
+    let emulator = emulator().await;
+    let claim = emulator.claim_via_backend(TEMPLATE).await.expect("claim");
+    (emulator, claim)
+}
+
+/// The DER of `claim`'s private key (PKCS #1, as the emulator issues it).
+pub fn private_key_der(claim: &Claim) -> Vec<u8> {
+    let key = PrivateKeyDer::from_pem_slice(claim.private_key().expose().as_bytes()).expect("pem");
+    key.secret_der().to_vec()
 }
 
 /// Like [`Template::simple`], and the thing joins `group`: RegisterThing fails while the group does
@@ -323,6 +336,19 @@ impl SimDeviceBuilder {
     pub fn link_to(&self, device: &Arc<SimDevice>) -> Arc<SimBleLink> {
         Arc::new(SimBleLink::connect(device.clone(), self.link.clone()))
     }
+}
+
+/// Devices as `config` says that join in 50 ms, behind links that take 1 ms a round trip: for the
+/// protocol tests, which drive a device's endpoints directly.
+pub fn quick_devices(config: SimDeviceConfig) -> SimDeviceBuilder {
+    SimDeviceBuilder::from_config(config)
+        .joins_in(Duration::from_millis(50))
+        .interval(Duration::from_millis(1))
+}
+
+/// [`quick_devices`] with the default (Sec2) configuration.
+pub fn quick_sec2_devices() -> SimDeviceBuilder {
+    quick_devices(SimDeviceConfig::default())
 }
 
 /// Serves `device` over HTTP on 127.0.0.1, as a SoftAP device would, and returns the server (it
