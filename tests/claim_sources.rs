@@ -1,109 +1,22 @@
-//! Both claim sources against the harness's emulator, over real HTTPS on 127.0.0.1.
+//! Both claim sources against the harness's emulator, over real HTTPS on 127.0.0.1: what they issue,
+//! how they retry, the errors they report, and how they describe things. What is the AWS source's
+//! alone (signing, credentials) is in tests/claim_aws.rs; the time a claim has left, in
+//! tests/claim_deadline.rs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use claimlink_core::SystemClock;
 use claimlink_core::{
-    AwsClaimSource, BackendClaimSource, CertificateStatus, Claim, ClaimError, ClaimRequest,
-    ClaimSource, Service, TemplateName, ThingDirectory, ThingName,
+    AwsClaimSource, BackendClaimSource, CertificateStatus, ClaimError, ClaimSource, HttpConfig,
+    RetryPolicy, Service, ThingDirectory, ThingName,
 };
-use claimlink_core::{Clock, SkewedClock, SystemClock};
-use claimlink_core::{HttpConfig, RetryPolicy};
-use claimlink_harness::emulator::{Api, Emulator, Fault, RequestRecord, Template};
+use claimlink_harness::emulator::{Api, Fault, Template};
 use claimlink_harness::providers::{CredentialsSequence, TokenSequence};
-use claimlink_harness::testing::{self, TEMPLATE};
-
-fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-    }
-}
-
-struct World {
-    emulator: Emulator,
-}
-
-impl World {
-    async fn start() -> Self {
-        let emulator = testing::emulator().await;
-        Self { emulator }
-    }
-
-    fn http(&self) -> HttpConfig {
-        self.emulator.http_config()
-    }
-
-    fn backend_with(
-        &self,
-        tokens: Arc<TokenSequence>,
-        clock: Arc<dyn Clock>,
-    ) -> BackendClaimSource {
-        BackendClaimSource::builder(self.emulator.base_url(), tokens)
-            .http_config(self.http())
-            .retry_policy(fast_retries())
-            .clock(clock)
-            .build()
-            .expect("backend source builds")
-    }
-
-    fn backend(&self) -> (BackendClaimSource, Arc<TokenSequence>) {
-        let tokens = Arc::new(TokenSequence::new(vec![self.emulator.issue_bearer_token()]));
-        (
-            self.backend_with(tokens.clone(), Arc::new(SystemClock)),
-            tokens,
-        )
-    }
-
-    fn aws_with(&self, creds: Arc<CredentialsSequence>, clock: Arc<dyn Clock>) -> AwsClaimSource {
-        testing::aws_source(&self.emulator, creds)
-            .retry_policy(fast_retries())
-            .clock(clock)
-            .build()
-            .expect("AWS source builds")
-    }
-
-    fn aws(&self) -> (AwsClaimSource, Arc<CredentialsSequence>) {
-        let creds = Arc::new(CredentialsSequence::new(vec![self
-            .emulator
-            .issue_credentials()]));
-        (self.aws_with(creds.clone(), Arc::new(SystemClock)), creds)
-    }
-
-    fn statuses(&self) -> Vec<u16> {
-        self.emulator
-            .request_log()
-            .iter()
-            .map(|r: &RequestRecord| r.status)
-            .collect()
-    }
-}
-
-fn request(template: &str) -> ClaimRequest {
-    ClaimRequest::new(TemplateName::new(template).expect("valid template name"))
-}
-
-/// Asserts the claim is the last one the emulator issued, whole and sound.
-fn assert_sound_claim(world: &World, claim: &Claim) {
-    let issued = world.emulator.issued_claims();
-    let last = issued.last().expect("the emulator issued a claim");
-    assert_eq!(claim.certificate_id(), last.certificate_id);
-    assert_eq!(claim.certificate().der(), last.certificate_der.as_slice());
-    assert_eq!(claim.private_key().expose(), last.private_key_pem.as_str());
-    assert_eq!(claim.certificate().key_bits(), 2048);
-    assert!(claim
-        .certificate()
-        .subject()
-        .contains("AWS IoT Certificate"));
-    assert_eq!(claim.certificate().not_after(), last.not_after);
-    let left = claim.deadline().remaining();
-    assert!(
-        left > Duration::from_secs(297) && left <= Duration::from_secs(300),
-        "{left:?}"
-    );
-    assert_eq!(claim.template().as_str(), TEMPLATE);
-}
+use claimlink_harness::testing::claim_sources::{
+    assert_sound_claim, claim_request as request, fast_retries, ClaimSourceWorld as World,
+};
+use claimlink_harness::testing::TEMPLATE;
 
 #[tokio::test]
 async fn backend_issues_a_sound_claim() {
@@ -372,174 +285,6 @@ async fn malformed_answers_are_typed_errors_that_name_the_problem() {
 }
 
 #[tokio::test]
-async fn an_expired_claim_is_refused() {
-    let world = World::start().await;
-    world.emulator.set_claim_backdate(Duration::from_secs(400));
-    let (backend, _) = world.backend();
-    let (aws, _) = world.aws();
-    for source in [&backend as &dyn ClaimSource, &aws] {
-        let err = source
-            .request_claim(&request(TEMPLATE))
-            .await
-            .expect_err("expired");
-        match err {
-            ClaimError::Expired { overdue_secs } => {
-                assert!((99..=101).contains(&overdue_secs), "{overdue_secs}")
-            }
-            other => panic!("expected Expired, got {other:?}"),
-        }
-    }
-}
-
-#[tokio::test]
-async fn a_phone_clock_ten_minutes_off_does_not_change_the_time_left() {
-    let world = World::start().await;
-    let creds = Arc::new(CredentialsSequence::new(vec![world
-        .emulator
-        .issue_credentials()]));
-    for make in ["backend", "aws"] {
-        let mut lefts = Vec::new();
-        for skew in [-600i64, 0, 600] {
-            let clock: Arc<dyn Clock> = Arc::new(SkewedClock::new(skew));
-            let source: Box<dyn ClaimSource> = if make == "backend" {
-                let tokens = Arc::new(TokenSequence::new(vec![world
-                    .emulator
-                    .issue_bearer_token()]));
-                Box::new(world.backend_with(tokens, clock.clone()))
-            } else {
-                Box::new(world.aws_with(creds.clone(), clock.clone()))
-            };
-            let claim = source
-                .request_claim(&request(TEMPLATE))
-                .await
-                .expect("claim");
-            let left = claim.deadline().remaining().as_secs_f64();
-            // What a naive client would compute: expiry minus the phone's own wall clock.
-            let naive = claim
-                .deadline()
-                .server_expiry()
-                .duration_since(clock.now())
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
-            if skew > 0 {
-                assert!(
-                    naive < 1.0,
-                    "{make}: a naive client would think the claim expired"
-                );
-            }
-            let measured = claim
-                .deadline()
-                .clock_skew_secs()
-                .expect("server sent Date");
-            assert!(
-                (measured + skew).abs() <= 1,
-                "{make}: skew {skew} measured as {measured}"
-            );
-            lefts.push(left);
-        }
-        let spread = lefts.iter().cloned().fold(f64::MIN, f64::max)
-            - lefts.iter().cloned().fold(f64::MAX, f64::min);
-        assert!(
-            spread <= 2.0,
-            "{make}: time left varies with the phone clock: {lefts:?}"
-        );
-        assert!(lefts.iter().all(|l| *l > 297.0), "{make}: {lefts:?}");
-    }
-}
-
-#[tokio::test]
-async fn aws_source_corrects_a_clock_beyond_the_signature_window() {
-    let world = World::start().await;
-    let creds = Arc::new(CredentialsSequence::new(vec![world
-        .emulator
-        .issue_credentials()]));
-    for skew in [-1800i64, 1800] {
-        let source = world.aws_with(creds.clone(), Arc::new(SkewedClock::new(skew)));
-        let claim = source
-            .request_claim(&request(TEMPLATE))
-            .await
-            .expect("claim after correction");
-        assert_sound_claim(&world, &claim);
-        assert!(
-            (source.clock_correction_secs() + skew).abs() <= 1,
-            "{}",
-            source.clock_correction_secs()
-        );
-        // Later calls sign with the corrected time straight away.
-        source
-            .request_claim(&request(TEMPLATE))
-            .await
-            .expect("second claim");
-    }
-    assert_eq!(world.statuses(), vec![403, 200, 200, 403, 200, 200]);
-}
-
-#[tokio::test]
-async fn aws_source_refreshes_rejected_credentials_once() {
-    let world = World::start().await;
-    let old = world.emulator.issue_credentials();
-    world.emulator.revoke_credentials(&old.access_key_id);
-    let fresh = world.emulator.issue_credentials();
-    let creds = Arc::new(CredentialsSequence::new(vec![old.clone(), fresh]));
-    let source = world.aws_with(creds.clone(), Arc::new(SystemClock));
-    let claim = source
-        .request_claim(&request(TEMPLATE))
-        .await
-        .expect("claim after refresh");
-    assert_sound_claim(&world, &claim);
-    assert_eq!(creds.refreshes(), 1);
-    assert_eq!(world.statuses(), vec![403, 200]);
-
-    let creds = Arc::new(CredentialsSequence::new(vec![old.clone(), old]));
-    let source = world.aws_with(creds.clone(), Arc::new(SystemClock));
-    let err = source
-        .request_claim(&request(TEMPLATE))
-        .await
-        .expect_err("unauthorized");
-    assert!(
-        matches!(
-            err,
-            ClaimError::Unauthorized {
-                service: Service::Aws,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert_eq!(creds.refreshes(), 1);
-
-    world.emulator.script(Api::Aws, Fault::Status(401));
-    let (source, creds) = world.aws();
-    source
-        .request_claim(&request(TEMPLATE))
-        .await
-        .expect("401 UnauthorizedException → refresh → claim");
-    assert_eq!(creds.refreshes(), 1);
-}
-
-#[tokio::test]
-async fn aws_source_with_a_wrong_secret_is_rejected_without_retry() {
-    let world = World::start().await;
-    let mut creds = world.emulator.issue_credentials();
-    creds.secret_access_key = "wrong-secret-wrong-secret-wrong-secret-00".into();
-    let provider = Arc::new(CredentialsSequence::new(vec![creds]));
-    let source = world.aws_with(provider, Arc::new(SystemClock));
-    let err = source
-        .request_claim(&request(TEMPLATE))
-        .await
-        .expect_err("bad signature");
-    match &err {
-        ClaimError::SignatureRejected { message } => {
-            assert!(message.contains("does not match"), "{message}")
-        }
-        other => panic!("expected SignatureRejected, got {other:?}"),
-    }
-    assert!(!err.to_string().contains("wrong-secret"));
-    assert!(!format!("{source:?}").contains("wrong-secret"));
-    assert_eq!(world.statuses(), vec![403]);
-}
-
-#[tokio::test]
 async fn timeouts_and_unreachable_services_are_network_errors() {
     let world = World::start().await;
     let tokens = Arc::new(TokenSequence::new(vec![world
@@ -706,47 +451,4 @@ async fn the_private_key_never_appears_in_debug_output() {
     }
     assert!(!shown.contains("PRIVATE KEY"));
     assert!(shown.contains("redacted"));
-}
-
-/// A claim an app obtained its own way goes through the same checks as the sources' own.
-#[tokio::test]
-async fn an_app_built_claim_is_checked_like_the_sources_own() {
-    let world = World::start().await;
-    let (source, _) = world.backend();
-    let issued = source
-        .request_claim(&request(TEMPLATE))
-        .await
-        .expect("claim");
-    let other = source
-        .request_claim(&request(TEMPLATE))
-        .await
-        .expect("claim");
-    let template = TemplateName::new(TEMPLATE).expect("template");
-    let pem = issued.certificate().pem();
-    let expiry = issued.deadline().server_expiry();
-
-    let rebuilt = Claim::new(pem, issued.private_key().clone(), expiry, template.clone())
-        .expect("a good claim");
-    assert_eq!(rebuilt.certificate_id(), issued.certificate_id());
-    assert_eq!(rebuilt.template(), &template);
-    assert!(rebuilt.deadline().remaining() > Duration::from_secs(200));
-
-    let err = Claim::new(pem, other.private_key().clone(), expiry, template.clone())
-        .expect_err("another claim's key");
-    assert!(
-        matches!(&err, ClaimError::Malformed { problem } if problem.contains("does not belong")),
-        "{err:?}"
-    );
-    let past = std::time::SystemTime::now() - Duration::from_secs(30);
-    let err =
-        Claim::new(pem, issued.private_key().clone(), past, template.clone()).expect_err("expired");
-    assert!(matches!(err, ClaimError::Expired { .. }), "{err:?}");
-    let err = Claim::new(
-        "not a certificate",
-        issued.private_key().clone(),
-        expiry,
-        template,
-    )
-    .expect_err("garbage");
-    assert!(matches!(err, ClaimError::Malformed { .. }), "{err:?}");
 }

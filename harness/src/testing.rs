@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use claimlink_core::internal::DeviceSession;
-use claimlink_core::{AwsClaimSource, ProtocolError, SecurityPolicy};
+use claimlink_core::{AwsClaimSource, Claim, ProtocolError, SecurityPolicy, ThingName};
 use claimlink_core::{AwsClaimSourceBuilder, DeviceCredentials, DeviceLink, HttpLink};
 use claimlink_core::{NoListener, WifiCredentials};
 use claimlink_core::{ProvisionOptions, ProvisioningEvent, ProvisioningListener, Stage};
@@ -47,6 +47,8 @@ use crate::device::{DeviceCloud, SimDevice, SimDeviceConfig};
 use crate::emulator::{Emulator, EmulatorConfig, Template};
 use crate::providers::CredentialsSequence;
 use crate::world::{World, WorldOptions};
+
+pub mod claim_sources;
 
 /// The simulated devices' Sec2 password (`SimDeviceConfig::default()`'s security).
 pub const DEVICE_PASSWORD: &str = "abcd1234";
@@ -81,6 +83,15 @@ pub fn serial_options(serial: &str) -> ProvisionOptions {
     }
 }
 
+/// [`serial_options`] that also expect the thing to be named `serial` and hint the device with it.
+pub fn expected_thing_options(serial: &str) -> ProvisionOptions {
+    ProvisionOptions {
+        expected_thing_name: Some(ThingName::new(serial).expect("name")),
+        device_hint: Some(serial.to_owned()),
+        ..serial_options(serial)
+    }
+}
+
 /// The world's defaults with a 50 ms status poll, so that runs end soon after the device is done.
 pub fn quick_world_options() -> WorldOptions {
     WorldOptions {
@@ -104,6 +115,19 @@ pub async fn emulator() -> Emulator {
     Emulator::start(EmulatorConfig::default())
         .await
         .expect("the emulator starts")
+}
+
+/// An emulator and a claim it issued for [`TEMPLATE`] through its backend.
+pub async fn emulator_with_claim() -> (Emulator, Claim) {
+    let emulator = emulator().await;
+    let claim = emulator.claim_via_backend(TEMPLATE).await.expect("claim");
+    (emulator, claim)
+}
+
+/// The DER of `claim`'s private key (PKCS #1, as the emulator issues it).
+pub fn private_key_der(claim: &Claim) -> Vec<u8> {
+    let key = PrivateKeyDer::from_pem_slice(claim.private_key().expose().as_bytes()).expect("pem");
+    key.secret_der().to_vec()
 }
 
 /// Like [`Template::simple`], and the thing joins `group`: RegisterThing fails while the group does
@@ -312,6 +336,19 @@ impl SimDeviceBuilder {
     pub fn link_to(&self, device: &Arc<SimDevice>) -> Arc<SimBleLink> {
         Arc::new(SimBleLink::connect(device.clone(), self.link.clone()))
     }
+}
+
+/// Devices as `config` says that join in 50 ms, behind links that take 1 ms a round trip: for the
+/// protocol tests, which drive a device's endpoints directly.
+pub fn quick_devices(config: SimDeviceConfig) -> SimDeviceBuilder {
+    SimDeviceBuilder::from_config(config)
+        .joins_in(Duration::from_millis(50))
+        .interval(Duration::from_millis(1))
+}
+
+/// [`quick_devices`] with the default (Sec2) configuration.
+pub fn quick_sec2_devices() -> SimDeviceBuilder {
+    quick_devices(SimDeviceConfig::default())
 }
 
 /// Serves `device` over HTTP on 127.0.0.1, as a SoftAP device would, and returns the server (it

@@ -1,0 +1,132 @@
+//! The time a claim has left, from both claim sources and from a claim an app built: an expired claim
+//! is refused, and a phone clock that is off does not change the time left.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use claimlink_core::{Claim, ClaimError, ClaimSource, TemplateName};
+use claimlink_core::{Clock, SkewedClock};
+use claimlink_harness::providers::{CredentialsSequence, TokenSequence};
+use claimlink_harness::testing::claim_sources::{
+    claim_request as request, ClaimSourceWorld as World,
+};
+use claimlink_harness::testing::TEMPLATE;
+
+#[tokio::test]
+async fn an_expired_claim_is_refused() {
+    let world = World::start().await;
+    world.emulator.set_claim_backdate(Duration::from_secs(400));
+    let (backend, _) = world.backend();
+    let (aws, _) = world.aws();
+    for source in [&backend as &dyn ClaimSource, &aws] {
+        let err = source
+            .request_claim(&request(TEMPLATE))
+            .await
+            .expect_err("expired");
+        match err {
+            ClaimError::Expired { overdue_secs } => {
+                assert!((99..=101).contains(&overdue_secs), "{overdue_secs}")
+            }
+            other => panic!("expected Expired, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_phone_clock_ten_minutes_off_does_not_change_the_time_left() {
+    let world = World::start().await;
+    let creds = Arc::new(CredentialsSequence::new(vec![world
+        .emulator
+        .issue_credentials()]));
+    for make in ["backend", "aws"] {
+        let mut lefts = Vec::new();
+        for skew in [-600i64, 0, 600] {
+            let clock: Arc<dyn Clock> = Arc::new(SkewedClock::new(skew));
+            let source: Box<dyn ClaimSource> = if make == "backend" {
+                let tokens = Arc::new(TokenSequence::new(vec![world
+                    .emulator
+                    .issue_bearer_token()]));
+                Box::new(world.backend_with(tokens, clock.clone()))
+            } else {
+                Box::new(world.aws_with(creds.clone(), clock.clone()))
+            };
+            let claim = source
+                .request_claim(&request(TEMPLATE))
+                .await
+                .expect("claim");
+            let left = claim.deadline().remaining().as_secs_f64();
+            // What a naive client would compute: expiry minus the phone's own wall clock.
+            let naive = claim
+                .deadline()
+                .server_expiry()
+                .duration_since(clock.now())
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            if skew > 0 {
+                assert!(
+                    naive < 1.0,
+                    "{make}: a naive client would think the claim expired"
+                );
+            }
+            let measured = claim
+                .deadline()
+                .clock_skew_secs()
+                .expect("server sent Date");
+            assert!(
+                (measured + skew).abs() <= 1,
+                "{make}: skew {skew} measured as {measured}"
+            );
+            lefts.push(left);
+        }
+        let spread = lefts.iter().cloned().fold(f64::MIN, f64::max)
+            - lefts.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(
+            spread <= 2.0,
+            "{make}: time left varies with the phone clock: {lefts:?}"
+        );
+        assert!(lefts.iter().all(|l| *l > 297.0), "{make}: {lefts:?}");
+    }
+}
+
+/// A claim an app obtained its own way goes through the same checks as the sources' own.
+#[tokio::test]
+async fn an_app_built_claim_is_checked_like_the_sources_own() {
+    let world = World::start().await;
+    let (source, _) = world.backend();
+    let issued = source
+        .request_claim(&request(TEMPLATE))
+        .await
+        .expect("claim");
+    let other = source
+        .request_claim(&request(TEMPLATE))
+        .await
+        .expect("claim");
+    let template = TemplateName::new(TEMPLATE).expect("template");
+    let pem = issued.certificate().pem();
+    let expiry = issued.deadline().server_expiry();
+
+    let rebuilt = Claim::new(pem, issued.private_key().clone(), expiry, template.clone())
+        .expect("a good claim");
+    assert_eq!(rebuilt.certificate_id(), issued.certificate_id());
+    assert_eq!(rebuilt.template(), &template);
+    assert!(rebuilt.deadline().remaining() > Duration::from_secs(200));
+
+    let err = Claim::new(pem, other.private_key().clone(), expiry, template.clone())
+        .expect_err("another claim's key");
+    assert!(
+        matches!(&err, ClaimError::Malformed { problem } if problem.contains("does not belong")),
+        "{err:?}"
+    );
+    let past = std::time::SystemTime::now() - Duration::from_secs(30);
+    let err =
+        Claim::new(pem, issued.private_key().clone(), past, template.clone()).expect_err("expired");
+    assert!(matches!(err, ClaimError::Expired { .. }), "{err:?}");
+    let err = Claim::new(
+        "not a certificate",
+        issued.private_key().clone(),
+        expiry,
+        template,
+    )
+    .expect_err("garbage");
+    assert!(matches!(err, ClaimError::Malformed { .. }), "{err:?}");
+}
