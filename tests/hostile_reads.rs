@@ -1,0 +1,214 @@
+//! Hostile peers: a device (or anyone imitating its access point) that answers too much or too
+//! slowly, and a server whose `Date` header lies. Each is a real TCP server on 127.0.0.1 written
+//! here by hand, so that the bytes on the wire are exactly the hostile ones.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use claimlink_core::{DeviceLink, HttpLink, LinkError, HTTP_MAX_MESSAGE_BYTES};
+
+/// What a hostile server managed to do before it stopped.
+#[derive(Debug)]
+struct Served {
+    /// Bytes of answer written (headers included).
+    written: usize,
+    /// The client closed the connection before the server had written all it meant to.
+    closed_early: bool,
+}
+
+/// The most any hostile server here writes: far more than the SDK may buffer.
+const HOSTILE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads one HTTP request (headers, then `Content-Length` bytes of body).
+fn read_request(stream: &mut TcpStream) -> io::Result<()> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte)?;
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)
+}
+
+/// Starts a server that accepts one connection, reads the request and answers with `answer`, which
+/// writes through the counting writer it is given and returns when done (or on the first error).
+fn hostile_server<F>(answer: F) -> (String, JoinHandle<Served>)
+where
+    F: FnOnce(&mut Counting) -> io::Result<()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        read_request(&mut stream).expect("request");
+        let mut counting = Counting { stream, written: 0 };
+        let closed_early = answer(&mut counting).is_err();
+        Served {
+            written: counting.written,
+            closed_early,
+        }
+    });
+    (url, handle)
+}
+
+/// A stream that counts what was written to it.
+struct Counting {
+    stream: TcpStream,
+    written: usize,
+}
+
+impl Counting {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()?;
+        self.written += bytes.len();
+        Ok(())
+    }
+}
+
+/// Waits for the server thread, without blocking the runtime and never for long.
+async fn served(handle: JoinHandle<Served>) -> Served {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || handle.join().expect("server thread")),
+    )
+    .await
+    .expect("the server stopped within 30 s")
+    .expect("join")
+}
+
+fn link(url: &str, timeout: Duration) -> Arc<HttpLink> {
+    Arc::new(HttpLink::new(url, timeout).expect("link"))
+}
+
+#[tokio::test]
+async fn a_huge_content_length_is_refused_before_the_body_is_read() {
+    let (url, server) = hostile_server(|out| {
+        out.send(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 536870912\r\n\r\n",
+        )?;
+        let block = vec![0u8; 64 * 1024];
+        while out.written < HOSTILE_BYTES {
+            out.send(&block)?;
+        }
+        Ok(())
+    });
+    let started = Instant::now();
+    let answer = link(&url, Duration::from_secs(20))
+        .exchange("proto-ver", b"---")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(
+        answer,
+        Err(LinkError::TooLarge {
+            len: 536_870_912,
+            max: HTTP_MAX_MESSAGE_BYTES
+        })
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let served = served(server).await;
+    assert!(
+        served.closed_early,
+        "the link read everything the server sent: {served:?}"
+    );
+    assert!(
+        served.written < 16 * 1024 * 1024,
+        "the server got {} bytes out before the link closed: {served:?}",
+        served.written
+    );
+}
+
+#[tokio::test]
+async fn a_chunked_answer_past_the_cap_stops_the_read_at_the_cap() {
+    let (url, server) = hostile_server(|out| {
+        out.send(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )?;
+        let mut chunk = b"1000\r\n".to_vec();
+        chunk.extend_from_slice(&[b'x'; 0x1000]);
+        chunk.extend_from_slice(b"\r\n");
+        while out.written < HOSTILE_BYTES {
+            out.send(&chunk)?;
+        }
+        out.send(b"0\r\n\r\n")
+    });
+    let started = Instant::now();
+    let answer = link(&url, Duration::from_secs(20))
+        .exchange("proto-ver", b"---")
+        .await;
+    let took = started.elapsed();
+    match answer {
+        Err(LinkError::TooLarge { len, max }) => {
+            assert_eq!(max, HTTP_MAX_MESSAGE_BYTES);
+            assert!(
+                len > max && len <= 2 * max + 0x1000,
+                "read {len} bytes before refusing"
+            );
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let served = served(server).await;
+    assert!(
+        served.closed_early,
+        "the link read everything the server sent: {served:?}"
+    );
+    assert!(
+        served.written < 16 * 1024 * 1024,
+        "the server got {} bytes out before the link closed: {served:?}",
+        served.written
+    );
+}
+
+/// Sends `head`, then `drip` one byte a second until the client goes away (or 60 s).
+fn dripping(head: &'static [u8], drip: &'static [u8]) -> (String, JoinHandle<Served>) {
+    hostile_server(move |out| {
+        out.send(head)?;
+        for byte in drip.iter().cycle().take(60) {
+            std::thread::sleep(Duration::from_secs(1));
+            out.send(std::slice::from_ref(byte))?;
+        }
+        Ok(())
+    })
+}
+
+#[tokio::test]
+async fn a_body_dripping_one_byte_a_second_ends_in_a_typed_timeout() {
+    let (url, server) = dripping(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n",
+        b"x",
+    );
+    let started = Instant::now();
+    let answer = link(&url, Duration::from_secs(2))
+        .exchange("proto-ver", b"---")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(answer, Err(LinkError::Timeout { millis: 2000 }));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let served = served(server).await;
+    assert!(served.closed_early, "{served:?}");
+}
+
+#[tokio::test]
+async fn headers_dripping_one_byte_a_second_end_in_a_typed_timeout() {
+    let (url, server) = dripping(b"HTTP/1.1 200 OK\r\n", b"X-Slow: yes\r\n");
+    let started = Instant::now();
+    let answer = link(&url, Duration::from_secs(2))
+        .exchange("proto-ver", b"---")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(answer, Err(LinkError::Timeout { millis: 2000 }));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let served = served(server).await;
+    assert!(served.closed_early, "{served:?}");
+}
