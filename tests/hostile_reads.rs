@@ -6,9 +6,14 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use claimlink_core::{BackendClaimSource, Claim, ClaimRequest, ClaimSource, TemplateName};
+use claimlink_core::{DeviceCredentials, ProvisionOptions, Provisioner, Stage, ThingName};
 use claimlink_core::{DeviceLink, HttpLink, LinkError, HTTP_MAX_MESSAGE_BYTES};
+use claimlink_harness::providers::TokenSequence;
+use claimlink_harness::testing::{self, lab_wifi, EventRecorder, SimDeviceBuilder};
+use claimlink_harness::testing::{DEVICE_PASSWORD, TEMPLATE};
 
 /// What a hostile server managed to do before it stopped.
 #[derive(Debug)]
@@ -211,4 +216,136 @@ async fn headers_dripping_one_byte_a_second_end_in_a_typed_timeout() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
     let served = served(server).await;
     assert!(served.closed_early, "{served:?}");
+}
+
+/// The JSON a backend answers a claim request with, for `claim` (expiring with its certificate).
+fn claim_answer(claim: &Claim) -> String {
+    let expiration = claim
+        .certificate()
+        .not_after()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    serde_json::json!({
+        "certificateId": claim.certificate_id(),
+        "certificatePem": claim.certificate().pem(),
+        "keyPair": {"PrivateKey": claim.private_key().expose()},
+        "expiration": expiration,
+    })
+    .to_string()
+}
+
+/// A plain-HTTP backend that hands out `answer` (a claim) to every request, with a `Date` header
+/// `date_offset_secs` off the true time (negative: behind).
+fn lying_backend(answer: String, date_offset_secs: i64) -> BackendClaimSource {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            if read_request(&mut stream).is_err() {
+                continue;
+            }
+            let now = SystemTime::now();
+            let date = if date_offset_secs < 0 {
+                now - Duration::from_secs(date_offset_secs.unsigned_abs())
+            } else {
+                now + Duration::from_secs(date_offset_secs.unsigned_abs())
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                httpdate::fmt_http_date(date),
+                answer.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    BackendClaimSource::builder(url, Arc::new(TokenSequence::new(vec!["token".into()])))
+        .danger_allow_plain_http(true)
+        .build()
+        .expect("the lying backend's source builds")
+}
+
+/// A `Date` one day behind would make a five-minute claim look like a 24-hour one: the time left is
+/// capped by the certificate's own lifetime, the inconsistency is reported once with the claim, and
+/// the device is handed the claim with the true time left.
+#[tokio::test]
+async fn a_date_a_day_behind_does_not_stretch_the_claim() {
+    let world = testing::quick_world().await;
+    // A real claim from the emulator (five minutes), served again by a backend whose clock is a day
+    // behind.
+    let template = TemplateName::new(TEMPLATE).expect("template");
+    let genuine = world
+        .claims
+        .request_claim(&ClaimRequest::new(template.clone()))
+        .await
+        .expect("a claim");
+    let lifetime = genuine
+        .certificate()
+        .not_after()
+        .duration_since(genuine.certificate().not_before())
+        .expect("notAfter after notBefore");
+    let lying = Arc::new(lying_backend(claim_answer(&genuine), -86_400));
+
+    let claim = lying
+        .request_claim(&ClaimRequest::new(template))
+        .await
+        .expect("the claim parses");
+    assert!(
+        claim.deadline().remaining() <= lifetime,
+        "a {lifetime:?} claim has {:?} left",
+        claim.deadline().remaining()
+    );
+    let behind = claim
+        .deadline()
+        .clock_behind_certificate_secs()
+        .expect("the inconsistent Date is flagged");
+    assert!((86_390..=86_410).contains(&behind), "{behind}");
+    // The genuine answer, with a consistent Date, is not flagged.
+    assert_eq!(genuine.deadline().clock_behind_certificate_secs(), None);
+
+    // A whole run: the device gets the true time left.
+    let provisioner = Provisioner::with_thing_directory(
+        lying,
+        world.claims.clone(),
+        world.provisioner.config().clone(),
+    );
+    let (_device, link) = SimDeviceBuilder::in_world(&world, 1).build();
+    let events = EventRecorder::new();
+    let session = provisioner
+        .connect(link, DeviceCredentials::password(DEVICE_PASSWORD), &events)
+        .await
+        .expect("session");
+    let options = ProvisionOptions {
+        expected_thing_name: Some(ThingName::new("SN-LYING-DATE").expect("name")),
+        ..testing::serial_options("SN-LYING-DATE")
+    };
+    let done = session
+        .provision(&lab_wifi(), &options, &events)
+        .await
+        .expect("provisioned");
+    assert!(
+        done.claim_time_left_at_handover <= lifetime,
+        "handed over with {:?} left",
+        done.claim_time_left_at_handover
+    );
+    // Reported once, with the claim.
+    let issued: Vec<Option<String>> = events
+        .events()
+        .iter()
+        .filter(|e| e.stage == Stage::ClaimIssued)
+        .map(|e| e.detail.clone())
+        .collect();
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    let detail = issued[0].as_deref().unwrap_or("");
+    assert!(
+        detail.contains("the server's Date reads") && detail.contains("capped"),
+        "{detail:?}"
+    );
+    for event in events.events() {
+        if let Some(left) = event.claim_time_left {
+            assert!(left <= lifetime, "{:?} reported {left:?} left", event.stage);
+        }
+    }
 }
