@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use claimlink_core::{BackendClaimSource, Claim, ClaimRequest, ClaimSource, TemplateName};
+use claimlink_core::{BackendClaimSource, Claim, ClaimError, ClaimRequest, ClaimSource};
 use claimlink_core::{DeviceCredentials, ProvisionOptions, Provisioner, Stage, ThingName};
 use claimlink_core::{DeviceLink, HttpLink, LinkError, HTTP_MAX_MESSAGE_BYTES};
+use claimlink_core::{HttpConfig, RetryPolicy, TemplateName};
 use claimlink_harness::providers::TokenSequence;
 use claimlink_harness::testing::{self, lab_wifi, EventRecorder, SimDeviceBuilder};
 use claimlink_harness::testing::{DEVICE_PASSWORD, TEMPLATE};
@@ -348,4 +349,73 @@ async fn a_date_a_day_behind_does_not_stretch_the_claim() {
             assert!(left <= lifetime, "{:?} reported {left:?} left", event.stage);
         }
     }
+}
+
+/// A backend source for `url` that waits `timeout` and tries once.
+fn impatient_backend(url: &str, timeout: Duration) -> BackendClaimSource {
+    BackendClaimSource::builder(url, Arc::new(TokenSequence::new(vec!["token".into()])))
+        .danger_allow_plain_http(true)
+        .http_config(HttpConfig {
+            connect_timeout: timeout,
+            request_timeout: timeout,
+            ..HttpConfig::default()
+        })
+        .retry_policy(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .expect("the source builds")
+}
+
+/// The same review for the cloud: the claim client refuses a huge stated length without reading the
+/// body, and a server that drips ends in a timeout.
+#[tokio::test]
+async fn a_cloud_answer_with_a_huge_content_length_is_refused_unread() {
+    let (url, server) = hostile_server(|out| {
+        out.send(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 536870912\r\n\r\n")?;
+        let block = vec![b' '; 64 * 1024];
+        while out.written < HOSTILE_BYTES {
+            out.send(&block)?;
+        }
+        Ok(())
+    });
+    let template = TemplateName::new(TEMPLATE).expect("template");
+    let answer = impatient_backend(&url, Duration::from_secs(20))
+        .request_claim(&ClaimRequest::new(template))
+        .await;
+    match answer {
+        Err(ClaimError::Malformed { problem }) => {
+            assert!(problem.contains("larger than"), "{problem}")
+        }
+        other => panic!("expected a refused body, got {other:?}"),
+    }
+    let served = served(server).await;
+    assert!(served.closed_early, "{served:?}");
+    assert!(served.written < 16 * 1024 * 1024, "{served:?}");
+}
+
+#[tokio::test]
+async fn a_cloud_answer_dripping_one_byte_a_second_ends_in_a_timeout() {
+    let (url, server) = dripping(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        b" ",
+    );
+    let started = Instant::now();
+    let template = TemplateName::new(TEMPLATE).expect("template");
+    let answer = impatient_backend(&url, Duration::from_secs(2))
+        .request_claim(&ClaimRequest::new(template))
+        .await;
+    assert!(
+        matches!(
+            answer,
+            Err(ClaimError::Network {
+                timed_out: true,
+                ..
+            })
+        ),
+        "{answer:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(served(server).await.closed_early);
 }
