@@ -188,7 +188,8 @@ fn append_wiping(body: &mut Zeroizing<Vec<u8>>, chunk: &[u8]) {
 }
 
 impl Answer {
-    /// Sends `request` and reads the answer (body capped at [`MAX_BODY_BYTES`]).
+    /// Sends `request` and reads the answer (body capped at [`MAX_BODY_BYTES`], checked against
+    /// `Content-Length` first and while reading; the client's timeout covers the body).
     pub async fn fetch<E: From<NetError>>(
         request: reqwest::RequestBuilder,
     ) -> Result<Self, Failure<E>> {
@@ -200,6 +201,19 @@ impl Answer {
             .get(http::header::DATE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok());
+        // A stated length over the cap is refused before any of the body is read (dropping the
+        // response closes the connection); an answer without one is capped while it is read.
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(Failure::Fatal(
+                NetError::BodyTooLarge {
+                    limit: MAX_BODY_BYTES,
+                }
+                .into(),
+            ));
+        }
         let expected = response
             .content_length()
             .and_then(|n| usize::try_from(n).ok())

@@ -5,6 +5,10 @@
 //! to measure that: installers' phones are routinely minutes off. So a [`Deadline`] is anchored on the
 //! monotonic clock: `time left = server expiry − server time (HTTP Date header)`, counted from the
 //! instant the response arrived. The phone's wall clock is used only when the server sent no `Date`.
+//!
+//! Nor is one header trusted: a claim's time left is never more than its certificate's lifetime
+//! (`notAfter − notBefore`), so a `Date` a day behind cannot stretch a five-minute claim to a day,
+//! and a clock that reads before the certificate's start is flagged on the [`Deadline`].
 
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -80,7 +84,13 @@ pub struct Deadline {
     expires_at: Instant,
     server_expiry: SystemTime,
     clock_skew_secs: Option<i64>,
+    clock_behind_certificate_secs: Option<u64>,
 }
+
+/// How far before a certificate's `notBefore` the clock a deadline was measured on may be before it
+/// is called wrong: a server's `Date` is at or after the certificates it just issued, but a backend
+/// in front of AWS IoT has its own clock, and both are whole seconds.
+pub(crate) const CLOCK_SLACK_BEFORE_CERTIFICATE: Duration = Duration::from_secs(60);
 
 impl Deadline {
     /// Computes the deadline of something that expires at `server_expiry` (server time).
@@ -108,7 +118,48 @@ impl Deadline {
             expires_at,
             server_expiry,
             clock_skew_secs: server_now.map(|s| signed_secs_between(s, phone_now)),
+            clock_behind_certificate_secs: None,
         }
+    }
+
+    /// Computes the deadline of a certificate valid from `not_before` to `not_after` (server
+    /// time) that the server says expires at `server_expiry`, measured like
+    /// [`from_server_expiry`](Self::from_server_expiry), but without trusting one header:
+    ///
+    /// * it is never later than the certificate's `notAfter`, nor more than the certificate's
+    ///   lifetime (`notAfter − notBefore`) after the answer arrived, whatever the `Date` (or the
+    ///   phone's clock) says: a `Date` a day behind cannot make a five-minute claim last a day;
+    /// * a clock that reads earlier than `notBefore` by more than
+    ///   [`CLOCK_SLACK_BEFORE_CERTIFICATE`] is wrong (the server issued the certificate before it
+    ///   answered): [`clock_behind_certificate_secs`](Self::clock_behind_certificate_secs) says by
+    ///   how much.
+    pub(crate) fn from_certificate(
+        not_before: SystemTime,
+        not_after: SystemTime,
+        server_expiry: SystemTime,
+        server_now: Option<SystemTime>,
+        phone_now: SystemTime,
+        received_at: Instant,
+    ) -> Self {
+        let mut deadline = Self::from_server_expiry(
+            server_expiry.min(not_after),
+            server_now,
+            phone_now,
+            received_at,
+        );
+        let lifetime = not_after
+            .duration_since(not_before)
+            .unwrap_or(Duration::ZERO);
+        if let Some(latest) = received_at.checked_add(lifetime) {
+            deadline.expires_at = deadline.expires_at.min(latest);
+        }
+        let reference = server_now.unwrap_or(phone_now);
+        deadline.clock_behind_certificate_secs = not_before
+            .duration_since(reference)
+            .ok()
+            .filter(|behind| *behind > CLOCK_SLACK_BEFORE_CERTIFICATE)
+            .map(|behind| behind.as_secs());
+        deadline
     }
 
     /// A deadline `left` from now (for timeouts that are not tied to a server clock).
@@ -118,6 +169,7 @@ impl Deadline {
             expires_at: now + left,
             server_expiry: SystemTime::now() + left,
             clock_skew_secs: None,
+            clock_behind_certificate_secs: None,
         }
     }
 
@@ -150,6 +202,15 @@ impl Deadline {
     pub fn clock_skew_secs(&self) -> Option<i64> {
         self.clock_skew_secs
     }
+
+    /// When the clock this deadline was measured on (the server's `Date`, or the phone's clock
+    /// when the server sent none: see [`clock_skew_secs`](Self::clock_skew_secs)) read earlier
+    /// than the certificate's start (by more than a minute of slack): by how many seconds. That
+    /// clock is wrong; the time left was capped by the certificate's lifetime (`notAfter −
+    /// notBefore`), as every claim's is.
+    pub fn clock_behind_certificate_secs(&self) -> Option<u64> {
+        self.clock_behind_certificate_secs
+    }
 }
 
 impl fmt::Debug for Deadline {
@@ -158,6 +219,10 @@ impl fmt::Debug for Deadline {
             .field("remaining_ms", &self.remaining().as_millis())
             .field("server_expiry_epoch", &epoch_secs(self.server_expiry))
             .field("clock_skew_secs", &self.clock_skew_secs)
+            .field(
+                "clock_behind_certificate_secs",
+                &self.clock_behind_certificate_secs,
+            )
             .finish()
     }
 }
@@ -204,6 +269,90 @@ mod tests {
         assert!(d.has_passed());
         assert_eq!(d.remaining(), Duration::ZERO);
         assert!(d.overdue() >= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_date_a_day_behind_is_capped_by_the_certificate_and_flagged() {
+        let received = Instant::now();
+        let (not_before, not_after) = (at(1_000_000), at(1_000_300));
+        let day_behind = Some(at(1_000_000 - 86_400));
+        let d = Deadline::from_certificate(
+            not_before,
+            not_after,
+            not_after,
+            day_behind,
+            at(1_000_000),
+            received,
+        );
+        assert_eq!(
+            d.instant().duration_since(received),
+            Duration::from_secs(300)
+        );
+        assert_eq!(d.clock_behind_certificate_secs(), Some(86_400));
+        // The uncapped computation, for contrast: a day and five minutes.
+        let naive = Deadline::from_server_expiry(not_after, day_behind, at(1_000_000), received);
+        assert_eq!(
+            naive.instant().duration_since(received),
+            Duration::from_secs(86_700)
+        );
+    }
+
+    #[test]
+    fn a_phone_clock_behind_without_a_date_is_capped_too() {
+        let received = Instant::now();
+        let d = Deadline::from_certificate(
+            at(1_000_000),
+            at(1_000_300),
+            at(1_000_300),
+            None,
+            at(1_000_000 - 3_600),
+            received,
+        );
+        assert_eq!(
+            d.instant().duration_since(received),
+            Duration::from_secs(300)
+        );
+        assert_eq!(d.clock_behind_certificate_secs(), Some(3_600));
+        assert_eq!(d.clock_skew_secs(), None);
+    }
+
+    #[test]
+    fn a_consistent_date_is_not_flagged_and_counts_from_the_date() {
+        let received = Instant::now();
+        // Issued at 1_000_000, answered 20 s later; a backend clock 30 s behind is within the slack.
+        for (date, left) in [(1_000_020, 280), (999_970, 300)] {
+            let d = Deadline::from_certificate(
+                at(1_000_000),
+                at(1_000_300),
+                at(1_000_300),
+                Some(at(date)),
+                at(0),
+                received,
+            );
+            assert_eq!(
+                d.instant().duration_since(received),
+                Duration::from_secs(left),
+                "Date {date}"
+            );
+            assert_eq!(d.clock_behind_certificate_secs(), None, "Date {date}");
+        }
+    }
+
+    #[test]
+    fn a_stated_expiry_past_the_certificate_end_is_cut_to_it() {
+        let received = Instant::now();
+        let d = Deadline::from_certificate(
+            at(1_000_000),
+            at(1_000_300),
+            at(2_000_000),
+            Some(at(1_000_100)),
+            at(0),
+            received,
+        );
+        assert_eq!(
+            d.instant().duration_since(received),
+            Duration::from_secs(200)
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!
 //! Both parse the answer once into a [`Claim`] whose invariants hold: the certificate parses, its id is
 //! its SHA-256, the key belongs to it, and it has not expired. Its [`Deadline`] is measured from the
-//! server's clock, not the phone's.
+//! server's clock, not the phone's, and never exceeds the certificate's lifetime.
 //!
 //! Adding a claim source: implement [`ClaimSource`] (and [`ThingDirectory`] if it can also read the
 //! registry) in a file of this module, building claims with [`Claim::new`] or, for a service answering
@@ -500,9 +500,24 @@ pub(crate) fn claim_from_answer(
         });
     }
     cert::check_key_matches(&answer.private_key, &certificate)?;
-    // The claim is unusable from whichever comes first: the stated expiration or the certificate's end.
-    let expiry = answer.expiration.min(certificate.not_after());
-    let deadline = Deadline::from_server_expiry(expiry, server_date, phone_now, received_at);
+    // The claim is unusable from whichever comes first: the stated expiration or the certificate's
+    // end; and it never has more time left than the certificate's lifetime, whatever `Date` says.
+    let deadline = Deadline::from_certificate(
+        certificate.not_before(),
+        certificate.not_after(),
+        answer.expiration,
+        server_date,
+        phone_now,
+        received_at,
+    );
+    if let Some(behind) = deadline.clock_behind_certificate_secs() {
+        tracing::warn!(
+            certificate_id = %certificate.id(),
+            behind_secs = behind,
+            server_date = server_date.is_some(),
+            "the clock the claim was measured on reads before the certificate's start; time left capped by the certificate's lifetime"
+        );
+    }
     if deadline.has_passed() {
         return Err(ClaimError::Expired {
             overdue_secs: deadline.overdue().as_secs(),

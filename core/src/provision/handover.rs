@@ -19,6 +19,20 @@ pub(super) struct Handover {
     pub(super) baseline: Option<Baseline>,
 }
 
+/// The detail a `ClaimIssued` event carries when the clock the claim's time left was measured on
+/// read before the claim certificate's start (the time left was capped by its lifetime).
+fn clock_warning(deadline: &crate::time::Deadline) -> Option<String> {
+    let behind = deadline.clock_behind_certificate_secs()?;
+    let clock = if deadline.clock_skew_secs().is_some() {
+        "the server's Date"
+    } else {
+        "the phone's clock"
+    };
+    Some(format!(
+        "{clock} reads {behind} s before the claim certificate's start: time left capped by the certificate's lifetime"
+    ))
+}
+
 impl ProvisioningSession {
     /// Brings the device's Wi-Fi back to "nothing applied" before new settings: after a Wi-Fi
     /// failure (Reset), after a run dropped while the device was still joining (wait for the attempt
@@ -62,7 +76,7 @@ impl ProvisioningSession {
             progress.claim = Some(*claim.deadline());
             left = claim.deadline().remaining();
             if left >= config.safety_margin {
-                progress.emit(Stage::ClaimIssued, None);
+                progress.emit(Stage::ClaimIssued, clock_warning(claim.deadline()));
                 return Ok(claim);
             }
             tracing::warn!(remaining = ?left, "claim below the safety margin; asking for another");

@@ -54,6 +54,20 @@ impl HttpLink {
         })
     }
 
+    /// What a failed request (or body read) means for the link: the client's timeout, which
+    /// covers the whole exchange body included, is [`LinkError::Timeout`].
+    fn link_error(&self, e: reqwest::Error) -> LinkError {
+        if e.is_timeout() {
+            LinkError::Timeout {
+                millis: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            }
+        } else if e.is_connect() {
+            LinkError::Disconnected
+        } else {
+            LinkError::Other(LinkFault::Http(e.to_string()))
+        }
+    }
+
     fn cookie(&self) -> Option<String> {
         self.cookie
             .lock()
@@ -91,17 +105,7 @@ impl DeviceLink for HttpLink {
         if let Some(cookie) = self.cookie() {
             req = req.header(http::header::COOKIE, cookie);
         }
-        let response = req.send().await.map_err(|e| {
-            if e.is_timeout() {
-                LinkError::Timeout {
-                    millis: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
-                }
-            } else if e.is_connect() {
-                LinkError::Disconnected
-            } else {
-                LinkError::Other(LinkFault::Http(e.to_string()))
-            }
-        })?;
+        let mut response = req.send().await.map_err(|e| self.link_error(e))?;
         if let Some(set) = response
             .headers()
             .get(http::header::SET_COOKIE)
@@ -128,17 +132,29 @@ impl DeviceLink for HttpLink {
             500 => return Err(LinkError::DeviceError(DeviceRefusal::HttpStatus(500))),
             status => return Err(LinkError::Other(LinkFault::HttpStatus(status))),
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| LinkError::Other(LinkFault::Http(e.to_string())))?;
-        if body.len() > HTTP_MAX_MESSAGE_BYTES {
-            return Err(LinkError::TooLarge {
-                len: body.len(),
-                max: HTTP_MAX_MESSAGE_BYTES,
-            });
+        // Bounded reads: a stated length over the cap is refused before any of the body is read, and
+        // an answer without one (chunked) is refused as soon as it passes the cap. Dropping the
+        // response closes the connection. The client's timeout covers the body too, so a device
+        // that drips bytes ends in `Timeout`.
+        if let Some(len) = response.content_length() {
+            if len > HTTP_MAX_MESSAGE_BYTES as u64 {
+                return Err(LinkError::TooLarge {
+                    len: usize::try_from(len).unwrap_or(usize::MAX),
+                    max: HTTP_MAX_MESSAGE_BYTES,
+                });
+            }
         }
-        Ok(body.to_vec())
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.link_error(e))? {
+            if body.len() + chunk.len() > HTTP_MAX_MESSAGE_BYTES {
+                return Err(LinkError::TooLarge {
+                    len: body.len() + chunk.len(),
+                    max: HTTP_MAX_MESSAGE_BYTES,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn max_message_bytes(&self) -> usize {
