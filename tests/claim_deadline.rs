@@ -25,7 +25,8 @@ async fn an_expired_claim_is_refused() {
             .expect_err("expired");
         match err {
             ClaimError::Expired { overdue_secs } => {
-                assert!((99..=101).contains(&overdue_secs), "{overdue_secs}")
+                // 100 s overdue at issue, plus the time the request took (seconds on a loaded machine).
+                assert!((99..=110).contains(&overdue_secs), "{overdue_secs}")
             }
             other => panic!("expected Expired, got {other:?}"),
         }
@@ -80,11 +81,13 @@ async fn a_phone_clock_ten_minutes_off_does_not_change_the_time_left() {
         }
         let spread = lefts.iter().cloned().fold(f64::MIN, f64::max)
             - lefts.iter().cloned().fold(f64::MAX, f64::min);
+        // The three requests follow each other: their time left differs by the seconds between them,
+        // never by the 600 s of skew.
         assert!(
-            spread <= 2.0,
+            spread <= 10.0,
             "{make}: time left varies with the phone clock: {lefts:?}"
         );
-        assert!(lefts.iter().all(|l| *l > 297.0), "{make}: {lefts:?}");
+        assert!(lefts.iter().all(|l| *l > 290.0), "{make}: {lefts:?}");
     }
 }
 

@@ -112,9 +112,10 @@ pub fn assert_sound_claim(world: &ClaimSourceWorld, claim: &Claim) {
         .subject()
         .contains("AWS IoT Certificate"));
     assert_eq!(claim.certificate().not_after(), last.not_after);
+    // Five minutes, less the time the request took (seconds on a loaded machine).
     let left = claim.deadline().remaining();
     assert!(
-        left > Duration::from_secs(297) && left <= Duration::from_secs(300),
+        left > Duration::from_secs(290) && left <= Duration::from_secs(300),
         "{left:?}"
     );
     assert_eq!(claim.template().as_str(), TEMPLATE);
