@@ -96,8 +96,8 @@ pub enum ProvisioningFailure {
         /// What is missing.
         reason: String,
     },
-    /// The device could not prove it knows the password: not the expected device, or someone relaying.
-    /// Do not retry blindly.
+    /// The device could not prove it knows the password, or offered another security scheme than the
+    /// `DeviceSecret` is for: not the expected device, or someone relaying. Do not retry blindly.
     #[error("the device failed to prove it knows the password (impostor or relay?)")]
     DeviceNotAuthentic,
     /// A message from the device failed authentication (interference or an attack); the session was
@@ -218,7 +218,10 @@ impl From<ProtocolError> for ProvisioningFailure {
         match e {
             ProtocolError::Link(link) => link.into(),
             ProtocolError::WrongCredentials => Self::WrongDevicePassword,
-            ProtocolError::DeviceNotAuthentic => Self::DeviceNotAuthentic,
+            // Another scheme than the credentials are for: not the device they belong to.
+            ProtocolError::DeviceNotAuthentic | ProtocolError::UnexpectedSecurity { .. } => {
+                Self::DeviceNotAuthentic
+            }
             ProtocolError::Tampered => Self::MessageTampered,
             ProtocolError::SecurityRefused { .. } | ProtocolError::Unsupported(_) => {
                 Self::UnsupportedDevice { reason: message }

@@ -47,11 +47,14 @@ pub struct ProvisionerSettings {
     pub overall_timeout_secs: u32,
 }
 
-/// Which device security the app accepts. Everything off = Security 2 patch 1 only.
+/// Which device security the app accepts: a floor under every connection. Everything off = Security 2
+/// patch 1 only. The scheme a connection uses is the one its [`DeviceSecret`] is for; these settings
+/// can only refuse it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct SecuritySettings {
     /// Accept Security 1 devices (no message integrity; a captured handshake lets the PoP be guessed
-    /// offline).
+    /// offline), when a connection's [`DeviceSecret`] is for Security 1 (a PoP): a Security 2
+    /// password never opens a Security 1 device.
     #[uniffi(default = false)]
     pub allow_sec1: bool,
     /// Accept Security 2 patch 0 devices, which reuse one GCM IV for every message of a session.
@@ -121,8 +124,11 @@ impl ProvisionerSettings {
     }
 }
 
-/// What the installer proves to the device: from its QR code or label. Built by the app, held by
-/// the SDK in a zeroizing buffer; its `toString()` / `description` / `str()` never shows the secret.
+/// What the installer proves to the device, and which security scheme it is for: from its QR code
+/// (`parseProvisioningQr`, whose `security` field it carries) or label. A device offering another
+/// scheme is refused before anything but `proto-ver` is sent (an impostor cannot downgrade the
+/// session; a Security 2 password is never used as a Security 1 PoP). Built by the app, held by the
+/// SDK in a zeroizing buffer; its `toString()` / `description` / `str()` never shows the secret.
 #[derive(uniffi::Object)]
 #[uniffi::export(Debug, Display)]
 pub struct DeviceSecret {
@@ -155,14 +161,12 @@ impl DeviceSecret {
     #[uniffi::constructor]
     pub fn password(username: String, password: String) -> Arc<Self> {
         Arc::new(DeviceSecret {
-            inner: DeviceCredentials {
-                username,
-                secret: Some(SecretString::new(password)),
-            },
+            inner: DeviceCredentials::username_password(username, SecretString::new(password)),
         })
     }
 
-    /// Security 1: the proof of possession.
+    /// Security 1: the proof of possession. Also needs `allow_sec1` in the provisioner's
+    /// [`SecuritySettings`] (the floor).
     #[uniffi::constructor]
     pub fn proof_of_possession(pop: String) -> Arc<Self> {
         Arc::new(DeviceSecret {
@@ -170,12 +174,27 @@ impl DeviceSecret {
         })
     }
 
-    /// Security 0, or Security 1 without a proof of possession.
+    /// Security 0 (plaintext; also needs `danger_allow_sec0`). For a Security 1 device without a
+    /// proof of possession, use [`no_proof_of_possession`](Self::no_proof_of_possession).
     #[uniffi::constructor]
     pub fn nothing() -> Arc<Self> {
         Arc::new(DeviceSecret {
             inner: DeviceCredentials::none(),
         })
+    }
+
+    /// Security 1 without a proof of possession (a device that advertises `no_pop`; also needs
+    /// `allow_sec1`).
+    #[uniffi::constructor]
+    pub fn no_proof_of_possession() -> Arc<Self> {
+        Arc::new(DeviceSecret {
+            inner: DeviceCredentials::sec1_without_pop(),
+        })
+    }
+
+    /// The security scheme these credentials are for: a device offering another is refused.
+    pub fn security(&self) -> SecurityLevel {
+        self.inner.security.into()
     }
 
     /// The Security 2 username (empty for a PoP or nothing).

@@ -25,9 +25,9 @@ pub struct ProvisioningQr {
     pub name: String,
     /// How to reach it.
     pub transport: QrTransport,
-    /// The security scheme it uses.
+    /// The security scheme it uses (also in `credentials`, which refuse a device offering another).
     pub security: SecurityScheme,
-    /// What to prove (PoP or username + password). Redacted in `Debug`.
+    /// What to prove (PoP or username + password), for `security` only. Redacted in `Debug`.
     pub credentials: DeviceCredentials,
 }
 
@@ -111,17 +111,17 @@ impl ProvisioningQr {
         let pop = text(map, "pop", 256)?;
         let credentials = match security {
             SecurityScheme::Sec0 => DeviceCredentials::none(),
-            SecurityScheme::Sec1 => pop.map_or_else(DeviceCredentials::none, |p| {
+            SecurityScheme::Sec1 => pop.map_or_else(DeviceCredentials::sec1_without_pop, |p| {
                 DeviceCredentials::pop(SecretString::from(p))
             }),
             SecurityScheme::Sec2 => {
                 let password = text(map, "password", 256)?
                     .or(pop)
                     .ok_or(QrError::Invalid("password"))?;
-                DeviceCredentials {
-                    username: text(map, "username", 64)?.unwrap_or("wifiprov").to_owned(),
-                    secret: Some(SecretString::from(password)),
-                }
+                DeviceCredentials::username_password(
+                    text(map, "username", 64)?.unwrap_or("wifiprov"),
+                    SecretString::from(password),
+                )
             }
         };
         Ok(Self {
@@ -169,6 +169,31 @@ mod tests {
         )
         .expect("sec0");
         assert_eq!(qr.security, SecurityScheme::Sec0);
+    }
+
+    #[test]
+    fn the_credentials_are_for_the_codes_security() {
+        for (payload, scheme) in [
+            (
+                r#"{"ver":"v1","name":"P","transport":"ble","pop":"abcd1234"}"#,
+                SecurityScheme::Sec2,
+            ),
+            (
+                r#"{"ver":"v1","name":"P","transport":"ble","security":1,"pop":"abcd1234"}"#,
+                SecurityScheme::Sec1,
+            ),
+            (
+                r#"{"ver":"v1","name":"P","transport":"ble","security":1}"#,
+                SecurityScheme::Sec1,
+            ),
+            (
+                r#"{"ver":"v1","name":"P","transport":"ble","security":0}"#,
+                SecurityScheme::Sec0,
+            ),
+        ] {
+            let qr = ProvisioningQr::parse(payload).expect("parses");
+            assert_eq!((qr.security, qr.credentials.security), (scheme, scheme));
+        }
     }
 
     #[test]

@@ -22,6 +22,16 @@ pub enum ProtocolError {
     /// A message failed authentication: the session is dropped.
     #[error("a message from the device failed authentication; the session was dropped")]
     Tampered,
+    /// The device offers another security scheme than the one its credentials are for (from the QR
+    /// code, or set explicitly): not the device the credentials are for, or an impostor trying to
+    /// downgrade the session. Refused before anything beyond `proto-ver` was sent.
+    #[error("the device offers {offered}, but its credentials are for {expected} (an impostor?)")]
+    UnexpectedSecurity {
+        /// The scheme the credentials are for.
+        expected: SecurityScheme,
+        /// What the device offered.
+        offered: SecurityScheme,
+    },
     /// The device's security is below what the app's policy accepts.
     #[error("refused {offered} (patch {patch}): {reason}")]
     SecurityRefused {

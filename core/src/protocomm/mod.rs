@@ -93,22 +93,39 @@ impl SecurityPolicy {
     }
 }
 
-/// What the installer knows about the device: the Sec2 username and password, or the Sec1 proof of
-/// possession (`secret`).
+/// What the installer knows about the device, and **which security scheme it is for**: the Sec2
+/// username and password, or the Sec1 proof of possession (`secret`), or nothing (Sec0).
+///
+/// The scheme travels with the secret (from the QR code's `security` field, or from the constructor
+/// chosen): a device that offers another scheme is refused after `proto-ver`, before anything else is
+/// sent, so an impostor cannot downgrade the session, and a Sec2 password is never used as a Sec1
+/// PoP. Opting into Sec1 is therefore per connection (these credentials); the provisioner's
+/// [`SecurityPolicy`] stays a floor on top (Sec1 also needs `allow_sec1`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceCredentials {
     /// Sec2 username (ESP-IDF's default is `wifiprov`).
     pub username: String,
     /// Sec2 password or Sec1 proof of possession; `None` for Sec0 and Sec1 without PoP.
     pub secret: Option<SecretString>,
+    /// The scheme the device is expected to offer.
+    pub security: SecurityScheme,
 }
 
 impl DeviceCredentials {
     /// Sec2 credentials with ESP-IDF's default username.
     pub fn password(password: impl Into<SecretString>) -> Self {
+        Self::username_password("wifiprov", password)
+    }
+
+    /// Sec2 credentials with another username.
+    pub fn username_password(
+        username: impl Into<String>,
+        password: impl Into<SecretString>,
+    ) -> Self {
         Self {
-            username: "wifiprov".into(),
+            username: username.into(),
             secret: Some(password.into()),
+            security: SecurityScheme::Sec2,
         }
     }
 
@@ -117,14 +134,25 @@ impl DeviceCredentials {
         Self {
             username: String::new(),
             secret: Some(pop.into()),
+            security: SecurityScheme::Sec1,
         }
     }
 
-    /// No secret (Sec0, or Sec1 without PoP).
+    /// Sec1 without a proof of possession (a device that advertises `no_pop`).
+    pub fn sec1_without_pop() -> Self {
+        Self {
+            username: String::new(),
+            secret: None,
+            security: SecurityScheme::Sec1,
+        }
+    }
+
+    /// No secret: Sec0 (plaintext).
     pub fn none() -> Self {
         Self {
             username: String::new(),
             secret: None,
+            security: SecurityScheme::Sec0,
         }
     }
 }

@@ -102,7 +102,9 @@ async fn session_exchange(
 }
 
 impl DeviceSession {
-    /// Reads `proto-ver`, checks it against `policy`, and runs the handshake the device asks for.
+    /// Reads `proto-ver`; refuses a device that offers another scheme than `credentials` are for, or
+    /// one `policy` does not accept; then runs the handshake. Nothing but `proto-ver` is sent to a
+    /// refused device.
     pub async fn establish(
         link: Arc<dyn DeviceLink>,
         credentials: &DeviceCredentials,
@@ -118,6 +120,14 @@ impl DeviceSession {
             aws = ?capabilities.aws.as_ref().map(|a| a.version.to_string()),
             "device capabilities"
         );
+        // The scheme comes from the credentials, never from the device's unauthenticated answer:
+        // an impostor offering a weaker scheme gets no handshake command at all.
+        if capabilities.security != credentials.security {
+            return Err(ProtocolError::UnexpectedSecurity {
+                expected: credentials.security,
+                offered: capabilities.security,
+            });
+        }
         policy.check(&capabilities)?;
         // A major version of the extension this SDK does not speak: stop here, as for a refused
         // security scheme, before anything else is sent.
@@ -306,7 +316,12 @@ async fn sec1(
         .map_err(|_| field_length("device random", 16, resp0.device_random.len()))?;
     let shared = secret.diffie_hellman(&PublicKey::from(device_pub));
     let mut key = Zeroizing::new(*shared.as_bytes());
-    if let Some(pop) = credentials.secret.as_ref().filter(|p| !p.is_empty()) {
+    // Only a Sec1 PoP (`establish` refused any other credentials): a Sec2 password never is one.
+    let pop = match credentials.security {
+        SecurityScheme::Sec1 => credentials.secret.as_ref(),
+        _ => None,
+    };
+    if let Some(pop) = pop.filter(|p| !p.is_empty()) {
         let digest = Sha256::digest(pop.expose().as_bytes());
         for (k, d) in key.iter_mut().zip(digest.iter()) {
             *k ^= d;

@@ -1,5 +1,6 @@
-//! Confirmation by the cloud: what the thing had before handover, and the check that it now has the
-//! device's certificate ACTIVE.
+//! Confirmation by the cloud: what the thing had before handover, and the check that the expected
+//! thing now has a certificate ACTIVE that it did not have then (an old certificate never counts,
+//! whoever names it; another thing never counts).
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,11 @@ pub(super) struct Baseline {
 }
 
 impl Baseline {
+    /// Whether `certificate_id` was ACTIVE on the thing before handover.
+    fn had(&self, certificate_id: &str) -> bool {
+        self.active.contains(&certificate_id.to_ascii_lowercase())
+    }
+
     /// `None` while the thing has no ACTIVE certificate it lacked before handover; then the new one
     /// (the device's), or `Some(None)` when several appeared and cannot be told apart.
     fn new_certificate(&self, now: &crate::claim::ThingDescription) -> Option<Option<String>> {
@@ -66,25 +72,63 @@ impl ProvisioningSession {
         }
     }
 
-    /// Success only when the cloud shows the thing with the device's certificate ACTIVE and attached.
-    /// When the device could not name its certificate, only a certificate that became ACTIVE on the
-    /// thing during this run counts (see [`baseline`](Self::baseline)).
+    /// Success only when the cloud shows the expected thing with a certificate ACTIVE that it did not
+    /// have ACTIVE before the hand-over (see [`baseline`](Self::baseline)), whoever names it:
+    /// * when the expected thing name is known, the thing the device names must be it (a device that
+    ///   names another thing, existing or not, is no success, and the error names the expected one);
+    /// * a certificate the device names counts only if it was not ACTIVE on the thing before the
+    ///   hand-over; when the thing could not be read then, nothing tells an old certificate from a new
+    ///   one, so the run is not confirmed;
+    /// * when the device named no certificate, only one that became ACTIVE during this run counts.
+    ///
+    /// Without an expected thing name there is no baseline: a certificate the device names is taken
+    /// if the cloud shows it ACTIVE on the thing the device names.
     pub(super) async fn confirm(
         &self,
         thing: &str,
         certificate_id: Option<String>,
         handover: &Handover,
+        options: &ProvisionOptions,
         progress: &mut ProgressLog<'_>,
     ) -> Result<ProvisionedDevice, ProvisionError> {
         let config = self.provisioner.config.clone();
+        let expected = options.expected_thing_name.as_ref();
+        // The name an app may act on: the expected one when known (never another thing a lying
+        // device named, which the app might otherwise clean up).
+        let reported = expected.map_or(thing, |e| e.as_str()).to_owned();
         let not_confirmed = || ProvisionError::NotConfirmed {
-            thing_name: thing.to_owned(),
+            thing_name: reported.clone(),
         };
         let name = ThingName::new(thing).map_err(|_| not_confirmed())?;
+        if let Some(expected) = expected {
+            if *expected != name {
+                tracing::warn!(
+                    expected = expected.as_str(),
+                    named = thing,
+                    "the device says it is done as another thing than the expected one"
+                );
+                return Err(not_confirmed());
+            }
+        }
         let baseline = handover.baseline.as_ref().filter(|b| b.thing == name);
-        if certificate_id.is_none() && baseline.is_none() {
-            tracing::warn!(thing, "the device named no certificate and the thing was not read before handover: cannot tell a new certificate from an old one");
-            return Err(not_confirmed());
+        match (&certificate_id, baseline) {
+            (None, None) => {
+                tracing::warn!(thing, "the device named no certificate and the thing was not read before handover: cannot tell a new certificate from an old one");
+                return Err(not_confirmed());
+            }
+            (Some(_), None) if expected.is_some() => {
+                tracing::warn!(thing, "the thing was not read before handover: cannot tell the certificate the device names from one the thing already had");
+                return Err(not_confirmed());
+            }
+            (Some(id), Some(before)) if before.had(id) => {
+                tracing::warn!(
+                    thing,
+                    certificate = id.as_str(),
+                    "the device names a certificate the thing already had ACTIVE before handover"
+                );
+                return Err(not_confirmed());
+            }
+            _ => {}
         }
         let until = Instant::now() + config.cloud_timeout;
         loop {
@@ -106,9 +150,7 @@ impl ProvisioningSession {
                 }
             }
             if Instant::now() >= until {
-                return Err(ProvisionError::NotConfirmed {
-                    thing_name: thing.to_owned(),
-                });
+                return Err(not_confirmed());
             }
             tokio::time::sleep(config.poll_interval).await;
         }

@@ -67,11 +67,12 @@ pub enum ProvisionError {
         certificate_id: Option<String>,
     },
     /// The cloud does not show this device's certificate ACTIVE on the thing: the device reported
-    /// success the cloud does not show, or it went quiet before naming its certificate and no new one
-    /// appeared (a certificate the thing already had never counts).
+    /// success the cloud does not show, named another thing than the expected one, named a
+    /// certificate the thing already had before the hand-over, or went quiet before naming its
+    /// certificate and no new one appeared (a certificate the thing already had never counts).
     #[error("the cloud does not confirm thing {thing_name:?}")]
     NotConfirmed {
-        /// The thing the device named.
+        /// The expected thing when the options name one, else the thing the device named.
         thing_name: String,
     },
     /// The run was cancelled; the claim was wiped from the device when the link allowed it.

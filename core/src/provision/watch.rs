@@ -51,7 +51,9 @@ impl ProvisioningSession {
                         return Err(ProtocolError::Link(LinkError::Disconnected).into());
                     };
                     let certificate = last.as_ref().and_then(|s| s.certificate_id.clone());
-                    return self.confirm(&thing, certificate, handover, progress).await;
+                    return self
+                        .confirm(&thing, certificate, handover, options, progress)
+                        .await;
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -89,7 +91,13 @@ impl ProvisioningSession {
                                 thing_name: String::new(),
                             })?;
                     return self
-                        .confirm(&thing, status.certificate_id.clone(), handover, progress)
+                        .confirm(
+                            &thing,
+                            status.certificate_id.clone(),
+                            handover,
+                            options,
+                            progress,
+                        )
                         .await;
                 }
                 CloudStage::Failed => return Err(reported_failure(status, progress)),

@@ -45,6 +45,19 @@ pub struct SimDeviceConfig {
     pub auto_stop_after_ip: Option<Duration>,
     /// The cloud half: `None` for a device that stops at Wi-Fi.
     pub cloud: Option<DeviceCloud>,
+    /// **Test fault, not firmware behaviour**: once on Wi-Fi, `aws-status` says `Done` as this thing
+    /// with this certificate id, whatever the cloud half did (a hostile or broken device claiming a
+    /// success it did not earn). Set with [`danger_lie_done_as`](Self::danger_lie_done_as).
+    pub lie_done_as: Option<DoneLie>,
+}
+
+/// What a lying device reports as done ([`SimDeviceConfig::danger_lie_done_as`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoneLie {
+    /// The thing it names.
+    pub thing_name: String,
+    /// The certificate id it names.
+    pub certificate_id: String,
 }
 
 /// How the device reaches the cloud once online. The endpoint itself comes from the claim bundle.
@@ -94,11 +107,22 @@ impl Default for SimDeviceConfig {
             index: 0,
             auto_stop_after_ip: Some(Duration::from_secs(30)),
             cloud: None,
+            lie_done_as: None,
         }
     }
 }
 
 impl SimDeviceConfig {
+    /// **Test fault**: the device lies. Once on Wi-Fi it reports `Done` as `thing` with `certificate_id`
+    /// (another thing's, or an old one of the expected thing), whether or not its cloud half ran: the
+    /// SDK must not call that a success unless the cloud shows it (docs/protocol.md, confirmation).
+    pub fn danger_lie_done_as(&mut self, thing: &str, certificate_id: &str) {
+        self.lie_done_as = Some(DoneLie {
+            thing_name: thing.to_owned(),
+            certificate_id: certificate_id.to_owned(),
+        });
+    }
+
     /// Stops provisioning (and BLE) 20 ms after the device gets its address and makes it take
     /// `time_sync` before the cloud steps: it goes quiet before it can report its certificate, and the
     /// SDK has to confirm through the cloud.

@@ -55,16 +55,24 @@ impl SimDevice {
             SimWifiState::Failed { auth: true } => (St::Failed, failure(K::WifiAuth)),
             SimWifiState::Failed { auth: false } => (St::Failed, failure(K::WifiNotFound)),
         };
+        let mut answer = proto::RespGetCloudStatus {
+            stage: stage as i32,
+            ip4_addr: ip,
+            thing_name: inner.cloud.thing_name.clone(),
+            certificate_id: inner.cloud.certificate_id.clone(),
+            failure: fail,
+        };
+        // The test fault: once on Wi-Fi, a lying device says it is done as whatever it was told to.
+        if let (Some(lie), SimWifiState::Connected { .. }) = (&self.config.lie_done_as, &wifi) {
+            answer.stage = St::Done as i32;
+            answer.thing_name = lie.thing_name.clone();
+            answer.certificate_id = lie.certificate_id.clone();
+            answer.failure = None;
+        }
         Ok(proto::AwsStatusPayload {
             msg: proto::AwsStatusMsgType::TypeRespGetCloudStatus as i32,
             status: Status::Success as i32,
-            payload: Some(P::RespGet(proto::RespGetCloudStatus {
-                stage: stage as i32,
-                ip4_addr: ip,
-                thing_name: inner.cloud.thing_name.clone(),
-                certificate_id: inner.cloud.certificate_id.clone(),
-                failure: fail,
-            })),
+            payload: Some(P::RespGet(answer)),
         })
     }
 }
