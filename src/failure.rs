@@ -13,7 +13,7 @@ use claimlink_core::ProtocolError;
 use claimlink_core::ProvisionError;
 use claimlink_core::{DeviceRefusal, LinkError, LinkFault};
 
-use super::records::{CloudStep, Stage};
+use super::progress::{CloudStep, Stage};
 
 /// Why an SDK call failed, as an action the app can take. (Kotlin: `ProvisioningFailure` is an
 /// exception; Swift: an `Error`; Python: an exception class.)

@@ -30,6 +30,7 @@ mod claims;
 mod failure;
 mod link;
 mod logging;
+mod progress;
 mod providers;
 mod provisioner;
 mod records;
@@ -42,15 +43,15 @@ pub use claims::{
 pub use failure::{LinkFailure, ProviderFailure, ProvisioningFailure};
 pub use link::{ble_device_link, http_device_link, scan_ble_devices, BleDevice, DeviceLink};
 pub use logging::{clear_logger, set_logger, LogLevel, LogRecord, LogSink};
+pub use progress::{CloudStep, ProvisionedDevice, ProvisioningEvent, Stage, StageTiming};
 pub use providers::{AwsCredentials, CredentialsProvider, TokenProvider};
 pub use provisioner::{
     parse_provisioning_qr, Provisioner, ProvisioningCompletion, ProvisioningListener,
     ProvisioningSession, TaskHandle,
 };
 pub use records::{
-    CloudStep, DeviceInfo, DeviceSecret, DeviceTransport, ProvisionOptions, ProvisionedDevice,
-    ProvisionerSettings, ProvisioningEvent, ProvisioningQrCode, SecurityLevel, SecuritySettings,
-    Stage, StageTiming, WifiNetwork, WifiSecurity, WifiSettings,
+    DeviceInfo, DeviceSecret, DeviceTransport, ProvisionOptions, ProvisionerSettings,
+    ProvisioningQrCode, SecurityLevel, SecuritySettings, WifiNetwork, WifiSecurity, WifiSettings,
 };
 
 /// The SDK's version, as the apps see it.

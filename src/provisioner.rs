@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use super::claims::{AppClaimSource, AppThingDirectory, ClaimSource, ThingDirectory};
 use super::link::{to_core, DeviceLink};
+use super::progress::{ProvisionedDevice, ProvisioningEvent};
 use super::providers::{Credentials, CredentialsProvider, TokenProvider, Tokens};
 use super::records::{
-    DeviceInfo, DeviceSecret, ProvisionOptions, ProvisionedDevice, ProvisionerSettings,
-    ProvisioningEvent, WifiNetwork, WifiSettings,
+    DeviceInfo, DeviceSecret, ProvisionOptions, ProvisionerSettings, WifiNetwork, WifiSettings,
 };
 use super::runtime::{on_runtime, runtime, AbortOnDrop};
 use super::ProvisioningFailure;

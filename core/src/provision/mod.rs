@@ -21,7 +21,7 @@
 //!
 //! **Adding a stage** is one row in the table in `stages.rs` (its doc; what a run has reached by then;
 //! the `aws-status` stages that report it, when the device does; whether it repeats), placed where it
-//! comes in a run, plus its variant at the same place in the FFI crate's `Stage` (`src/records.rs`,
+//! comes in a run, plus its variant at the same place in the FFI crate's `Stage` (`src/progress.rs`,
 //! which uniffi needs): the build and the test `stages_follow_the_core_table` fail until the two
 //! agree. A device step is then reported as the device reaches it; a step of the SDK's own is
 //! reported with `progress.emit` where it happens. Nothing else lists the stages: the watchdog, the
