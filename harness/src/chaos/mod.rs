@@ -37,6 +37,20 @@ use run::{one_run, provision_other};
 
 /// Runs `runs` runs drawn from `seed`.
 pub async fn campaign(runs: usize, seed: u64) -> Result<Report, String> {
+    let faults = (0..runs)
+        .map(|index| {
+            let mut rng = ChaCha20Rng::seed_from_u64(
+                seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
+            Fault::draw(&mut rng)
+        })
+        .collect();
+    campaign_of(faults, seed).await
+}
+
+/// Runs the given faults in order, run `i` with `faults[i]`, in one world (`seed` seeds the devices
+/// and names the things): a fault (or a failing run of a drawn campaign) made into a test.
+pub async fn campaign_of(faults: Vec<Fault>, seed: u64) -> Result<Report, String> {
     let world = World::start(WorldOptions {
         poll_interval: Duration::from_millis(50),
         ..WorldOptions::default()
@@ -72,10 +86,7 @@ pub async fn campaign(runs: usize, seed: u64) -> Result<Report, String> {
     // The thing a lying device names: one honest provisioning per campaign.
     let other = provision_other(&world, seed).await?;
     let mut records = Vec::new();
-    for index in 0..runs {
-        let mut rng =
-            ChaCha20Rng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let fault = Fault::draw(&mut rng);
+    for (index, fault) in faults.into_iter().enumerate() {
         let record = one_run(&world, index, seed, fault, &other).await;
         records.push(record);
     }

@@ -29,8 +29,10 @@ const OLD_CERTIFICATE: &str = "0000000000000000000000000000000000000000000000000
 const PASSWORD: &str = "abcd1234";
 
 /// The exchange timeout of the SDK's BLE link in a run with an oversize or slow answer (production:
-/// 10 s), and how late a slow answer comes.
+/// 10 s; 2 s leaves room for the handshake's SRP on a loaded machine).
 const HOSTILE_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How late a slow answer comes: far beyond the exchange timeout (as far as the phone can tell,
+/// never).
 const LATE_ANSWER: Duration = Duration::from_secs(30);
 
 /// A thing provisioned honestly once per campaign, with an ACTIVE certificate: the one a lying
