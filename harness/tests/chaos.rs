@@ -20,3 +20,28 @@ async fn a_seeded_campaign_keeps_every_invariant() {
         report.runs.iter().map(|r| r.fault.kind()).collect();
     assert!(kinds.len() >= 8, "the seed exercised only {kinds:?}");
 }
+
+/// A hostile answer (too large, or too late) on an `aws-status` read after Wi-Fi was applied: the
+/// device holds the claim and goes on using it, so the run is confirmed through the cloud — never a
+/// failure that leaves an ACTIVE certificate the app was not told about. (Found by the campaign
+/// above, seed 20261122, runs 12, 24 and 29.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_answers_after_wifi_was_applied_are_confirmed_through_the_cloud() {
+    use claimlink_harness::chaos::{campaign_of, Fault};
+    let report = campaign_of(
+        vec![Fault::OversizeAnswer(13), Fault::SlowAnswer(13)],
+        20261123,
+    )
+    .await
+    .expect("campaign");
+    for r in &report.runs {
+        assert!(
+            r.violations.is_empty(),
+            "{:?} -> {}: {:?}",
+            r.fault,
+            r.outcome,
+            r.violations
+        );
+        assert_eq!(r.outcome, "provisioned", "{:?}", r.fault);
+    }
+}

@@ -7,7 +7,6 @@ use crate::endpoint;
 use crate::protocomm::ops::CloudStatus;
 use crate::protocomm::proto::{CloudFailureKind, CloudStage};
 use crate::protocomm::{DeviceSession, MalformedReason, ProtocolError};
-use crate::transport::LinkError;
 
 use super::handover::Handover;
 use super::progress::ProgressLog;
@@ -31,12 +30,15 @@ impl ProvisioningSession {
             let status = match session.cloud_status().await {
                 Ok(s) => s,
                 // Devices stop BLE soon after they get an address — often before a status read saw
-                // the address: once Wi-Fi was applied, go on through the cloud.
-                Err(ProtocolError::Link(LinkError::Disconnected))
+                // the address: once Wi-Fi was applied, go on through the cloud. The same for any
+                // other link failure then (an answer too large, or too late): the device holds the
+                // claim and may be using it, so only the cloud can tell whether it succeeded.
+                Err(ProtocolError::Link(link_error))
                     if progress.last_stage().reached_wifi_applied() =>
                 {
                     tracing::info!(
-                        "the device went away after joining Wi-Fi; confirming through the cloud"
+                        error = %link_error,
+                        "the device went away or stopped answering after Wi-Fi was applied; confirming through the cloud"
                     );
                     let thing = last
                         .as_ref()
@@ -48,7 +50,7 @@ impl ProvisioningSession {
                                 .map(|t| t.as_str().to_owned())
                         });
                     let Some(thing) = thing else {
-                        return Err(ProtocolError::Link(LinkError::Disconnected).into());
+                        return Err(ProtocolError::Link(link_error).into());
                     };
                     let certificate = last.as_ref().and_then(|s| s.certificate_id.clone());
                     return self

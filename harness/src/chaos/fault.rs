@@ -53,6 +53,30 @@ pub enum Fault {
         /// The device never gets its own certificate.
         device_fails: bool,
     },
+    /// An impostor offers Security 1 (with the app's password as its PoP, as if cracked) to an app
+    /// whose credentials are for Security 2; `allow_sec1`: the provisioner's policy accepts Security 1
+    /// devices. Nothing but `proto-ver` may be sent to it.
+    ImpostorSec1 {
+        /// The provisioner's policy has `allow_sec1`.
+        allow_sec1: bool,
+    },
+    /// Once on Wi-Fi (its cloud half never runs), the device says `Done` with a lie.
+    LyingDone(DoneLie),
+    /// The device's answer to read number N (1: `proto-ver`) over the simulated BLE link is larger
+    /// than the link's cap.
+    OversizeAnswer(u64),
+    /// The device handles request number N, but its answer comes long after the link's exchange
+    /// timeout.
+    SlowAnswer(u64),
+}
+
+/// What a lying device claims when it says `Done`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DoneLie {
+    /// It is another thing that exists, with that thing's ACTIVE certificate.
+    AsOtherThing,
+    /// It is the expected thing, with the certificate that thing had ACTIVE before the run.
+    WithOldCertificate,
 }
 
 /// How a frame from the device is damaged.
@@ -68,9 +92,13 @@ pub enum FrameFault {
     Reordered,
 }
 
+/// The reads an oversize or slow answer may hit: the handshake's (2, 3: `prov-session`, capped)
+/// through the watch (`proto-ver`, read 1, is exempt from the cap and outside the session).
+const ANSWER_FAULT_READS: std::ops::RangeInclusive<u64> = 2..=14;
+
 impl Fault {
     pub(super) fn draw(rng: &mut ChaCha20Rng) -> Self {
-        match rng.gen_range(0..20) {
+        match rng.gen_range(0..24) {
             0 => Fault::None,
             1 => Fault::BleDisconnect(rng.gen_range(1..=14)),
             2 => Fault::BadFrame(
@@ -88,6 +116,14 @@ impl Fault {
             19 => Fault::PreExistingThing {
                 device_fails: rng.gen_bool(0.5),
             },
+            20 => Fault::ImpostorSec1 {
+                allow_sec1: rng.gen_bool(0.5),
+            },
+            21 => Fault::LyingDone(
+                [DoneLie::AsOtherThing, DoneLie::WithOldCertificate][rng.gen_range(0..2)],
+            ),
+            22 => Fault::OversizeAnswer(rng.gen_range(ANSWER_FAULT_READS)),
+            23 => Fault::SlowAnswer(rng.gen_range(ANSWER_FAULT_READS)),
             3 => Fault::Backend5xx(rng.gen_range(1..=2)),
             4 => Fault::BackendMalformed,
             5 => Fault::WrongPassphrase,
@@ -133,6 +169,12 @@ impl Fault {
                 device_fails: false,
             } => "thing-exists",
             Fault::PreExistingThing { device_fails: true } => "thing-exists-device-fails",
+            Fault::ImpostorSec1 { allow_sec1: false } => "impostor-sec1",
+            Fault::ImpostorSec1 { allow_sec1: true } => "impostor-sec1-allowed",
+            Fault::LyingDone(DoneLie::AsOtherThing) => "lying-done-other-thing",
+            Fault::LyingDone(DoneLie::WithOldCertificate) => "lying-done-old-certificate",
+            Fault::OversizeAnswer(_) => "oversize-answer",
+            Fault::SlowAnswer(_) => "slow-answer",
         }
     }
 }

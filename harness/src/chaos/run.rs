@@ -5,17 +5,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use claimlink_core::TemplateName;
-use claimlink_core::WifiCredentials;
+use claimlink_core::{BleConfig, BleLink, TemplateName, WifiCredentials};
 use claimlink_core::{DeviceCredentials, DeviceLink};
 use claimlink_core::{
     NoListener, ProvisionError, ProvisionOptions, Provisioner, ProvisioningListener, Stage,
 };
 
-use super::inject::{Corrupting, DropMqttMidFlow, RebootAfterHandover};
+use super::inject::{AnswerFault, Corrupting, DropMqttMidFlow, RebootAfterHandover};
+use super::inject::{HostileGatt, Recording};
 use super::report::{expected, outcome_kind};
-use super::{Fault, RunRecord};
+use super::{DoneLie, Fault, RunRecord};
 use crate::device::ble::{BleLinkConfig, SimBleLink};
+use crate::device::gatt::{FakeGatt, FakeGattConfig, SERVICE};
+use crate::device::security::DeviceSecurity;
 use crate::device::SimDevice;
 use crate::emulator::{Api, Fault as ApiFault};
 use crate::world::World;
@@ -23,9 +25,68 @@ use crate::world::World;
 /// The certificate a pre-existing thing already has (not a real one: only its id matters).
 const OLD_CERTIFICATE: &str = "00000000000000000000000000000000000000000000000000000000000000aa";
 
-pub(super) async fn one_run(world: &World, index: usize, seed: u64, fault: Fault) -> RunRecord {
+/// The device's password (Security 2), and the PoP of an impostor that cracked it (Security 1).
+const PASSWORD: &str = "abcd1234";
+
+/// The exchange timeout of the SDK's BLE link in a run with an oversize or slow answer (production:
+/// 10 s; 2 s leaves room for the handshake's SRP on a loaded machine).
+const HOSTILE_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How late a slow answer comes: far beyond the exchange timeout (as far as the phone can tell,
+/// never).
+const LATE_ANSWER: Duration = Duration::from_secs(30);
+
+/// A thing provisioned honestly once per campaign, with an ACTIVE certificate: the one a lying
+/// device names.
+pub(super) struct OtherThing {
+    /// Its name.
+    pub(super) name: String,
+    /// Its ACTIVE certificate's id.
+    pub(super) certificate_id: String,
+}
+
+/// Provisions the campaign's [`OtherThing`] with an honest device.
+pub(super) async fn provision_other(world: &World, seed: u64) -> Result<OtherThing, String> {
+    let name = format!("chaos-{seed}-other");
+    let device = Arc::new(SimDevice::new(world.device_config(250)));
+    let link = device.ble_link(185, Duration::from_millis(1));
+    let options = ProvisionOptions {
+        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), name.clone())]),
+        expected_thing_name: claimlink_core::ThingName::new(name.clone()).ok(),
+        device_hint: None,
+    };
+    let wifi = WifiCredentials::new("claimlink-lab", "correct horse battery".into())
+        .map_err(|e| e.to_string())?;
+    let session = world
+        .provisioner
+        .connect(link, DeviceCredentials::password(PASSWORD), &NoListener)
+        .await
+        .map_err(|e| e.to_string())?;
+    let done = session
+        .provision(&wifi, &options, &NoListener)
+        .await
+        .map_err(|e| e.to_string())?;
+    let certificate_id = done
+        .certificate_id
+        .ok_or("the other thing was provisioned without a certificate id")?;
+    Ok(OtherThing {
+        name,
+        certificate_id,
+    })
+}
+
+pub(super) async fn one_run(
+    world: &World,
+    index: usize,
+    seed: u64,
+    fault: Fault,
+    other: &OtherThing,
+) -> RunRecord {
     let e = &world.emulator;
-    let serial = format!("chaos-{seed}-{index}");
+    let serial = match fault {
+        // The expected thing is the one whose old certificate the device names.
+        Fault::LyingDone(DoneLie::WithOldCertificate) => other.name.clone(),
+        _ => format!("chaos-{seed}-{index}"),
+    };
     let mut config = world.device_config((index % 250) as u8);
     config.seed = seed.wrapping_add(index as u64);
     let mut validity = Duration::from_secs(300);
@@ -81,6 +142,21 @@ pub(super) async fn one_run(world: &World, index: usize, seed: u64, fault: Fault
                 e.set_mqtt_down(true);
             }
         }
+        Fault::ImpostorSec1 { allow_sec1 } => {
+            config.security = DeviceSecurity::Sec1 {
+                pop: Some(PASSWORD.into()),
+            };
+            provisioner_config.security.allow_sec1 = *allow_sec1;
+        }
+        Fault::LyingDone(_) => {
+            config.cloud = None;
+            config.danger_lie_done_as(&other.name, &other.certificate_id);
+            // The cloud will never show it: give up on the confirmation quickly.
+            provisioner_config.cloud_timeout = Duration::from_secs(1);
+        }
+        Fault::OversizeAnswer(_) | Fault::SlowAnswer(_) => {
+            provisioner_config.overall_timeout = Duration::from_secs(30);
+        }
         Fault::CredentialsRefused => {
             if let Some(cloud) = config.cloud.as_mut() {
                 cloud.credentials = Some((
@@ -99,6 +175,18 @@ pub(super) async fn one_run(world: &World, index: usize, seed: u64, fault: Fault
             .retain(|n| n.ssid != "claimlink-lab" || n.dhcp_times_out);
     }
     e.set_claim_validity(validity);
+    // What was ACTIVE on the expected thing before the run: never a success's certificate.
+    let active_before: Vec<String> = e
+        .thing(&serial)
+        .map(|t| {
+            t.principals
+                .into_iter()
+                .filter(|c| e.certificate_status(c).as_deref() == Some("ACTIVE"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let claims_before = e.issued_claims().len();
+    let overall_timeout = provisioner_config.overall_timeout;
     let device = Arc::new(SimDevice::new(config));
     let ble = Arc::new(SimBleLink::connect(
         device.clone(),
@@ -112,6 +200,8 @@ pub(super) async fn one_run(world: &World, index: usize, seed: u64, fault: Fault
             ..BleLinkConfig::default()
         },
     ));
+    let mut recording = None;
+    let mut hostile = None;
     let link: Arc<dyn DeviceLink> = match fault {
         Fault::BadFrame(how, at) => Arc::new(Corrupting {
             inner: ble,
@@ -120,6 +210,32 @@ pub(super) async fn one_run(world: &World, index: usize, seed: u64, fault: Fault
             seen: std::sync::atomic::AtomicUsize::new(0),
             previous: std::sync::Mutex::new(Vec::new()),
         }),
+        Fault::ImpostorSec1 { .. } => {
+            let link = Arc::new(Recording::new(ble));
+            recording = Some(link.clone());
+            link
+        }
+        Fault::OversizeAnswer(at) | Fault::SlowAnswer(at) => {
+            let how = match fault {
+                Fault::OversizeAnswer(_) => AnswerFault::Oversize,
+                _ => AnswerFault::Late(LATE_ANSWER),
+            };
+            match hostile_link(device.clone(), how, at).await {
+                Ok(link) => {
+                    hostile = Some(link.clone());
+                    link
+                }
+                Err(why) => {
+                    return RunRecord {
+                        index,
+                        fault,
+                        outcome: "no-link".into(),
+                        violations: vec![format!("the link did not open: {why}")],
+                        took: Duration::ZERO,
+                    }
+                }
+            }
+        }
         _ => ble,
     };
     let claims: Arc<claimlink_core::BackendClaimSource> = match fault {
@@ -166,7 +282,7 @@ pub(super) async fn one_run(world: &World, index: usize, seed: u64, fault: Fault
     let good = WifiCredentials::new("claimlink-lab", "correct horse battery".into());
     let run = async {
         let session = provisioner
-            .connect(link, DeviceCredentials::password("abcd1234"), listener)
+            .connect(link, DeviceCredentials::password(PASSWORD), listener)
             .await?;
         let good = good.map_err(ProvisionError::from)?;
         let first = match fault {
@@ -202,21 +318,50 @@ pub(super) async fn one_run(world: &World, index: usize, seed: u64, fault: Fault
     if took > validity + Duration::from_secs(5) {
         violations.push(format!("took {took:?}, beyond the claim's deadline + 5 s"));
     }
+    if took > overall_timeout + Duration::from_secs(5) {
+        violations.push(format!(
+            "took {took:?}, beyond the overall timeout {overall_timeout:?} + 5 s"
+        ));
+    }
     if !expected(&fault, &outcome) {
         violations.push(format!("unexpected outcome {outcome:?} for {fault:?}"));
+    }
+    if let Some(link) = &hostile {
+        if !link.peripheral().fired() && outcome != "provisioned" {
+            violations.push(format!(
+                "the hostile answer was never given, yet the run ended {outcome:?}"
+            ));
+        }
+    }
+    if let Some(link) = &recording {
+        // The impostor got nothing but the `proto-ver` request: no handshake command, no
+        // passphrase, no claim; and no claim was even requested.
+        let sent = link.endpoints();
+        if sent != ["proto-ver"] {
+            violations.push(format!("the impostor received requests on {sent:?}"));
+        }
+        if device.received_claim().is_some() {
+            violations.push("the impostor received a claim".into());
+        }
+        let issued = e.issued_claims().len().saturating_sub(claims_before);
+        if issued != 0 {
+            violations.push(format!("{issued} claim(s) issued for an impostor"));
+        }
     }
     let thing = e.thing(&serial);
     match &result {
         Ok(done) => {
-            // The reported certificate is this run's (never one the thing had before), attached and
-            // ACTIVE.
-            let confirmed = done.certificate_id.as_ref().is_some_and(|id| {
-                *id != OLD_CERTIFICATE
-                    && thing.as_ref().is_some_and(|t| t.principals.contains(id))
-                    && e.certificate_status(id).as_deref() == Some("ACTIVE")
-            });
+            // The success names the expected thing and a certificate that was not ACTIVE on it
+            // before the run, now attached and ACTIVE.
+            let confirmed = done.thing_name == serial
+                && done.certificate_id.as_ref().is_some_and(|id| {
+                    *id != OLD_CERTIFICATE
+                        && !active_before.contains(id)
+                        && thing.as_ref().is_some_and(|t| t.principals.contains(id))
+                        && e.certificate_status(id).as_deref() == Some("ACTIVE")
+                });
             if !confirmed {
-                violations.push(format!("false success: the registry does not show the thing with the reported certificate {:?} ACTIVE", done.certificate_id));
+                violations.push(format!("false success: the registry does not show the expected thing {serial:?} with the reported certificate {:?} newly ACTIVE (reported thing {:?})", done.certificate_id, done.thing_name));
             }
         }
         Err(_) => {
@@ -233,6 +378,7 @@ pub(super) async fn one_run(world: &World, index: usize, seed: u64, fault: Fault
                     e.certificate_status(c).as_deref() == Some("ACTIVE")
                         && told.as_deref() != Some(c.as_str())
                         && *c != OLD_CERTIFICATE
+                        && !active_before.contains(c)
                 })
             });
             if active {
@@ -260,4 +406,30 @@ pub(super) async fn one_run(world: &World, index: usize, seed: u64, fault: Fault
         violations,
         took,
     }
+}
+
+/// The SDK's production `BleLink` over the device's GATT table with one hostile answer, opened, with
+/// a short exchange timeout.
+async fn hostile_link(
+    device: Arc<SimDevice>,
+    how: AnswerFault,
+    at: u64,
+) -> Result<Arc<BleLink<HostileGatt>>, claimlink_core::LinkError> {
+    let gatt = FakeGatt::new(
+        device,
+        FakeGattConfig {
+            mtu: 185,
+            interval: Duration::from_millis(1),
+            ..FakeGattConfig::default()
+        },
+    );
+    let config = BleConfig {
+        service: Some(SERVICE),
+        retry_backoff: Duration::from_millis(20),
+        exchange_timeout: HOSTILE_EXCHANGE_TIMEOUT,
+        ..BleConfig::default()
+    };
+    Ok(Arc::new(
+        BleLink::open(HostileGatt::new(gatt, how, at), config).await?,
+    ))
 }
