@@ -45,3 +45,26 @@ async fn hostile_answers_after_wifi_was_applied_are_confirmed_through_the_cloud(
         assert_eq!(r.outcome, "provisioned", "{:?}", r.fault);
     }
 }
+
+/// A lost answer (too late, or too large) to the ApplyConfig request: the device got the request and
+/// provisions itself with the claim while the SDK waits, so the run is confirmed through the cloud —
+/// never a failure whose wipe comes too late and leaves an ACTIVE certificate the app was not told
+/// about. (Found by `chaos --runs 1000 --seed 7`, runs 498, 588, 713, 720 and 764: the ninth read is
+/// the answer to ApplyConfig.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_to_apply_config_is_confirmed_through_the_cloud() {
+    use claimlink_harness::chaos::{campaign_of, Fault};
+    let report = campaign_of(vec![Fault::SlowAnswer(9), Fault::OversizeAnswer(9)], 7)
+        .await
+        .expect("campaign");
+    for r in &report.runs {
+        assert!(
+            r.violations.is_empty(),
+            "{:?} -> {}: {:?}",
+            r.fault,
+            r.outcome,
+            r.violations
+        );
+        assert_eq!(r.outcome, "provisioned", "{:?}", r.fault);
+    }
+}

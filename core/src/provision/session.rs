@@ -8,7 +8,7 @@ use crate::protocomm::ops::{WifiCredentials, WifiNetwork};
 use crate::protocomm::{
     DeviceCapabilities, DeviceCredentials, DeviceSession, ProtocolError, SecurityPolicy,
 };
-use crate::transport::DeviceLink;
+use crate::transport::{DeviceLink, LinkError};
 
 use super::cleanup::{ClaimRecord, ClaimWipeGuard};
 use super::progress::ProgressLog;
@@ -288,8 +288,28 @@ impl ProvisioningSession {
         self.settle_wifi(session).await?;
         session.set_wifi_config(wifi).await?;
         let handover = self.hand_over(session, options, progress, guard).await?;
-        session.apply_wifi_config().await?;
-        progress.emit(Stage::WifiApplied, None);
+        match session.apply_wifi_config().await {
+            Ok(()) => progress.emit(Stage::WifiApplied, None),
+            // The request was sent, but its answer came too large or too late: the device may be
+            // joining Wi-Fi with the claim already, so a wipe could come too late and only the cloud
+            // can tell whether it used the claim.
+            Err(ProtocolError::Link(
+                link_error @ (LinkError::Timeout { .. } | LinkError::TooLarge { .. }),
+            )) => {
+                progress.emit(
+                    Stage::WifiApplied,
+                    Some("its answer was lost: the device may have applied it".to_owned()),
+                );
+                tracing::info!(
+                    error = %link_error,
+                    "the answer to ApplyConfig was lost; confirming through the cloud"
+                );
+                return self
+                    .confirm_without_device(link_error, None, &handover, options, progress)
+                    .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.watch(session, &handover, options, progress).await
     }
 }

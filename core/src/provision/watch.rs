@@ -7,12 +7,38 @@ use crate::endpoint;
 use crate::protocomm::ops::CloudStatus;
 use crate::protocomm::proto::{CloudFailureKind, CloudStage};
 use crate::protocomm::{DeviceSession, MalformedReason, ProtocolError};
+use crate::transport::LinkError;
 
 use super::handover::Handover;
 use super::progress::ProgressLog;
 use super::{ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisioningSession, Stage};
 
 impl ProvisioningSession {
+    /// The device can no longer be asked (its link failed after it may have applied Wi-Fi): only the
+    /// cloud can tell whether it used the claim. Confirms the thing the device last named, or the
+    /// expected one; without either, the link's failure is the run's.
+    pub(super) async fn confirm_without_device(
+        &self,
+        link_error: LinkError,
+        last: Option<&CloudStatus>,
+        handover: &Handover,
+        options: &ProvisionOptions,
+        progress: &mut ProgressLog<'_>,
+    ) -> Result<ProvisionedDevice, ProvisionError> {
+        let thing = last.and_then(|s| s.thing_name.clone()).or_else(|| {
+            options
+                .expected_thing_name
+                .as_ref()
+                .map(|t| t.as_str().to_owned())
+        });
+        let Some(thing) = thing else {
+            return Err(ProtocolError::Link(link_error).into());
+        };
+        let certificate = last.and_then(|s| s.certificate_id.clone());
+        self.confirm(&thing, certificate, handover, options, progress)
+            .await
+    }
+
     /// Polls `aws-status` until the device is done, failed, or out of time; then confirms with the cloud.
     pub(super) async fn watch(
         &self,
@@ -40,21 +66,14 @@ impl ProvisioningSession {
                         error = %link_error,
                         "the device went away or stopped answering after Wi-Fi was applied; confirming through the cloud"
                     );
-                    let thing = last
-                        .as_ref()
-                        .and_then(|s| s.thing_name.clone())
-                        .or_else(|| {
-                            options
-                                .expected_thing_name
-                                .as_ref()
-                                .map(|t| t.as_str().to_owned())
-                        });
-                    let Some(thing) = thing else {
-                        return Err(ProtocolError::Link(link_error).into());
-                    };
-                    let certificate = last.as_ref().and_then(|s| s.certificate_id.clone());
                     return self
-                        .confirm(&thing, certificate, handover, options, progress)
+                        .confirm_without_device(
+                            link_error,
+                            last.as_ref(),
+                            handover,
+                            options,
+                            progress,
+                        )
                         .await;
                 }
                 Err(e) => return Err(e.into()),
