@@ -1,62 +1,17 @@
 //! Hostile devices (issue 21): an impostor that offers a weaker security scheme than the one the
 //! credentials are for gets nothing, and a device that lies about being done is not a success.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use claimlink_core::{DeviceCredentials, DeviceLink, LinkError, ProvisioningQr};
+use claimlink_core::{DeviceCredentials, ProvisioningQr};
 use claimlink_core::{NoListener, ProvisionError, ProvisionOptions, Provisioner, ThingName};
 use claimlink_core::{ProtocolError, SecurityPolicy, SecurityScheme};
 use claimlink_harness::device::security::DeviceSecurity;
 use claimlink_harness::device::SimDevice;
-use claimlink_harness::testing::{self, lab_wifi, SimDeviceBuilder, DEVICE_PASSWORD};
+use claimlink_harness::testing::{
+    self, lab_wifi, RecordingLink, SimDeviceBuilder, DEVICE_PASSWORD,
+};
 use claimlink_harness::world::World;
-
-/// A link that records which endpoint each request went to before passing it on: what an impostor
-/// on the other end would have received.
-#[derive(Debug)]
-struct Recording {
-    inner: Arc<dyn DeviceLink>,
-    sent: Mutex<Vec<String>>,
-}
-
-impl Recording {
-    fn new(inner: Arc<dyn DeviceLink>) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
-            sent: Mutex::new(Vec::new()),
-        })
-    }
-
-    fn endpoints(&self) -> Vec<String> {
-        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-}
-
-#[async_trait]
-impl DeviceLink for Recording {
-    async fn connect(&self) -> Result<(), LinkError> {
-        self.inner.connect().await
-    }
-    async fn exchange(&self, endpoint: &str, request: &[u8]) -> Result<Vec<u8>, LinkError> {
-        if let Ok(mut sent) = self.sent.lock() {
-            sent.push(endpoint.to_owned());
-        }
-        self.inner.exchange(endpoint, request).await
-    }
-    fn endpoints(&self) -> Option<Vec<String>> {
-        self.inner.endpoints()
-    }
-    fn max_message_bytes(&self) -> usize {
-        self.inner.max_message_bytes()
-    }
-    async fn disconnect(&self) {
-        self.inner.disconnect().await
-    }
-    fn describe(&self) -> String {
-        format!("recording {}", self.inner.describe())
-    }
-}
 
 /// The world's provisioner with `policy`.
 fn provisioner_with(world: &World, policy: SecurityPolicy) -> Provisioner {
@@ -76,7 +31,7 @@ fn options(serial: &str) -> ProvisionOptions {
 /// command (a 4-digit password falls offline in well under a second), so its PoP is the password:
 /// were the session opened, it would complete and the impostor would get the Wi-Fi passphrase and
 /// the claim.
-fn impostor(world: &World, index: u8) -> (Arc<SimDevice>, Arc<Recording>) {
+fn impostor(world: &World, index: u8) -> (Arc<SimDevice>, Arc<RecordingLink>) {
     let (device, link) = SimDeviceBuilder::in_world(world, index)
         .configure(|c| {
             c.security = DeviceSecurity::Sec1 {
@@ -84,7 +39,7 @@ fn impostor(world: &World, index: u8) -> (Arc<SimDevice>, Arc<Recording>) {
             }
         })
         .build();
-    (device, Recording::new(link))
+    (device, RecordingLink::new(link))
 }
 
 /// The app expects Security 2 (a password, set explicitly or from the QR code); the device offers
@@ -139,7 +94,7 @@ async fn an_impostor_offering_sec1_gets_nothing_from_an_app_expecting_sec2() {
                 ),
                 "{policy:?}: {err:?}"
             );
-            assert_eq!(link.endpoints(), ["proto-ver"], "{policy:?}");
+            assert_eq!(link.sent_to(), ["proto-ver"], "{policy:?}");
             assert!(device.received_claim().is_none(), "{policy:?}");
             assert!(!device.holds_claim(), "{policy:?}");
         }
@@ -182,7 +137,7 @@ async fn sec1_is_chosen_per_connection_by_the_credentials() {
         .expect("a QR code for Security 1 without PoP opens such a device");
 
     let (device, link) = SimDeviceBuilder::default().build();
-    let link = Recording::new(link);
+    let link = RecordingLink::new(link);
     let err = testing::establish_session(
         link.clone(),
         &DeviceCredentials::pop("pop-123"),
@@ -200,7 +155,7 @@ async fn sec1_is_chosen_per_connection_by_the_credentials() {
         ),
         "{err:?}"
     );
-    assert_eq!(link.endpoints(), ["proto-ver"]);
+    assert_eq!(link.sent_to(), ["proto-ver"]);
     assert_eq!(device.exchanges(), 1);
 }
 

@@ -49,6 +49,9 @@ use crate::providers::CredentialsSequence;
 use crate::world::{World, WorldOptions};
 
 pub mod claim_sources;
+mod recording;
+
+pub use recording::RecordingLink;
 
 /// The simulated devices' Sec2 password (`SimDeviceConfig::default()`'s security).
 pub const DEVICE_PASSWORD: &str = "abcd1234";

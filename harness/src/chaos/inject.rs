@@ -1,10 +1,9 @@
 //! How a fault is put into a run: a link that damages the Nth answer, a GATT table under the SDK's
-//! production `BleLink` whose Nth answer is oversize or late, a link that records what an impostor
-//! received, listeners that reboot the device or take the MQTT broker down at a stage, and a
+//! production `BleLink` whose Nth answer is oversize or late, listeners that reboot the device or take the MQTT broker down at a stage, and a
 //! pre-provisioning hook that never answers.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -153,57 +152,6 @@ impl GattPeripheral for HostileGatt {
             }
         }
         Ok(answer)
-    }
-}
-
-/// Records the endpoint of every request before passing it on: what an impostor on the other end
-/// received.
-#[derive(Debug)]
-pub(super) struct Recording {
-    inner: Arc<dyn DeviceLink>,
-    sent: Mutex<Vec<String>>,
-}
-
-impl Recording {
-    pub(super) fn new(inner: Arc<dyn DeviceLink>) -> Self {
-        Self {
-            inner,
-            sent: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The endpoints requests went to, in order.
-    pub(super) fn endpoints(&self) -> Vec<String> {
-        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-#[async_trait]
-impl DeviceLink for Recording {
-    async fn connect(&self) -> Result<(), LinkError> {
-        self.inner.connect().await
-    }
-    async fn exchange(&self, endpoint: &str, request: &[u8]) -> Result<Vec<u8>, LinkError> {
-        self.sent
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(endpoint.to_owned());
-        self.inner.exchange(endpoint, request).await
-    }
-    fn endpoints(&self) -> Option<Vec<String>> {
-        self.inner.endpoints()
-    }
-    fn max_message_bytes(&self) -> usize {
-        self.inner.max_message_bytes()
-    }
-    async fn disconnect(&self) {
-        self.inner.disconnect().await
-    }
-    async fn disconnected(&self) {
-        self.inner.disconnected().await
-    }
-    fn describe(&self) -> String {
-        format!("recording {}", self.inner.describe())
     }
 }
 

@@ -11,8 +11,8 @@ use claimlink_core::{
     NoListener, ProvisionError, ProvisionOptions, Provisioner, ProvisioningListener, Stage,
 };
 
+use super::inject::HostileGatt;
 use super::inject::{AnswerFault, Corrupting, DropMqttMidFlow, RebootAfterHandover};
-use super::inject::{HostileGatt, Recording};
 use super::report::{expected, outcome_kind};
 use super::{DoneLie, Fault, RunRecord};
 use crate::device::ble::{BleLinkConfig, SimBleLink};
@@ -20,6 +20,7 @@ use crate::device::gatt::{FakeGatt, FakeGattConfig, SERVICE};
 use crate::device::security::DeviceSecurity;
 use crate::device::SimDevice;
 use crate::emulator::{Api, Fault as ApiFault};
+use crate::testing::RecordingLink;
 use crate::world::World;
 
 /// The certificate a pre-existing thing already has (not a real one: only its id matters).
@@ -211,7 +212,7 @@ pub(super) async fn one_run(
             previous: std::sync::Mutex::new(Vec::new()),
         }),
         Fault::ImpostorSec1 { .. } => {
-            let link = Arc::new(Recording::new(ble));
+            let link = RecordingLink::new(ble);
             recording = Some(link.clone());
             link
         }
@@ -336,7 +337,7 @@ pub(super) async fn one_run(
     if let Some(link) = &recording {
         // The impostor got nothing but the `proto-ver` request: no handshake command, no
         // passphrase, no claim; and no claim was even requested.
-        let sent = link.endpoints();
+        let sent = link.sent_to();
         if sent != ["proto-ver"] {
             violations.push(format!("the impostor received requests on {sent:?}"));
         }
