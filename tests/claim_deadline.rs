@@ -73,8 +73,10 @@ async fn a_phone_clock_ten_minutes_off_does_not_change_the_time_left() {
                 .deadline()
                 .clock_skew_secs()
                 .expect("server sent Date");
+            // `Date` has whole seconds and the request takes its time (seconds on a loaded
+            // machine): a few seconds off, never the 600 s of skew.
             assert!(
-                (measured + skew).abs() <= 1,
+                (measured + skew).abs() <= 3,
                 "{make}: skew {skew} measured as {measured}"
             );
             lefts.push(left);
