@@ -96,6 +96,19 @@ fn assert_stopped_reading_early(served: Served) {
     );
 }
 
+/// A 2-second link to the dripping server at `url` ends in a typed timeout, soon, and hangs up.
+async fn assert_times_out(url: &str, server: JoinHandle<Served>) {
+    let started = Instant::now();
+    let answer = link(url, Duration::from_secs(2))
+        .exchange("proto-ver", b"---")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(answer, Err(LinkError::Timeout { millis: 2000 }));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let served = served(server).await;
+    assert!(served.closed_early, "{served:?}");
+}
+
 async fn served(handle: JoinHandle<Served>) -> Served {
     tokio::time::timeout(
         Duration::from_secs(30),
@@ -189,29 +202,13 @@ async fn a_body_dripping_one_byte_a_second_ends_in_a_typed_timeout() {
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n",
         b"x",
     );
-    let started = Instant::now();
-    let answer = link(&url, Duration::from_secs(2))
-        .exchange("proto-ver", b"---")
-        .await;
-    let took = started.elapsed();
-    assert_eq!(answer, Err(LinkError::Timeout { millis: 2000 }));
-    assert!(took < Duration::from_secs(5), "took {took:?}");
-    let served = served(server).await;
-    assert!(served.closed_early, "{served:?}");
+    assert_times_out(&url, server).await;
 }
 
 #[tokio::test]
 async fn headers_dripping_one_byte_a_second_end_in_a_typed_timeout() {
     let (url, server) = dripping(b"HTTP/1.1 200 OK\r\n", b"X-Slow: yes\r\n");
-    let started = Instant::now();
-    let answer = link(&url, Duration::from_secs(2))
-        .exchange("proto-ver", b"---")
-        .await;
-    let took = started.elapsed();
-    assert_eq!(answer, Err(LinkError::Timeout { millis: 2000 }));
-    assert!(took < Duration::from_secs(5), "took {took:?}");
-    let served = served(server).await;
-    assert!(served.closed_early, "{served:?}");
+    assert_times_out(&url, server).await;
 }
 
 /// The JSON a backend answers a claim request with, for `claim` (expiring with its certificate).

@@ -27,23 +27,12 @@ async fn a_seeded_campaign_keeps_every_invariant() {
 /// above, seed 20261122, runs 12, 24 and 29.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_answers_after_wifi_was_applied_are_confirmed_through_the_cloud() {
-    use claimlink_harness::chaos::{campaign_of, Fault};
-    let report = campaign_of(
+    use claimlink_harness::chaos::Fault;
+    assert_all_provisioned(
         vec![Fault::OversizeAnswer(13), Fault::SlowAnswer(13)],
         20261123,
     )
-    .await
-    .expect("campaign");
-    for r in &report.runs {
-        assert!(
-            r.violations.is_empty(),
-            "{:?} -> {}: {:?}",
-            r.fault,
-            r.outcome,
-            r.violations
-        );
-        assert_eq!(r.outcome, "provisioned", "{:?}", r.fault);
-    }
+    .await;
 }
 
 /// A lost answer (too late, or too large) to the ApplyConfig request: the device got the request and
@@ -53,8 +42,13 @@ async fn hostile_answers_after_wifi_was_applied_are_confirmed_through_the_cloud(
 /// the answer to ApplyConfig.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_answer_to_apply_config_is_confirmed_through_the_cloud() {
-    use claimlink_harness::chaos::{campaign_of, Fault};
-    let report = campaign_of(vec![Fault::SlowAnswer(9), Fault::OversizeAnswer(9)], 7)
+    use claimlink_harness::chaos::Fault;
+    assert_all_provisioned(vec![Fault::SlowAnswer(9), Fault::OversizeAnswer(9)], 7).await;
+}
+
+/// Runs `faults` in order (seeded with `seed`): every run keeps the invariants and provisions.
+async fn assert_all_provisioned(faults: Vec<claimlink_harness::chaos::Fault>, seed: u64) {
+    let report = claimlink_harness::chaos::campaign_of(faults, seed)
         .await
         .expect("campaign");
     for r in &report.runs {
