@@ -10,7 +10,7 @@ use claimlink_harness::providers::{CredentialsSequence, TokenSequence};
 use claimlink_harness::testing::claim_sources::{
     claim_request as request, ClaimSourceWorld as World,
 };
-use claimlink_harness::testing::TEMPLATE;
+use claimlink_harness::testing::{SleepingPhoneClock, TEMPLATE};
 
 #[tokio::test]
 async fn an_expired_claim_is_refused() {
@@ -134,4 +134,41 @@ async fn an_app_built_claim_is_checked_like_the_sources_own() {
     )
     .expect_err("garbage");
     assert!(matches!(err, ClaimError::Malformed { .. }), "{err:?}");
+}
+
+/// A phone that sleeps four minutes wakes to a claim with one minute left, from both sources: the
+/// deadline runs on a clock that counts suspended time, as the certificate's expiry does.
+#[tokio::test]
+async fn a_phone_that_slept_wakes_to_less_time_left() {
+    let world = World::start().await;
+    let creds = Arc::new(CredentialsSequence::new(vec![world
+        .emulator
+        .issue_credentials()]));
+    let tokens = Arc::new(TokenSequence::new(vec![world
+        .emulator
+        .issue_bearer_token()]));
+    for make in ["backend", "aws"] {
+        let phone = Arc::new(SleepingPhoneClock::new());
+        let source: Box<dyn ClaimSource> = if make == "backend" {
+            Box::new(world.backend_with(tokens.clone(), phone.clone()))
+        } else {
+            Box::new(world.aws_with(creds.clone(), phone.clone()))
+        };
+        let claim = source
+            .request_claim(&request(TEMPLATE))
+            .await
+            .expect("claim");
+        let before = claim.deadline().remaining();
+        assert!(before > Duration::from_secs(290), "{make}: {before:?}");
+        phone.suspend(Duration::from_secs(240));
+        let after = claim.deadline().remaining();
+        // Four minutes less, give or take the (awake) time between the two reads.
+        let lost = before.saturating_sub(after);
+        assert!(
+            (Duration::from_secs(240)..Duration::from_secs(245)).contains(&lost),
+            "{make}: {before:?} -> {after:?}"
+        );
+        phone.suspend(Duration::from_secs(70));
+        assert!(claim.deadline().has_passed(), "{make}: slept past the end");
+    }
 }

@@ -440,3 +440,51 @@ async fn a_quiet_device_is_not_confirmed_without_the_read_before_handover() {
     );
     assert_eq!(source.describes.load(Ordering::SeqCst), 1, "no guessing");
 }
+
+/// A phone put in a pocket while the device joins Wi-Fi: the claim's minutes run on while the
+/// phone is suspended (which `Instant` and the runtime's timers do not see), so on waking the
+/// watchdog finds the deadline passed at once and wipes the claim, instead of waiting on the device
+/// as if no time had gone by.
+#[tokio::test]
+async fn a_phone_that_sleeps_through_the_deadline_misses_it_on_waking() {
+    let world = testing::quick_world().await;
+    let phone = Arc::new(testing::SleepingPhoneClock::new());
+    let claims = world
+        .emulator
+        .backend_source()
+        .clock(phone.clone())
+        .build()
+        .expect("backend source");
+    let provisioner = Provisioner::new(Arc::new(claims), world.provisioner.config().clone());
+    let (device, link) = SimDeviceBuilder::in_world(&world, 31)
+        .joins_in(Duration::from_secs(60))
+        .build();
+    let session = testing::connect(&provisioner, link).await;
+    let events = EventRecorder::new();
+    let (wifi, opts) = (lab_wifi(), options("SN-ASLEEP"));
+    let run = session.provision(&wifi, &opts, &events);
+    let wake = async {
+        events.reached(Stage::WifiApplied).await;
+        phone.suspend(Duration::from_secs(301));
+        std::future::pending::<()>().await
+    };
+    // The device would join after a minute: the run must end long before that.
+    let result = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::select! {
+            result = run => result,
+            _ = wake => unreachable!("pending"),
+        }
+    })
+    .await
+    .expect("the watchdog fired on waking, not when the device joined");
+    match result {
+        Err(ProvisionError::DeadlineMissed { stage }) => {
+            assert_eq!(stage, Stage::WifiConnecting)
+        }
+        other => panic!("expected DeadlineMissed, got {other:?}"),
+    }
+    assert!(
+        testing::eventually(Duration::from_secs(5), || !device.holds_claim()).await,
+        "the expired claim is wiped"
+    );
+}

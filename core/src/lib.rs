@@ -64,7 +64,7 @@ pub use provision::{
 };
 pub use qr::{ProvisioningQr, QrError, QrTransport};
 pub use secret::{SecretBytes, SecretString};
-pub use time::{Clock, Deadline, SkewedClock, SystemClock};
+pub use time::{suspend_aware_time, Clock, Deadline, SkewedClock, SystemClock};
 #[cfg(feature = "ble")]
 pub use transport::ble::btle;
 pub use transport::ble::{

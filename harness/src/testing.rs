@@ -50,6 +50,9 @@ use crate::world::{World, WorldOptions};
 
 pub mod claim_sources;
 mod recording;
+mod sleeping_phone;
+
+pub use sleeping_phone::SleepingPhoneClock;
 
 pub use recording::RecordingLink;
 

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_trait::async_trait;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
@@ -349,12 +348,11 @@ impl ClaimSource for AwsClaimSource {
                 template: template.to_owned(),
             })?;
         let parsed = answer::claim_answer(&answer.body)?;
-        let phone_now: SystemTime = self.clock.now();
         super::claim_from_answer(
             parsed,
             request.template.clone(),
             answer.server_date,
-            phone_now,
+            self.clock.clone(),
             answer.received_at,
         )
     }

@@ -227,7 +227,7 @@ impl ClaimSource for BackendClaimSource {
             parsed,
             request.template.clone(),
             answer.server_date,
-            self.clock.now(),
+            self.clock.clone(),
             answer.received_at,
         )
     }

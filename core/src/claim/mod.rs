@@ -25,6 +25,7 @@ mod backend;
 mod cert;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -59,7 +60,7 @@ pub use cert::ClaimCertificate;
 
 use crate::net::NetError;
 use crate::secret::SecretString;
-use crate::time::Deadline;
+use crate::time::{Clock, Deadline, SystemClock};
 
 /// Where claims come from: issues a fresh [`Claim`] for a template. Implementations must be cheap to
 /// share between sessions.
@@ -209,7 +210,7 @@ impl Claim {
             answer,
             template,
             None,
-            SystemTime::now(),
+            Arc::new(SystemClock),
             std::time::Instant::now(),
         )
     }
@@ -487,9 +488,13 @@ pub(crate) fn claim_from_answer(
     answer: answer::ClaimAnswer,
     template: TemplateName,
     server_date: Option<SystemTime>,
-    phone_now: SystemTime,
+    clock: Arc<dyn Clock>,
     received_at: std::time::Instant,
 ) -> Result<Claim, ClaimError> {
+    // The answer arrived `received_at.elapsed()` ago (milliseconds: parsing it): that moment on the
+    // suspend-aware clock the deadline is measured on.
+    let received_at_boot = clock.since_boot().saturating_sub(received_at.elapsed());
+    let phone_now = clock.now();
     let certificate = ClaimCertificate::from_pem(&answer.certificate_pem)?;
     if !certificate
         .id()
@@ -508,7 +513,8 @@ pub(crate) fn claim_from_answer(
         answer.expiration,
         server_date,
         phone_now,
-        received_at,
+        clock,
+        received_at_boot,
     );
     if let Some(behind) = deadline.clock_behind_certificate_secs() {
         tracing::warn!(

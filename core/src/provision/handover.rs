@@ -73,7 +73,7 @@ impl ProvisioningSession {
                 (attempt > 1).then(|| "previous claim too close to expiry".to_owned()),
             );
             let claim = self.provisioner.claims.request_claim(&request).await?;
-            progress.claim = Some(*claim.deadline());
+            progress.claim = Some(claim.deadline().clone());
             left = claim.deadline().remaining();
             if left >= config.safety_margin {
                 progress.emit(Stage::ClaimIssued, clock_warning(claim.deadline()));
@@ -115,7 +115,7 @@ impl ProvisioningSession {
             reusable = None;
         }
         let (claim, baseline) = if let Some(claim) = reusable {
-            progress.claim = Some(*claim.deadline());
+            progress.claim = Some(claim.deadline().clone());
             progress.emit(
                 Stage::ClaimIssued,
                 Some("reusing the claim already on the device".into()),

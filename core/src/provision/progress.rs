@@ -24,8 +24,11 @@ impl ProgressLog<'_> {
             return;
         }
         self.timings.push((stage, self.start.elapsed()));
-        let mut event =
-            ProvisioningEvent::new(stage, self.claim.map(|d| d.remaining()), self.start);
+        let mut event = ProvisioningEvent::new(
+            stage,
+            self.claim.as_ref().map(|d| d.remaining()),
+            self.start,
+        );
         event.detail = detail;
         tracing::info!(stage = ?stage, claim_time_left = ?event.claim_time_left, elapsed = ?event.elapsed, detail = event.detail.as_deref().unwrap_or(""), "stage reached");
         self.listener.on_event(event);
