@@ -159,7 +159,10 @@ fn proto_type(attr: &str, rust_type: &str) -> String {
                 .trim_start_matches("Option<")
                 .trim_end_matches('>')
                 .trim_end_matches(')');
-            assert!(!attr.contains("repeated"), "repeated fields are not expected");
+            assert!(
+                !attr.contains("repeated"),
+                "repeated fields are not expected"
+            );
             last_path(inner)
         }
         k if k.starts_with("bytes") => "bytes".to_owned(),
@@ -254,7 +257,11 @@ fn parse_rust(text: &str) -> Schema {
             members.push(format!("{variant} = {number}"));
         } else if let Some((variant, ty)) = line.trim_end_matches("),").split_once('(') {
             let tag = attr_value(attribute, "tag").unwrap_or("?");
-            members.push(format!("{tag} {} {}", snake(variant), proto_type(attribute, ty)));
+            members.push(format!(
+                "{tag} {} {}",
+                snake(variant),
+                proto_type(attribute, ty)
+            ));
         }
     }
     // Inline each message's oneof as the .proto lists it.
@@ -322,7 +329,10 @@ fn a_drift_on_either_side_is_seen() {
         ("bytes sha256 = 2;", "bytes sha_256 = 2;"),
         ("bool committed = 2;", "uint32 committed = 2;"),
         ("Incomplete = 6;", "Incomplete = 7;"),
-        ("RespClaimAbort resp_abort = 15;", "RespClaimAbort resp_abort = 16;"),
+        (
+            "RespClaimAbort resp_abort = 15;",
+            "RespClaimAbort resp_abort = 16;",
+        ),
     ] {
         assert!(PROTO.contains(from), "{from}");
         let changed = parse_proto(&PROTO.replace(from, to));
