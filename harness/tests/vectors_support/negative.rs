@@ -53,6 +53,9 @@ fn whole(bundle: &proto::ClaimBundle) -> Vec<u8> {
     begin(bytes.len(), Sha256::digest(&bytes).to_vec(), &bytes, true)
 }
 
+/// One request of a case and the error its answer must carry.
+type Step = (Vec<u8>, proto::ClaimTransferError);
+
 #[tokio::test]
 async fn refused_claim_transfers() {
     // The SDK's own bundle, as it sends it.
@@ -84,7 +87,7 @@ async fn refused_claim_transfers() {
     bad_digest[0] ^= 0x01;
     let half = 1000;
     use proto::ClaimTransferError as E;
-    let cases: Vec<(&str, Vec<(Vec<u8>, E)>)> = vec![
+    let cases: Vec<(&str, Vec<Step>)> = vec![
         (
             "chunk without a begin",
             vec![(chunk(0, &bundle[..64], false), E::NotStarted)],
