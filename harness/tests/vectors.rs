@@ -29,21 +29,21 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use vectors_support::{check_or_update, fixed, DirectLink, Scripted};
 
-const USERNAME: &str = "wifiprov";
+pub const USERNAME: &str = "wifiprov";
 const PASSWORD: &str = "abcd1234";
 const POP: &str = "abcd1234";
 /// The simulator's largest bundle (`SimDeviceConfig::default().max_claim_bundle`).
 pub const MAX_BUNDLE: usize = 8 * 1024;
 
 /// The chosen Sec2 randomness.
-struct Sec2Inputs {
-    salt: Vec<u8>,
-    a: Vec<u8>,
-    b: Vec<u8>,
-    nonce_prefix: Vec<u8>,
+pub struct Sec2Inputs {
+    pub salt: Vec<u8>,
+    pub a: Vec<u8>,
+    pub b: Vec<u8>,
+    pub nonce_prefix: Vec<u8>,
 }
 
-fn sec2_inputs() -> Sec2Inputs {
+pub fn sec2_inputs() -> Sec2Inputs {
     Sec2Inputs {
         salt: fixed("sec2 salt", 16),
         a: fixed("sec2 a", 32),
@@ -74,7 +74,7 @@ pub async fn sec2_session(cap: usize) -> (Arc<DirectLink>, DeviceSession) {
 }
 
 /// The Sec2 values of docs/protocol.md §3, from the inputs (client and device equations both).
-fn sec2_derived(inputs: &Sec2Inputs) -> BTreeMap<&'static str, Vec<u8>> {
+pub fn sec2_derived(inputs: &Sec2Inputs) -> BTreeMap<&'static str, Vec<u8>> {
     let group = srp::Group::rfc5054_3072();
     let (n, g) = (&group.n, &group.g);
     let x = srp::private_key_x(&inputs.salt, USERNAME.as_bytes(), PASSWORD.as_bytes());

@@ -289,6 +289,43 @@ def check_sec2(vec):
         strict(payload, plain, f"Sec2 GCM message {n}")
 
 
+def device_refuses(sec2, before, request):
+    """Whether a Sec2 device must fail `request` after answering `before` (ESP-IDF's
+    security2.c and esp_srp.c: A of 384 bytes and A mod N != 0, a username, command 1 only after
+    command 0, a 64-byte proof equal to M)."""
+    i = sec2["inputs"]
+    salt, user = h(i["salt"]), i["username"].encode()
+    m = strict("SessionData", request, "refused handshake message")
+    payload = (m or {}).get("sec2", {})
+    if "sc0" in payload:
+        sc0 = payload["sc0"]
+        A = sc0.get("client_pubkey", b"")
+        return len(A) != N_LEN or num(A) % N == 0 or not sc0.get("client_username")
+    if "sc1" in payload:
+        if not before:
+            return True
+        sc0 = decode("SessionData", before[-1])["sec2"]["sc0"]
+        A, username = sc0["client_pubkey"], sc0["client_username"]
+        # The device's side: S = (A v^u)^b with its own verifier and b.
+        v = pow(G, srp_x(salt, user, i["password"].encode()), N)
+        k = num(H(pad(N), pad(G)))
+        B = minimal((k * v + pow(G, num(h(i["b"])), N)) % N)
+        u = num(H(pad(num(A)), pad(num(B))))
+        K = H(minimal(pow(num(A) * pow(v, u, N) % N, num(h(i["b"])), N)))
+        hn, hg = H(minimal(N)), H(pad(G))
+        M = H(bytes(p ^ q for p, q in zip(hn, hg)), H(username), salt, A, B, K)
+        return payload["sc1"].get("client_proof", b"") != M
+    return True
+
+
+def check_handshake_refusals(vec, sec2):
+    for case in vec["cases"]:
+        before = [h(m) for m in case["before"]]
+        for n, message in enumerate(before):
+            check(not device_refuses(sec2, before[:n], message), f"refused handshake '{case['case']}': step {n} is acceptable")
+        check(device_refuses(sec2, before, h(case["request"])), f"refused handshake '{case['case']}': a device must refuse it")
+
+
 # ---- Security 1 --------------------------------------------------------------------------------
 
 def check_sec1(vec):
@@ -499,7 +536,7 @@ def check_status(vec):
         check(not a["sdk_reads"]["accepted"], f"aws-status must-refuse '{a['case']}': the SDK refuses it")
 
 
-FILES = ("sec2.json", "sec1.json", "claim.json", "negative.json", "aws_status.json")
+FILES = ("sec2.json", "sec1.json", "claim.json", "negative.json", "aws_status.json", "handshake_refusals.json")
 
 
 def run(vectors):
@@ -511,6 +548,7 @@ def run(vectors):
     check_claim(vectors["claim.json"])
     check_negative(vectors["negative.json"])
     check_status(vectors["aws_status.json"])
+    check_handshake_refusals(vectors["handshake_refusals.json"], vectors["sec2.json"])
     return list(FAILURES)
 
 
@@ -539,6 +577,8 @@ MUTATIONS = [
      lambda v: v["cases"][1]["then_aws_status"].update(answer=v["cases"][1]["then_aws_status"]["answer"] + "0801")),
     ("Failed without a failure taken for a good answer", "aws_status.json",
      lambda v: v["must_refuse"][0].update(answer=v["answers"][0]["answer"])),
+    ("the right password's proof listed as refused", "handshake_refusals.json",
+     lambda v: v["cases"][5].update(request=json.load(open(os.path.join(HERE, "sec2.json")))["handshake"][1]["request"])),
     ("a non-canonical encoding (explicit default)", "aws_status.json",
      lambda v: v["answers"][0].update(answer="1000" + v["answers"][0]["answer"])),
 ]

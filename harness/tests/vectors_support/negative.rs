@@ -249,3 +249,116 @@ async fn refused_claim_transfers() {
     });
     check_or_update("negative.json", &vector);
 }
+
+/// A Sec2 handshake message.
+fn sec2_message(payload: proto::sec2_payload::Payload) -> Vec<u8> {
+    proto::SessionData::sec2(payload).encode_to_vec()
+}
+
+#[tokio::test]
+async fn refused_handshakes() {
+    use claimlink_core::internal::srp;
+    use num_bigint::BigUint;
+    use proto::sec2_payload::Payload as S2;
+    let inputs = crate::sec2_inputs();
+    let group = srp::Group::rfc5054_3072();
+    let derived = crate::sec2_derived(&inputs);
+    let cmd0 = |username: &[u8], a_pub: Vec<u8>| {
+        sec2_message(S2::Sc0(proto::S2SessionCmd0 {
+            client_username: username.to_vec(),
+            client_pubkey: a_pub,
+        }))
+    };
+    let cmd1 = |proof: Vec<u8>| {
+        sec2_message(S2::Sc1(proto::S2SessionCmd1 {
+            client_proof: proof,
+        }))
+    };
+    // The proof a client computes from the wrong password "abcd1235" (same a, salt and B).
+    let wrong_proof = {
+        let x = srp::private_key_x(&inputs.salt, crate::USERNAME.as_bytes(), b"abcd1235");
+        let (n, g) = (&group.n, &group.g);
+        let v = g.modpow(&x, n);
+        let b_pub = BigUint::from_bytes_be(&derived["B"]);
+        let base = (&b_pub + n - (&group.k * &v) % n) % n;
+        let a = BigUint::from_bytes_be(&inputs.a);
+        let u = srp::scrambler_u(&derived["A"], &derived["B"]);
+        let key = srp::session_key(&base.modpow(&(&a + &u * &x), n));
+        srp::client_proof(
+            &group,
+            crate::USERNAME.as_bytes(),
+            &inputs.salt,
+            &derived["A"],
+            &derived["B"],
+            key.expose(),
+        )
+        .to_vec()
+    };
+    let good_cmd0 = cmd0(crate::USERNAME.as_bytes(), derived["A"].clone());
+    // (case, messages sent before it that the device answers, the message it must refuse)
+    let cases: Vec<(&str, Vec<Vec<u8>>, Vec<u8>)> = vec![
+        ("A = 0", vec![], cmd0(b"wifiprov", vec![0; srp::N_LEN])),
+        (
+            "A = N (A mod N = 0)",
+            vec![],
+            cmd0(b"wifiprov", srp::pad(&group.n)),
+        ),
+        (
+            "A of 383 bytes",
+            vec![],
+            cmd0(b"wifiprov", derived["A"][1..].to_vec()),
+        ),
+        ("an empty username", vec![], cmd0(b"", derived["A"].clone())),
+        (
+            "command 1 before command 0",
+            vec![],
+            cmd1(derived["M"].clone()),
+        ),
+        (
+            "the proof of a wrong password (abcd1235)",
+            vec![good_cmd0.clone()],
+            cmd1(wrong_proof),
+        ),
+        (
+            "a proof of 63 bytes",
+            vec![good_cmd0],
+            cmd1(derived["M"][..63].to_vec()),
+        ),
+    ];
+    // The device draws the salt, then `b` for each command 0 it accepts.
+    let accepted = cases
+        .iter()
+        .filter(|(_, before, _)| !before.is_empty())
+        .count();
+    let mut draws = vec![inputs.salt.clone()];
+    draws.extend(std::iter::repeat_n(inputs.b.clone(), accepted));
+    let device = super::Scripted::device(Default::default(), draws);
+    let mut out = Vec::new();
+    for (case, before, refused) in cases {
+        for (n, message) in before.iter().enumerate() {
+            // A fresh connection for every case: the device starts a new session.
+            let connection = 100 + out.len() as u64;
+            let answer = device.handle(connection, "prov-session", message);
+            assert!(answer.is_ok(), "{case}: step {n} is answered");
+        }
+        let connection = 100 + out.len() as u64;
+        let result = device.handle(connection, "prov-session", &refused);
+        assert!(
+            matches!(
+                result,
+                Err(claimlink_harness::device::DeviceFailure::Refused(_))
+            ),
+            "{case}: the device fails the request"
+        );
+        out.push(json!({
+            "case": case,
+            "before": before.iter().map(hex::encode).collect::<Vec<_>>(),
+            "request": hex::encode(&refused),
+        }));
+    }
+    let vector = json!({
+        "description": "Sec2 handshake messages a device must refuse by failing the request (ESP-IDF's handler returns an error: over HTTP the connection closes without an answer, over BLE the write fails), never with an answer. Each case runs on a fresh connection; `before` are messages the device answers first (a valid command 0 with sec2.json's A, answered as there). Inputs as in sec2.json.",
+        "cases": out,
+    });
+    check_or_update("handshake_refusals.json", &vector);
+}
