@@ -250,6 +250,9 @@ async fn refused_claim_transfers() {
     check_or_update("negative.json", &vector);
 }
 
+/// A handshake case: its name, the messages the device answers first, the one it must refuse.
+type RefusedHandshake = (&'static str, Vec<Vec<u8>>, Vec<u8>);
+
 /// A Sec2 handshake message.
 fn sec2_message(payload: proto::sec2_payload::Payload) -> Vec<u8> {
     proto::SessionData::sec2(payload).encode_to_vec()
@@ -295,8 +298,7 @@ async fn refused_handshakes() {
         .to_vec()
     };
     let good_cmd0 = cmd0(crate::USERNAME.as_bytes(), derived["A"].clone());
-    // (case, messages sent before it that the device answers, the message it must refuse)
-    let cases: Vec<(&str, Vec<Vec<u8>>, Vec<u8>)> = vec![
+    let cases: Vec<RefusedHandshake> = vec![
         ("A = 0", vec![], cmd0(b"wifiprov", vec![0; srp::N_LEN])),
         (
             "A = N (A mod N = 0)",
