@@ -125,7 +125,7 @@ pub enum SimWifiState {
 }
 
 struct Inner {
-    rng: ChaCha20Rng,
+    rng: Box<dyn RngCore + Send>,
     session: Option<(u64, Handshake)>,
     wifi: WifiMachine,
     pending_claim: Option<PendingClaim>,
@@ -172,15 +172,22 @@ fn message_name<M>() -> &'static str {
 }
 
 impl SimDevice {
-    /// Builds a device.
+    /// Builds a device; its randomness is ChaCha20 seeded with `config.seed`.
     pub fn new(config: SimDeviceConfig) -> Self {
-        let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
+        let rng = ChaCha20Rng::seed_from_u64(config.seed);
+        Self::with_randomness(config, Box::new(rng))
+    }
+
+    /// Builds a device that draws its randomness (Sec2 salt, then per session: the SRP `b`, the
+    /// patch-1 nonce prefix; Sec1's X25519 secret and `device_random`) from `rng`, in that order:
+    /// the test vectors (proto/vectors/) feed it chosen bytes. `config.seed` is not used.
+    pub fn with_randomness(config: SimDeviceConfig, mut rng: Box<dyn RngCore + Send>) -> Self {
         let sec2 = match &config.security {
             DeviceSecurity::Sec2 {
                 username,
                 password,
                 patch,
-            } => Some(Sec2Secrets::new(username, password, *patch, &mut rng)),
+            } => Some(Sec2Secrets::new(username, password, *patch, &mut *rng)),
             _ => None,
         };
         Self {
