@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use claimlink_harness::demo::{self, DemoOptions};
 
+mod check;
 mod progress;
 mod real_ble;
 use clap::{Parser, Subcommand};
@@ -100,6 +101,31 @@ enum Command {
         /// The device's Sec2 password (username `wifiprov`).
         #[arg(long, default_value = "abcd1234")]
         password: String,
+        /// **Test fault**: make the device break one contract rule (repeatable), to see
+        /// `check-device` catch it. Names: see `claimlink_harness::device::broken`.
+        #[arg(long = "danger-broken", value_name = "NAME")]
+        danger_broken: Vec<claimlink_harness::device::broken::BrokenBehaviour>,
+    },
+    /// Check that a device keeps the protocol contract (docs/protocol.md, "Checking a device"): one
+    /// line per case, PASS or FAIL with the reason; exits 1 on any FAIL. The device's password comes
+    /// from a file or the environment (CLAIMLINK_DEVICE_PASSWORD, or CLAIMLINK_DEVICE_POP for Sec1),
+    /// never from the command line.
+    CheckDevice {
+        /// The device's SoftAP base URL (`http://192.168.4.1:80`).
+        #[arg(long, conflicts_with = "ble", required_unless_present = "ble")]
+        http: Option<String>,
+        /// The device's BLE name (needs the `ble` feature).
+        #[arg(long)]
+        ble: Option<String>,
+        /// Read the Sec2 password from the first line of this file.
+        #[arg(long, value_name = "PATH", conflicts_with = "pop_file")]
+        password_file: Option<std::path::PathBuf>,
+        /// Read a Sec1 proof of possession from the first line of this file (a Sec1 device).
+        #[arg(long, value_name = "PATH")]
+        pop_file: Option<std::path::PathBuf>,
+        /// The Sec2 username.
+        #[arg(long, default_value = "wifiprov")]
+        username: String,
     },
     /// Provision simulated devices end to end on the embedded emulator, with live progress.
     Demo {
@@ -196,7 +222,27 @@ fn main() -> ExitCode {
             json,
         ))),
         Command::Emulator { out } => exit_code(runtime.block_on(run_emulator(out))),
-        Command::ServeDevice { port, password } => {
+        Command::CheckDevice {
+            http,
+            ble,
+            password_file,
+            pop_file,
+            username,
+        } => {
+            let request = check::Request {
+                http,
+                ble,
+                password_file,
+                pop_file,
+                username,
+            };
+            runtime.block_on(check::run(request))
+        }
+        Command::ServeDevice {
+            port,
+            password,
+            danger_broken,
+        } => {
             use claimlink_harness::device::http::HttpDevice;
             use claimlink_harness::device::security::DeviceSecurity;
             use claimlink_harness::device::{SimDevice, SimDeviceConfig};
@@ -207,6 +253,7 @@ fn main() -> ExitCode {
                     password,
                     patch: 1,
                 },
+                danger_broken,
                 ..SimDeviceConfig::default()
             }));
             let result = runtime.block_on(async move {

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use crate::device::broken::BrokenBehaviour as Broken;
+
 use super::{DeviceFailure, Inner, SimDevice, SimWifiState, WifiMachine};
 use claimlink_core::internal::proto::{self, Status};
 
@@ -41,6 +43,9 @@ impl SimDevice {
         };
         if ok {
             inner.wifi = WifiMachine::default();
+            if msg == T::TypeRespCtrlReset && self.config.breaks(Broken::ResetWipesClaim) {
+                inner.claim = None;
+            }
         }
         Ok(proto::WiFiCtrlPayload {
             msg: msg as i32,
