@@ -161,24 +161,33 @@ impl Checker {
     pub(super) async fn wrong_sha256(&self) -> CaseResult {
         let mut digest = self.digest();
         digest[0] ^= 0x80;
-        self.refused_transfer(digest, self.claim.bundle.to_vec(), "a wrong SHA-256")
+        self.refused_transfer(digest, false, "a wrong SHA-256")
             .await
     }
 
     /// A chunk whose bytes were corrupted makes the commit fail with `DigestMismatch`, leaving nothing.
     pub(super) async fn corrupted_chunk(&self) -> CaseResult {
-        let mut bundle = self.claim.bundle.to_vec();
-        // A byte past the begin's data: in the first chunk.
-        let at = (MAX_BEGIN_DATA + 10).min(bundle.len() - 1);
-        bundle[at] ^= 0x01;
-        self.refused_transfer(self.digest(), bundle, "a corrupted chunk")
+        self.refused_transfer(self.digest(), true, "a corrupted chunk")
             .await
     }
 
-    async fn refused_transfer(&self, digest: Vec<u8>, bundle: Vec<u8>, what: &str) -> CaseResult {
+    /// Sends the claim with `digest`, one byte of the first chunk flipped when `corrupt_chunk`; the
+    /// commit must be refused with `DigestMismatch` and nothing kept.
+    async fn refused_transfer(
+        &self,
+        digest: Vec<u8>,
+        corrupt_chunk: bool,
+        what: &str,
+    ) -> CaseResult {
         self.on_session(|this, session| async move {
             let result = async {
                 let (first, per_chunk) = this.sizes(&session).await;
+                let mut bundle = zeroize::Zeroizing::new(this.claim.bundle.to_vec());
+                if corrupt_chunk {
+                    // A byte past the begin's data: in the first chunk.
+                    let at = (first + 10).min(bundle.len() - 1);
+                    bundle[at] ^= 0x01;
+                }
                 let answer = raw::transfer(&session, &digest, &bundle, first, per_chunk).await?;
                 if answer.accepted() || answer.committed() {
                     return Err(format!(
@@ -299,6 +308,3 @@ impl Checker {
         .await
     }
 }
-
-/// The begin's data at the 480-byte cap with Sec2 (480 − 16 − 56), for placing the corrupted byte.
-const MAX_BEGIN_DATA: usize = 408;

@@ -78,7 +78,8 @@ impl Checker {
     /// A wrong password (Sec2) or PoP (Sec1) is refused. ESP-IDF refuses a wrong proof by failing the
     /// session handler: over BLE an error, over HTTP `protocomm_httpd.c`'s `common_post_handler`
     /// returns `ESP_FAIL` and esp_http_server closes the socket without a status. Either is a
-    /// refusal here; a device that completes the handshake is not.
+    /// refusal here (the SDK reports both as a wrong password); a device that completes the
+    /// handshake is not, nor one that cannot be reached.
     pub(super) async fn wrong_password(&self) -> CaseResult {
         let wrong = |secret: &Option<SecretString>| {
             SecretString::new(format!(
@@ -100,9 +101,10 @@ impl Checker {
             Err(ProtocolError::Link(LinkError::Timeout { millis })) => Err(format!(
                 "no answer to the proof within {millis} ms (expected a refusal)"
             )),
-            Err(ProtocolError::Link(e @ (LinkError::Disconnected | LinkError::Other(_)))) => Ok(
-                format!("the connection was closed at the proof ({e}), as ESP-IDF's httpd does"),
-            ),
+            // Closed without an answer (not a refused connection: that is a device not reached).
+            Err(ProtocolError::Link(e @ LinkError::Other(_))) => Ok(format!(
+                "the connection was closed at the proof ({e}), as ESP-IDF's httpd does"
+            )),
             Err(ProtocolError::DeviceNotAuthentic) => Err(
                 "the device answered the wrong proof as if it were right (its H_AMK did not verify)"
                     .into(),
