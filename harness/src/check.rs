@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink_core::{DeviceCredentials, SecretString};
-use claimlink_harness::check_device::{self, HttpOpener, LinkOpener};
+use claimlink_core::{DeviceCredentials, SecretString, WifiCredentials};
+use claimlink_harness::check_device::{self, CheckOptions, HttpOpener, LinkOpener};
 
 /// What `check-device` was asked to do.
 pub struct Request {
@@ -15,6 +15,8 @@ pub struct Request {
     pub password_file: Option<std::path::PathBuf>,
     pub pop_file: Option<std::path::PathBuf>,
     pub username: String,
+    pub wifi_ssid: Option<String>,
+    pub wifi_passphrase_file: Option<std::path::PathBuf>,
 }
 
 /// The first line of `path`, a secret.
@@ -50,6 +52,22 @@ fn credentials(request: &Request) -> Result<DeviceCredentials, String> {
     Err("give the device's password with --password-file PATH or CLAIMLINK_DEVICE_PASSWORD (Sec1: --pop-file or CLAIMLINK_DEVICE_POP)".into())
 }
 
+/// The network for the `wifi-retry` case: its passphrase from a file or CLAIMLINK_WIFI_PASSPHRASE.
+fn wifi(request: &Request) -> Result<Option<WifiCredentials>, String> {
+    let Some(ssid) = &request.wifi_ssid else {
+        return Ok(None);
+    };
+    let passphrase = match &request.wifi_passphrase_file {
+        Some(path) => secret_from_file(path)?,
+        None => SecretString::new(std::env::var("CLAIMLINK_WIFI_PASSPHRASE").map_err(|_| {
+            "give the network's passphrase with --wifi-passphrase-file PATH or CLAIMLINK_WIFI_PASSPHRASE".to_owned()
+        })?),
+    };
+    WifiCredentials::new(ssid.as_bytes().to_vec(), passphrase)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(feature = "ble")]
 async fn ble_opener(name: &str) -> Result<Arc<dyn LinkOpener>, String> {
     use claimlink_core::{btle, BleConfig, BleLink};
@@ -76,22 +94,25 @@ async fn ble_opener(_name: &str) -> Result<Arc<dyn LinkOpener>, String> {
 /// Runs the checker; exit code 1 on any FAIL (or when it cannot start).
 pub async fn run(request: Request) -> ExitCode {
     let setup = async {
-        let credentials = credentials(&request)?;
+        let options = CheckOptions {
+            credentials: credentials(&request)?,
+            wifi: wifi(&request)?,
+        };
         let opener: Arc<dyn LinkOpener> = match (&request.http, &request.ble) {
             (Some(url), _) => Arc::new(HttpOpener::new(url, Duration::from_secs(10))?),
             (None, Some(name)) => ble_opener(name).await?,
             (None, None) => return Err("give --http URL or --ble NAME".to_owned()),
         };
-        Ok::<_, String>((credentials, opener))
+        Ok::<_, String>((options, opener))
     };
-    let (credentials, opener) = match setup.await {
+    let (options, opener) = match setup.await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let report = check_device::check(opener, credentials, |line| println!("{line}")).await;
+    let report = check_device::check(opener, options, |line| println!("{line}")).await;
     println!(
         "{} cases: {} passed, {} failed",
         report.cases.len(),

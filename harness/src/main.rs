@@ -126,6 +126,13 @@ enum Command {
         /// The Sec2 username.
         #[arg(long, default_value = "wifiprov")]
         username: String,
+        /// A network the device can join: adds the Wi-Fi retry case (a wrong passphrase, Reset, the
+        /// right one), run last. Its passphrase from --wifi-passphrase-file or CLAIMLINK_WIFI_PASSPHRASE.
+        #[arg(long)]
+        wifi_ssid: Option<String>,
+        /// Read the network's passphrase from the first line of this file.
+        #[arg(long, value_name = "PATH", requires = "wifi_ssid")]
+        wifi_passphrase_file: Option<std::path::PathBuf>,
     },
     /// Provision simulated devices end to end on the embedded emulator, with live progress.
     Demo {
@@ -228,6 +235,8 @@ fn main() -> ExitCode {
             password_file,
             pop_file,
             username,
+            wifi_ssid,
+            wifi_passphrase_file,
         } => {
             let request = check::Request {
                 http,
@@ -235,6 +244,8 @@ fn main() -> ExitCode {
                 password_file,
                 pop_file,
                 username,
+                wifi_ssid,
+                wifi_passphrase_file,
             };
             runtime.block_on(check::run(request))
         }

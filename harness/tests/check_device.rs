@@ -50,10 +50,12 @@ impl ServedDevice {
         }
     }
 
-    fn check(&self) -> Output {
+    fn check_with(&self, more: &[&str]) -> Output {
         harness()
             .args(["check-device", "--http", &self.url])
+            .args(more)
             .env("CLAIMLINK_DEVICE_PASSWORD", "abcd1234")
+            .env("CLAIMLINK_WIFI_PASSPHRASE", "correct horse battery")
             .output()
             .expect("check-device runs")
     }
@@ -74,7 +76,7 @@ fn line_of<'a>(stdout: &'a str, case: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line for {case} in:\n{stdout}"))
 }
 
-const CASES: [&str; 14] = [
+const CASES: [&str; 15] = [
     "proto-ver",
     "wrong-password",
     "handshake",
@@ -89,24 +91,26 @@ const CASES: [&str; 14] = [
     "oversize",
     "dropped-session",
     "reset-reprov",
+    "wifi-retry",
 ];
 
 #[test]
 fn every_case_passes_against_the_simulator() {
     let device = ServedDevice::start(None);
-    let out = device.check();
+    // With a network the simulated device can join: the Wi-Fi retry case runs too, last.
+    let out = device.check_with(&["--wifi-ssid", "claimlink-lab"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     for case in CASES {
         assert!(line_of(&stdout, case).starts_with("PASS "), "{stdout}");
     }
-    assert!(stdout.contains("14 cases: 14 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("15 cases: 15 passed, 0 failed"), "{stdout}");
 }
 
 /// One broken variant: the case that checks its rule fails with a reason naming what is wrong.
 fn assert_caught(broken: BrokenBehaviour, case: &str, reason: &str) {
     let device = ServedDevice::start(Some(broken));
-    let out = device.check();
+    let out = device.check_with(&["--wifi-ssid", "claimlink-lab"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{broken}: {stdout}");
     let line = line_of(&stdout, case);
@@ -131,6 +135,56 @@ fn a_wrong_aws_version_is_caught() {
         BrokenBehaviour::WrongAwsVersion,
         "proto-ver",
         "aws extension is version 2",
+    );
+}
+
+#[test]
+fn a_status_that_claims_a_claim_it_does_not_hold_is_caught() {
+    assert_caught(
+        BrokenBehaviour::StatusClaimsWithoutClaim,
+        "status-before",
+        "ClaimReceived (expected Idle",
+    );
+}
+
+#[test]
+fn a_scan_without_results_is_caught() {
+    assert_caught(BrokenBehaviour::ScanResultsEmpty, "scan", "scan failed");
+}
+
+#[test]
+fn miscounted_chunks_are_caught() {
+    assert_caught(
+        BrokenBehaviour::MiscountsChunks,
+        "claim-transfer",
+        "the transfer failed",
+    );
+}
+
+#[test]
+fn a_reset_refused_after_a_failure_is_caught() {
+    assert_caught(
+        BrokenBehaviour::RefusesResetAfterFailure,
+        "wifi-retry",
+        "Reset after the failure was not accepted",
+    );
+}
+
+#[test]
+fn a_wrong_password_given_to_the_checker_fails_the_handshake() {
+    // The handshake cases fail too: the checker with the wrong password for the device.
+    let device = ServedDevice::start(None);
+    let out = harness()
+        .args(["check-device", "--http", &device.url])
+        .env("CLAIMLINK_DEVICE_PASSWORD", "not-the-password")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = line_of(&stdout, "handshake");
+    assert!(
+        line.starts_with("FAIL ") && line.contains("refused the password"),
+        "{stdout}"
     );
 }
 
@@ -212,6 +266,9 @@ fn every_broken_behaviour_has_a_row_above() {
     let rows = [
         BrokenBehaviour::ProtoVerWithoutAwsCaps,
         BrokenBehaviour::WrongAwsVersion,
+        BrokenBehaviour::StatusClaimsWithoutClaim,
+        BrokenBehaviour::ScanResultsEmpty,
+        BrokenBehaviour::MiscountsChunks,
         BrokenBehaviour::StatusHidesClaim,
         BrokenBehaviour::AcceptsWrongSha,
         BrokenBehaviour::KeepsRefusedClaim,
@@ -220,6 +277,7 @@ fn every_broken_behaviour_has_a_row_above() {
         BrokenBehaviour::AcceptsOversizeBundle,
         BrokenBehaviour::KeepsPartialClaimAfterDrop,
         BrokenBehaviour::ResetWipesClaim,
+        BrokenBehaviour::RefusesResetAfterFailure,
     ];
     assert_eq!(rows, BrokenBehaviour::ALL);
 }
@@ -257,7 +315,7 @@ fn every_case_passes_on_sec1_over_http_and_on_simulated_ble() {
     use std::time::Duration;
 
     use claimlink_core::{DeviceCredentials, SecretString};
-    use claimlink_harness::check_device::{self, HttpOpener, ReconnectOpener};
+    use claimlink_harness::check_device::{self, CheckOptions, HttpOpener, ReconnectOpener};
     use claimlink_harness::device::security::DeviceSecurity;
     use claimlink_harness::device::{SimDevice, SimDeviceConfig};
     use claimlink_harness::testing::SimDeviceBuilder;
@@ -275,14 +333,16 @@ fn every_case_passes_on_sec1_over_http_and_on_simulated_ble() {
             .expect("serves");
         let opener = HttpOpener::new(&server.base_url(), Duration::from_secs(10)).expect("url");
         let credentials = DeviceCredentials::pop(SecretString::new("sec1-pop".into()));
-        let report = check_device::check(Arc::new(opener), credentials, |_| {}).await;
+        let options = CheckOptions::new(credentials);
+        let report = check_device::check(Arc::new(opener), options, |_| {}).await;
         assert_eq!(report.failed(), 0, "Sec1 over HTTP: {report:#?}");
         assert_eq!(report.cases.len(), 14);
 
         let (_device, link) = SimDeviceBuilder::from_config(SimDeviceConfig::default()).build();
         let opener = ReconnectOpener::new(link);
         let credentials = DeviceCredentials::password(SecretString::new("abcd1234".into()));
-        let report = check_device::check(Arc::new(opener), credentials, |_| {}).await;
+        let options = CheckOptions::new(credentials);
+        let report = check_device::check(Arc::new(opener), options, |_| {}).await;
         assert_eq!(report.failed(), 0, "Sec2 over BLE: {report:#?}");
         let oversize = report.outcome("oversize").expect("ran");
         assert!(

@@ -17,11 +17,13 @@
 //! * `session_cases` — `proto-ver`, the handshake with a right and a wrong password, scan, status,
 //!   reset/reprov;
 //! * `claim_cases` — the `aws-claim` transfer and what a device must refuse and wipe;
-//! * `raw` — raw `aws-claim` messages and the oversize HTTP body.
+//! * `raw` — raw `aws-claim` messages and the oversize HTTP body;
+//! * `wifi_case` — the Wi-Fi retry (wrong passphrase, Reset, right one), when given a network.
 
 mod claim_cases;
 mod raw;
 mod session_cases;
+mod wifi_case;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,7 +34,7 @@ use async_trait::async_trait;
 use claimlink_core::internal::{proto, DeviceSession};
 use claimlink_core::{
     DeviceCredentials, DeviceLink, HttpLink, LinkError, SecretString, SecurityPolicy,
-    MAX_MESSAGE_BYTES,
+    WifiCredentials, MAX_MESSAGE_BYTES,
 };
 use prost::Message;
 use zeroize::Zeroizing;
@@ -342,12 +344,32 @@ impl Checker {
     }
 }
 
+/// What to check a device with.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// The device's credentials (the scheme they are for is the one expected).
+    pub credentials: DeviceCredentials,
+    /// A network the device can join: adds the `wifi-retry` case, run last (the device may stop
+    /// provisioning once it has joined).
+    pub wifi: Option<WifiCredentials>,
+}
+
+impl CheckOptions {
+    /// Checks with `credentials`, without joining a network.
+    pub fn new(credentials: DeviceCredentials) -> Self {
+        Self {
+            credentials,
+            wifi: None,
+        }
+    }
+}
+
 /// Runs every case against the device `opener` reaches, calling `line` with each case's line as it
 /// ends. A case that fails does not stop the others; each starts on a new session and leaves the
 /// device without a claim.
 pub async fn check(
     opener: Arc<dyn LinkOpener>,
-    credentials: DeviceCredentials,
+    options: CheckOptions,
     mut line: impl FnMut(&CaseOutcome),
 ) -> CheckReport {
     let mut report = CheckReport::default();
@@ -365,7 +387,7 @@ pub async fn check(
     };
     let checker = Checker {
         opener,
-        credentials,
+        credentials: options.credentials,
         claim,
     };
     record("proto-ver", checker.proto_ver().await);
@@ -382,5 +404,8 @@ pub async fn check(
     record("oversize", checker.oversize().await);
     record("dropped-session", checker.dropped_session().await);
     record("reset-reprov", checker.reset_reprov().await);
+    if let Some(wifi) = &options.wifi {
+        record("wifi-retry", checker.wifi_retry(wifi).await);
+    }
     report
 }

@@ -13,6 +13,12 @@ pub enum BrokenBehaviour {
     ProtoVerWithoutAwsCaps,
     /// `proto-ver` says `aws.ver` "2", a major version nobody specified.
     WrongAwsVersion,
+    /// `aws-status` says `ClaimReceived` while the device holds no claim.
+    StatusClaimsWithoutClaim,
+    /// `prov-scan` says it found networks and then returns no results.
+    ScanResultsEmpty,
+    /// The claim chunks' answers acknowledge one byte less than received.
+    MiscountsChunks,
     /// `aws-status` never reports `ClaimReceived`, even while the device holds a claim.
     StatusHidesClaim,
     /// A commit whose SHA-256 does not match the bytes is accepted.
@@ -29,13 +35,18 @@ pub enum BrokenBehaviour {
     KeepsPartialClaimAfterDrop,
     /// `prov-ctrl` Reset wipes the claim too (it must clear the Wi-Fi configuration only).
     ResetWipesClaim,
+    /// `prov-ctrl` Reset is refused after a failed connection (where every ESP-IDF accepts it).
+    RefusesResetAfterFailure,
 }
 
 impl BrokenBehaviour {
     /// Every variant, in the order the checker meets them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 14] = [
         Self::ProtoVerWithoutAwsCaps,
         Self::WrongAwsVersion,
+        Self::StatusClaimsWithoutClaim,
+        Self::ScanResultsEmpty,
+        Self::MiscountsChunks,
         Self::StatusHidesClaim,
         Self::AcceptsWrongSha,
         Self::KeepsRefusedClaim,
@@ -44,6 +55,7 @@ impl BrokenBehaviour {
         Self::AcceptsOversizeBundle,
         Self::KeepsPartialClaimAfterDrop,
         Self::ResetWipesClaim,
+        Self::RefusesResetAfterFailure,
     ];
 
     /// Its name on the command line (`serve-device --danger-broken <name>`).
@@ -51,6 +63,9 @@ impl BrokenBehaviour {
         match self {
             Self::ProtoVerWithoutAwsCaps => "proto-ver-without-aws-caps",
             Self::WrongAwsVersion => "wrong-aws-version",
+            Self::StatusClaimsWithoutClaim => "status-claims-without-claim",
+            Self::ScanResultsEmpty => "scan-results-empty",
+            Self::MiscountsChunks => "miscounts-chunks",
             Self::StatusHidesClaim => "status-hides-claim",
             Self::AcceptsWrongSha => "accepts-wrong-sha",
             Self::KeepsRefusedClaim => "keeps-refused-claim",
@@ -59,6 +74,7 @@ impl BrokenBehaviour {
             Self::AcceptsOversizeBundle => "accepts-oversize-bundle",
             Self::KeepsPartialClaimAfterDrop => "keeps-partial-claim-after-drop",
             Self::ResetWipesClaim => "reset-wipes-claim",
+            Self::RefusesResetAfterFailure => "refuses-reset-after-failure",
         }
     }
 }

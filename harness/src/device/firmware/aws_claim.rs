@@ -91,6 +91,11 @@ impl SimDevice {
                 } else {
                     inner.pending_claim.as_ref().map_or(0, |p| p.data.len())
                 };
+                let received = if self.config.breaks(Broken::MiscountsChunks) {
+                    received.saturating_sub(1)
+                } else {
+                    received
+                };
                 answer(
                     T::TypeRespChunk,
                     error,

@@ -39,6 +39,9 @@ impl SimDevice {
             {
                 (St::ClaimReceived, None)
             }
+            SimWifiState::Disconnected if self.config.breaks(Broken::StatusClaimsWithoutClaim) => {
+                (St::ClaimReceived, None)
+            }
             SimWifiState::Disconnected => (St::Idle, None),
             SimWifiState::Connecting | SimWifiState::AttemptFailed { .. } => {
                 let dhcp_stuck = inner.wifi.applied_at.is_some_and(|t| {

@@ -24,7 +24,8 @@ impl SimDevice {
                     SimWifiState::Disconnected
                         | SimWifiState::Failed { .. }
                         | SimWifiState::AttemptFailed { .. }
-                );
+                ) && !(self.config.breaks(Broken::RefusesResetAfterFailure)
+                    && matches!(state, SimWifiState::Failed { .. }));
                 (
                     T::TypeRespCtrlReset,
                     P::RespCtrlReset(proto::RespCtrlReset {}),
