@@ -271,6 +271,9 @@ fn main() -> ExitCode {
                 let server = HttpDevice::serve_on(device.clone(), port).await?;
                 println!("simulated device {} at {}", device.config().name, server.base_url());
                 println!("networks: claimlink-lab / \"correct horse battery\", neighbours-wifi, cafe-guest (open)");
+                for broken in &device.config().danger_broken {
+                    println!("danger: this device deliberately breaks the contract: {broken}");
+                }
                 tokio::signal::ctrl_c().await?;
                 Ok::<(), std::io::Error>(())
             });

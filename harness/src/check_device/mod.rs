@@ -159,12 +159,22 @@ impl LinkOpener for ReconnectOpener {
 pub struct CappedLink {
     inner: Arc<dyn DeviceLink>,
     cap: usize,
+    session_steps: std::sync::atomic::AtomicUsize,
 }
 
 impl CappedLink {
     /// `inner`, capped at `cap` bytes per message.
     pub fn new(inner: Arc<dyn DeviceLink>, cap: usize) -> Self {
-        Self { inner, cap }
+        Self {
+            inner,
+            cap,
+            session_steps: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// How many `prov-session` requests were sent (the handshake's steps).
+    pub fn session_steps(&self) -> usize {
+        self.session_steps.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -180,6 +190,10 @@ impl DeviceLink for CappedLink {
                 len: request.len(),
                 max: self.cap,
             });
+        }
+        if endpoint == claimlink_core::internal::endpoint::SESSION {
+            self.session_steps
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         self.inner.exchange(endpoint, request).await
     }
@@ -329,18 +343,28 @@ impl Checker {
         &self,
         credentials: &DeviceCredentials,
     ) -> Result<DeviceSession, claimlink_core::ProtocolError> {
-        let link = self
-            .opener
-            .open()
-            .await
-            .map_err(claimlink_core::ProtocolError::Link)?;
-        let capped: Arc<dyn DeviceLink> = Arc::new(CappedLink::new(link, MAX_MESSAGE_BYTES));
+        self.establish_counted(credentials).await.1
+    }
+
+    /// [`establish`](Self::establish), also saying how many handshake steps were sent.
+    async fn establish_counted(
+        &self,
+        credentials: &DeviceCredentials,
+    ) -> (usize, Result<DeviceSession, claimlink_core::ProtocolError>) {
+        let link = match self.opener.open().await {
+            Ok(link) => link,
+            Err(e) => return (0, Err(claimlink_core::ProtocolError::Link(e))),
+        };
+        let capped = Arc::new(CappedLink::new(link, MAX_MESSAGE_BYTES));
         let policy = SecurityPolicy {
             allow_sec1: true,
             danger_allow_sec2_patch0: true,
             danger_allow_sec0: true,
         };
-        DeviceSession::establish(capped, credentials, &policy, &mut rand::rngs::OsRng).await
+        let link: Arc<dyn DeviceLink> = capped.clone();
+        let result =
+            DeviceSession::establish(link, credentials, &policy, &mut rand::rngs::OsRng).await;
+        (capped.session_steps(), result)
     }
 }
 

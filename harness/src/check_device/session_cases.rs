@@ -95,15 +95,19 @@ impl Checker {
             SecurityScheme::Sec1 => DeviceCredentials::pop(wrong(&self.credentials.secret)),
             SecurityScheme::Sec0 => return Ok("Sec0 has no password to get wrong".into()),
         };
-        match self.establish(&credentials).await {
+        let (steps, result) = self.establish_counted(&credentials).await;
+        match result {
             Ok(_) => Err("a session was established with a wrong password".into()),
             Err(ProtocolError::WrongCredentials) => Ok("the proof was refused".into()),
             Err(ProtocolError::Link(LinkError::Timeout { millis })) => Err(format!(
                 "no answer to the proof within {millis} ms (expected a refusal)"
             )),
-            // Closed without an answer (not a refused connection: that is a device not reached).
-            Err(ProtocolError::Link(e @ LinkError::Other(_))) => Ok(format!(
+            // Closed without an answer at the proof (the second handshake step), not before it.
+            Err(ProtocolError::Link(e @ LinkError::Other(_))) if steps == 2 => Ok(format!(
                 "the connection was closed at the proof ({e}), as ESP-IDF's httpd does"
+            )),
+            Err(ProtocolError::Link(e)) => Err(format!(
+                "the link failed at handshake step {steps} ({e}), not as a refused proof"
             )),
             Err(ProtocolError::DeviceNotAuthentic) => Err(
                 "the device answered the wrong proof as if it were right (its H_AMK did not verify)"
