@@ -8,12 +8,14 @@
 //! * [`providers`] — token and credentials providers standing in for an app's sign-in.
 //! * [`world`] — emulator + provisioner + simulated devices, ready for tests and the demo.
 //! * [`chaos`] — the seeded fault campaign.
+//! * [`check_device`] — the device conformance checker (`check-device`).
 //! * [`demo`] — the CLI's main job.
 //! * [`testing`] — test support shared by claimlink's tests and benches (not for apps).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod chaos;
+pub mod check_device;
 pub mod demo;
 pub mod device;
 pub mod emulator;

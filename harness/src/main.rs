@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use claimlink_harness::demo::{self, DemoOptions};
 
+mod check;
 mod progress;
 mod real_ble;
 use clap::{Parser, Subcommand};
@@ -100,6 +101,38 @@ enum Command {
         /// The device's Sec2 password (username `wifiprov`).
         #[arg(long, default_value = "abcd1234")]
         password: String,
+        /// **Test fault**: make the device break one contract rule (repeatable), to see
+        /// `check-device` catch it. Names: see `claimlink_harness::device::broken`.
+        #[arg(long = "danger-broken", value_name = "NAME")]
+        danger_broken: Vec<claimlink_harness::device::broken::BrokenBehaviour>,
+    },
+    /// Check that a device keeps the protocol contract (docs/protocol.md, "Checking a device"): one
+    /// line per case, PASS or FAIL with the reason; exits 1 on any FAIL. The device's password comes
+    /// from a file or the environment (CLAIMLINK_DEVICE_PASSWORD, or CLAIMLINK_DEVICE_POP for Sec1),
+    /// never from the command line.
+    CheckDevice {
+        /// The device's SoftAP base URL (`http://192.168.4.1:80`).
+        #[arg(long, conflicts_with = "ble", required_unless_present = "ble")]
+        http: Option<String>,
+        /// The device's BLE name (needs the `ble` feature).
+        #[arg(long)]
+        ble: Option<String>,
+        /// Read the Sec2 password from the first line of this file.
+        #[arg(long, value_name = "PATH", conflicts_with = "pop_file")]
+        password_file: Option<std::path::PathBuf>,
+        /// Read a Sec1 proof of possession from the first line of this file (a Sec1 device).
+        #[arg(long, value_name = "PATH")]
+        pop_file: Option<std::path::PathBuf>,
+        /// The Sec2 username.
+        #[arg(long, default_value = "wifiprov")]
+        username: String,
+        /// A network the device can join: adds the Wi-Fi retry case (a wrong passphrase, Reset, the
+        /// right one), run last. Its passphrase from --wifi-passphrase-file or CLAIMLINK_WIFI_PASSPHRASE.
+        #[arg(long)]
+        wifi_ssid: Option<String>,
+        /// Read the network's passphrase from the first line of this file.
+        #[arg(long, value_name = "PATH", requires = "wifi_ssid")]
+        wifi_passphrase_file: Option<std::path::PathBuf>,
     },
     /// Provision simulated devices end to end on the embedded emulator, with live progress.
     Demo {
@@ -196,7 +229,31 @@ fn main() -> ExitCode {
             json,
         ))),
         Command::Emulator { out } => exit_code(runtime.block_on(run_emulator(out))),
-        Command::ServeDevice { port, password } => {
+        Command::CheckDevice {
+            http,
+            ble,
+            password_file,
+            pop_file,
+            username,
+            wifi_ssid,
+            wifi_passphrase_file,
+        } => {
+            let request = check::Request {
+                http,
+                ble,
+                password_file,
+                pop_file,
+                username,
+                wifi_ssid,
+                wifi_passphrase_file,
+            };
+            runtime.block_on(check::run(request))
+        }
+        Command::ServeDevice {
+            port,
+            password,
+            danger_broken,
+        } => {
             use claimlink_harness::device::http::HttpDevice;
             use claimlink_harness::device::security::DeviceSecurity;
             use claimlink_harness::device::{SimDevice, SimDeviceConfig};
@@ -207,12 +264,16 @@ fn main() -> ExitCode {
                     password,
                     patch: 1,
                 },
+                danger_broken,
                 ..SimDeviceConfig::default()
             }));
             let result = runtime.block_on(async move {
                 let server = HttpDevice::serve_on(device.clone(), port).await?;
                 println!("simulated device {} at {}", device.config().name, server.base_url());
                 println!("networks: claimlink-lab / \"correct horse battery\", neighbours-wifi, cafe-guest (open)");
+                for broken in &device.config().danger_broken {
+                    println!("danger: this device deliberately breaks the contract: {broken}");
+                }
                 tokio::signal::ctrl_c().await?;
                 Ok::<(), std::io::Error>(())
             });

@@ -7,8 +7,10 @@
 //!   online;
 //! * [`links`] — how the phone reaches it: the fake GATT table ([`gatt`]), the simulated BLE link
 //!   ([`ble`]) and HTTP ([`http`]);
-//! * [`wifi`] — the radio world around it.
+//! * [`wifi`] — the radio world around it;
+//! * [`broken`] — contract rules a test device can be told to break (for the device checker).
 
+pub mod broken;
 pub mod cloud;
 pub mod firmware;
 pub mod links;
@@ -49,6 +51,9 @@ pub struct SimDeviceConfig {
     /// with this certificate id, whatever the cloud half did (a hostile or broken device claiming a
     /// success it did not earn). Set with [`danger_lie_done_as`](Self::danger_lie_done_as).
     pub lie_done_as: Option<DoneLie>,
+    /// **Test faults, not firmware behaviour**: contract rules this device breaks, to show that the
+    /// device checker catches each (`serve-device --danger-broken <name>`). Empty for a faithful device.
+    pub danger_broken: Vec<broken::BrokenBehaviour>,
 }
 
 /// What a lying device reports as done ([`SimDeviceConfig::danger_lie_done_as`]).
@@ -108,11 +113,17 @@ impl Default for SimDeviceConfig {
             auto_stop_after_ip: Some(Duration::from_secs(30)),
             cloud: None,
             lie_done_as: None,
+            danger_broken: Vec::new(),
         }
     }
 }
 
 impl SimDeviceConfig {
+    /// Whether this (deliberately broken) device breaks `rule`.
+    pub fn breaks(&self, rule: broken::BrokenBehaviour) -> bool {
+        self.danger_broken.contains(&rule)
+    }
+
     /// **Test fault**: the device lies. Once on Wi-Fi it reports `Done` as `thing` with `certificate_id`
     /// (another thing's, or an old one of the expected thing), whether or not its cloud half ran: the
     /// SDK must not call that a success unless the cloud shows it (docs/protocol.md, confirmation).

@@ -5,6 +5,8 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::device::broken::BrokenBehaviour as Broken;
+
 use super::{DeviceFailure, Inner, PendingClaim, ReceivedClaim, SimDevice};
 
 impl SimDevice {
@@ -29,10 +31,17 @@ impl SimDevice {
         };
         let out = match by_msg_claim(req) {
             Some(P::CmdBegin(cmd)) => {
-                inner.claim = None;
+                if !self.config.breaks(Broken::BeginKeepsHeldClaim) {
+                    inner.claim = None;
+                }
                 inner.pending_claim = None;
                 let total = cmd.total_length as usize;
-                let error = if total > self.config.max_claim_bundle || cmd.data.len() > total {
+                let max = if self.config.breaks(Broken::AcceptsOversizeBundle) {
+                    usize::MAX
+                } else {
+                    self.config.max_claim_bundle
+                };
+                let error = if total > max || cmd.data.len() > total {
                     E::TooLarge
                 } else if cmd.sha256.len() != 32 {
                     E::BundleInvalid
@@ -82,6 +91,11 @@ impl SimDevice {
                 } else {
                     inner.pending_claim.as_ref().map_or(0, |p| p.data.len())
                 };
+                let received = if self.config.breaks(Broken::MiscountsChunks) {
+                    received.saturating_sub(1)
+                } else {
+                    received
+                };
                 answer(
                     T::TypeRespChunk,
                     error,
@@ -91,6 +105,11 @@ impl SimDevice {
                     }),
                 )
             }
+            Some(P::CmdAbort(_)) if self.config.breaks(Broken::AbortKeepsClaim) => answer(
+                T::TypeRespAbort,
+                E::None,
+                P::RespAbort(proto::RespClaimAbort {}),
+            ),
             Some(P::CmdAbort(_)) => {
                 inner.claim = None;
                 inner.pending_claim = None;
@@ -118,7 +137,12 @@ impl SimDevice {
         if pending.data.len() != pending.total {
             return (E::Incomplete, false);
         }
-        if Sha256::digest(pending.data.as_slice()).as_slice() != pending.sha256.as_slice() {
+        if Sha256::digest(pending.data.as_slice()).as_slice() != pending.sha256.as_slice()
+            && !self.config.breaks(Broken::AcceptsWrongSha)
+        {
+            if self.config.breaks(Broken::KeepsRefusedClaim) {
+                inner.pending_claim = Some(pending);
+            }
             return (E::DigestMismatch, false);
         }
         let Ok(mut bundle) = proto::ClaimBundle::decode(pending.data.as_slice()) else {

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use crate::device::broken::BrokenBehaviour as Broken;
+
 use super::{DeviceFailure, Inner, SimDevice, SimWifiState};
 use claimlink_core::internal::proto::{self, Status};
 
@@ -32,7 +34,14 @@ impl SimDevice {
             })
         };
         let (stage, fail) = match wifi {
-            SimWifiState::Disconnected if inner.claim.is_some() => (St::ClaimReceived, None),
+            SimWifiState::Disconnected
+                if inner.claim.is_some() && !self.config.breaks(Broken::StatusHidesClaim) =>
+            {
+                (St::ClaimReceived, None)
+            }
+            SimWifiState::Disconnected if self.config.breaks(Broken::StatusClaimsWithoutClaim) => {
+                (St::ClaimReceived, None)
+            }
             SimWifiState::Disconnected => (St::Idle, None),
             SimWifiState::Connecting | SimWifiState::AttemptFailed { .. } => {
                 let dhcp_stuck = inner.wifi.applied_at.is_some_and(|t| {

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use crate::device::broken::BrokenBehaviour as Broken;
+
 use super::{DeviceFailure, Inner, SimDevice, SimWifiState, WifiMachine};
 use claimlink_core::internal::proto::{self, Status};
 
@@ -22,7 +24,8 @@ impl SimDevice {
                     SimWifiState::Disconnected
                         | SimWifiState::Failed { .. }
                         | SimWifiState::AttemptFailed { .. }
-                );
+                ) && !(self.config.breaks(Broken::RefusesResetAfterFailure)
+                    && matches!(state, SimWifiState::Failed { .. }));
                 (
                     T::TypeRespCtrlReset,
                     P::RespCtrlReset(proto::RespCtrlReset {}),
@@ -41,6 +44,9 @@ impl SimDevice {
         };
         if ok {
             inner.wifi = WifiMachine::default();
+            if msg == T::TypeRespCtrlReset && self.config.breaks(Broken::ResetWipesClaim) {
+                inner.claim = None;
+            }
         }
         Ok(proto::WiFiCtrlPayload {
             msg: msg as i32,

@@ -24,6 +24,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use zeroize::Zeroizing;
 
+use super::broken::BrokenBehaviour as Broken;
 use super::wifi::JoinOutcome;
 use super::SimDeviceConfig;
 use security::{DeviceSecurity, Handshake, Sec2Secrets};
@@ -331,6 +332,12 @@ impl SimDevice {
         let mut root = serde_json::json!({"prov": {"ver": "v1.1", "sec_ver": sec_ver, "sec_patch_ver": patch, "cap": cap}});
         if self.config.aws_extension {
             root["aws"] = serde_json::json!({"ver": "1", "cap": ["claim", "status"]});
+            if self.config.breaks(Broken::ProtoVerWithoutAwsCaps) {
+                root["aws"] = serde_json::json!({"ver": "1"});
+            }
+            if self.config.breaks(Broken::WrongAwsVersion) {
+                root["aws"]["ver"] = "2".into();
+            }
         }
         root.to_string()
     }

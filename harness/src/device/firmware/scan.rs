@@ -1,5 +1,7 @@
 //! The `prov-scan` endpoint: Wi-Fi scan start, status and results.
 
+use crate::device::broken::BrokenBehaviour as Broken;
+
 use super::{DeviceFailure, Inner, SimDevice};
 use claimlink_core::internal::proto::{self, Status};
 
@@ -39,20 +41,21 @@ impl SimDevice {
                 if !inner.scan_done || start >= end {
                     status = Status::InvalidArgument;
                 }
-                let entries = if status == Status::Success {
-                    nets[start..end]
-                        .iter()
-                        .map(|n| proto::WiFiScanResult {
-                            ssid: n.ssid.as_bytes().to_vec(),
-                            channel: n.channel,
-                            rssi: n.rssi,
-                            bssid: n.bssid.to_vec(),
-                            auth: n.auth() as i32,
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
+                let entries =
+                    if status == Status::Success && !self.config.breaks(Broken::ScanResultsEmpty) {
+                        nets[start..end]
+                            .iter()
+                            .map(|n| proto::WiFiScanResult {
+                                ssid: n.ssid.as_bytes().to_vec(),
+                                channel: n.channel,
+                                rssi: n.rssi,
+                                bssid: n.bssid.to_vec(),
+                                auth: n.auth() as i32,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                 (
                     T::TypeRespScanResult,
                     P::RespScanResult(proto::RespScanResult { entries }),

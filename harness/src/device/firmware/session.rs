@@ -5,6 +5,7 @@ use claimlink_core::internal::proto;
 
 use super::security::{self, Handshake, Refused};
 use super::{DeviceFailure, Inner, SimDevice};
+use crate::device::broken::BrokenBehaviour;
 
 impl SimDevice {
     /// Answers a `prov-session` request from the connection `session_id`. One session per device: a
@@ -15,10 +16,18 @@ impl SimDevice {
         session_id: u64,
         req: proto::SessionData,
     ) -> Result<proto::SessionData, DeviceFailure> {
-        let Inner { rng, session, .. } = inner;
-        if session.as_ref().map(|(id, _)| *id) != Some(session_id) {
-            *session = Some((session_id, Handshake::Fresh));
+        if inner.session.as_ref().map(|(id, _)| *id) != Some(session_id) {
+            inner.session = Some((session_id, Handshake::Fresh));
+            // A new session ends the old one: a claim half sent on it is gone (docs/protocol.md,
+            // "Checking a device": a dropped session mid-claim leaves nothing).
+            if !self
+                .config
+                .breaks(BrokenBehaviour::KeepsPartialClaimAfterDrop)
+            {
+                inner.pending_claim = None;
+            }
         }
+        let Inner { rng, session, .. } = inner;
         let Some((_, handshake)) = session.as_mut() else {
             return Err(DeviceFailure::Refused("no session".into()));
         };
