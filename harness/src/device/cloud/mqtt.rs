@@ -163,7 +163,9 @@ impl MqttClient {
         let mut connect = rumqttc::mqttbytes::v4::Connect::new(options.client_id);
         connect.clean_session = true;
         connect.keep_alive = u16::try_from(options.keep_alive.as_secs()).unwrap_or(u16::MAX);
-        client.send(&Packet::Connect(connect), "CONNACK").await?;
+        client
+            .send(&Packet::Connect(connect), "CONNACK", deadline)
+            .await?;
         let code = client
             .await_packet(deadline, "CONNACK", |p| match p {
                 Packet::ConnAck(ack) => Some(ack.code),
@@ -186,7 +188,8 @@ impl MqttClient {
         let pkid = self.next_packet_id();
         let mut subscribe = Subscribe::new(filter, QoS::AtLeastOnce);
         subscribe.pkid = pkid;
-        self.send(&Packet::Subscribe(subscribe), &awaiting).await?;
+        self.send(&Packet::Subscribe(subscribe), &awaiting, deadline)
+            .await?;
         let codes = self
             .await_packet(deadline, &awaiting, |p| match p {
                 Packet::SubAck(ack) if ack.pkid == pkid => Some(ack.return_codes.clone()),
@@ -217,11 +220,14 @@ impl MqttClient {
         let awaiting = format!("PUBACK for {topic}");
         let mut publish = Publish::new(topic, delivery.qos(), payload.to_vec());
         if delivery == Delivery::AtMostOnce {
-            return self.send(&Packet::Publish(publish), &awaiting).await;
+            return self
+                .send(&Packet::Publish(publish), &awaiting, deadline)
+                .await;
         }
         let pkid = self.next_packet_id();
         publish.pkid = pkid;
-        self.send(&Packet::Publish(publish), &awaiting).await?;
+        self.send(&Packet::Publish(publish), &awaiting, deadline)
+            .await?;
         self.await_packet(deadline, &awaiting, |p| match p {
             Packet::PubAck(ack) if ack.pkid == pkid => Some(()),
             _ => None,
@@ -236,13 +242,13 @@ impl MqttClient {
                 return Ok(publish);
             }
             let packet = self.read_packet(deadline, "a publish").await?;
-            self.unsolicited(packet, "a publish").await?;
+            self.unsolicited(packet, "a publish", deadline).await?;
         }
     }
 
     /// Sends a PINGREQ and waits for the PINGRESP.
     pub async fn ping(&mut self, deadline: Instant) -> Result<(), MqttError> {
-        self.send(&Packet::PingReq, "PINGRESP").await?;
+        self.send(&Packet::PingReq, "PINGRESP", deadline).await?;
         self.await_packet(deadline, "PINGRESP", |p| {
             matches!(p, Packet::PingResp).then_some(())
         })
@@ -253,7 +259,8 @@ impl MqttClient {
     /// ends either way).
     pub async fn disconnect(mut self) {
         if self.broken.is_none() {
-            let _ = self.send(&Packet::Disconnect, "nothing").await;
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let _ = self.send(&Packet::Disconnect, "nothing", deadline).await;
             let _ = tokio::time::timeout(Duration::from_secs(2), self.stream.shutdown()).await;
         }
     }
@@ -264,7 +271,14 @@ impl MqttClient {
         self.last_packet_id
     }
 
-    async fn send(&mut self, packet: &Packet, awaiting: &str) -> Result<(), MqttError> {
+    /// Writes one packet by `deadline`. A write cut short leaves half a packet on the stream, so a
+    /// timeout here ends the connection too.
+    async fn send(
+        &mut self,
+        packet: &Packet,
+        awaiting: &str,
+        deadline: Instant,
+    ) -> Result<(), MqttError> {
         self.check_open(awaiting)?;
         let mut buf = BytesMut::new();
         packet
@@ -273,16 +287,24 @@ impl MqttClient {
                 awaiting: awaiting.to_owned(),
                 detail: format!("cannot send: {e}"),
             })?;
-        let written = async {
+        let written = tokio::time::timeout_at(deadline, async {
             self.stream.write_all(&buf).await?;
             self.stream.flush().await
-        }
+        })
         .await;
-        if let Err(e) = written {
-            return Err(self.fail(awaiting, e.to_string()));
+        match written {
+            Ok(Ok(())) => {
+                self.last_sent = Instant::now();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(self.fail(awaiting, e.to_string())),
+            Err(_) => {
+                self.broken = Some("a write timed out".into());
+                Err(MqttError::Timeout {
+                    awaiting: awaiting.to_owned(),
+                })
+            }
         }
-        self.last_sent = Instant::now();
-        Ok(())
     }
 
     /// Reads packets until `pick` accepts one; publishes and PINGRESPs that come first are handled
@@ -298,13 +320,18 @@ impl MqttClient {
             if let Some(found) = pick(&packet) {
                 return Ok(found);
             }
-            self.unsolicited(packet, awaiting).await?;
+            self.unsolicited(packet, awaiting, deadline).await?;
         }
     }
 
     /// A packet nobody waited for: a publish goes to the inbox (QoS 1 acknowledged), a PINGRESP
     /// answers our keep-alive ping; anything else is a protocol violation.
-    async fn unsolicited(&mut self, packet: Packet, awaiting: &str) -> Result<(), MqttError> {
+    async fn unsolicited(
+        &mut self,
+        packet: Packet,
+        awaiting: &str,
+        deadline: Instant,
+    ) -> Result<(), MqttError> {
         match packet {
             Packet::Publish(p) => {
                 if self.inbox.len() >= MAX_UNREAD {
@@ -315,7 +342,7 @@ impl MqttClient {
                 match p.qos {
                     QoS::AtMostOnce => {}
                     QoS::AtLeastOnce => {
-                        self.send(&Packet::PubAck(PubAck::new(p.pkid)), awaiting)
+                        self.send(&Packet::PubAck(PubAck::new(p.pkid)), awaiting, deadline)
                             .await?
                     }
                     QoS::ExactlyOnce => {
@@ -363,7 +390,7 @@ impl MqttClient {
                         awaiting: awaiting.to_owned(),
                     })
                 }
-                Err(_) => self.send(&Packet::PingReq, awaiting).await?,
+                Err(_) => self.send(&Packet::PingReq, awaiting, deadline).await?,
             }
         }
     }
