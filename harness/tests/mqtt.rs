@@ -243,9 +243,15 @@ async fn a_claim_may_only_use_provisioning_topics() {
     let mut conn = Connection::open(&endpoint(&e), claim_identity(&e, TEMPLATE).await, "sneaky")
         .await
         .expect("claim connects");
-    conn.publish("devices/sneaky/telemetry", b"{}")
+    // The broker disconnects the claim instead of acknowledging the publish.
+    let err = conn
+        .publish("devices/sneaky/telemetry", b"{}")
         .await
-        .expect("queued");
+        .expect_err("no PUBACK for a forbidden topic");
+    assert!(
+        matches!(err, CloudError::Connection(ref m) if m.contains("closed while awaiting PUBACK")),
+        "{err:?}"
+    );
     assert!(
         conn.closed_within(Duration::from_secs(5)).await,
         "the broker disconnects the claim"

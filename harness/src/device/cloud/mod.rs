@@ -1,15 +1,17 @@
-//! The device's cloud half: MQTT over mutual TLS (rumqttc + rustls) and AWS IoT's fleet-provisioning
+//! The device's cloud half: MQTT over mutual TLS (its own client, `mqtt.rs`) and AWS IoT's fleet-provisioning
 //! API, exactly as a device talks to AWS — nothing here knows about the emulator. Point
 //! [`CloudEndpoint`] at `xxxx-ats.iot.<region>.amazonaws.com:8883` with Amazon's root CA and it talks to
 //! AWS IoT Core.
 //!
 //! * this file — the MQTT connection and the fleet-provisioning API calls;
+//! * `mqtt.rs` — the MQTT 3.1.1 client over tokio-rustls ([`mqtt::MqttClient`]);
 //! * `flow.rs` — the flow a device runs with its claim, step by step ([`fleet_provision`]);
 //! * `credentials.rs` — proving the permanent certificate at the credentials provider
 //!   ([`fetch_role_credentials`]).
 
 mod credentials;
 mod flow;
+pub mod mqtt;
 
 pub use credentials::fetch_role_credentials;
 pub use flow::{fleet_provision, FlowFailure, FlowInput, FlowStage, Provisioned};
@@ -17,14 +19,11 @@ pub use flow::{fleet_provision, FlowFailure, FlowInput, FlowStage, Provisioned};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{
-    AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, TlsConfiguration, Transport,
-};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+
+use mqtt::{ConnectOptions, Delivery, MqttClient, MqttError};
 
 /// Where the device's MQTT broker is, and whom to trust.
 #[derive(Clone, Debug)]
@@ -89,10 +88,20 @@ impl MqttIdentity {
 
 /// One MQTT connection.
 pub struct Connection {
-    client: AsyncClient,
-    incoming: mpsc::UnboundedReceiver<Result<rumqttc::Publish, String>>,
-    driver: JoinHandle<()>,
+    client: MqttClient,
     timeout: Duration,
+}
+
+/// The keep-alive a device announces (AWS IoT accepts 30 s to 1200 s).
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+impl From<MqttError> for CloudError {
+    fn from(e: MqttError) -> Self {
+        match e {
+            MqttError::Timeout { awaiting } => CloudError::Timeout(awaiting),
+            other => CloudError::Connection(other.to_string()),
+        }
+    }
 }
 
 fn tls_config(
@@ -127,79 +136,58 @@ impl Connection {
         identity: MqttIdentity,
         client_id: &str,
     ) -> Result<Self, CloudError> {
-        let mut options = MqttOptions::new(client_id, endpoint.host.clone(), endpoint.port);
-        options.set_keep_alive(Duration::from_secs(30));
-        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(tls_config(endpoint, identity)?),
-        )));
-        let (client, mut eventloop): (AsyncClient, EventLoop) = AsyncClient::new(options, 16);
-        // Wait for CONNACK (or the failure) before handing the connection out.
-        let first = tokio::time::timeout(endpoint.timeout, async {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
-                    Ok(_) => {}
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-        })
-        .await
-        .map_err(|_| CloudError::Timeout("CONNECT".into()))?;
-        first.map_err(CloudError::Connection)?;
-        let (tx, incoming) = mpsc::unbounded_channel();
-        let driver = tokio::spawn(async move {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        if tx.send(Ok(p)).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(e.to_string()));
-                        return;
-                    }
-                }
-            }
-        });
+        let options = ConnectOptions {
+            host: &endpoint.host,
+            port: endpoint.port,
+            tls: Arc::new(tls_config(endpoint, identity)?),
+            client_id,
+            keep_alive: KEEP_ALIVE,
+        };
+        let deadline = tokio::time::Instant::now() + endpoint.timeout;
+        let client = MqttClient::connect(options, deadline)
+            .await
+            .map_err(|e| match e {
+                MqttError::Timeout { .. } => CloudError::Timeout("CONNECT".into()),
+                other => other.into(),
+            })?;
         Ok(Self {
             client,
-            incoming,
-            driver,
             timeout: endpoint.timeout,
         })
     }
 
     /// Publishes `payload` on `topic` after subscribing to its `/accepted` and `/rejected` replies,
-    /// and returns the accepted answer.
+    /// and returns the accepted answer. The whole exchange has the endpoint's timeout.
     pub async fn request(&mut self, topic: &str, payload: &Value) -> Result<Value, CloudError> {
-        for suffix in ["accepted", "rejected"] {
-            self.client
-                .subscribe(format!("{topic}/{suffix}"), QoS::AtLeastOnce)
-                .await
-                .map_err(|e| CloudError::Connection(e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let accepted = format!("{topic}/accepted");
+        let rejected = format!("{topic}/rejected");
+        for reply in [&accepted, &rejected] {
+            self.client.subscribe(reply, deadline).await?;
         }
         self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload.to_string())
-            .await
-            .map_err(|e| CloudError::Connection(e.to_string()))?;
-        let deadline = tokio::time::Instant::now() + self.timeout;
+            .publish(
+                topic,
+                payload.to_string().as_bytes(),
+                Delivery::AtLeastOnce,
+                deadline,
+            )
+            .await?;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.incoming.recv())
+            let publish = self
+                .client
+                .next_publish(deadline)
                 .await
-                .map_err(|_| CloudError::Timeout(topic.to_owned()))?;
-            let publish = match next {
-                Some(Ok(p)) => p,
-                Some(Err(e)) => return Err(CloudError::Connection(e)),
-                None => return Err(CloudError::Connection("closed".into())),
-            };
+                .map_err(|e| match e {
+                    MqttError::Timeout { .. } => CloudError::Timeout(topic.to_owned()),
+                    other => other.into(),
+                })?;
             let body: Value = serde_json::from_slice(&publish.payload)
                 .map_err(|e| CloudError::Malformed(e.to_string()))?;
-            if publish.topic == format!("{topic}/accepted") {
+            if publish.topic == accepted {
                 return Ok(body);
             }
-            if publish.topic == format!("{topic}/rejected") {
+            if publish.topic == rejected {
                 return Err(CloudError::Rejected {
                     topic: topic.to_owned(),
                     status_code: body
@@ -222,30 +210,31 @@ impl Connection {
         }
     }
 
-    /// Publishes without waiting for anything.
-    pub async fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), CloudError> {
-        self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
-            .await
-            .map_err(|e| CloudError::Connection(e.to_string()))
+    /// Publishes at QoS 1 and waits for the broker's PUBACK (within the endpoint's timeout).
+    pub async fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), CloudError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        Ok(self
+            .client
+            .publish(topic, payload, Delivery::AtLeastOnce, deadline)
+            .await?)
     }
 
     /// Waits until the broker closes the connection (or `within` passes): `true` if it closed.
+    /// Messages that arrive meanwhile are dropped.
     pub async fn closed_within(&mut self, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
-                Err(_) => return false,
-                Ok(None) | Ok(Some(Err(_))) => return true,
-                Ok(Some(Ok(_))) => {}
+            match self.client.next_publish(deadline).await {
+                Ok(_) => {}
+                Err(MqttError::Timeout { .. }) => return false,
+                Err(_) => return true,
             }
         }
     }
 
     /// Disconnects cleanly.
     pub async fn close(self) {
-        let _ = self.client.disconnect().await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.driver).await;
+        self.client.disconnect().await;
     }
 }
 
