@@ -131,9 +131,14 @@ async fn a_wrong_wifi_password_is_retried_on_the_same_session() {
         session.cloud_status().await.expect("status").stage,
         CloudStage::Failed
     );
-    // A second SetConfig is refused until the Wi-Fi state is reset.
+    // As network_provisioning does: a second SetConfig is accepted (it replaces the settings), the
+    // ApplyConfig is refused until the Wi-Fi state is reset (and it frees the settings).
+    session
+        .set_wifi_config(&lab_wifi())
+        .await
+        .expect("set replaces");
     assert!(matches!(
-        session.set_wifi_config(&lab_wifi()).await,
+        session.apply_wifi_config().await,
         Err(ProtocolError::DeviceRefused { .. })
     ));
     session.reset_wifi().await.expect("reset");

@@ -8,6 +8,7 @@ use claimlink_harness::demo::{self, DemoOptions};
 
 mod progress;
 mod real_ble;
+mod serve_device;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -93,14 +94,7 @@ enum Command {
     },
     /// Serve one simulated device over HTTP on 127.0.0.1 (like an ESP32 in SoftAP mode) until
     /// interrupted: any protocomm client (ESP-IDF's esp_prov, the apps) can provision it.
-    ServeDevice {
-        /// Port on 127.0.0.1 (0: any free port).
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// The device's Sec2 password (username `wifiprov`).
-        #[arg(long, default_value = "abcd1234")]
-        password: String,
-    },
+    ServeDevice(serve_device::ServeDeviceArgs),
     /// Provision simulated devices end to end on the embedded emulator, with live progress.
     Demo {
         /// How many devices, provisioned concurrently.
@@ -196,28 +190,7 @@ fn main() -> ExitCode {
             json,
         ))),
         Command::Emulator { out } => exit_code(runtime.block_on(run_emulator(out))),
-        Command::ServeDevice { port, password } => {
-            use claimlink_harness::device::http::HttpDevice;
-            use claimlink_harness::device::security::DeviceSecurity;
-            use claimlink_harness::device::{SimDevice, SimDeviceConfig};
-            use std::sync::Arc;
-            let device = Arc::new(SimDevice::new(SimDeviceConfig {
-                security: DeviceSecurity::Sec2 {
-                    username: "wifiprov".into(),
-                    password,
-                    patch: 1,
-                },
-                ..SimDeviceConfig::default()
-            }));
-            let result = runtime.block_on(async move {
-                let server = HttpDevice::serve_on(device.clone(), port).await?;
-                println!("simulated device {} at {}", device.config().name, server.base_url());
-                println!("networks: claimlink-lab / \"correct horse battery\", neighbours-wifi, cafe-guest (open)");
-                tokio::signal::ctrl_c().await?;
-                Ok::<(), std::io::Error>(())
-            });
-            exit_code(result.map_err(|e| format!("error: {e}")))
-        }
+        Command::ServeDevice(args) => exit_code(runtime.block_on(serve_device::serve_device(args))),
         Command::Demo {
             devices,
             mtu,

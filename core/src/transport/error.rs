@@ -51,6 +51,11 @@ pub enum DeviceRefusal {
     /// An HTTP error status (ESP-IDF's httpd answers 500 when a handler fails).
     #[error("HTTP {0}")]
     HttpStatus(u16),
+    /// The device closed the connection in answer to the request, without an HTTP status, and still
+    /// accepts connections: how ESP-IDF's httpd fails a request (protocomm_httpd returns an error,
+    /// esp_http_server closes the socket). A device that is gone is [`LinkError::Disconnected`].
+    #[error("the device closed the connection without an answer")]
+    ClosedWithoutAnswer,
     /// An ATT error, as the platform's BLE stack reports it.
     #[error("ATT error: {0}")]
     Att(String),
