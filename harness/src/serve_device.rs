@@ -54,10 +54,6 @@ pub struct ServeDeviceArgs {
     /// Without claimlink's firmware extension (aws-claim, aws-status): a stock ESP-IDF device.
     #[arg(long)]
     no_aws_extension: bool,
-    /// The simulator's old permissive behaviour (not ESP-IDF's): HTTP 500/503 answers, a second
-    /// SetConfig refused, Reprov whatever auto-stop says.
-    #[arg(long)]
-    permissive_unlike_esp_idf: bool,
 }
 
 impl ServeDeviceArgs {
@@ -83,7 +79,6 @@ impl ServeDeviceArgs {
             security,
             aws_extension: !self.no_aws_extension,
             failing_endpoints: self.fail_endpoints.clone(),
-            permissive_unlike_esp_idf: self.permissive_unlike_esp_idf,
             ..SimDeviceConfig::default()
         };
         if self.stock_auto_stop {
@@ -214,7 +209,6 @@ mod tests {
         assert!(config.world.networks[1].passphrase.is_empty());
         assert_eq!(config.failing_endpoints, ["prov-scan"]);
         assert!(config.auto_stop_after_ip.is_some());
-        assert!(!config.permissive_unlike_esp_idf);
     }
 
     #[test]

@@ -51,11 +51,6 @@ pub struct SimDeviceConfig {
     /// With auto-stop on: how long after the `GetStatus` that answered `Connected` the service is gone
     /// (network_provisioning's `cleanup_delay`, 1000 ms by default, at least 100 ms).
     pub auto_stop_cleanup_delay: Duration,
-    /// **Not ESP-IDF**: the simulator's old permissive behaviour, kept for the tests that need it
-    /// (each says why): a second `SetConfig` refused instead of the `ApplyConfig`, `Reset` accepted
-    /// while an attempt failed, `Reprov` whatever auto-stop says, `GetStatus` reporting `Disconnected`
-    /// before any settings, and HTTP answering 500/503 instead of closing the socket.
-    pub permissive_unlike_esp_idf: bool,
     /// Failure injection: the handler of these endpoints fails (HTTP: the socket is closed without an
     /// answer; BLE: an ATT error), as ESP-IDF does when a handler returns an error.
     pub failing_endpoints: Vec<String>,
@@ -124,7 +119,6 @@ impl Default for SimDeviceConfig {
             // A claimlink device: auto-stop disabled until its cloud half ends (docs/protocol.md).
             auto_stop_after_ip: None,
             auto_stop_cleanup_delay: Duration::from_millis(1000),
-            permissive_unlike_esp_idf: false,
             failing_endpoints: Vec::new(),
             cloud: None,
             lie_done_as: None,

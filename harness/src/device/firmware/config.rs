@@ -24,14 +24,10 @@ impl SimDevice {
                 // (SSID < 33 bytes, passphrase < 64, the C arrays' sizes), then the settings replace
                 // any earlier ones, whatever the station does: a second SetConfig is accepted and it
                 // is the ApplyConfig that is refused.
-                let busy = self.config.permissive_unlike_esp_idf && inner.wifi.applied_at.is_some();
                 let valid = cmd.ssid.len() <= 32
                     && cmd.passphrase.len() <= 63
-                    && (cmd.bssid.is_empty() || cmd.bssid.len() == 6)
-                    && !(self.config.permissive_unlike_esp_idf && cmd.ssid.is_empty());
-                let status = if busy {
-                    Status::InternalError
-                } else if !valid {
+                    && (cmd.bssid.is_empty() || cmd.bssid.len() == 6);
+                let status = if !valid {
                     Status::InvalidArgument
                 } else {
                     inner.wifi.set =
@@ -50,11 +46,7 @@ impl SimDevice {
                 // `network_prov_mgr_configure_wifi_sta` once credentials were applied (state
                 // CRED_RECV or later: joining, failed, connected) until a Reset / Reprov. The
                 // settings are freed either way.
-                let settings = if self.config.permissive_unlike_esp_idf {
-                    inner.wifi.set.clone()
-                } else {
-                    inner.wifi.set.take()
-                };
+                let settings = inner.wifi.set.take();
                 let status =
                     if let (Some((ssid, passphrase)), None) = (settings, inner.wifi.applied_at) {
                         inner.wifi.ssid = ssid;

@@ -26,13 +26,13 @@ impl SimDevice {
         use proto::WiFiCtrlMsgType as T;
         let now = Instant::now();
         let state = self.wifi_state_of(&inner.wifi, now);
-        let permissive = self.config.permissive_unlike_esp_idf;
         let (msg, payload, ok) = match by_msg_ctrl(req) {
             Some(P::CmdCtrlReset(_)) => {
                 let ok = match state {
                     SimWifiState::Disconnected | SimWifiState::Failed { .. } => true,
-                    SimWifiState::AttemptFailed { .. } => permissive,
-                    SimWifiState::Connecting | SimWifiState::Connected { .. } => false,
+                    SimWifiState::Connecting
+                    | SimWifiState::AttemptFailed { .. }
+                    | SimWifiState::Connected { .. } => false,
                 };
                 (
                     T::TypeRespCtrlReset,
@@ -41,11 +41,7 @@ impl SimDevice {
                 )
             }
             Some(P::CmdCtrlReprov(_)) => {
-                let ok = if permissive {
-                    matches!(state, SimWifiState::Connected { .. })
-                } else {
-                    self.config.auto_stop_after_ip.is_none()
-                };
+                let ok = self.config.auto_stop_after_ip.is_none();
                 (
                     T::TypeRespCtrlReprov,
                     P::RespCtrlReprov(proto::RespCtrlReprov {}),
@@ -59,13 +55,9 @@ impl SimDevice {
             // only ApplyConfig frees); the station's are cleared.
             let report = self.reported_wifi_state(&inner.wifi, now);
             let old = std::mem::take(&mut inner.wifi);
-            inner.wifi = if permissive {
-                WifiMachine::default()
-            } else {
-                WifiMachine {
-                    set: old.set,
-                    ..WifiMachine::default()
-                }
+            inner.wifi = WifiMachine {
+                set: old.set,
+                ..WifiMachine::default()
             };
             inner.wifi.stale_report = Some(report);
         }

@@ -319,7 +319,7 @@ impl SimDevice {
     /// What `GetStatus` reports: the join while settings are applied, else what a `Reset` or
     /// `Reprov` left (ESP-IDF does not clear it), `Connecting` on a fresh device.
     fn reported_wifi_state(&self, wifi: &WifiMachine, now: Instant) -> SimWifiState {
-        if wifi.applied_at.is_some() || self.config.permissive_unlike_esp_idf {
+        if wifi.applied_at.is_some() {
             return self.wifi_state_of(wifi, now);
         }
         wifi.stale_report

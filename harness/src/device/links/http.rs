@@ -12,10 +12,7 @@
 //! and for a failed endpoint handler; esp_http_server's `httpd_uri.c` then returns `ESP_FAIL` —
 //! "Handler returns error, this socket should be closed" — and `httpd_sess.c` deletes the session,
 //! closing the socket). Once provisioning has stopped the server is gone: the listener is closed, a
-//! connection is refused. [`SimDeviceConfig::permissive_unlike_esp_idf`] brings back the old answers
-//! (500, 503, 413) for the tests that need them.
-//!
-//! [`SimDeviceConfig::permissive_unlike_esp_idf`]: crate::device::SimDeviceConfig::permissive_unlike_esp_idf
+//! connection is refused.
 //!
 //! Not in ESP-IDF: `GET /_sim/state` reports what the simulated device holds, so that binding tests in
 //! other languages can check that a cancelled run wiped the claim.
@@ -91,16 +88,11 @@ impl HttpDevice {
             device,
             sessions: Mutex::new(Sessions::default()),
         });
-        let permissive = shared.device.config().permissive_unlike_esp_idf;
         let app = Router::new()
             .route("/{endpoint}", post(handle))
             .route("/_sim/state", axum::routing::get(state))
-            // Larger bodies reach the handler, which closes the socket (ESP-IDF), unless permissive.
-            .layer(DefaultBodyLimit::max(if permissive {
-                MAX_BODY
-            } else {
-                64 * 1024
-            }))
+            // Larger bodies reach the handler, which closes the socket as ESP-IDF does.
+            .layer(DefaultBodyLimit::max(64 * 1024))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
             let mut poll = tokio::time::interval(STOP_POLL);
@@ -111,7 +103,7 @@ impl HttpDevice {
                         Err(_) => continue,
                     },
                     _ = poll.tick() => {
-                        if !permissive && shared.device.provisioning_stopped() {
+                        if shared.device.provisioning_stopped() {
                             // The SoftAP service is gone: nothing listens any more.
                             return;
                         }
@@ -213,14 +205,13 @@ async fn handle(
             }
         }
     };
-    let permissive = shared.device.config().permissive_unlike_esp_idf;
     let close = || {
         let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
         response.extensions_mut().insert(CloseWithoutAnswer);
         response
     };
     // protocomm_httpd.c: no body (Content-Length 0) or one over 4096 bytes fails the request.
-    if !permissive && (body.is_empty() || body.len() > MAX_BODY) {
+    if body.is_empty() || body.len() > MAX_BODY {
         tracing::debug!(endpoint, len = body.len(), "request refused: body length");
         return close();
     }
@@ -229,14 +220,7 @@ async fn handle(
         Err(DeviceFailure::UnknownEndpoint) => StatusCode::NOT_FOUND.into_response(),
         Err(DeviceFailure::Refused(why)) => {
             tracing::debug!(endpoint, %why, "request refused");
-            if permissive {
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            } else {
-                return close();
-            }
-        }
-        Err(DeviceFailure::Stopped) if permissive => {
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
+            return close();
         }
         Err(DeviceFailure::Stopped) => return close(),
     };
