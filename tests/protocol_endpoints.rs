@@ -193,7 +193,8 @@ async fn a_disconnect_mid_transfer_breaks_the_session_and_abort_wipes_the_rest()
         Err(ProtocolError::SessionBroken)
     ));
     assert!(dev.holds_claim(), "a partial claim is still on the device");
-    // Reconnect (a new connection) and a new session: abort wipes it.
+    // Reconnect (a new connection) and a new session: the device discards the partial claim
+    // (docs/protocol.md §9); an abort is still answered.
     link.connect().await.expect("reconnect");
     let session = open(
         link,
@@ -202,6 +203,7 @@ async fn a_disconnect_mid_transfer_breaks_the_session_and_abort_wipes_the_rest()
     )
     .await
     .expect("new session");
+    assert!(!dev.holds_claim(), "a new session discards a partial claim");
     session.abort_claim().await.expect("abort");
     assert!(!dev.holds_claim());
 }

@@ -67,6 +67,9 @@ pub struct ReceivedClaim {
     pub template_parameters: BTreeMap<String, String>,
     /// Seconds left as the phone measured them at hand-over.
     pub seconds_left: u32,
+    /// When the device committed it: `seconds_left` counts down from here, on the device's own
+    /// monotonic clock (its wall clock may not be synced yet).
+    pub received_at: Instant,
 }
 
 impl std::fmt::Debug for ReceivedClaim {
