@@ -82,7 +82,7 @@ pub(crate) fn status_name(status: i32) -> String {
 }
 
 /// During the handshake's second step, a device that rejects the proof fails the request (ESP-IDF
-/// answers HTTP 500 or an ATT error) rather than answering: that is a wrong password/PoP.
+/// closes the socket without an answer over HTTP, answers an ATT error over BLE; some servers answer HTTP 500) rather than answering: that is a wrong password/PoP.
 fn proof_step_error(e: ProtocolError) -> ProtocolError {
     match e {
         ProtocolError::Link(LinkError::DeviceError(_)) => ProtocolError::WrongCredentials,

@@ -42,7 +42,8 @@ struct CloudProgress {
 pub enum DeviceFailure {
     /// No such endpoint (HTTP 404, no such characteristic).
     UnknownEndpoint,
-    /// The handler failed (HTTP 500, an ATT error), as ESP-IDF does for a wrong proof or a bad frame.
+    /// The handler failed (the HTTP socket is closed without an answer, an ATT error), as ESP-IDF does
+    /// for a wrong proof or a bad frame.
     Refused(String),
     /// Provisioning has stopped (auto-stop after the device got an IP): BLE is gone.
     Stopped,
