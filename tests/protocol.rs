@@ -340,4 +340,4 @@ async fn sec2_transcript_with_fixed_randomness_is_pinned() {
 }
 
 const PINNED_TRANSCRIPT_SHA256: &str =
-    "522ef640a9a67e9b931ad88ef8eb3ec8d8fff34692fa07cd5580f81a0b7befa1";
+    "d99240b9147c5f90a745385858676d79565f87174f90d81ca0719d060c3163e7";

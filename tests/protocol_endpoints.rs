@@ -131,9 +131,14 @@ async fn a_wrong_wifi_password_is_retried_on_the_same_session() {
         session.cloud_status().await.expect("status").stage,
         CloudStage::Failed
     );
-    // A second SetConfig is refused until the Wi-Fi state is reset.
+    // As network_provisioning does: a second SetConfig is accepted (it replaces the settings), the
+    // ApplyConfig is refused until the Wi-Fi state is reset (and it frees the settings).
+    session
+        .set_wifi_config(&lab_wifi())
+        .await
+        .expect("set replaces");
     assert!(matches!(
-        session.set_wifi_config(&lab_wifi()).await,
+        session.apply_wifi_config().await,
         Err(ProtocolError::DeviceRefused { .. })
     ));
     session.reset_wifi().await.expect("reset");
@@ -188,7 +193,8 @@ async fn a_disconnect_mid_transfer_breaks_the_session_and_abort_wipes_the_rest()
         Err(ProtocolError::SessionBroken)
     ));
     assert!(dev.holds_claim(), "a partial claim is still on the device");
-    // Reconnect (a new connection) and a new session: abort wipes it.
+    // Reconnect (a new connection) and a new session: the device discards the partial claim
+    // (docs/protocol.md §9); an abort is still answered.
     link.connect().await.expect("reconnect");
     let session = open(
         link,
@@ -197,6 +203,7 @@ async fn a_disconnect_mid_transfer_breaks_the_session_and_abort_wipes_the_rest()
     )
     .await
     .expect("new session");
+    assert!(!dev.holds_claim(), "a new session discards a partial claim");
     session.abort_claim().await.expect("abort");
     assert!(!dev.holds_claim());
 }

@@ -9,6 +9,7 @@ use claimlink_harness::demo::{self, DemoOptions};
 mod check;
 mod progress;
 mod real_ble;
+mod serve_device;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -94,18 +95,7 @@ enum Command {
     },
     /// Serve one simulated device over HTTP on 127.0.0.1 (like an ESP32 in SoftAP mode) until
     /// interrupted: any protocomm client (ESP-IDF's esp_prov, the apps) can provision it.
-    ServeDevice {
-        /// Port on 127.0.0.1 (0: any free port).
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// The device's Sec2 password (username `wifiprov`).
-        #[arg(long, default_value = "abcd1234")]
-        password: String,
-        /// **Test fault**: make the device break one contract rule (repeatable), to see
-        /// `check-device` catch it. Names: see `claimlink_harness::device::broken`.
-        #[arg(long = "danger-broken", value_name = "NAME")]
-        danger_broken: Vec<claimlink_harness::device::broken::BrokenBehaviour>,
-    },
+    ServeDevice(serve_device::ServeDeviceArgs),
     /// Check that a device keeps the protocol contract (docs/protocol.md, "Checking a device"): one
     /// line per case, PASS or FAIL with the reason; exits 1 on any FAIL. The device's password comes
     /// from a file or the environment (CLAIMLINK_DEVICE_PASSWORD, or CLAIMLINK_DEVICE_POP for Sec1),
@@ -249,36 +239,7 @@ fn main() -> ExitCode {
             };
             runtime.block_on(check::run(request))
         }
-        Command::ServeDevice {
-            port,
-            password,
-            danger_broken,
-        } => {
-            use claimlink_harness::device::http::HttpDevice;
-            use claimlink_harness::device::security::DeviceSecurity;
-            use claimlink_harness::device::{SimDevice, SimDeviceConfig};
-            use std::sync::Arc;
-            let device = Arc::new(SimDevice::new(SimDeviceConfig {
-                security: DeviceSecurity::Sec2 {
-                    username: "wifiprov".into(),
-                    password,
-                    patch: 1,
-                },
-                danger_broken,
-                ..SimDeviceConfig::default()
-            }));
-            let result = runtime.block_on(async move {
-                let server = HttpDevice::serve_on(device.clone(), port).await?;
-                println!("simulated device {} at {}", device.config().name, server.base_url());
-                println!("networks: claimlink-lab / \"correct horse battery\", neighbours-wifi, cafe-guest (open)");
-                for broken in &device.config().danger_broken {
-                    println!("danger: this device deliberately breaks the contract: {broken}");
-                }
-                tokio::signal::ctrl_c().await?;
-                Ok::<(), std::io::Error>(())
-            });
-            exit_code(result.map_err(|e| format!("error: {e}")))
-        }
+        Command::ServeDevice(args) => exit_code(runtime.block_on(serve_device::serve_device(args))),
         Command::Demo {
             devices,
             mtu,

@@ -81,8 +81,10 @@ pub(crate) fn status_name(status: i32) -> String {
     Status::try_from(status).map_or_else(|_| format!("status {status}"), |s| format!("{s:?}"))
 }
 
-/// During the handshake's second step, a device that rejects the proof fails the request (ESP-IDF
-/// answers HTTP 500 or an ATT error) rather than answering: that is a wrong password/PoP.
+/// During the handshake's second step, a device that rejects the proof fails the request rather
+/// than answering (ESP-IDF closes the socket without an answer over HTTP — the link reports that as
+/// a refusal only while the device still takes connections — and fails the ATT read over BLE; other
+/// servers answer HTTP 500): that is a wrong password/PoP.
 fn proof_step_error(e: ProtocolError) -> ProtocolError {
     match e {
         ProtocolError::Link(LinkError::DeviceError(_)) => ProtocolError::WrongCredentials,

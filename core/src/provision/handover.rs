@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::claim::{Claim, ClaimError, ClaimRequest};
 use crate::protocomm::proto::CloudStage;
-use crate::protocomm::DeviceSession;
+use crate::protocomm::{DeviceSession, ProtocolError};
 
 use super::cleanup::ClaimWipeGuard;
 use super::confirm::Baseline;
@@ -34,9 +34,13 @@ fn clock_warning(deadline: &crate::time::Deadline) -> Option<String> {
 }
 
 impl ProvisioningSession {
-    /// Brings the device's Wi-Fi back to "nothing applied" before new settings: after a Wi-Fi
-    /// failure (Reset), after a run dropped while the device was still joining (wait for the attempt
-    /// to end, as long as a Wi-Fi join may take) or once it had joined (Reprov).
+    /// Brings the device's Wi-Fi back to "nothing applied" before new settings, on stock
+    /// network_provisioning semantics (docs/protocol.md, device state machine): after a Wi-Fi failure
+    /// Reset; once it had joined Reprov (accepted only when the firmware disabled auto-stop, as
+    /// claimlink devices must). `Connecting` is both a fresh device (network_provisioning reports it
+    /// before any settings) and one still joining after a dropped run: Reset is accepted by the
+    /// first and refused by the second, whose attempt is waited for (as long as a Wi-Fi join may
+    /// take), Reset again each poll.
     pub(super) async fn settle_wifi(&self, session: &DeviceSession) -> Result<(), ProvisionError> {
         use crate::protocomm::ops::WifiState;
         let config = &self.provisioner.config;
@@ -44,14 +48,22 @@ impl ProvisioningSession {
         loop {
             match session.wifi_status().await? {
                 WifiState::Disconnected => return Ok(()),
-                WifiState::Connecting if since.elapsed() < config.wifi_timeout => {
-                    tokio::time::sleep(config.poll_interval).await
+                WifiState::Connecting | WifiState::AttemptFailed { .. } => {
+                    match session.reset_wifi().await {
+                        Ok(()) => return Ok(()),
+                        Err(ProtocolError::DeviceRefused { .. })
+                            if since.elapsed() < config.wifi_timeout =>
+                        {
+                            tokio::time::sleep(config.poll_interval).await
+                        }
+                        Err(ProtocolError::DeviceRefused { .. }) => {
+                            return Err(ProvisionError::WifiTimeout)
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                 }
-                WifiState::Connecting => return Err(ProvisionError::WifiTimeout),
                 WifiState::Connected { .. } => return Ok(session.reprovision().await?),
-                WifiState::Failed(_) | WifiState::AttemptFailed { .. } => {
-                    return Ok(session.reset_wifi().await?)
-                }
+                WifiState::Failed(_) => return Ok(session.reset_wifi().await?),
             }
         }
     }

@@ -30,7 +30,8 @@ pub enum LinkError {
         /// The limit.
         max: usize,
     },
-    /// The device refused the request (HTTP 500, an ATT error): ESP-IDF's way of failing a handler.
+    /// The device refused the request (an HTTP socket closed without an answer while the device still
+    /// listens, HTTP 500, an ATT error): ESP-IDF's way of failing a handler.
     #[error("the device refused the request: {0}")]
     DeviceError(DeviceRefusal),
     /// Another exchange is in flight on this link.
@@ -48,9 +49,15 @@ pub enum LinkError {
 /// How the device refused a request.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceRefusal {
-    /// An HTTP error status (ESP-IDF's httpd answers 500 when a handler fails).
+    /// An HTTP 500 (ESP-IDF's httpd closes the socket instead, [`Self::ClosedWithoutAnswer`]; other
+    /// servers answer 500 when a handler fails).
     #[error("HTTP {0}")]
     HttpStatus(u16),
+    /// The device closed the connection in answer to the request, without an HTTP status, and still
+    /// accepts connections: how ESP-IDF's httpd fails a request (protocomm_httpd returns an error,
+    /// esp_http_server closes the socket). A device that is gone is [`LinkError::Disconnected`].
+    #[error("the device closed the connection without an answer")]
+    ClosedWithoutAnswer,
     /// An ATT error, as the platform's BLE stack reports it.
     #[error("ATT error: {0}")]
     Att(String),

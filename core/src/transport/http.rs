@@ -1,6 +1,13 @@
 //! The SoftAP transport: protocomm over plain HTTP on the device's own access point (ESP-IDF's
 //! `protocomm_httpd`). `POST /<endpoint>` with the raw message as body; the device ties requests to a
 //! session with a `session` cookie. Confidentiality comes from the protocomm security layer, not HTTP.
+//!
+//! A failed request gets no HTTP status from ESP-IDF: `protocomm_httpd.c` returns an error and
+//! esp_http_server (`httpd_uri.c`, `httpd_sess.c`) closes the socket. So a connection closed after the
+//! whole request was sent, before any answer, is told apart from a lost device by connecting again:
+//! a device that accepts the new connection refused the request
+//! ([`DeviceRefusal::ClosedWithoutAnswer`]); one that does not is gone ([`LinkError::Disconnected`]).
+//! The probe is a bare TCP connect, no request: it starts no protocomm session.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -10,6 +17,21 @@ use async_trait::async_trait;
 use reqwest::Url;
 
 use super::{DeviceLink, DeviceRefusal, LinkError, LinkFault};
+
+/// How long the probe after a closed connection waits to connect ([`HttpLink::failed`]).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether reqwest failed because the connection closed before any answer came (the request went).
+fn closed_without_answer(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(hyper_error) = err.downcast_ref::<hyper::Error>() {
+            return hyper_error.is_incomplete_message();
+        }
+        source = err.source();
+    }
+    false
+}
 
 /// ESP-IDF's httpd transport refuses bodies larger than this.
 pub const HTTP_MAX_MESSAGE_BYTES: usize = 4096;
@@ -68,6 +90,33 @@ impl HttpLink {
         }
     }
 
+    /// A failed request: a connection the device closed without answering (hyper's "incomplete
+    /// message") is a refusal if the device still takes connections, a lost device if not.
+    async fn failed(&self, e: reqwest::Error) -> LinkError {
+        if !closed_without_answer(&e) {
+            return self.link_error(e);
+        }
+        if self.device_listens().await {
+            LinkError::DeviceError(DeviceRefusal::ClosedWithoutAnswer)
+        } else {
+            LinkError::Disconnected
+        }
+    }
+
+    /// Whether a new TCP connection to the device succeeds (closed again at once).
+    async fn device_listens(&self) -> bool {
+        let (Some(host), Some(port)) = (self.base.host_str(), self.base.port_or_known_default())
+        else {
+            return false;
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let wait = self.timeout.min(PROBE_TIMEOUT);
+        matches!(
+            tokio::time::timeout(wait, tokio::net::TcpStream::connect((host, port))).await,
+            Ok(Ok(_))
+        )
+    }
+
     fn cookie(&self) -> Option<String> {
         self.cookie
             .lock()
@@ -105,7 +154,10 @@ impl DeviceLink for HttpLink {
         if let Some(cookie) = self.cookie() {
             req = req.header(http::header::COOKIE, cookie);
         }
-        let mut response = req.send().await.map_err(|e| self.link_error(e))?;
+        let mut response = match req.send().await {
+            Ok(response) => response,
+            Err(e) => return Err(self.failed(e).await),
+        };
         if let Some(set) = response
             .headers()
             .get(http::header::SET_COOKIE)
@@ -159,6 +211,10 @@ impl DeviceLink for HttpLink {
 
     fn max_message_bytes(&self) -> usize {
         HTTP_MAX_MESSAGE_BYTES
+    }
+
+    fn over_device_access_point(&self) -> bool {
+        true
     }
 
     /// Opens the link again after [`disconnect`](DeviceLink::disconnect); the device's session cookie

@@ -53,6 +53,13 @@ pub trait DeviceLink: Send + Sync + fmt::Debug {
         None
     }
 
+    /// Whether the phone reaches the device through the device's own access point (SoftAP): its
+    /// radio must keep beaconing during a Wi-Fi scan, so the scan goes a few channels at a time
+    /// (`group_channels`, as ESP-IDF's `esp_prov.py` does over SoftAP) or the phone loses the AP.
+    fn over_device_access_point(&self) -> bool {
+        false
+    }
+
     /// Closes the link. Further exchanges fail with [`LinkError::Disconnected`].
     async fn disconnect(&self);
 

@@ -42,9 +42,20 @@ pub struct SimDeviceConfig {
     pub seed: u64,
     /// Index used to give each device its own IP address.
     pub index: u8,
-    /// Provisioning (and BLE) stops this long after the device got an IP (ESP-IDF: about 30 s);
-    /// `None` when the firmware disables auto-stop.
+    /// ESP-IDF's auto-stop, on by default in stock firmware: provisioning (SoftAP or BLE) stops this
+    /// long after the device got an IP (`CONFIG_NETWORK_PROV_AUTOSTOP_TIMEOUT`, 30 s), and
+    /// [`auto_stop_cleanup_delay`](Self::auto_stop_cleanup_delay) after a `GetStatus` answered
+    /// `Connected` (network_provisioning's `handlers.c` calls `network_prov_mgr_done()`); a `Reprov` is
+    /// refused (`manager.c`, `network_prov_mgr_reset_wifi_sm_state_for_reprovision`). `None`: the
+    /// firmware called `network_prov_mgr_disable_auto_stop()`, as claimlink devices must until their
+    /// cloud half ends (docs/protocol.md, firmware settings): the service runs on, `Reprov` is accepted.
     pub auto_stop_after_ip: Option<Duration>,
+    /// With auto-stop on: how long after the `GetStatus` that answered `Connected` the service is gone
+    /// (network_provisioning's `cleanup_delay`, 1000 ms by default, at least 100 ms).
+    pub auto_stop_cleanup_delay: Duration,
+    /// Failure injection: the handler of these endpoints fails (HTTP: the socket is closed without an
+    /// answer; BLE: an ATT error), as ESP-IDF does when a handler returns an error.
+    pub failing_endpoints: Vec<String>,
     /// The cloud half: `None` for a device that stops at Wi-Fi.
     pub cloud: Option<DeviceCloud>,
     /// **Test fault, not firmware behaviour**: once on Wi-Fi, `aws-status` says `Done` as this thing
@@ -110,7 +121,10 @@ impl Default for SimDeviceConfig {
             max_claim_bundle: 8 * 1024,
             seed: 1,
             index: 0,
-            auto_stop_after_ip: Some(Duration::from_secs(30)),
+            // A claimlink device: auto-stop disabled until its cloud half ends (docs/protocol.md).
+            auto_stop_after_ip: None,
+            auto_stop_cleanup_delay: Duration::from_millis(1000),
+            failing_endpoints: Vec::new(),
             cloud: None,
             lie_done_as: None,
             danger_broken: Vec::new(),
@@ -134,11 +148,19 @@ impl SimDeviceConfig {
         });
     }
 
+    /// Stock ESP-IDF auto-stop (on, as `wifi_prov_mgr`/`network_prov_mgr` start it): 30 s after the
+    /// IP, 1 s after a `GetStatus` answered `Connected`; `Reprov` refused.
+    pub fn stock_auto_stop(&mut self) {
+        self.auto_stop_after_ip = Some(Duration::from_secs(30));
+        self.auto_stop_cleanup_delay = Duration::from_millis(1000);
+    }
+
     /// Stops provisioning (and BLE) 20 ms after the device gets its address and makes it take
     /// `time_sync` before the cloud steps: it goes quiet before it can report its certificate, and the
     /// SDK has to confirm through the cloud.
     pub fn goes_quiet_after_joining(&mut self, time_sync: Duration) {
         self.auto_stop_after_ip = Some(Duration::from_millis(20));
+        self.auto_stop_cleanup_delay = Duration::from_millis(20);
         if let Some(cloud) = self.cloud.as_mut() {
             cloud.time_sync = time_sync;
         }

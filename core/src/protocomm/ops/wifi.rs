@@ -167,6 +167,10 @@ const SCAN_ENTRY_MAX: usize = 60;
 /// Bytes of the scan envelope around the entries.
 const SCAN_ENVELOPE: usize = 16;
 
+/// Channels scanned in a row over SoftAP before the device's radio returns to its own channel to
+/// beacon: ESP-IDF's `esp_prov.py` (`scan_wifi_APs`) uses 5 ("usually works out in most cases").
+pub const SOFTAP_GROUP_CHANNELS: u32 = 5;
+
 impl DeviceSession {
     async fn scan(
         &self,
@@ -188,15 +192,21 @@ impl DeviceSession {
     }
 
     /// Scans for networks (blocking scan on the device), then reads every result, as many per request
-    /// as fit the message cap.
+    /// as fit the message cap. Over the device's access point the scan goes
+    /// [`SOFTAP_GROUP_CHANNELS`] channels at a time so the phone stays connected; over BLE all at once.
     pub async fn scan_wifi(&self) -> Result<Vec<WifiNetwork>, ProtocolError> {
         use proto::wi_fi_scan_payload::Payload as P;
         use proto::WiFiScanMsgType as T;
+        let group_channels = if self.link().over_device_access_point() {
+            SOFTAP_GROUP_CHANNELS
+        } else {
+            0
+        };
         self.scan(
             P::CmdScanStart(proto::CmdScanStart {
                 blocking: true,
                 passive: false,
-                group_channels: 0,
+                group_channels,
                 period_ms: 120,
             }),
             T::TypeCmdScanStart,

@@ -167,6 +167,7 @@ impl SimDevice {
             template_name: bundle.template_name,
             template_parameters: bundle.template_parameters,
             seconds_left: bundle.seconds_left,
+            received_at: std::time::Instant::now(),
             bundle: pending.data,
         });
         (E::None, true)

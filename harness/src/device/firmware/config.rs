@@ -20,17 +20,18 @@ impl SimDevice {
         let now = Instant::now();
         let (msg, payload) = match by_msg_config(req) {
             Some(P::CmdSetConfig(cmd)) => {
-                let busy = inner.wifi.applied_at.is_some();
-                let valid =
-                    !cmd.ssid.is_empty() && cmd.ssid.len() <= 32 && cmd.passphrase.len() <= 64;
-                let status = if busy {
-                    Status::InternalError
-                } else if !valid {
+                // network_provisioning `network_config.c` / `handlers.c`: the lengths are checked
+                // (SSID < 33 bytes, passphrase < 64, the C arrays' sizes), then the settings replace
+                // any earlier ones, whatever the station does: a second SetConfig is accepted and it
+                // is the ApplyConfig that is refused.
+                let valid = cmd.ssid.len() <= 32
+                    && cmd.passphrase.len() <= 63
+                    && (cmd.bssid.is_empty() || cmd.bssid.len() == 6);
+                let status = if !valid {
                     Status::InvalidArgument
                 } else {
-                    inner.wifi.ssid = cmd.ssid.clone();
-                    inner.wifi.passphrase = Zeroizing::new(cmd.passphrase.clone());
-                    inner.wifi.configured = true;
+                    inner.wifi.set =
+                        Some((cmd.ssid.clone(), Zeroizing::new(cmd.passphrase.clone())));
                     Status::Success
                 };
                 (
@@ -41,13 +42,22 @@ impl SimDevice {
                 )
             }
             Some(P::CmdApplyConfig(_)) => {
-                let status = if inner.wifi.configured && inner.wifi.applied_at.is_none() {
-                    inner.wifi.applied_at = Some(now);
-                    self.start_cloud(inner);
-                    Status::Success
-                } else {
-                    Status::InternalError
-                };
+                // `handlers.c` `apply_config_handler`: refused without settings, and by
+                // `network_prov_mgr_configure_wifi_sta` once credentials were applied (state
+                // CRED_RECV or later: joining, failed, connected) until a Reset / Reprov. The
+                // settings are freed either way.
+                let settings = inner.wifi.set.take();
+                let status =
+                    if let (Some((ssid, passphrase)), None) = (settings, inner.wifi.applied_at) {
+                        inner.wifi.ssid = ssid;
+                        inner.wifi.passphrase = passphrase;
+                        inner.wifi.applied_at = Some(now);
+                        inner.wifi.stale_report = None;
+                        self.start_cloud(inner);
+                        Status::Success
+                    } else {
+                        Status::InternalError
+                    };
                 (
                     T::TypeRespApplyConfig,
                     P::RespApplyConfig(proto::RespApplyConfig {
@@ -56,7 +66,16 @@ impl SimDevice {
                 )
             }
             Some(P::CmdGetStatus(_)) => {
-                let (sta, state) = match self.wifi_state_of(&inner.wifi, now) {
+                let reported = self.reported_wifi_state(&inner.wifi, now);
+                // `handlers.c` `get_status_handler`: answering Connected calls
+                // `network_prov_mgr_done()`, which stops provisioning when auto-stop is on.
+                if matches!(reported, SimWifiState::Connected { .. })
+                    && self.config.auto_stop_after_ip.is_some()
+                    && inner.done_reported_at.is_none()
+                {
+                    inner.done_reported_at = Some(now);
+                }
+                let (sta, state) = match reported {
                     SimWifiState::Disconnected => (proto::WifiStationState::Disconnected, None),
                     SimWifiState::Connecting => (proto::WifiStationState::Connecting, None),
                     SimWifiState::Connected {

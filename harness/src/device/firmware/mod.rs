@@ -43,7 +43,8 @@ struct CloudProgress {
 pub enum DeviceFailure {
     /// No such endpoint (HTTP 404, no such characteristic).
     UnknownEndpoint,
-    /// The handler failed (HTTP 500, an ATT error), as ESP-IDF does for a wrong proof or a bad frame.
+    /// The handler failed (the HTTP socket is closed without an answer, an ATT error), as ESP-IDF does
+    /// for a wrong proof or a bad frame.
     Refused(String),
     /// Provisioning has stopped (auto-stop after the device got an IP): BLE is gone.
     Stopped,
@@ -68,6 +69,9 @@ pub struct ReceivedClaim {
     pub template_parameters: BTreeMap<String, String>,
     /// Seconds left as the phone measured them at hand-over.
     pub seconds_left: u32,
+    /// When the device committed it: `seconds_left` counts down from here, on the device's own
+    /// monotonic clock (its wall clock may not be synced yet).
+    pub received_at: Instant,
 }
 
 impl std::fmt::Debug for ReceivedClaim {
@@ -87,10 +91,17 @@ struct PendingClaim {
 
 #[derive(Default)]
 struct WifiMachine {
+    /// The settings the station was given (by the last ApplyConfig).
     ssid: Vec<u8>,
     passphrase: Zeroizing<Vec<u8>>,
-    configured: bool,
+    /// Settings a SetConfig stored and no ApplyConfig used yet (network_provisioning keeps them in
+    /// the config handler's context, apart from the station's).
+    set: Option<(Vec<u8>, Zeroizing<Vec<u8>>)>,
     applied_at: Option<Instant>,
+    /// What `GetStatus` reports while nothing is applied: ESP-IDF's `wifi_state` is left as it was by
+    /// a `Reset` or `Reprov` (neither touches it), and is `CONNECTING` (0, from `calloc`) on a fresh
+    /// device (network_provisioning `manager.c`).
+    stale_report: Option<SimWifiState>,
 }
 
 /// Wi-Fi state as the device reports it.
@@ -134,6 +145,10 @@ struct Inner {
     scan_done: bool,
     exchanges: u64,
     cloud: CloudProgress,
+    /// When a `GetStatus` answered `Connected` with auto-stop on (`network_prov_mgr_done()`).
+    done_reported_at: Option<Instant>,
+    /// The `group_channels` of the last scan start.
+    scan_group_channels: Option<u32>,
 }
 
 /// A simulated device. Share it (`Arc`) between the links that reach it.
@@ -202,6 +217,8 @@ impl SimDevice {
                 scan_done: false,
                 exchanges: 0,
                 cloud: CloudProgress::default(),
+                done_reported_at: None,
+                scan_group_channels: None,
             })),
             config,
         }
@@ -232,6 +249,11 @@ impl SimDevice {
         inner.claim.is_some() || inner.pending_claim.is_some()
     }
 
+    /// The `group_channels` the last scan was started with (`None`: no scan yet).
+    pub fn scan_group_channels(&self) -> Option<u32> {
+        self.lock().scan_group_channels
+    }
+
     /// Requests handled so far.
     pub fn exchanges(&self) -> u64 {
         self.lock().exchanges
@@ -247,6 +269,7 @@ impl SimDevice {
         inner.claim = None;
         inner.cloud = CloudProgress::default();
         inner.scan_done = false;
+        inner.done_reported_at = None;
     }
 
     /// Wipes the claim on the device's own initiative (a firmware timer, a watchdog restart of the
@@ -305,11 +328,28 @@ impl SimDevice {
         }
     }
 
-    /// Whether provisioning has auto-stopped (the device got an IP long enough ago).
+    /// What `GetStatus` reports: the join while settings are applied, else what a `Reset` or
+    /// `Reprov` left (ESP-IDF does not clear it), `Connecting` on a fresh device.
+    fn reported_wifi_state(&self, wifi: &WifiMachine, now: Instant) -> SimWifiState {
+        if wifi.applied_at.is_some() {
+            return self.wifi_state_of(wifi, now);
+        }
+        wifi.stale_report
+            .clone()
+            .unwrap_or(SimWifiState::Connecting)
+    }
+
+    /// Whether provisioning has auto-stopped: with auto-stop on, the device got an IP long enough
+    /// ago, or a `GetStatus` answered `Connected` a cleanup delay ago (network_provisioning
+    /// `manager.c`: the autostop timer, `network_prov_mgr_done()`).
     pub fn provisioning_stopped(&self) -> bool {
         let Some(limit) = self.config.auto_stop_after_ip else {
             return false;
         };
+        let done_at = self.lock().done_reported_at;
+        if done_at.is_some_and(|t| t.elapsed() >= self.config.auto_stop_cleanup_delay) {
+            return true;
+        }
         matches!(self.wifi_state(), SimWifiState::Connected { since, .. } if since.elapsed() >= limit)
     }
 
@@ -328,6 +368,8 @@ impl SimDevice {
             ),
             DeviceSecurity::Sec2 { patch, .. } => (2, *patch, vec![]),
         };
+        // network_provisioning `manager.c`, `network_prov_get_info_json`: Wi-Fi devices say both.
+        cap.push("wifi_prov");
         cap.push("wifi_scan");
         let mut root = serde_json::json!({"prov": {"ver": "v1.1", "sec_ver": sec_ver, "sec_patch_ver": patch, "cap": cap}});
         if self.config.aws_extension {
@@ -351,6 +393,17 @@ impl SimDevice {
     ) -> Result<Vec<u8>, DeviceFailure> {
         if self.provisioning_stopped() {
             return Err(DeviceFailure::Stopped);
+        }
+        if self
+            .config
+            .failing_endpoints
+            .iter()
+            .any(|e| e == endpoint_name)
+        {
+            self.lock().exchanges += 1;
+            return Err(DeviceFailure::Refused(format!(
+                "injected failure on {endpoint_name}"
+            )));
         }
         let mut inner = self.lock();
         inner.exchanges += 1;

@@ -10,7 +10,7 @@
 //! 5. [`CloudHalf::finish`] — the claim is wiped, whatever the outcome, and the outcome recorded.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use claimlink_core::internal::proto::{self, CloudFailureKind, CloudStage};
 use rustls_pki_types::pem::PemObject;
@@ -48,7 +48,6 @@ impl SimDevice {
             claim,
             client_id: self.config.name.clone(),
             connect_time: self.config.world.connect_time,
-            received: Instant::now(),
         };
         runtime.spawn(half.run());
     }
@@ -61,8 +60,6 @@ struct CloudHalf {
     claim: ReceivedClaim,
     client_id: String,
     connect_time: Duration,
-    /// When the device applied its Wi-Fi settings holding the claim.
-    received: Instant,
 }
 
 impl CloudHalf {
@@ -99,7 +96,7 @@ impl CloudHalf {
     /// Refuses a claim whose time ran out before the device got online.
     fn check_claim_fresh(&self) -> Result<(), proto::CloudFailure> {
         let lifetime = Duration::from_secs(u64::from(self.claim.seconds_left));
-        if self.received.elapsed() >= lifetime {
+        if self.claim.received_at.elapsed() >= lifetime {
             return Err(proto::CloudFailure {
                 kind: CloudFailureKind::ClaimExpired as i32,
                 error_message: "the claim expired before the device got online".to_owned(),

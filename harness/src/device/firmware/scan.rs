@@ -16,8 +16,9 @@ impl SimDevice {
         use proto::WiFiScanMsgType as T;
         let mut status = Status::Success;
         let (msg, payload) = match by_msg_scan(req) {
-            Some(P::CmdScanStart(_)) => {
+            Some(P::CmdScanStart(start)) => {
                 inner.scan_done = true;
+                inner.scan_group_channels = Some(start.group_channels);
                 (
                     T::TypeRespScanStart,
                     P::RespScanStart(proto::RespScanStart {}),

@@ -52,7 +52,7 @@ pub(crate) enum Handshake {
     Done(SessionCipher),
 }
 
-/// A request the device refuses outright (ESP-IDF fails the transport request: HTTP 500 / ATT error).
+/// A request the device refuses outright (ESP-IDF fails the transport request: the HTTP socket is closed / an ATT error).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused(pub String);
 

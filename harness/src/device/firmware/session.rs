@@ -9,25 +9,31 @@ use crate::device::broken::BrokenBehaviour;
 
 impl SimDevice {
     /// Answers a `prov-session` request from the connection `session_id`. One session per device: a
-    /// new connection replaces the old one; a refused step ends the session.
+    /// new connection replaces the old one, and a claim transfer the old one left unfinished is
+    /// discarded (a committed claim stays: docs/protocol.md §9); a refused step ends the session.
     pub(super) fn session(
         &self,
         inner: &mut Inner,
         session_id: u64,
         req: proto::SessionData,
     ) -> Result<proto::SessionData, DeviceFailure> {
-        if inner.session.as_ref().map(|(id, _)| *id) != Some(session_id) {
-            inner.session = Some((session_id, Handshake::Fresh));
+        let Inner {
+            rng,
+            session,
+            pending_claim,
+            ..
+        } = inner;
+        if session.as_ref().map(|(id, _)| *id) != Some(session_id) {
+            *session = Some((session_id, Handshake::Fresh));
             // A new session ends the old one: a claim half sent on it is gone (docs/protocol.md,
             // "Checking a device": a dropped session mid-claim leaves nothing).
             if !self
                 .config
                 .breaks(BrokenBehaviour::KeepsPartialClaimAfterDrop)
             {
-                inner.pending_claim = None;
+                *pending_claim = None;
             }
         }
-        let Inner { rng, session, .. } = inner;
         let Some((_, handshake)) = session.as_mut() else {
             return Err(DeviceFailure::Refused("no session".into()));
         };

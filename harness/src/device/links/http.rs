@@ -7,6 +7,13 @@
 //! sent in Title-Case, as ESP-IDF's httpd does (ESP-IDF's own Python client matches `Set-Cookie`
 //! case-sensitively).
 //!
+//! A request whose handler fails gets no HTTP answer: the socket is closed, as ESP-IDF does
+//! (`protocomm_httpd.c` `common_post_handler` returns `ESP_FAIL` for an empty or over-4096-byte body
+//! and for a failed endpoint handler; esp_http_server's `httpd_uri.c` then returns `ESP_FAIL` —
+//! "Handler returns error, this socket should be closed" — and `httpd_sess.c` deletes the session,
+//! closing the socket). Once provisioning has stopped the server is gone: the listener is closed, a
+//! connection is refused.
+//!
 //! Not in ESP-IDF: `GET /_sim/state` reports what the simulated device holds, so that binding tests in
 //! other languages can check that a cancelled run wiped the claim.
 
@@ -26,6 +33,26 @@ use crate::device::{DeviceFailure, SimDevice};
 
 /// ESP-IDF's httpd refuses larger bodies.
 pub const MAX_BODY: usize = 4096;
+
+/// Marks an answer that must not be sent: the connection is closed instead (a failed handler).
+#[derive(Clone, Copy)]
+struct CloseWithoutAnswer;
+
+/// What the connection task gets back for a [`CloseWithoutAnswer`] answer: hyper closes the
+/// connection without writing a response when the service fails.
+#[derive(Debug)]
+struct HandlerFailed;
+
+impl std::fmt::Display for HandlerFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("handler failed: socket closed")
+    }
+}
+
+impl std::error::Error for HandlerFailed {}
+
+/// How often the server looks whether provisioning stopped (then it stops listening).
+const STOP_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 #[derive(Clone, Copy)]
 struct Connection(u64);
@@ -64,17 +91,40 @@ impl HttpDevice {
         let app = Router::new()
             .route("/{endpoint}", post(handle))
             .route("/_sim/state", axum::routing::get(state))
-            .layer(DefaultBodyLimit::max(MAX_BODY))
+            // Larger bodies reach the handler, which closes the socket as ESP-IDF does.
+            .layer(DefaultBodyLimit::max(64 * 1024))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
+            let mut poll = tokio::time::interval(STOP_POLL);
             loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
+                let tcp = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((tcp, _)) => tcp,
+                        Err(_) => continue,
+                    },
+                    _ = poll.tick() => {
+                        if shared.device.provisioning_stopped() {
+                            // The SoftAP service is gone: nothing listens any more.
+                            return;
+                        }
+                        continue;
+                    }
                 };
                 let connection = Connection(shared.device.new_connection_id());
-                let service = hyper_util::service::TowerToHyperService::new(
-                    app.clone().layer(Extension(connection)),
-                );
+                let app = app.clone().layer(Extension(connection));
+                let service = hyper::service::service_fn(move |request| {
+                    let app = app.clone();
+                    async move {
+                        let response = match tower::ServiceExt::oneshot(app, request).await {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        };
+                        if response.extensions().get::<CloseWithoutAnswer>().is_some() {
+                            return Err(HandlerFailed);
+                        }
+                        Ok(response)
+                    }
+                });
                 tokio::spawn(async move {
                     let mut builder =
                         hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -155,14 +205,24 @@ async fn handle(
             }
         }
     };
+    let close = || {
+        let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        response.extensions_mut().insert(CloseWithoutAnswer);
+        response
+    };
+    // protocomm_httpd.c: no body (Content-Length 0) or one over 4096 bytes fails the request.
+    if body.is_empty() || body.len() > MAX_BODY {
+        tracing::debug!(endpoint, len = body.len(), "request refused: body length");
+        return close();
+    }
     let mut response = match shared.device.handle(u64::from(session), &endpoint, &body) {
         Ok(answer) => (StatusCode::OK, answer).into_response(),
         Err(DeviceFailure::UnknownEndpoint) => StatusCode::NOT_FOUND.into_response(),
         Err(DeviceFailure::Refused(why)) => {
             tracing::debug!(endpoint, %why, "request refused");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            return close();
         }
-        Err(DeviceFailure::Stopped) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Err(DeviceFailure::Stopped) => return close(),
     };
     if new {
         if let Ok(v) = HeaderValue::from_str(&format!("session={session}")) {
