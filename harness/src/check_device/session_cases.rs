@@ -178,11 +178,14 @@ impl Checker {
                     "{reset}, then aws-status says {stage:?}: Reset must keep the claim (expected ClaimReceived)"
                 ));
             }
-            match session.wifi_status().await {
-                Ok(WifiState::Disconnected) => {}
-                Ok(other) => return Err(format!("{reset}; Wi-Fi status {other:?} (expected Disconnected: nothing applied)")),
+            // Nothing was applied: neither connected nor failed. A fresh network_provisioning
+            // device reports Connecting (its station state starts at 0, WIFI_PROV_STA_CONNECTING,
+            // manager.c), and Reset does not change what GetStatus reports; others say Disconnected.
+            let wifi = match session.wifi_status().await {
+                Ok(state @ (WifiState::Connecting | WifiState::Disconnected)) => state,
+                Ok(other) => return Err(format!("{reset}; Wi-Fi status {other:?} (expected Connecting or Disconnected: nothing applied)")),
                 Err(e) => return Err(format!("{reset}; Wi-Fi status failed: {e}")),
-            }
+            };
             let reprov = match session.reprovision().await {
                 Ok(()) => "Reprov accepted (auto-stop disabled)",
                 Err(ProtocolError::DeviceRefused { .. }) => "Reprov refused (auto-stop on)",
@@ -191,7 +194,7 @@ impl Checker {
             raw::stage(&session)
                 .await
                 .map_err(|e| format!("{reset}; {reprov}; then {e}"))?;
-            Ok(format!("{reset}, claim kept, Wi-Fi Disconnected; {reprov}; session still up"))
+            Ok(format!("{reset}, claim kept, Wi-Fi {wifi:?}; {reprov}; session still up"))
         }
         .await;
         let _ = raw::abort(&session).await;
