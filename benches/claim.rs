@@ -2,11 +2,15 @@
 //! token + checks) against the harness's emulator on 127.0.0.1. Run with `cargo bench -p claimlink`.
 //!
 //! A plain harness (no extra framework): each figure is measured over many iterations and printed as
-//! median and 95th percentile.
+//! median and 95th percentile. With and without the library's wiping allocator:
+//! `cargo bench -p claimlink --bench claim` and the same with `--features danger-no-wipe-on-free`.
 
 use std::time::{Duration, Instant};
 
 use claimlink_core::{ClaimCertificate, ClaimRequest, ClaimSource, TemplateName};
+// Linked for its global allocator, as the apps get it: freed heap is wiped (src/lib.rs). Built with
+// `--features danger-no-wipe-on-free`, the same bench runs on the system allocator alone, for the cost.
+use claimlink as _;
 use claimlink_harness::testing;
 
 fn report(name: &str, mut samples: Vec<Duration>) {
@@ -28,8 +32,9 @@ fn main() {
         let aws = testing::fresh_aws_source(&emulator);
         let request = ClaimRequest::new(TemplateName::new(testing::TEMPLATE).expect("name"));
 
-        // Warm up connections, then measure. Each round trip includes the emulator's RSA-2048 key
-        // generation, so the SDK's own share is printed separately below.
+        // Warm up, then measure. Each round trip includes the emulator's RSA-2048 key generation, so
+        // the SDK's own share is printed separately below, and a TCP + TLS handshake: the connection
+        // that carried a claim key is closed, not pooled (docs/architecture.md, "Secrets in memory").
         for source in [&backend as &dyn ClaimSource, &aws] {
             source.request_claim(&request).await.expect("warm-up");
         }

@@ -61,6 +61,7 @@ pub use records::{
 /// their TLS records and HTTP bodies, which carry the claim's private key, without wiping them; this
 /// closes that. A cdylib has its own copy of the Rust runtime, so this governs only this library's
 /// allocations, not the app's (see docs/architecture.md, "Secrets in memory").
+#[cfg(not(feature = "danger-no-wipe-on-free"))]
 #[global_allocator]
 static WIPE_ON_FREE: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
     zeroizing_alloc::ZeroAlloc(std::alloc::System);

@@ -39,18 +39,18 @@
 
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use claimlink::{http_device_link, ProviderFailure, Provisioner, TokenProvider};
+use claimlink::{
+    http_device_link, DeviceSecret, ProviderFailure, ProvisionOptions, Provisioner,
+    ProvisionerSettings, TokenProvider, WifiSettings,
+};
 use claimlink_harness::device::http::HttpDevice;
-use claimlink_harness::testing;
-use common::{options, secret, settings, wifi};
+use claimlink_harness::testing::{self, DEVICE_PASSWORD, LAB_PASSPHRASE, LAB_SSID};
 
 /// Set in the child's environment: it runs the SDK side.
 const CHILD_ENV: &str = "CLAIMLINK_MEMSCAN_CHILD";
@@ -73,6 +73,10 @@ impl TokenProvider for Token {
 
 #[test]
 fn no_claim_key_is_left_in_the_sdk_process_memory() {
+    if cfg!(feature = "danger-no-wipe-on-free") {
+        eprintln!("skipped: built without the wiping allocator (danger-no-wipe-on-free)");
+        return;
+    }
     let runtime = testing::multi_thread_runtime();
     let world = runtime.block_on(testing::quick_world());
     let device = world.device(0);
@@ -140,14 +144,14 @@ fn no_claim_key_is_left_in_the_sdk_process_memory() {
         "the scan finds what is there:\n{scan}"
     );
     assert_eq!(
-        scan.control("freed canary"),
-        0,
-        "freed heap is wiped:\n{scan}"
-    );
-    assert_eq!(
         scan.key_hits(),
         0,
         "the claim key is still in the SDK process's memory:\n{scan}"
+    );
+    assert_eq!(
+        scan.control("freed canary"),
+        0,
+        "freed heap is wiped:\n{scan}"
     );
 }
 
@@ -161,8 +165,17 @@ fn sdk_side_of_the_memory_scan() {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
     let runtime = testing::multi_thread_runtime();
     let provisioner = runtime.block_on(async {
-        let mut settings = settings(testing::TEMPLATE, var("MEMSCAN_IOT_ENDPOINT"));
-        settings.extra_root_certificates_pem = vec![var("MEMSCAN_CA_PEM")];
+        let settings = ProvisionerSettings {
+            template: testing::TEMPLATE.into(),
+            iot_endpoint: var("MEMSCAN_IOT_ENDPOINT"),
+            extra_root_certificates_pem: vec![var("MEMSCAN_CA_PEM")],
+            security: None,
+            safety_margin_secs: 60,
+            poll_interval_millis: 100,
+            wifi_timeout_secs: 45,
+            cloud_timeout_secs: 60,
+            overall_timeout_secs: 420,
+        };
         let provisioner = Provisioner::with_backend(
             settings,
             var("MEMSCAN_BACKEND_URL"),
@@ -171,11 +184,23 @@ fn sdk_side_of_the_memory_scan() {
         .expect("provisioner");
         let link = http_device_link(var("MEMSCAN_DEVICE_URL")).expect("link");
         let session = provisioner
-            .connect(link, secret(), None)
+            .connect(
+                link,
+                DeviceSecret::password("wifiprov".into(), DEVICE_PASSWORD.into()),
+                None,
+            )
             .await
             .expect("session");
         session
-            .provision(wifi(), options("SN-MEMSCAN"), None)
+            .provision(
+                WifiSettings::new(LAB_SSID.into(), LAB_PASSPHRASE.into()).expect("wifi"),
+                ProvisionOptions {
+                    template_parameters: [("SerialNumber".into(), "SN-MEMSCAN".into())].into(),
+                    expected_thing_name: None,
+                    device_hint: None,
+                },
+                None,
+            )
             .await
             .expect("provisioned");
         drop(session);
