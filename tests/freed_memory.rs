@@ -122,8 +122,18 @@ fn no_claim_key_is_left_in_the_sdk_process_memory() {
     assert!(ready, "the child's run failed:\n{}", said.join("\n"));
     assert!(device.thing_name().is_some(), "the device was provisioned");
 
-    let claim = e.issued_claims().pop().expect("a claim was issued");
-    let forms = key_forms(&claim.private_key_pem);
+    // Every claim the emulator issued (one, unless the SDK fetched a fresh one).
+    let claims = e.issued_claims();
+    assert!(!claims.is_empty(), "a claim was issued");
+    let forms: Vec<(String, Vec<u8>)> = claims
+        .iter()
+        .enumerate()
+        .flat_map(|(n, claim)| {
+            key_forms(&claim.private_key_pem)
+                .into_iter()
+                .map(move |(form, bytes)| (format!("claim {n}: {form}"), bytes))
+        })
+        .collect();
     let controls = vec![
         ("live canary".to_owned(), canary.clone().into_bytes()),
         ("freed canary".to_owned(), freed_canary(&canary)),
