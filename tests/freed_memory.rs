@@ -4,30 +4,30 @@
 //!
 //! # Method
 //!
-//! The test process holds the emulator (which made the key) and the simulated device (which received
-//! it): both keep copies on purpose, so scanning the test process itself would prove nothing. The SDK
+//! The test process holds the emulator (which made the keys) and the simulated devices (which received
+//! them): both keep copies on purpose, so scanning the test process itself would prove nothing. The SDK
 //! side therefore runs in a child process, this test binary run again on one ignored test
 //! ([`sdk_side_of_the_memory_scan`], which does nothing unless the parent sets [`CHILD_ENV`]):
 //!
-//! 1. The parent starts the emulator and a simulated device served over HTTP on 127.0.0.1 (as a
+//! 1. The parent starts the emulator and two simulated devices served over HTTP on 127.0.0.1 (as a
 //!    SoftAP device is served), and starts the child with their addresses, the emulator's CA, a bearer
-//!    token and the device's password in its environment. The child never learns the key from the
-//!    parent.
-//! 2. The child is an app: through the FFI crate (`claimlink`, what the apps load) it builds a
-//!    `Provisioner` with the backend claim source, connects to the device with the SDK's HTTP link
-//!    and provisions it; the claim travels emulator → TLS → SDK → Sec2 session → device. It then drops
-//!    the session, keeps the provisioner (an app keeps one for its lifetime), writes
-//!    [`READY`] and waits, alive, until the parent closes its standard input.
-//! 3. The parent takes the key the emulator issued and reads the child's writable private memory
+//!    token, temporary AWS credentials and the devices' password in its environment. The child never
+//!    learns a key from the parent.
+//! 2. The child is an app: through the FFI crate (`claimlink`, what the apps load) it provisions one
+//!    device with a `Provisioner` on the backend claim source and the other with one on AWS's
+//!    `CreateProvisioningClaim`, over the SDK's HTTP link; each claim travels emulator → TLS → SDK →
+//!    Sec2 session → device. It drops the sessions, keeps the provisioners (an app keeps one for its
+//!    lifetime), writes [`READY`] and waits, alive, until the parent closes its standard input.
+//! 3. The parent takes the keys the emulator issued and reads the child's writable private memory
 //!    (`/proc/<child>/maps`, then `/proc/<child>/mem` with plain file reads; no `unsafe`): heap,
 //!    anonymous mappings, thread stacks, `.data`/`.bss`. Read-only and shared mappings are skipped:
 //!    a key received at run time can only be in memory the process wrote. A region that cannot be
 //!    read is skipped and counted.
-//! 4. It looks for the key as the PEM text (lines joined with `\n`, and with the JSON escape `\\n` in
-//!    which the backend's answer carries it), its PKCS#1 DER (what the emulator issues and what goes
-//!    to the device), its PKCS#8 DER, and each prime p, q (big-endian): whole copies, and any
-//!    fragment of 47 bytes or more (every 32-byte window of each form is indexed, the memory is probed
-//!    every 16 bytes), so a half-overwritten copy counts too. Expected: nothing.
+//! 4. It looks for each key as its PEM body (the base64 lines joined with `\n`, and with the JSON
+//!    escape `\\n` in which the backend's answer carries it), its PKCS#1 DER (what the emulator
+//!    issues and what goes to the device), its PKCS#8 DER, and each prime p, q (big-endian): whole
+//!    copies, and any fragment of 47 bytes or more (every 32-byte window of each form is indexed, the
+//!    memory is probed every 16 bytes), so a half-overwritten copy counts too. Expected: nothing.
 //!
 //! Controls, so that "nothing found" means something: the child also holds a live canary (in its
 //! environment), which the scan must find, and writes a second canary into a heap buffer that it
@@ -46,8 +46,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use claimlink::{
-    http_device_link, DeviceSecret, ProviderFailure, ProvisionOptions, Provisioner,
-    ProvisionerSettings, TokenProvider, WifiSettings,
+    http_device_link, AwsCredentials, CredentialsProvider, DeviceSecret, ProviderFailure,
+    ProvisionOptions, Provisioner, ProvisionerSettings, TokenProvider, WifiSettings,
 };
 use claimlink_harness::device::http::HttpDevice;
 use claimlink_harness::testing::{self, DEVICE_PASSWORD, LAB_PASSPHRASE, LAB_SSID};
@@ -64,6 +64,15 @@ const STRIDE: usize = 16;
 
 struct Token(String);
 
+struct Credentials(Arc<AwsCredentials>);
+
+#[async_trait]
+impl CredentialsProvider for Credentials {
+    async fn credentials(&self, _refresh: bool) -> Result<Arc<AwsCredentials>, ProviderFailure> {
+        Ok(self.0.clone())
+    }
+}
+
 #[async_trait]
 impl TokenProvider for Token {
     async fn bearer_token(&self, _refresh: bool) -> Result<String, ProviderFailure> {
@@ -79,10 +88,13 @@ fn no_claim_key_is_left_in_the_sdk_process_memory() {
     }
     let runtime = testing::multi_thread_runtime();
     let world = runtime.block_on(testing::quick_world());
-    let device = world.device(0);
-    let server = runtime
-        .block_on(HttpDevice::serve(device.clone()))
-        .expect("the device serves");
+    // One device per claim source: the backend's, then AWS's.
+    let devices = [world.device(0), world.device(1)];
+    let servers = devices.clone().map(|device| {
+        runtime
+            .block_on(HttpDevice::serve(device))
+            .expect("the device serves")
+    });
     let canary = (0..4).fold("memscan-canary-".to_owned(), |canary, _| {
         format!(
             "{canary}{:016x}",
@@ -90,6 +102,7 @@ fn no_claim_key_is_left_in_the_sdk_process_memory() {
         )
     });
     let e = &world.emulator;
+    let aws = e.issue_credentials();
 
     let mut child = Command::new(std::env::current_exe().expect("the test binary"))
         .args([
@@ -104,7 +117,12 @@ fn no_claim_key_is_left_in_the_sdk_process_memory() {
         .env("MEMSCAN_TOKEN", e.issue_bearer_token())
         .env("MEMSCAN_CA_PEM", e.ca_pem())
         .env("MEMSCAN_IOT_ENDPOINT", e.mqtt_addr().to_string())
-        .env("MEMSCAN_DEVICE_URL", server.base_url())
+        .env("MEMSCAN_BACKEND_DEVICE_URL", servers[0].base_url())
+        .env("MEMSCAN_REGION", e.region())
+        .env("MEMSCAN_AWS_KEY_ID", &aws.access_key_id)
+        .env("MEMSCAN_AWS_SECRET", &aws.secret_access_key)
+        .env("MEMSCAN_AWS_TOKEN", &aws.session_token)
+        .env("MEMSCAN_AWS_DEVICE_URL", servers[1].base_url())
         .env("MEMSCAN_CANARY", &canary)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -120,9 +138,11 @@ fn no_claim_key_is_left_in_the_sdk_process_memory() {
         line.ends_with(READY)
     });
     assert!(ready, "the child's run failed:\n{}", said.join("\n"));
-    assert!(device.thing_name().is_some(), "the device was provisioned");
+    for device in &devices {
+        assert!(device.thing_name().is_some(), "the device was provisioned");
+    }
 
-    // Every claim the emulator issued (one, unless the SDK fetched a fresh one).
+    // Every claim the emulator issued (one per run, unless the SDK fetched a fresh one).
     let claims = e.issued_claims();
     assert!(!claims.is_empty(), "a claim was issued");
     let forms: Vec<(String, Vec<u8>)> = claims
@@ -174,47 +194,62 @@ fn sdk_side_of_the_memory_scan() {
     }
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set"));
     let runtime = testing::multi_thread_runtime();
-    let provisioner = runtime.block_on(async {
-        let settings = ProvisionerSettings {
-            template: testing::TEMPLATE.into(),
-            iot_endpoint: var("MEMSCAN_IOT_ENDPOINT"),
-            extra_root_certificates_pem: vec![var("MEMSCAN_CA_PEM")],
-            security: None,
-            safety_margin_secs: 60,
-            poll_interval_millis: 100,
-            wifi_timeout_secs: 45,
-            cloud_timeout_secs: 60,
-            overall_timeout_secs: 420,
-        };
-        let provisioner = Provisioner::with_backend(
-            settings,
-            var("MEMSCAN_BACKEND_URL"),
-            Arc::new(Token(var("MEMSCAN_TOKEN"))),
-        )
-        .expect("provisioner");
-        let link = http_device_link(var("MEMSCAN_DEVICE_URL")).expect("link");
-        let session = provisioner
-            .connect(
-                link,
-                DeviceSecret::password("wifiprov".into(), DEVICE_PASSWORD.into()),
-                None,
-            )
-            .await
-            .expect("session");
-        session
-            .provision(
-                WifiSettings::new(LAB_SSID.into(), LAB_PASSPHRASE.into()).expect("wifi"),
-                ProvisionOptions {
-                    template_parameters: [("SerialNumber".into(), "SN-MEMSCAN".into())].into(),
-                    expected_thing_name: None,
-                    device_hint: None,
-                },
-                None,
-            )
-            .await
-            .expect("provisioned");
-        drop(session);
-        provisioner
+    let settings = ProvisionerSettings {
+        template: testing::TEMPLATE.into(),
+        iot_endpoint: var("MEMSCAN_IOT_ENDPOINT"),
+        extra_root_certificates_pem: vec![var("MEMSCAN_CA_PEM")],
+        security: None,
+        safety_margin_secs: 60,
+        poll_interval_millis: 100,
+        wifi_timeout_secs: 45,
+        cloud_timeout_secs: 60,
+        overall_timeout_secs: 420,
+    };
+    let backend = Provisioner::with_backend(
+        settings.clone(),
+        var("MEMSCAN_BACKEND_URL"),
+        Arc::new(Token(var("MEMSCAN_TOKEN"))),
+    )
+    .expect("backend provisioner");
+    let credentials = AwsCredentials::new(
+        var("MEMSCAN_AWS_KEY_ID"),
+        var("MEMSCAN_AWS_SECRET"),
+        Some(var("MEMSCAN_AWS_TOKEN")),
+    );
+    let aws = Provisioner::with_aws(
+        settings,
+        var("MEMSCAN_REGION"),
+        Some(var("MEMSCAN_BACKEND_URL")),
+        Arc::new(Credentials(credentials)),
+    )
+    .expect("AWS provisioner");
+    runtime.block_on(async {
+        for (provisioner, device, serial) in [
+            (&backend, "MEMSCAN_BACKEND_DEVICE_URL", "SN-MEMSCAN-0"),
+            (&aws, "MEMSCAN_AWS_DEVICE_URL", "SN-MEMSCAN-1"),
+        ] {
+            let link = http_device_link(var(device)).expect("link");
+            let session = provisioner
+                .connect(
+                    link,
+                    DeviceSecret::password("wifiprov".into(), DEVICE_PASSWORD.into()),
+                    None,
+                )
+                .await
+                .expect("session");
+            session
+                .provision(
+                    WifiSettings::new(LAB_SSID.into(), LAB_PASSPHRASE.into()).expect("wifi"),
+                    ProvisionOptions {
+                        template_parameters: [("SerialNumber".into(), serial.into())].into(),
+                        expected_thing_name: None,
+                        device_hint: None,
+                    },
+                    None,
+                )
+                .await
+                .expect("provisioned");
+        }
     });
     // The freed control: a heap buffer holding the second canary, freed.
     let freed = std::hint::black_box(freed_canary(&var("MEMSCAN_CANARY")));
@@ -223,7 +258,7 @@ fn sdk_side_of_the_memory_scan() {
     std::io::stdout().flush().expect("stdout");
     let mut rest = Vec::new();
     let _ = std::io::stdin().read_to_end(&mut rest);
-    drop(provisioner);
+    drop((backend, aws));
 }
 
 /// The second canary: the first, reversed (so that the environment does not hold it).
