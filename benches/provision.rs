@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use claimlink_core::DeviceCredentials;
+// Linked for its global allocator, as the apps get it: freed heap is wiped (src/lib.rs).
+use claimlink as _;
 use claimlink_core::{NoListener, Stage};
 use claimlink_harness::testing::DEVICE_PASSWORD;
 use claimlink_harness::testing::{self, lab_wifi, serial_options, EventRecorder, SimDeviceBuilder};

@@ -54,6 +54,18 @@ pub use records::{
     ProvisioningQrCode, SecurityLevel, SecuritySettings, WifiNetwork, WifiSecurity, WifiSettings,
 };
 
+/// The library's Rust heap is wiped as it is freed: every block, whoever allocated it (the SDK, rustls,
+/// hyper, reqwest, serde_json...), is zeroed before it goes back to the system allocator, and a block
+/// that grows is copied and the old one wiped (`zeroizing_alloc::ZeroAlloc` leaves `realloc` to
+/// `GlobalAlloc`'s default, which allocates, copies and deallocates). The crates under the SDK free
+/// their TLS records and HTTP bodies, which carry the claim's private key, without wiping them; this
+/// closes that. A cdylib has its own copy of the Rust runtime, so this governs only this library's
+/// allocations, not the app's (see docs/architecture.md, "Secrets in memory").
+#[cfg(not(feature = "danger-no-wipe-on-free"))]
+#[global_allocator]
+static WIPE_ON_FREE: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
 /// The SDK's version, as the apps see it.
 #[uniffi::export]
 pub fn claimlink_version() -> String {

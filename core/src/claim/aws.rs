@@ -212,10 +212,18 @@ impl AwsClaimSource {
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| ClaimError::InvalidInput(format!("SigV4 signing failed: {e}")))?
             .into_parts();
+        // The one POST is CreateProvisioningClaim, whose answer carries the claim's private key: its
+        // connection closes after it, so the TLS and HTTP buffers are freed (and wiped, see
+        // docs/architecture.md, "Secrets in memory") instead of idling in the pool. Unsigned: SigV4
+        // covers only the headers it was given.
+        let closes = method == reqwest::Method::POST;
         let mut request = self
             .http
             .request(method, url.clone())
             .header(http::header::ACCEPT, "application/json");
+        if closes {
+            request = request.header(http::header::CONNECTION, "close");
+        }
         for (name, value) in instructions.headers() {
             request = request.header(name, value);
         }

@@ -208,6 +208,10 @@ impl ClaimSource for BackendClaimSource {
                         .bearer_auth(token)
                         .header(http::header::CONTENT_TYPE, "application/json")
                         .header(http::header::ACCEPT, "application/json")
+                        // The answer carries the claim's private key: the connection closes after
+                        // it, so its TLS and HTTP buffers are freed (and wiped, see
+                        // docs/architecture.md, "Secrets in memory") instead of idling in the pool.
+                        .header(http::header::CONNECTION, "close")
                         .body(body.clone())
                 },
                 |a| {
