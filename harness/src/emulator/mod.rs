@@ -77,9 +77,10 @@ impl Emulator {
         let pki = tokio::task::spawn_blocking(Pki::generate)
             .await
             .map_err(|e| EmulatorError::Pki(e.to_string()))??;
-        let identity = pki.server_identity()?;
-        let mqtt_identity = pki.server_identity()?;
-        let credentials_identity = pki.server_identity()?;
+        let identity = pki.server_identity(&[])?;
+        let mqtt_identity = pki.server_identity(&config.device_host_names)?;
+        let credentials_identity = pki.server_identity(&config.device_host_names)?;
+        let device_bind = config.device_bind;
         let state = State {
             ownership_token_lifetime: mqtt::OWNERSHIP_TOKEN_LIFETIME,
             hook_timeout: Duration::from_secs(5),
@@ -100,9 +101,10 @@ impl Emulator {
             broker: Mutex::new(mqtt::Broker::default()),
         });
         let (https_addr, server) = control::serve(shared.clone(), identity).await?;
-        let (mqtt_addr, mqtt_server) = mqtt::serve(shared.clone(), mqtt_identity).await?;
+        let (mqtt_addr, mqtt_server) =
+            mqtt::serve(shared.clone(), mqtt_identity, device_bind).await?;
         let (credentials_addr, credentials_server) =
-            credentials::serve(shared.clone(), credentials_identity).await?;
+            credentials::serve(shared.clone(), credentials_identity, device_bind).await?;
         tracing::info!(%https_addr, %mqtt_addr, "emulator listening");
         Ok(Self {
             shared,
