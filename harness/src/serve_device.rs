@@ -186,6 +186,17 @@ mod tests {
     }
 
     #[test]
+    fn trust_ca_gives_the_device_a_cloud_half_reading_that_file() {
+        let config = parse(&["--trust-ca", "/tmp/emulator-ca.pem"]).expect("parses");
+        let cloud = config.cloud.expect("a cloud half");
+        assert_eq!(
+            cloud.ca_pem_file.as_deref(),
+            Some(std::path::Path::new("/tmp/emulator-ca.pem"))
+        );
+        assert!(parse(&[]).expect("parses").cloud.is_none());
+    }
+
+    #[test]
     fn every_scheme_and_behaviour_can_be_chosen() {
         let config = parse(&["--sec", "1", "--pop", "secret-pop"]).expect("sec1");
         assert!(

@@ -165,3 +165,36 @@ impl Checker {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use claimlink_core::SecretString;
+
+    fn options(bind: &str, host: Option<&str>) -> CloudOptions {
+        CloudOptions {
+            wifi: WifiCredentials::new(b"lab".to_vec(), SecretString::new("passphrase".into()))
+                .expect("valid"),
+            bind: bind.parse().expect("an IP"),
+            host: host.map(str::to_owned),
+            ca_file: PathBuf::from("ca.pem"),
+        }
+    }
+
+    #[test]
+    fn the_device_is_told_the_named_host_or_the_bind_address() {
+        assert_eq!(
+            options("127.0.0.1", None).device_host().as_deref(),
+            Ok("127.0.0.1")
+        );
+        assert_eq!(
+            options("0.0.0.0", Some("emulator.lan"))
+                .device_host()
+                .as_deref(),
+            Ok("emulator.lan")
+        );
+        // Listening everywhere names no address a device could use: the host must be given.
+        let err = options("0.0.0.0", None).device_host().unwrap_err();
+        assert!(err.contains("--cloud-host"), "{err}");
+    }
+}
