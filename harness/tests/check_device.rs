@@ -460,3 +460,41 @@ fn every_case_passes_on_sec1_over_http_and_on_simulated_ble() {
         );
     });
 }
+
+/// `accepts-wrong-proof` on Sec1 (the CLI rows run Sec2): the device answers a wrong PoP's command 1
+/// with its verify data, and `wrong-password` fails naming it.
+#[test]
+fn a_sec1_device_that_does_not_refuse_a_wrong_pop_is_caught() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use claimlink_core::{DeviceCredentials, SecretString};
+    use claimlink_harness::check_device::{self, CheckOptions, HttpOpener};
+    use claimlink_harness::device::security::DeviceSecurity;
+    use claimlink_harness::device::{SimDevice, SimDeviceConfig};
+
+    let runtime = claimlink_harness::testing::multi_thread_runtime();
+    runtime.block_on(async {
+        let device = Arc::new(SimDevice::new(SimDeviceConfig {
+            security: DeviceSecurity::Sec1 {
+                pop: Some("sec1-pop".into()),
+            },
+            danger_broken: vec![BrokenBehaviour::AcceptsWrongProof],
+            ..SimDeviceConfig::default()
+        }));
+        let server = claimlink_harness::device::http::HttpDevice::serve(device)
+            .await
+            .expect("serves");
+        let opener = HttpOpener::new(&server.base_url(), Duration::from_secs(10)).expect("url");
+        let credentials = DeviceCredentials::pop(SecretString::new("sec1-pop".into()));
+        let report =
+            check_device::check(Arc::new(opener), CheckOptions::new(credentials), |_| {}).await;
+        let line = report.outcome("wrong-password").expect("ran");
+        assert!(
+            matches!(&line.result, Err(why) if why.contains("the device did not refuse a wrong proof")),
+            "{line}"
+        );
+        // Only that case: the right PoP still works.
+        assert_eq!(report.failed(), 1, "{report:#?}");
+    });
+}

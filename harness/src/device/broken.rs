@@ -14,7 +14,9 @@ pub enum BrokenBehaviour {
     /// `proto-ver` says `aws.ver` "2", a major version nobody specified.
     WrongAwsVersion,
     /// A wrong handshake proof is not refused: Sec2 command 1 is answered with the device's own proof
-    /// (and Sec1 command 1 with its verify data) instead of failing the session handler.
+    /// (and Sec1 command 1 with its verify data) instead of failing the session handler, as ESP-IDF's
+    /// `components/protocomm/src/security/security2.c` (`handle_session_command1`: `ESP_FAIL` when
+    /// `esp_srp_exchange_proofs` fails) and `security1.c` do.
     AcceptsWrongProof,
     /// `aws-status` says `ClaimReceived` while the device holds no claim.
     StatusClaimsWithoutClaim,
