@@ -17,6 +17,15 @@ pub struct Request {
     pub username: String,
     pub wifi_ssid: Option<String>,
     pub wifi_passphrase_file: Option<std::path::PathBuf>,
+    /// `--cloud` and its options.
+    pub cloud: Option<CloudRequest>,
+}
+
+/// What `--cloud` was asked to do: where the emulator's CA goes, where it listens, its host name.
+pub struct CloudRequest {
+    pub ca_file: std::path::PathBuf,
+    pub bind: std::net::IpAddr,
+    pub host: Option<String>,
 }
 
 /// The first line of `path`, a secret.
@@ -94,9 +103,21 @@ async fn ble_opener(_name: &str) -> Result<Arc<dyn LinkOpener>, String> {
 /// Runs the checker; exit code 1 on any FAIL (or when it cannot start).
 pub async fn run(request: Request) -> ExitCode {
     let setup = async {
+        let wifi = wifi(&request)?;
+        let cloud = match (&request.cloud, &wifi) {
+            (None, _) => None,
+            (Some(cloud), Some(wifi)) => Some(check_device::CloudOptions {
+                wifi: wifi.clone(),
+                bind: cloud.bind,
+                host: cloud.host.clone(),
+                ca_file: cloud.ca_file.clone(),
+            }),
+            (Some(_), None) => return Err("--cloud needs --wifi-ssid".to_owned()),
+        };
         let options = CheckOptions {
             credentials: credentials(&request)?,
-            wifi: wifi(&request)?,
+            wifi,
+            cloud,
         };
         let opener: Arc<dyn LinkOpener> = match (&request.http, &request.ble) {
             (Some(url), _) => Arc::new(HttpOpener::new(url, Duration::from_secs(10))?),

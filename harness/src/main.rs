@@ -123,6 +123,22 @@ enum Command {
         /// Read the network's passphrase from the first line of this file.
         #[arg(long, value_name = "PATH", requires = "wifi_ssid")]
         wifi_passphrase_file: Option<std::path::PathBuf>,
+        /// Also run the whole flow through the SDK against the embedded AWS IoT emulator (the
+        /// `cloud` case, last): the device joins --wifi-ssid and provisions itself on the emulator.
+        /// The device must trust the emulator's CA, written to --cloud-ca.
+        #[arg(long, requires = "wifi_ssid")]
+        cloud: bool,
+        /// Where to write the emulator's CA certificate for the device to trust
+        /// (`serve-device --trust-ca` the same path).
+        #[arg(long, value_name = "PATH", default_value = "claimlink-emulator-ca.pem")]
+        cloud_ca: std::path::PathBuf,
+        /// The address the emulator's MQTT broker listens on: 127.0.0.1 for the simulator; this
+        /// machine's address on the device's network (or 0.0.0.0) for a real device.
+        #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+        cloud_bind: std::net::IpAddr,
+        /// The host name or IP the device is told to reach the emulator by (default: --cloud-bind).
+        #[arg(long, value_name = "HOST")]
+        cloud_host: Option<String>,
     },
     /// Provision simulated devices end to end on the embedded emulator, with live progress.
     Demo {
@@ -227,6 +243,10 @@ fn main() -> ExitCode {
             username,
             wifi_ssid,
             wifi_passphrase_file,
+            cloud,
+            cloud_ca,
+            cloud_bind,
+            cloud_host,
         } => {
             let request = check::Request {
                 http,
@@ -236,6 +256,11 @@ fn main() -> ExitCode {
                 username,
                 wifi_ssid,
                 wifi_passphrase_file,
+                cloud: cloud.then_some(check::CloudRequest {
+                    ca_file: cloud_ca,
+                    bind: cloud_bind,
+                    host: cloud_host,
+                }),
             };
             runtime.block_on(check::run(request))
         }

@@ -58,6 +58,11 @@ pub struct ServeDeviceArgs {
     /// `check-device` catch it. Names: see `claimlink_harness::device::broken`.
     #[arg(long = "danger-broken", value_name = "NAME")]
     danger_broken: Vec<claimlink_harness::device::broken::BrokenBehaviour>,
+    /// Give the device a cloud half that trusts the CA in this file, read when the cloud half
+    /// starts (after the Wi-Fi join): `check-device --cloud --cloud-ca` the same path writes the
+    /// emulator's CA there, so the two may start in either order.
+    #[arg(long, value_name = "PATH")]
+    trust_ca: Option<std::path::PathBuf>,
 }
 
 impl ServeDeviceArgs {
@@ -89,6 +94,10 @@ impl ServeDeviceArgs {
         if self.stock_auto_stop {
             config.stock_auto_stop();
         }
+        config.cloud = self
+            .trust_ca
+            .as_deref()
+            .map(claimlink_harness::device::DeviceCloud::trusting_file);
         config.world.connect_time = Duration::from_millis(self.join_ms.max(1));
         config.world.retries = self.retries;
         if !self.networks.is_empty() {
@@ -145,6 +154,12 @@ pub async fn serve_device(args: ServeDeviceArgs) -> Result<(), String> {
     );
     println!("proto-ver: {}", device.version_json());
     println!("networks: {}", networks.join(", "));
+    if let Some(path) = &args.trust_ca {
+        println!(
+            "cloud: trusts the CA in {} (read when the cloud half starts)",
+            path.display()
+        );
+    }
     for broken in &device.config().danger_broken {
         println!("danger: this device deliberately breaks the contract: {broken}");
     }
@@ -168,6 +183,17 @@ mod tests {
         let cli = Cli::try_parse_from(std::iter::once("serve-device").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
         cli.args.config()
+    }
+
+    #[test]
+    fn trust_ca_gives_the_device_a_cloud_half_reading_that_file() {
+        let config = parse(&["--trust-ca", "/tmp/emulator-ca.pem"]).expect("parses");
+        let cloud = config.cloud.expect("a cloud half");
+        assert_eq!(
+            cloud.ca_pem_file.as_deref(),
+            Some(std::path::Path::new("/tmp/emulator-ca.pem"))
+        );
+        assert!(parse(&[]).expect("parses").cloud.is_none());
     }
 
     #[test]

@@ -21,8 +21,12 @@ struct ServedDevice {
 
 impl ServedDevice {
     fn start(broken: Option<BrokenBehaviour>) -> Self {
+        Self::start_with(broken, &[])
+    }
+
+    fn start_with(broken: Option<BrokenBehaviour>, more: &[&str]) -> Self {
         let mut command = harness();
-        command.args(["serve-device", "--port", "0"]);
+        command.args(["serve-device", "--port", "0"]).args(more);
         if let Some(b) = broken {
             command.args(["--danger-broken", b.name()]);
         }
@@ -135,6 +139,15 @@ fn a_wrong_aws_version_is_caught() {
         BrokenBehaviour::WrongAwsVersion,
         "proto-ver",
         "aws extension is version 2",
+    );
+}
+
+#[test]
+fn a_device_that_does_not_refuse_a_wrong_proof_is_caught() {
+    assert_caught(
+        BrokenBehaviour::AcceptsWrongProof,
+        "wrong-password",
+        "the device did not refuse a wrong proof",
     );
 }
 
@@ -266,6 +279,7 @@ fn every_broken_behaviour_has_a_row_above() {
     let rows = [
         BrokenBehaviour::ProtoVerWithoutAwsCaps,
         BrokenBehaviour::WrongAwsVersion,
+        BrokenBehaviour::AcceptsWrongProof,
         BrokenBehaviour::StatusClaimsWithoutClaim,
         BrokenBehaviour::ScanResultsEmpty,
         BrokenBehaviour::MiscountsChunks,
@@ -278,8 +292,103 @@ fn every_broken_behaviour_has_a_row_above() {
         BrokenBehaviour::KeepsPartialClaimAfterDrop,
         BrokenBehaviour::ResetWipesClaim,
         BrokenBehaviour::RefusesResetAfterFailure,
+        BrokenBehaviour::DoneWithoutCertificate,
     ];
     assert_eq!(rows, BrokenBehaviour::ALL);
+}
+
+/// A directory of its own under the system's temp dir, removed when dropped.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "claimlink-check-device-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `--cloud`: the device (told to trust the CA file the checker writes) provisions itself on the
+/// embedded emulator through the SDK's Provisioner; the `cloud` case passes only when the emulator
+/// shows the thing with its certificate ACTIVE.
+#[test]
+fn the_cloud_case_passes_when_the_device_provisions_itself_on_the_emulator() {
+    let dir = ScratchDir::new("cloud-pass");
+    let ca = dir.0.join("emulator-ca.pem");
+    let ca = ca.to_str().expect("utf-8 path");
+    // serve-device starts first: the CA file does not exist yet, it is read when the cloud half starts.
+    let device = ServedDevice::start_with(None, &["--trust-ca", ca]);
+    let out = device.check_with(&["--wifi-ssid", "claimlink-lab", "--cloud", "--cloud-ca", ca]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let line = line_of(&stdout, "cloud");
+    assert!(
+        line.starts_with("PASS ") && line.contains("ACTIVE and attached"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("16 cases: 16 passed, 0 failed"), "{stdout}");
+}
+
+/// A device that cannot complete the cloud half (here it has no usable CA: it cannot trust the
+/// emulator's MQTT broker) fails the `cloud` case with the SDK's typed error, and the exit code is 1.
+#[test]
+fn a_device_that_fails_the_cloud_half_fails_the_cloud_case() {
+    let dir = ScratchDir::new("cloud-fail");
+    let ca = dir.0.join("emulator-ca.pem");
+    let elsewhere = dir.0.join("not-the-emulator-ca.pem");
+    let device = ServedDevice::start_with(
+        None,
+        &["--trust-ca", elsewhere.to_str().expect("utf-8 path")],
+    );
+    let out = device.check_with(&[
+        "--wifi-ssid",
+        "claimlink-lab",
+        "--cloud",
+        "--cloud-ca",
+        ca.to_str().expect("utf-8 path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = line_of(&stdout, "cloud");
+    assert!(
+        line.starts_with("FAIL ") && line.contains("the SDK reported "),
+        "{stdout}"
+    );
+    // Every other case still passes: only the cloud half is broken.
+    assert!(stdout.contains("16 cases: 15 passed, 1 failed"), "{stdout}");
+}
+
+/// A device that says `Done` without a certificate (and without having run its cloud half) fails the
+/// `cloud` case: the SDK does not take its word for it.
+#[test]
+fn a_device_reporting_done_without_a_certificate_fails_the_cloud_case() {
+    let dir = ScratchDir::new("cloud-lie");
+    let ca = dir.0.join("emulator-ca.pem");
+    let device = ServedDevice::start(Some(BrokenBehaviour::DoneWithoutCertificate));
+    let out = device.check_with(&[
+        "--wifi-ssid",
+        "claimlink-lab",
+        "--cloud",
+        "--cloud-ca",
+        ca.to_str().expect("utf-8 path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = line_of(&stdout, "cloud");
+    assert!(
+        line.starts_with("FAIL ") && line.contains("the SDK reported "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("16 cases: 15 passed, 1 failed"), "{stdout}");
 }
 
 #[test]
@@ -349,5 +458,43 @@ fn every_case_passes_on_sec1_over_http_and_on_simulated_ble() {
             matches!(&oversize.result, Ok(seen) if seen.contains("not checked over BLE")),
             "{oversize}"
         );
+    });
+}
+
+/// `accepts-wrong-proof` on Sec1 (the CLI rows run Sec2): the device answers a wrong PoP's command 1
+/// with its verify data, and `wrong-password` fails naming it.
+#[test]
+fn a_sec1_device_that_does_not_refuse_a_wrong_pop_is_caught() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use claimlink_core::{DeviceCredentials, SecretString};
+    use claimlink_harness::check_device::{self, CheckOptions, HttpOpener};
+    use claimlink_harness::device::security::DeviceSecurity;
+    use claimlink_harness::device::{SimDevice, SimDeviceConfig};
+
+    let runtime = claimlink_harness::testing::multi_thread_runtime();
+    runtime.block_on(async {
+        let device = Arc::new(SimDevice::new(SimDeviceConfig {
+            security: DeviceSecurity::Sec1 {
+                pop: Some("sec1-pop".into()),
+            },
+            danger_broken: vec![BrokenBehaviour::AcceptsWrongProof],
+            ..SimDeviceConfig::default()
+        }));
+        let server = claimlink_harness::device::http::HttpDevice::serve(device)
+            .await
+            .expect("serves");
+        let opener = HttpOpener::new(&server.base_url(), Duration::from_secs(10)).expect("url");
+        let credentials = DeviceCredentials::pop(SecretString::new("sec1-pop".into()));
+        let report =
+            check_device::check(Arc::new(opener), CheckOptions::new(credentials), |_| {}).await;
+        let line = report.outcome("wrong-password").expect("ran");
+        assert!(
+            matches!(&line.result, Err(why) if why.contains("the device did not refuse a wrong proof")),
+            "{line}"
+        );
+        // Only that case: the right PoP still works.
+        assert_eq!(report.failed(), 1, "{report:#?}");
     });
 }

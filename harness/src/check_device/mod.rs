@@ -18,12 +18,16 @@
 //!   reset/reprov;
 //! * `claim_cases` — the `aws-claim` transfer and what a device must refuse and wipe;
 //! * `raw` — raw `aws-claim` messages and the oversize HTTP body;
-//! * `wifi_case` — the Wi-Fi retry (wrong passphrase, Reset, right one), when given a network.
+//! * `wifi_case` — the Wi-Fi retry (wrong passphrase, Reset, right one), when given a network;
+//! * `cloud_case` — one whole provisioning through the SDK against the embedded emulator (`--cloud`).
 
 mod claim_cases;
+mod cloud_case;
 mod raw;
 mod session_cases;
 mod wifi_case;
+
+pub use cloud_case::CloudOptions;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -376,6 +380,9 @@ pub struct CheckOptions {
     /// A network the device can join: adds the `wifi-retry` case, run last (the device may stop
     /// provisioning once it has joined).
     pub wifi: Option<WifiCredentials>,
+    /// Run the whole flow through the SDK against the embedded emulator: adds the `cloud` case, run
+    /// after every other.
+    pub cloud: Option<CloudOptions>,
 }
 
 impl CheckOptions {
@@ -384,6 +391,7 @@ impl CheckOptions {
         Self {
             credentials,
             wifi: None,
+            cloud: None,
         }
     }
 }
@@ -430,6 +438,9 @@ pub async fn check(
     record("reset-reprov", checker.reset_reprov().await);
     if let Some(wifi) = &options.wifi {
         record("wifi-retry", checker.wifi_retry(wifi).await);
+    }
+    if let Some(cloud) = &options.cloud {
+        record("cloud", checker.cloud(cloud).await);
     }
     report
 }

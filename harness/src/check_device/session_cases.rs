@@ -97,7 +97,10 @@ impl Checker {
         };
         let (steps, result) = self.establish_counted(&credentials).await;
         match result {
-            Ok(_) => Err("a session was established with a wrong password".into()),
+            Ok(_) => Err(
+                "the device did not refuse a wrong proof: a session was established with a wrong password"
+                    .into(),
+            ),
             Err(ProtocolError::WrongCredentials) => Ok("the proof was refused".into()),
             Err(ProtocolError::Link(LinkError::Timeout { millis })) => Err(format!(
                 "no answer to the proof within {millis} ms (expected a refusal)"
@@ -110,7 +113,7 @@ impl Checker {
                 "the link failed at handshake step {steps} ({e}), not as a refused proof"
             )),
             Err(ProtocolError::DeviceNotAuthentic) => Err(
-                "the device answered the wrong proof as if it were right (its H_AMK did not verify)"
+                "the device did not refuse a wrong proof: it answered with its own proof / verify data (which did not verify), where ESP-IDF fails the handler"
                     .into(),
             ),
             Err(e) => Err(format!("unexpected failure: {e}")),

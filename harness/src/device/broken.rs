@@ -13,6 +13,11 @@ pub enum BrokenBehaviour {
     ProtoVerWithoutAwsCaps,
     /// `proto-ver` says `aws.ver` "2", a major version nobody specified.
     WrongAwsVersion,
+    /// A wrong handshake proof is not refused: Sec2 command 1 is answered with the device's own proof
+    /// (and Sec1 command 1 with its verify data) instead of failing the session handler, as ESP-IDF's
+    /// `components/protocomm/src/security/security2.c` (`handle_session_command1`: `ESP_FAIL` when
+    /// `esp_srp_exchange_proofs` fails) and `security1.c` do.
+    AcceptsWrongProof,
     /// `aws-status` says `ClaimReceived` while the device holds no claim.
     StatusClaimsWithoutClaim,
     /// `prov-scan` says it found networks and then returns no results.
@@ -37,13 +42,17 @@ pub enum BrokenBehaviour {
     ResetWipesClaim,
     /// `prov-ctrl` Reset is refused after a failed connection (where every ESP-IDF accepts it).
     RefusesResetAfterFailure,
+    /// Once on Wi-Fi, `aws-status` says `Done` with no certificate, whatever the cloud half did (a
+    /// success it did not earn): only the `cloud` case (`check-device --cloud`) can see it.
+    DoneWithoutCertificate,
 }
 
 impl BrokenBehaviour {
     /// Every variant, in the order the checker meets them.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::ProtoVerWithoutAwsCaps,
         Self::WrongAwsVersion,
+        Self::AcceptsWrongProof,
         Self::StatusClaimsWithoutClaim,
         Self::ScanResultsEmpty,
         Self::MiscountsChunks,
@@ -56,6 +65,7 @@ impl BrokenBehaviour {
         Self::KeepsPartialClaimAfterDrop,
         Self::ResetWipesClaim,
         Self::RefusesResetAfterFailure,
+        Self::DoneWithoutCertificate,
     ];
 
     /// Its name on the command line (`serve-device --danger-broken <name>`).
@@ -63,6 +73,7 @@ impl BrokenBehaviour {
         match self {
             Self::ProtoVerWithoutAwsCaps => "proto-ver-without-aws-caps",
             Self::WrongAwsVersion => "wrong-aws-version",
+            Self::AcceptsWrongProof => "accepts-wrong-proof",
             Self::StatusClaimsWithoutClaim => "status-claims-without-claim",
             Self::ScanResultsEmpty => "scan-results-empty",
             Self::MiscountsChunks => "miscounts-chunks",
@@ -75,6 +86,7 @@ impl BrokenBehaviour {
             Self::KeepsPartialClaimAfterDrop => "keeps-partial-claim-after-drop",
             Self::ResetWipesClaim => "reset-wipes-claim",
             Self::RefusesResetAfterFailure => "refuses-reset-after-failure",
+            Self::DoneWithoutCertificate => "done-without-certificate",
         }
     }
 }

@@ -81,6 +81,10 @@ pub struct DoneLie {
 pub struct DeviceCloud {
     /// Trust anchors for the MQTT server (Amazon's root CA on a real device).
     pub ca_pem: String,
+    /// Read the trust anchors from this file instead, when the cloud half starts (not when the
+    /// device starts): `serve-device --trust-ca FILE` may be started before `check-device --cloud`
+    /// writes the emulator's CA there.
+    pub ca_pem_file: Option<std::path::PathBuf>,
     /// Port when the bundle's endpoint has none (AWS IoT: 8883).
     pub default_port: u16,
     /// CSR path (default) or CreateKeysAndCertificate.
@@ -94,10 +98,20 @@ pub struct DeviceCloud {
 }
 
 impl DeviceCloud {
+    /// A device trusting the CA in the file `path`, read when its cloud half starts; CSR path, quick
+    /// time sync.
+    pub fn trusting_file(path: &std::path::Path) -> Self {
+        Self {
+            ca_pem_file: Some(path.to_owned()),
+            ..Self::trusting("")
+        }
+    }
+
     /// A device trusting `ca_pem`, CSR path, quick time sync.
     pub fn trusting(ca_pem: &str) -> Self {
         Self {
             ca_pem: ca_pem.to_owned(),
+            ca_pem_file: None,
             default_port: 8883,
             use_csr: true,
             time_sync: Duration::from_millis(20),

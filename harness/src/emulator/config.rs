@@ -109,6 +109,13 @@ pub struct EmulatorConfig {
     pub claim_validity: Duration,
     /// Templates present at start.
     pub templates: Vec<Template>,
+    /// Where the device-facing servers (MQTT, the credentials provider) listen: 127.0.0.1 by
+    /// default; an address on the LAN (or 0.0.0.0) for a real device. The control plane (the app
+    /// backend and the AWS API) stays on 127.0.0.1.
+    pub device_bind: std::net::IpAddr,
+    /// Names (host names or IP addresses) added to the server certificates besides `localhost` and
+    /// 127.0.0.1: the name a real device is told to reach the emulator by.
+    pub device_host_names: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -118,6 +125,8 @@ impl Default for EmulatorConfig {
             account_id: "123456789012".to_owned(),
             claim_validity: Duration::from_secs(300),
             templates: vec![Template::simple("claimlink-demo")],
+            device_bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            device_host_names: Vec::new(),
         }
     }
 }

@@ -37,7 +37,12 @@ pub(crate) async fn serve(
         .with_no_client_auth()
         .with_single_cert(identity.chain, identity.key)
         .map_err(pki_error)?;
-    serve_https(tls, router(shared)).await
+    serve_https(
+        tls,
+        router(shared),
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    )
+    .await
 }
 
 /// A verifier that requires client certificates chaining to one of `ca_pems`, inside their validity.
@@ -73,15 +78,16 @@ pub(crate) fn peer_certificate_id<IO>(tls: &tokio_rustls::server::TlsStream<IO>)
 #[derive(Clone, Debug)]
 pub(crate) struct PeerCertificate(pub Option<String>);
 
-/// Serves `app` over HTTPS/1.1 on an ephemeral 127.0.0.1 port; each request carries the connection's
+/// Serves `app` over HTTPS/1.1 on an ephemeral port of `bind`; each request carries the connection's
 /// [`PeerCertificate`] as an extension.
 pub(crate) async fn serve_https(
     mut tls: rustls::ServerConfig,
     app: Router,
+    bind: std::net::IpAddr,
 ) -> Result<(SocketAddr, JoinHandle<()>), EmulatorError> {
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(tls));
-    let listener = TcpListener::bind("127.0.0.1:0")
+    let listener = TcpListener::bind((bind, 0))
         .await
         .map_err(|e| EmulatorError::Server(e.to_string()))?;
     let addr = listener

@@ -29,6 +29,7 @@ pub struct RoleAlias {
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     identity: ServerIdentity,
+    bind: std::net::IpAddr,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), EmulatorError> {
     let verifier = super::control::client_verifier(&[shared.pki.device_ca.pem()])?;
     let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -42,7 +43,7 @@ pub(crate) async fn serve(
     let app = Router::new()
         .route("/role-aliases/{alias}/credentials", get(credentials))
         .with_state(shared);
-    super::control::serve_https(tls, app).await
+    super::control::serve_https(tls, app, bind).await
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

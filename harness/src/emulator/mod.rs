@@ -78,8 +78,9 @@ impl Emulator {
             .await
             .map_err(|e| EmulatorError::Pki(e.to_string()))??;
         let identity = pki.server_identity()?;
-        let mqtt_identity = pki.server_identity()?;
-        let credentials_identity = pki.server_identity()?;
+        let mqtt_identity = pki.server_identity_for(&config.device_host_names)?;
+        let credentials_identity = pki.server_identity_for(&config.device_host_names)?;
+        let device_bind = config.device_bind;
         let state = State {
             ownership_token_lifetime: mqtt::OWNERSHIP_TOKEN_LIFETIME,
             hook_timeout: Duration::from_secs(5),
@@ -100,9 +101,10 @@ impl Emulator {
             broker: Mutex::new(mqtt::Broker::default()),
         });
         let (https_addr, server) = control::serve(shared.clone(), identity).await?;
-        let (mqtt_addr, mqtt_server) = mqtt::serve(shared.clone(), mqtt_identity).await?;
+        let (mqtt_addr, mqtt_server) =
+            mqtt::serve(shared.clone(), mqtt_identity, device_bind).await?;
         let (credentials_addr, credentials_server) =
-            credentials::serve(shared.clone(), credentials_identity).await?;
+            credentials::serve(shared.clone(), credentials_identity, device_bind).await?;
         tracing::info!(%https_addr, %mqtt_addr, "emulator listening");
         Ok(Self {
             shared,
@@ -167,7 +169,7 @@ impl Emulator {
         &self.shared.region
     }
 
-    /// The MQTT endpoint, `127.0.0.1:<port>` (TLS with client certificates; the server certificate is
+    /// The MQTT endpoint, `127.0.0.1:<port>` unless [`EmulatorConfig::device_bind`] says otherwise (TLS with client certificates; the server certificate is
     /// signed by [`ca_pem`](Self::ca_pem)).
     pub fn mqtt_addr(&self) -> SocketAddr {
         self.mqtt_addr
@@ -178,7 +180,7 @@ impl Emulator {
         self.shared.pki.device_ca.pem()
     }
 
-    /// The credentials provider, `127.0.0.1:<port>` (TLS with device certificates; server certificate
+    /// The credentials provider, `127.0.0.1:<port>` unless [`EmulatorConfig::device_bind`] says otherwise (TLS with device certificates; server certificate
     /// signed by [`ca_pem`](Self::ca_pem)).
     pub fn credentials_addr(&self) -> SocketAddr {
         self.credentials_addr

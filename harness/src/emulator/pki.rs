@@ -119,10 +119,19 @@ impl Pki {
 
     /// A TLS server certificate for `localhost` and 127.0.0.1.
     pub fn server_identity(&self) -> Result<ServerIdentity, EmulatorError> {
+        self.server_identity_for(&[])
+    }
+
+    /// A TLS server certificate for `localhost`, 127.0.0.1 and `more_names` (host names or IPs: the
+    /// name a device on the LAN reaches the emulator by).
+    pub fn server_identity_for(
+        &self,
+        more_names: &[String],
+    ) -> Result<ServerIdentity, EmulatorError> {
         let key = KeyPair::generate().map_err(pki_error)?;
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .map_err(pki_error)?;
+        let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        names.extend(more_names.iter().cloned());
+        let mut params = CertificateParams::new(names).map_err(pki_error)?;
         params.distinguished_name = name("localhost");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let now = time::OffsetDateTime::now_utc();

@@ -73,7 +73,18 @@ impl CloudHalf {
     /// Steps 2–4: each failure is what `aws-status` reports.
     async fn provision(&self) -> Result<Provisioned, proto::CloudFailure> {
         self.check_claim_fresh()?;
-        let input = self.flow_input();
+        let mut input = self.flow_input();
+        if let Some(path) = &self.cloud.ca_pem_file {
+            input.endpoint.ca_pem =
+                std::fs::read_to_string(path).map_err(|e| proto::CloudFailure {
+                    kind: CloudFailureKind::TlsRejected as i32,
+                    error_message: format!(
+                        "cannot read the trusted CA from {}: {e}",
+                        path.display()
+                    ),
+                    ..proto::CloudFailure::default()
+                })?;
+        }
         let endpoint = input.endpoint.clone();
         let done = self.fleet_provision(input).await?;
         if let Some((target, alias)) = &self.cloud.credentials {

@@ -81,13 +81,16 @@ impl Sec2Secrets {
     }
 }
 
-/// Handles one `prov-session` message.
+/// Handles one `prov-session` message. `danger_accepts_wrong_proof` is a test fault
+/// ([`crate::device::broken::BrokenBehaviour::AcceptsWrongProof`]): command 1 is answered even when
+/// the client's proof (Sec2) or verify data (Sec1) does not match, where ESP-IDF fails the handler.
 pub(crate) fn handle_session(
     security: &DeviceSecurity,
     sec2: Option<&Sec2Secrets>,
     state: &mut Handshake,
     request: proto::SessionData,
     rng: &mut dyn RngCore,
+    danger_accepts_wrong_proof: bool,
 ) -> Result<proto::SessionData, Refused> {
     use proto::sec1_payload::Payload as S1;
     use proto::sec2_payload::Payload as S2;
@@ -146,7 +149,8 @@ pub(crate) fn handle_session(
                     return Err(refused("Sec1 command 1 before command 0"));
                 };
                 let echoed = cipher.apply(&cmd.client_verify_data);
-                if !bool::from(echoed.as_slice().ct_eq(&device_pub)) {
+                if !bool::from(echoed.as_slice().ct_eq(&device_pub)) && !danger_accepts_wrong_proof
+                {
                     return Err(refused("Sec1 key mismatch (wrong PoP)"));
                 }
                 let verify = cipher.apply(&client_pub);
@@ -204,9 +208,9 @@ pub(crate) fn handle_session(
                     };
                     let expected =
                         srp::client_proof(&group, &username, &secrets.salt, &a_pub, &b_pub, &key);
-                    if cmd.client_proof.len() != srp::HASH_LEN
-                        || !bool::from(cmd.client_proof.as_slice().ct_eq(&expected))
-                    {
+                    let mismatch = cmd.client_proof.len() != srp::HASH_LEN
+                        || !bool::from(cmd.client_proof.as_slice().ct_eq(&expected));
+                    if mismatch && !danger_accepts_wrong_proof {
                         return Err(refused("client proof mismatch (wrong password)"));
                     }
                     let device_proof = srp::device_proof(&a_pub, &expected, &key);

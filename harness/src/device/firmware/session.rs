@@ -43,6 +43,7 @@ impl SimDevice {
             handshake,
             req,
             rng,
+            self.config.breaks(BrokenBehaviour::AcceptsWrongProof),
         ) {
             Ok(answer) => Ok(answer),
             Err(Refused(why)) => {

@@ -32,6 +32,7 @@ const MAX_PACKET: usize = 128 * 1024;
 pub(crate) async fn serve(
     shared: Arc<Shared>,
     identity: ServerIdentity,
+    bind: std::net::IpAddr,
 ) -> Result<(SocketAddr, JoinHandle<()>), EmulatorError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier =
@@ -43,7 +44,7 @@ pub(crate) async fn serve(
         .with_single_cert(identity.chain, identity.key)
         .map_err(pki_error)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls));
-    let listener = TcpListener::bind("127.0.0.1:0")
+    let listener = TcpListener::bind((bind, 0))
         .await
         .map_err(|e| EmulatorError::Server(e.to_string()))?;
     let addr = listener
