@@ -8,24 +8,47 @@ use std::time::Duration;
 use claimlink_core::{DeviceCredentials, SecretString, WifiCredentials};
 use claimlink_harness::check_device::{self, CheckOptions, HttpOpener, LinkOpener};
 
-/// What `check-device` was asked to do.
-pub struct Request {
+/// What `check-device` was asked to do (its command-line options).
+#[derive(clap::Args, Debug)]
+pub struct CheckDeviceArgs {
+    /// The device's SoftAP base URL (`http://192.168.4.1:80`).
+    #[arg(long, conflicts_with = "ble", required_unless_present = "ble")]
     pub http: Option<String>,
+    /// The device's BLE name (needs the `ble` feature).
+    #[arg(long)]
     pub ble: Option<String>,
+    /// Read the Sec2 password from the first line of this file.
+    #[arg(long, value_name = "PATH", conflicts_with = "pop_file")]
     pub password_file: Option<std::path::PathBuf>,
+    /// Read a Sec1 proof of possession from the first line of this file (a Sec1 device).
+    #[arg(long, value_name = "PATH")]
     pub pop_file: Option<std::path::PathBuf>,
+    /// The Sec2 username.
+    #[arg(long, default_value = "wifiprov")]
     pub username: String,
+    /// A network the device can join: adds the Wi-Fi retry case (a wrong passphrase, Reset, the
+    /// right one), run last. Its passphrase from --wifi-passphrase-file or CLAIMLINK_WIFI_PASSPHRASE.
+    #[arg(long)]
     pub wifi_ssid: Option<String>,
+    /// Read the network's passphrase from the first line of this file.
+    #[arg(long, value_name = "PATH", requires = "wifi_ssid")]
     pub wifi_passphrase_file: Option<std::path::PathBuf>,
-    /// `--cloud` and its options.
-    pub cloud: Option<CloudRequest>,
-}
-
-/// What `--cloud` was asked to do: where the emulator's CA goes, where it listens, its host name.
-pub struct CloudRequest {
-    pub ca_file: std::path::PathBuf,
-    pub bind: std::net::IpAddr,
-    pub host: Option<String>,
+    /// Also run the whole flow through the SDK against the embedded AWS IoT emulator (the
+    /// `cloud` case, last): the device joins --wifi-ssid and provisions itself on the emulator.
+    /// The device must trust the emulator's CA, written to --cloud-ca.
+    #[arg(long, requires = "wifi_ssid")]
+    pub cloud: bool,
+    /// Where to write the emulator's CA certificate for the device to trust
+    /// (`serve-device --trust-ca` the same path).
+    #[arg(long, value_name = "PATH", default_value = "claimlink-emulator-ca.pem")]
+    pub cloud_ca: std::path::PathBuf,
+    /// The address the emulator's MQTT broker listens on: 127.0.0.1 for the simulator; this
+    /// machine's address on the device's network (or 0.0.0.0) for a real device.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub cloud_bind: std::net::IpAddr,
+    /// The host name or IP the device is told to reach the emulator by (default: --cloud-bind).
+    #[arg(long, value_name = "HOST")]
+    pub cloud_host: Option<String>,
 }
 
 /// The first line of `path`, a secret.
@@ -39,7 +62,7 @@ fn secret_from_file(path: &std::path::Path) -> Result<SecretString, String> {
     ))
 }
 
-fn credentials(request: &Request) -> Result<DeviceCredentials, String> {
+fn credentials(request: &CheckDeviceArgs) -> Result<DeviceCredentials, String> {
     if let Some(path) = &request.pop_file {
         return Ok(DeviceCredentials::pop(secret_from_file(path)?));
     }
@@ -62,7 +85,7 @@ fn credentials(request: &Request) -> Result<DeviceCredentials, String> {
 }
 
 /// The network for the `wifi-retry` case: its passphrase from a file or CLAIMLINK_WIFI_PASSPHRASE.
-fn wifi(request: &Request) -> Result<Option<WifiCredentials>, String> {
+fn wifi(request: &CheckDeviceArgs) -> Result<Option<WifiCredentials>, String> {
     let Some(ssid) = &request.wifi_ssid else {
         return Ok(None);
     };
@@ -79,19 +102,7 @@ fn wifi(request: &Request) -> Result<Option<WifiCredentials>, String> {
 
 #[cfg(feature = "ble")]
 async fn ble_opener(name: &str) -> Result<Arc<dyn LinkOpener>, String> {
-    use claimlink_core::{btle, BleConfig, BleLink};
-    let found = btle::scan(None, Some(name), Duration::from_secs(5))
-        .await
-        .map_err(|e| e.to_string())?;
-    let device = found
-        .into_iter()
-        .find(|d| d.name == name)
-        .ok_or_else(|| format!("device {name:?} not found"))?;
-    let link = Arc::new(
-        BleLink::open(device.peripheral, BleConfig::default())
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let link = crate::real_ble::open_by_name(name).await?;
     Ok(Arc::new(check_device::ReconnectOpener::new(link)))
 }
 
@@ -101,18 +112,18 @@ async fn ble_opener(_name: &str) -> Result<Arc<dyn LinkOpener>, String> {
 }
 
 /// Runs the checker; exit code 1 on any FAIL (or when it cannot start).
-pub async fn run(request: Request) -> ExitCode {
+pub async fn run(request: CheckDeviceArgs) -> ExitCode {
     let setup = async {
         let wifi = wifi(&request)?;
-        let cloud = match (&request.cloud, &wifi) {
-            (None, _) => None,
-            (Some(cloud), Some(wifi)) => Some(check_device::CloudOptions {
+        let cloud = match (request.cloud, &wifi) {
+            (false, _) => None,
+            (true, Some(wifi)) => Some(check_device::CloudOptions {
                 wifi: wifi.clone(),
-                bind: cloud.bind,
-                host: cloud.host.clone(),
-                ca_file: cloud.ca_file.clone(),
+                bind: request.cloud_bind,
+                host: request.cloud_host.clone(),
+                ca_file: request.cloud_ca.clone(),
             }),
-            (Some(_), None) => return Err("--cloud needs --wifi-ssid".to_owned()),
+            (true, None) => return Err("--cloud needs --wifi-ssid".to_owned()),
         };
         let options = CheckOptions {
             credentials: credentials(&request)?,

@@ -100,46 +100,7 @@ enum Command {
     /// line per case, PASS or FAIL with the reason; exits 1 on any FAIL. The device's password comes
     /// from a file or the environment (CLAIMLINK_DEVICE_PASSWORD, or CLAIMLINK_DEVICE_POP for Sec1),
     /// never from the command line.
-    CheckDevice {
-        /// The device's SoftAP base URL (`http://192.168.4.1:80`).
-        #[arg(long, conflicts_with = "ble", required_unless_present = "ble")]
-        http: Option<String>,
-        /// The device's BLE name (needs the `ble` feature).
-        #[arg(long)]
-        ble: Option<String>,
-        /// Read the Sec2 password from the first line of this file.
-        #[arg(long, value_name = "PATH", conflicts_with = "pop_file")]
-        password_file: Option<std::path::PathBuf>,
-        /// Read a Sec1 proof of possession from the first line of this file (a Sec1 device).
-        #[arg(long, value_name = "PATH")]
-        pop_file: Option<std::path::PathBuf>,
-        /// The Sec2 username.
-        #[arg(long, default_value = "wifiprov")]
-        username: String,
-        /// A network the device can join: adds the Wi-Fi retry case (a wrong passphrase, Reset, the
-        /// right one), run last. Its passphrase from --wifi-passphrase-file or CLAIMLINK_WIFI_PASSPHRASE.
-        #[arg(long)]
-        wifi_ssid: Option<String>,
-        /// Read the network's passphrase from the first line of this file.
-        #[arg(long, value_name = "PATH", requires = "wifi_ssid")]
-        wifi_passphrase_file: Option<std::path::PathBuf>,
-        /// Also run the whole flow through the SDK against the embedded AWS IoT emulator (the
-        /// `cloud` case, last): the device joins --wifi-ssid and provisions itself on the emulator.
-        /// The device must trust the emulator's CA, written to --cloud-ca.
-        #[arg(long, requires = "wifi_ssid")]
-        cloud: bool,
-        /// Where to write the emulator's CA certificate for the device to trust
-        /// (`serve-device --trust-ca` the same path).
-        #[arg(long, value_name = "PATH", default_value = "claimlink-emulator-ca.pem")]
-        cloud_ca: std::path::PathBuf,
-        /// The address the emulator's MQTT broker listens on: 127.0.0.1 for the simulator; this
-        /// machine's address on the device's network (or 0.0.0.0) for a real device.
-        #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
-        cloud_bind: std::net::IpAddr,
-        /// The host name or IP the device is told to reach the emulator by (default: --cloud-bind).
-        #[arg(long, value_name = "HOST")]
-        cloud_host: Option<String>,
-    },
+    CheckDevice(check::CheckDeviceArgs),
     /// Provision simulated devices end to end on the embedded emulator, with live progress.
     Demo {
         /// How many devices, provisioned concurrently.
@@ -235,35 +196,7 @@ fn main() -> ExitCode {
             json,
         ))),
         Command::Emulator { out } => exit_code(runtime.block_on(run_emulator(out))),
-        Command::CheckDevice {
-            http,
-            ble,
-            password_file,
-            pop_file,
-            username,
-            wifi_ssid,
-            wifi_passphrase_file,
-            cloud,
-            cloud_ca,
-            cloud_bind,
-            cloud_host,
-        } => {
-            let request = check::Request {
-                http,
-                ble,
-                password_file,
-                pop_file,
-                username,
-                wifi_ssid,
-                wifi_passphrase_file,
-                cloud: cloud.then_some(check::CloudRequest {
-                    ca_file: cloud_ca,
-                    bind: cloud_bind,
-                    host: cloud_host,
-                }),
-            };
-            runtime.block_on(check::run(request))
-        }
+        Command::CheckDevice(args) => runtime.block_on(check::run(args)),
         Command::ServeDevice(args) => exit_code(runtime.block_on(serve_device::serve_device(args))),
         Command::Demo {
             devices,

@@ -47,6 +47,25 @@ pub async fn scan(seconds: u64, prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Scans five seconds for the device advertising exactly `name` and opens the SDK's BLE link to it.
+#[cfg(feature = "ble")]
+pub async fn open_by_name(
+    name: &str,
+) -> Result<std::sync::Arc<dyn claimlink_core::DeviceLink>, String> {
+    use claimlink_core::{btle, BleConfig, BleLink};
+    let found = btle::scan(None, Some(name), std::time::Duration::from_secs(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    let device = found
+        .into_iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| format!("device {name:?} not found"))?;
+    let link = BleLink::open(device.peripheral, BleConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(std::sync::Arc::new(link))
+}
+
 #[cfg(feature = "ble")]
 pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
     use std::collections::BTreeMap;
@@ -56,7 +75,6 @@ pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
     use claimlink_core::ProvisioningQr;
     use claimlink_core::SecretString;
     use claimlink_core::WifiCredentials;
-    use claimlink_core::{btle, BleConfig, BleLink};
     use claimlink_core::{BackendClaimSource, TemplateName};
     use claimlink_core::{
         ProvisionOptions, Provisioner, ProvisionerConfig, ProvisioningEvent, ProvisioningListener,
@@ -122,18 +140,7 @@ pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
         claims,
         ProvisionerConfig::new(template, request.iot_endpoint),
     );
-    let found = btle::scan(None, Some(&name), std::time::Duration::from_secs(5))
-        .await
-        .map_err(|e| e.to_string())?;
-    let device = found
-        .into_iter()
-        .find(|d| d.name == name)
-        .ok_or_else(|| format!("device {name:?} not found"))?;
-    let link = Arc::new(
-        BleLink::open(device.peripheral, BleConfig::default())
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let link = open_by_name(&name).await?;
     let session = provisioner
         .connect(link, credentials, &Print)
         .await

@@ -349,22 +349,7 @@ fn a_device_that_fails_the_cloud_half_fails_the_cloud_case() {
         None,
         &["--trust-ca", elsewhere.to_str().expect("utf-8 path")],
     );
-    let out = device.check_with(&[
-        "--wifi-ssid",
-        "claimlink-lab",
-        "--cloud",
-        "--cloud-ca",
-        ca.to_str().expect("utf-8 path"),
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let line = line_of(&stdout, "cloud");
-    assert!(
-        line.starts_with("FAIL ") && line.contains("the SDK reported "),
-        "{stdout}"
-    );
-    // Every other case still passes: only the cloud half is broken.
-    assert!(stdout.contains("16 cases: 15 passed, 1 failed"), "{stdout}");
+    assert_only_the_cloud_case_fails(&device, &ca);
 }
 
 /// A device that says `Done` without a certificate (and without having run its cloud half) fails the
@@ -374,6 +359,12 @@ fn a_device_reporting_done_without_a_certificate_fails_the_cloud_case() {
     let dir = ScratchDir::new("cloud-lie");
     let ca = dir.0.join("emulator-ca.pem");
     let device = ServedDevice::start(Some(BrokenBehaviour::DoneWithoutCertificate));
+    assert_only_the_cloud_case_fails(&device, &ca);
+}
+
+/// `check-device --cloud` (the emulator's CA written to `ca`) against `device`: the `cloud` case
+/// FAILs with the SDK's typed error, every other case still passes, and the exit code is 1.
+fn assert_only_the_cloud_case_fails(device: &ServedDevice, ca: &std::path::Path) {
     let out = device.check_with(&[
         "--wifi-ssid",
         "claimlink-lab",

@@ -29,6 +29,34 @@ impl Checker {
         Sha256::digest(self.claim.bundle.as_slice()).to_vec()
     }
 
+    /// Sends the whole test claim the SDK's way and commits it.
+    pub(super) async fn commit_claim(&self, session: &DeviceSession) -> Result<(), String> {
+        session
+            .send_claim(&self.claim.sdk_bundle())
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("the transfer failed: {e}"))
+    }
+
+    /// A Begin of the test claim with as many bytes as one message carries, not committed: the
+    /// device's answer, and how many bytes of the claim it carried.
+    async fn begin_partial(
+        &self,
+        session: &DeviceSession,
+    ) -> Result<(raw::ClaimAnswer, usize), String> {
+        let (first, _) = self.sizes(session).await;
+        let data = &self.claim.bundle[..first.min(self.claim.bundle.len())];
+        let answer = raw::begin(
+            session,
+            self.claim.bundle.len(),
+            &self.digest(),
+            data,
+            false,
+        )
+        .await?;
+        Ok((answer, data.len()))
+    }
+
     /// Runs `case` on a new session, then aborts whatever claim it left.
     async fn on_session<'a, F, Fut>(&'a self, case: F) -> CaseResult
     where
@@ -62,10 +90,7 @@ impl Checker {
     pub(super) async fn status_after(&self) -> CaseResult {
         self.on_session(|this, session| async move {
             let result = async {
-                session
-                    .send_claim(&this.claim.sdk_bundle())
-                    .await
-                    .map_err(|e| format!("the transfer failed: {e}"))?;
+                this.commit_claim(&session).await?;
                 match raw::stage(&session).await? {
                     CloudStage::ClaimReceived => Ok("ClaimReceived".to_owned()),
                     other => Err(format!(
@@ -83,10 +108,7 @@ impl Checker {
     pub(super) async fn abort(&self) -> CaseResult {
         self.on_session(|this, session| async move {
             let result = async {
-                session
-                    .send_claim(&this.claim.sdk_bundle())
-                    .await
-                    .map_err(|e| format!("the transfer failed: {e}"))?;
+                this.commit_claim(&session).await?;
                 let answer = raw::abort(&session).await?;
                 if !answer.accepted() {
                     return Err(format!("Abort answered {}", answer.describe()));
@@ -97,15 +119,7 @@ impl Checker {
                         "after Abort of a committed claim aws-status says {stage:?} (expected Idle: the claim wiped)"
                     ));
                 }
-                let (first, _) = this.sizes(&session).await;
-                let begin = raw::begin(
-                    &session,
-                    this.claim.bundle.len(),
-                    &this.digest(),
-                    &this.claim.bundle[..first.min(this.claim.bundle.len())],
-                    false,
-                )
-                .await?;
+                let (begin, first) = this.begin_partial(&session).await?;
                 if !begin.accepted() {
                     return Err(format!("a new Begin answered {}", begin.describe()));
                 }
@@ -125,19 +139,8 @@ impl Checker {
     pub(super) async fn begin_while_held(&self) -> CaseResult {
         self.on_session(|this, session| async move {
             let result = async {
-                session
-                    .send_claim(&this.claim.sdk_bundle())
-                    .await
-                    .map_err(|e| format!("the transfer failed: {e}"))?;
-                let (first, _) = this.sizes(&session).await;
-                let begin = raw::begin(
-                    &session,
-                    this.claim.bundle.len(),
-                    &this.digest(),
-                    &this.claim.bundle[..first.min(this.claim.bundle.len())],
-                    false,
-                )
-                .await?;
+                this.commit_claim(&session).await?;
+                let (begin, _) = this.begin_partial(&session).await?;
                 if !begin.accepted() {
                     return Err(format!(
                         "a Begin while a claim is held answered {} (expected it accepted, the held claim discarded)",
@@ -219,11 +222,8 @@ impl Checker {
         let bundle_part = self
             .on_session(|this, session| async move {
                 let result = async {
-                    let (first, _) = this.sizes(&session).await;
-                    let data = &this.claim.bundle[..first.min(this.claim.bundle.len())];
-                    let probe =
-                        raw::begin(&session, this.claim.bundle.len(), &this.digest(), data, false)
-                            .await?;
+                    let (probe, sent) = this.begin_partial(&session).await?;
+                    let data = &this.claim.bundle[..sent];
                     let max = match probe.max_bundle_length() {
                         Some(m) if m > 0 && probe.accepted() => m,
                         _ => {

@@ -166,10 +166,7 @@ impl Checker {
     pub(super) async fn reset_reprov(&self) -> CaseResult {
         let session = self.session().await?;
         let result = async {
-            session
-                .send_claim(&self.claim.sdk_bundle())
-                .await
-                .map_err(|e| format!("the claim transfer failed: {e}"))?;
+            self.commit_claim(&session).await?;
             let reset = match session.reset_wifi().await {
                 Ok(()) => "Reset accepted",
                 Err(ProtocolError::DeviceRefused { .. }) => "Reset refused (nothing failed yet)",
