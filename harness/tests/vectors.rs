@@ -133,14 +133,7 @@ async fn sec2_transcript() {
     let inputs = sec2_inputs();
     let derived = sec2_derived(&inputs);
     let (link, session) = sec2_session(480).await;
-    let status_get = proto::AwsStatusPayload {
-        msg: proto::AwsStatusMsgType::TypeCmdGetCloudStatus as i32,
-        status: 0,
-        payload: Some(proto::aws_status_payload::Payload::CmdGet(
-            proto::CmdGetCloudStatus {},
-        )),
-    }
-    .encode_to_vec();
+    let status_get = vectors_support::status_request();
     let abort = proto::AwsClaimPayload {
         msg: proto::AwsClaimMsgType::TypeCmdAbort as i32,
         status: 0,
@@ -261,14 +254,7 @@ async fn sec1_transcript() {
     )
     .await
     .expect("the SDK and the simulator agree on a Sec1 session");
-    let status_get = proto::AwsStatusPayload {
-        msg: proto::AwsStatusMsgType::TypeCmdGetCloudStatus as i32,
-        status: 0,
-        payload: Some(proto::aws_status_payload::Payload::CmdGet(
-            proto::CmdGetCloudStatus {},
-        )),
-    }
-    .encode_to_vec();
+    let status_get = vectors_support::status_request();
     let answer = session
         .request("aws-status", &status_get)
         .await

@@ -175,14 +175,7 @@ async fn aws_status_answers() {
     }
     // The simulator's answer before any claim is the Idle vector, byte for byte.
     let (_, session) = crate::sec2_session(480).await;
-    let request = proto::AwsStatusPayload {
-        msg: proto::AwsStatusMsgType::TypeCmdGetCloudStatus as i32,
-        status: 0,
-        payload: Some(proto::aws_status_payload::Payload::CmdGet(
-            proto::CmdGetCloudStatus {},
-        )),
-    }
-    .encode_to_vec();
+    let request = super::status_request();
     let simulated = session
         .request("aws-status", &request)
         .await

@@ -16,6 +16,20 @@ use rand::{CryptoRng, RngCore};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+/// The encoded `aws-status` request (`CmdGetCloudStatus`), the one request that endpoint has.
+pub fn status_request() -> Vec<u8> {
+    use claimlink_core::internal::proto;
+    use prost::Message;
+    proto::AwsStatusPayload {
+        msg: proto::AwsStatusMsgType::TypeCmdGetCloudStatus as i32,
+        status: 0,
+        payload: Some(proto::aws_status_payload::Payload::CmdGet(
+            proto::CmdGetCloudStatus {},
+        )),
+    }
+    .encode_to_vec()
+}
+
 /// The environment variable that makes the vector tests rewrite the files instead of comparing.
 pub const UPDATE_VARIABLE: &str = "CLAIMLINK_UPDATE_VECTORS";
 

@@ -187,14 +187,7 @@ async fn refused_claim_transfers() {
     ];
     assert!(rsa.p.len() > 1);
     let abort = request(T::TypeCmdAbort, P::CmdAbort(proto::CmdClaimAbort {}));
-    let status_request = proto::AwsStatusPayload {
-        msg: proto::AwsStatusMsgType::TypeCmdGetCloudStatus as i32,
-        status: 0,
-        payload: Some(proto::aws_status_payload::Payload::CmdGet(
-            proto::CmdGetCloudStatus {},
-        )),
-    }
-    .encode_to_vec();
+    let status_request = super::status_request();
     let mut out = Vec::new();
     for (case, steps) in cases {
         let mut recorded = Vec::new();
