@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let answer = serde_json::json!({
         "certificateId": certificate.id(),
         "certificatePem": certificate_pem,
-        "keyPair": {"PrivateKey": key_pem.trim_start()},
+        "keyPair": {"PrivateKey": key_pem},
         "expiration": epoch,
     });
     write(

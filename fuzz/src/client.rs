@@ -81,7 +81,7 @@ pub async fn converse(link: Arc<dyn DeviceLink>, scheme: SecurityScheme) -> usiz
         session.scan_wifi().await.is_ok(),
     ];
     let (certificate_pem, key_pem) = crate::split_claim(crate::SEED_CLAIM);
-    let key = SecretString::from(key_pem.trim_start());
+    let key = SecretString::from(key_pem);
     let parameters = BTreeMap::from([("SerialNumber".to_owned(), "C1A1".to_owned())]);
     let sent = match claimlink_core::ClaimCertificate::from_pem(certificate_pem) {
         Ok(certificate) => session

@@ -65,11 +65,15 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Splits a claim file (certificate PEM, then key PEM) after the certificate's END line.
+/// Splits a claim file (certificate PEM, then key PEM) after the certificate's END line; the key
+/// starts at its BEGIN line.
 pub fn split_claim(text: &str) -> (&str, &str) {
     const END: &str = "-----END CERTIFICATE-----";
     match text.find(END) {
-        Some(at) => text.split_at(at + END.len()),
+        Some(at) => {
+            let (certificate, key) = text.split_at(at + END.len());
+            (certificate, key.trim_start())
+        }
         None => (text, ""),
     }
 }
