@@ -38,6 +38,33 @@ pub mod fuzzing {
     pub fn claim_answer(body: &[u8]) -> bool {
         super::answer::claim_answer(body).is_ok()
     }
+    /// A claim answer all the way to a checked claim, as the built-in sources take it: the JSON, then
+    /// the certificate's PEM and X.509, the key's PEM and DER, and the key-matches-certificate and
+    /// expiry checks, on a phone whose clock reads `phone_now`.
+    pub fn claim(body: &[u8], phone_now: std::time::SystemTime) -> bool {
+        /// A phone whose wall clock reads `phone_now` for the whole run.
+        #[derive(Debug)]
+        struct StoppedWallClock(std::time::SystemTime);
+        impl crate::time::Clock for StoppedWallClock {
+            fn now(&self) -> std::time::SystemTime {
+                self.0
+            }
+        }
+        let Ok(template) = super::TemplateName::new("fuzz") else {
+            return false;
+        };
+        super::answer::claim_answer(body)
+            .and_then(|answer| {
+                super::claim_from_answer(
+                    answer,
+                    template,
+                    None,
+                    std::sync::Arc::new(StoppedWallClock(phone_now)),
+                    std::time::Instant::now(),
+                )
+            })
+            .is_ok()
+    }
     /// Error answers (never fails).
     pub fn error_answer(body: &[u8]) {
         let _ = super::answer::error_answer(&http::HeaderMap::new(), body);

@@ -180,7 +180,7 @@ fn rebuild_rsa_key(primes: &proto::RsaPrimes) -> Option<Zeroizing<Vec<u8>>> {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use rsa::BigUint;
     // Untrusted numbers: the rsa crate's arithmetic panics on some (p − 1 underflows for p = 0), so
-    // insist on plausible values first (found by the fuzzer: fuzz/regressions/device-claim-bundle).
+    // insist on plausible values first (found by the fuzzer: fuzz/regressions/device_claim_bundle).
     let plausible = |bytes: &[u8], max_bits: usize| {
         let n = BigUint::from_bytes_be(bytes);
         n >= BigUint::from(3u32) && n.bits() <= max_bits && bytes.last().is_some_and(|b| b & 1 == 1)

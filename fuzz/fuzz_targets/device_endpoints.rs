@@ -1,0 +1,4 @@
+//! Fuzz target: `claimlink_fuzz::device::endpoints` (the device simulator).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|input: &[u8]| claimlink_fuzz::device::endpoints(input));

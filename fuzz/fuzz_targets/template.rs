@@ -1,0 +1,4 @@
+//! Fuzz target: `claimlink_fuzz::cloud::template`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|input: &[u8]| claimlink_fuzz::cloud::template(input));
