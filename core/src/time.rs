@@ -266,13 +266,8 @@ impl Deadline {
     pub fn after(left: Duration) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let received_at = clock.since_boot();
-        Self::from_server_expiry(
-            SystemTime::now() + left,
-            None,
-            SystemTime::now(),
-            clock,
-            received_at,
-        )
+        let now = SystemTime::now();
+        Self::from_server_expiry(now + left, None, now, clock, received_at)
     }
 
     /// `expires_at − now` on the deadline's clock, in nanoseconds (negative once passed).
