@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use claimlink_core::internal::claim_bundle;
 use claimlink_core::internal::proto::CloudStage;
-use claimlink_core::{
-    internal::DeviceSession, DeviceCredentials, ProtocolError, SecurityPolicy, SecurityScheme,
-};
+use claimlink_core::{DeviceCredentials, ProtocolError, SecurityPolicy, SecurityScheme};
 use claimlink_core::{DeviceLink, LinkError};
 use claimlink_core::{WifiCredentials, WifiFailure, WifiState};
 use claimlink_harness::device::SimDeviceConfig;
@@ -34,17 +32,6 @@ fn assert_same_rsa_key(rebuilt: &[u8], original: &[u8], mtu: u16) {
         (b.exponent1, b.exponent2, b.coefficient),
         "mtu {mtu}"
     );
-}
-
-async fn wait_wifi(session: &DeviceSession) -> WifiState {
-    for _ in 0..100 {
-        let s = session.wifi_status().await.expect("status");
-        if !matches!(s, WifiState::Connecting) {
-            return s;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    WifiState::Connecting
 }
 
 #[tokio::test]
@@ -78,7 +65,7 @@ async fn sec2_over_ble_scan_config_claim_apply_at_every_mtu() {
         assert_eq!(held.bundle.len(), transfer.bytes);
         assert!(held.seconds_left > 250);
         session.apply_wifi_config().await.expect("apply");
-        match wait_wifi(&session).await {
+        match testing::wifi_settled(&session).await {
             WifiState::Connected { ip, ssid, .. } => {
                 assert!(ip.is_some());
                 assert_eq!(ssid, LAB_SSID.as_bytes());
@@ -124,7 +111,7 @@ async fn a_wrong_wifi_password_is_retried_on_the_same_session() {
         .expect("set");
     session.apply_wifi_config().await.expect("apply");
     assert_eq!(
-        wait_wifi(&session).await,
+        testing::wifi_settled(&session).await,
         WifiState::Failed(WifiFailure::AuthError)
     );
     assert_eq!(
@@ -148,7 +135,7 @@ async fn a_wrong_wifi_password_is_retried_on_the_same_session() {
         .expect("set again");
     session.apply_wifi_config().await.expect("apply again");
     assert!(matches!(
-        wait_wifi(&session).await,
+        testing::wifi_settled(&session).await,
         WifiState::Connected { .. }
     ));
 
@@ -160,7 +147,7 @@ async fn a_wrong_wifi_password_is_retried_on_the_same_session() {
         .expect("set");
     session.apply_wifi_config().await.expect("apply");
     assert_eq!(
-        wait_wifi(&session).await,
+        testing::wifi_settled(&session).await,
         WifiState::Failed(WifiFailure::NetworkNotFound)
     );
 }
@@ -247,7 +234,7 @@ async fn dhcp_timeouts_and_auto_stop_after_ip_are_modelled() {
     session.set_wifi_config(&lab_wifi()).await.expect("set");
     session.apply_wifi_config().await.expect("apply");
     assert!(matches!(
-        wait_wifi(&session).await,
+        testing::wifi_settled(&session).await,
         WifiState::Connected { .. }
     ));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -304,7 +291,7 @@ async fn the_http_device_behaves_like_esp_idf_for_other_clients() {
         proto::WiFiConfigMsgType::TypeRespApplyConfig as i32
     );
     assert!(matches!(
-        wait_wifi(&session).await,
+        testing::wifi_settled(&session).await,
         WifiState::Connected { .. }
     ));
 }

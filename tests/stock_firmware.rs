@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use claimlink::ProvisioningFailure;
-use claimlink_core::internal::DeviceSession;
 use claimlink_core::{DeviceCredentials, DeviceLink, DeviceRefusal, LinkError};
 use claimlink_core::{NoListener, ProtocolError, ProvisionError};
 use claimlink_core::{WifiCredentials, WifiFailure, WifiState};
@@ -42,18 +41,6 @@ fn post(endpoint: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// The station state, polled until it is no longer `Connecting` (the join takes 50 ms).
-async fn wait_wifi(session: &DeviceSession) -> WifiState {
-    for _ in 0..200 {
-        match session.wifi_status().await.expect("status") {
-            WifiState::Connecting | WifiState::AttemptFailed { .. } => {
-                tokio::time::sleep(Duration::from_millis(10)).await
-            }
-            other => return other,
-        }
-    }
-    panic!("the device never finished joining");
-}
-
 fn refused(result: Result<(), ProtocolError>) -> bool {
     matches!(result, Err(ProtocolError::DeviceRefused { .. }))
 }
@@ -182,7 +169,7 @@ async fn after_auto_stop_the_softap_service_is_gone() {
     session.set_wifi_config(&lab_wifi()).await.expect("set");
     session.apply_wifi_config().await.expect("apply");
     assert!(matches!(
-        wait_wifi(&session).await,
+        testing::wifi_settled(&session).await,
         WifiState::Connected { .. }
     ));
     assert!(
@@ -252,7 +239,7 @@ async fn reset_reprov_and_set_config_follow_network_provisioning() {
         .expect("set again");
     assert!(refused(session.apply_wifi_config().await));
     assert_eq!(
-        wait_wifi(&session).await,
+        testing::wifi_settled(&session).await,
         WifiState::Failed(WifiFailure::AuthError)
     );
     session.reset_wifi().await.expect("Reset in FAIL");
@@ -264,7 +251,7 @@ async fn reset_reprov_and_set_config_follow_network_provisioning() {
     session.set_wifi_config(&lab_wifi()).await.expect("set");
     session.apply_wifi_config().await.expect("apply");
     assert!(matches!(
-        wait_wifi(&session).await,
+        testing::wifi_settled(&session).await,
         WifiState::Connected { .. }
     ));
     assert!(refused(session.reset_wifi().await), "connected: no Reset");

@@ -368,6 +368,21 @@ pub async fn http_link_to(device: &Arc<SimDevice>) -> (HttpDevice, Arc<HttpLink>
     (server, Arc::new(link))
 }
 
+/// The device's Wi-Fi state once it stopped joining (neither `Connecting` nor between attempts),
+/// read every 10 ms; panics if it is still joining after 2 s (a simulated join takes milliseconds).
+pub async fn wifi_settled(session: &DeviceSession) -> claimlink_core::WifiState {
+    use claimlink_core::WifiState;
+    for _ in 0..200 {
+        match session.wifi_status().await.expect("status") {
+            WifiState::Connecting | WifiState::AttemptFailed { .. } => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            other => return other,
+        }
+    }
+    panic!("the device never finished joining");
+}
+
 /// Records every event a run reports, and lets a test wait for a state of them.
 ///
 /// `E` is the core's [`ProvisioningEvent`] unless a test records another form of it (the FFI's, by
