@@ -48,10 +48,15 @@ use crate::emulator::{Emulator, EmulatorConfig, Template};
 use crate::providers::CredentialsSequence;
 use crate::world::{World, WorldOptions};
 
+mod c_firmware;
 pub mod claim_sources;
 mod recording;
 mod sleeping_phone;
 
+pub use c_firmware::{
+    build_c_firmware_host, c_firmware_build_dir, c_firmware_host, c_firmware_host_in,
+    c_firmware_source,
+};
 pub use sleeping_phone::SleepingPhoneClock;
 
 pub use recording::RecordingLink;
@@ -301,6 +306,12 @@ impl SimDeviceBuilder {
                 edit(cloud);
             }
         })
+    }
+
+    /// The device runs the C component (firmware/esp-idf/claimlink_device) as its claim extension
+    /// and cloud half, built here if needed ([`c_firmware_host`]).
+    pub fn c_firmware(self) -> Self {
+        self.configure(|config| config.external_firmware = Some(c_firmware_host()))
     }
 
     /// How long the device takes to join a network.

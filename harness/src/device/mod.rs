@@ -58,6 +58,12 @@ pub struct SimDeviceConfig {
     pub failing_endpoints: Vec<String>,
     /// The cloud half: `None` for a device that stops at Wi-Fi.
     pub cloud: Option<DeviceCloud>,
+    /// Run the claim extension (`aws-claim`, `aws-status`) and the cloud half in this program
+    /// instead of the simulator's own code: the C component's POSIX host,
+    /// `claimlink-device-host` (firmware/esp-idf/claimlink_device/port/posix/PIPE.md). The simulator
+    /// keeps the link, protocomm security and the Wi-Fi endpoints; [`cloud`](Self::cloud) becomes
+    /// the program's command line. `None`: the simulator's own firmware.
+    pub external_firmware: Option<std::path::PathBuf>,
     /// **Test fault, not firmware behaviour**: once on Wi-Fi, `aws-status` says `Done` as this thing
     /// with this certificate id, whatever the cloud half did (a hostile or broken device claiming a
     /// success it did not earn). Set with [`danger_lie_done_as`](Self::danger_lie_done_as).
@@ -140,6 +146,7 @@ impl Default for SimDeviceConfig {
             auto_stop_cleanup_delay: Duration::from_millis(1000),
             failing_endpoints: Vec::new(),
             cloud: None,
+            external_firmware: None,
             lie_done_as: None,
             danger_broken: Vec::new(),
         }

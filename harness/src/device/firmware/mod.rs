@@ -7,6 +7,7 @@ mod aws_claim;
 mod aws_status;
 mod config;
 mod ctrl;
+pub mod external;
 mod online;
 mod scan;
 pub mod security;
@@ -27,6 +28,7 @@ use zeroize::Zeroizing;
 use super::broken::BrokenBehaviour as Broken;
 use super::wifi::JoinOutcome;
 use super::SimDeviceConfig;
+use external::{ExtensionEndpoint, FirmwareAnswer, FirmwareProcess, WifiEvent};
 use security::{DeviceSecurity, Handshake, Sec2Secrets};
 
 /// The cloud half's progress, as `aws-status` reports it.
@@ -149,6 +151,9 @@ struct Inner {
     done_reported_at: Option<Instant>,
     /// The `group_channels` of the last scan start.
     scan_group_channels: Option<u32>,
+    /// The program that runs the claim extension and the cloud half, when it is not this
+    /// simulator's own code ([`SimDeviceConfig::external_firmware`]).
+    firmware: Option<FirmwareProcess>,
 }
 
 /// A simulated device. Share it (`Arc`) between the links that reach it.
@@ -206,7 +211,12 @@ impl SimDevice {
             } => Some(Sec2Secrets::new(username, password, *patch, &mut *rng)),
             _ => None,
         };
-        Self {
+        let firmware = config
+            .external_firmware
+            .as_deref()
+            .map(|program| FirmwareProcess::start(program, &config));
+        let with_firmware = firmware.is_some();
+        let device = Self {
             sec2,
             inner: Arc::new(Mutex::new(Inner {
                 rng,
@@ -219,8 +229,77 @@ impl SimDevice {
                 cloud: CloudProgress::default(),
                 done_reported_at: None,
                 scan_group_channels: None,
+                firmware,
             })),
             config,
+        };
+        if with_firmware {
+            device.watch_wifi_for_firmware();
+        }
+        device
+    }
+
+    /// With firmware in another process: a thread that tells it about the station's Wi-Fi events as
+    /// they happen (the simulated station changes state with time), until the device is gone.
+    fn watch_wifi_for_firmware(&self) {
+        let inner = Arc::downgrade(&self.inner);
+        let config = self.config.clone();
+        std::thread::spawn(move || {
+            while let Some(inner) = inner.upgrade() {
+                let mut guard = inner.lock().unwrap_or_else(|p| p.into_inner());
+                if guard.firmware.is_none() {
+                    return;
+                }
+                sync_wifi_to_firmware(&config, &mut guard, Instant::now());
+                drop(guard);
+                drop(inner);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+    }
+
+    /// The firmware program's log lines so far ([`SimDeviceConfig::external_firmware`]); empty for
+    /// the simulator's own firmware.
+    pub fn firmware_log(&self) -> Vec<String> {
+        self.lock()
+            .firmware
+            .as_ref()
+            .map(FirmwareProcess::log)
+            .unwrap_or_default()
+    }
+
+    /// Why the firmware program cannot be used (it did not start, died or broke the pipe protocol).
+    pub fn firmware_error(&self) -> Option<String> {
+        self.lock()
+            .firmware
+            .as_ref()
+            .and_then(|f| f.broken().map(str::to_owned))
+    }
+
+    /// With firmware in another process: its `aws-status` answer, asked directly (not over a
+    /// session), after telling it the station's latest Wi-Fi event. `None` for the simulator's own
+    /// firmware, or when the program did not answer.
+    pub fn firmware_status(&self) -> Option<proto::RespGetCloudStatus> {
+        let mut inner = self.lock();
+        inner.firmware.as_ref()?;
+        sync_wifi_to_firmware(&self.config, &mut inner, Instant::now());
+        let firmware = inner.firmware.as_mut()?;
+        let request = proto::AwsStatusPayload {
+            msg: proto::AwsStatusMsgType::TypeCmdGetCloudStatus as i32,
+            payload: Some(proto::aws_status_payload::Payload::CmdGet(
+                proto::CmdGetCloudStatus {},
+            )),
+            ..Default::default()
+        };
+        match firmware.request(ExtensionEndpoint::Status, &request.encode_to_vec()) {
+            Ok(FirmwareAnswer::Answer(bytes)) => match proto::AwsStatusPayload::decode(&*bytes) {
+                Ok(proto::AwsStatusPayload {
+                    payload: Some(proto::aws_status_payload::Payload::RespGet(status)),
+                    ..
+                }) => Some(status),
+                _ => None,
+            },
+            _ => None,
         }
     }
 
@@ -240,12 +319,20 @@ impl SimDevice {
 
     /// The thing it registered as, once it has.
     pub fn thing_name(&self) -> Option<String> {
+        if let Some(status) = self.firmware_status() {
+            return Some(status.thing_name).filter(|t| !t.is_empty());
+        }
         Some(self.lock().cloud.thing_name.clone()).filter(|t| !t.is_empty())
     }
 
-    /// Whether the device holds any claim material (complete or partial).
+    /// Whether the device holds any claim material (complete or partial; with firmware in another
+    /// process, also a claim its running cloud half holds). A firmware program that cannot say is
+    /// taken to hold one.
     pub fn holds_claim(&self) -> bool {
-        let inner = self.lock();
+        let mut inner = self.lock();
+        if let Some(firmware) = inner.firmware.as_mut() {
+            return firmware.holds_claim().unwrap_or(true);
+        }
         inner.claim.is_some() || inner.pending_claim.is_some()
     }
 
@@ -270,6 +357,9 @@ impl SimDevice {
         inner.cloud = CloudProgress::default();
         inner.scan_done = false;
         inner.done_reported_at = None;
+        if let Some(firmware) = inner.firmware.as_mut() {
+            firmware.reboot();
+        }
     }
 
     /// Wipes the claim on the device's own initiative (a firmware timer, a watchdog restart of the
@@ -278,11 +368,26 @@ impl SimDevice {
         let mut inner = self.lock();
         inner.pending_claim = None;
         inner.claim = None;
+        if let Some(firmware) = inner.firmware.as_mut() {
+            // The component's own wipe is what `CmdClaimAbort` runs.
+            let abort = proto::AwsClaimPayload {
+                msg: proto::AwsClaimMsgType::TypeCmdAbort as i32,
+                payload: Some(proto::aws_claim_payload::Payload::CmdAbort(
+                    proto::CmdClaimAbort {},
+                )),
+                ..Default::default()
+            };
+            let _ = firmware.request(ExtensionEndpoint::Claim, &abort.encode_to_vec());
+        }
     }
 
     /// Drops the current session (a BLE disconnect, a reboot of the provisioning service).
     pub fn drop_session(&self) {
-        self.lock().session = None;
+        let mut inner = self.lock();
+        inner.session = None;
+        if let Some(firmware) = inner.firmware.as_mut() {
+            let _ = firmware.session_ended();
+        }
     }
 
     /// The device's Wi-Fi state now.
@@ -292,40 +397,7 @@ impl SimDevice {
     }
 
     fn wifi_state_of(&self, wifi: &WifiMachine, now: Instant) -> SimWifiState {
-        let Some(applied) = wifi.applied_at else {
-            return SimWifiState::Disconnected;
-        };
-        let world = &self.config.world;
-        let elapsed = now.saturating_duration_since(applied);
-        let step = world.connect_time.max(Duration::from_millis(1));
-        if elapsed < step {
-            return SimWifiState::Connecting;
-        }
-        match world.join(&wifi.ssid, &wifi.passphrase, self.config.index) {
-            JoinOutcome::Connected { ip, channel, bssid } => SimWifiState::Connected {
-                ip,
-                ssid: wifi.ssid.clone(),
-                channel,
-                bssid,
-                since: applied + step,
-            },
-            JoinOutcome::DhcpTimeout => SimWifiState::Connecting,
-            outcome => {
-                let total = world.retries + 1;
-                let failed = u32::try_from(elapsed.as_millis() / step.as_millis())
-                    .unwrap_or(u32::MAX)
-                    .min(total);
-                if failed < total {
-                    SimWifiState::AttemptFailed {
-                        remaining: total - failed,
-                    }
-                } else {
-                    SimWifiState::Failed {
-                        auth: outcome == JoinOutcome::AuthError,
-                    }
-                }
-            }
-        }
+        wifi_state(&self.config, wifi, now)
     }
 
     /// What `GetStatus` reports: the join while settings are applied, else what a `Reset` or
@@ -405,10 +477,41 @@ impl SimDevice {
                 "injected failure on {endpoint_name}"
             )));
         }
-        let mut inner = self.lock();
-        inner.exchanges += 1;
-        let inner = &mut *inner;
+        let mut guard = self.lock();
+        guard.exchanges += 1;
+        let inner = &mut *guard;
+        sync_wifi_to_firmware(&self.config, inner, Instant::now());
+        let answer = self.dispatch(inner, session_id, endpoint_name, request);
+        // An ApplyConfig or a Reset changes the station at once: the firmware hears of it now.
+        sync_wifi_to_firmware(&self.config, inner, Instant::now());
+        answer
+    }
+
+    fn dispatch(
+        &self,
+        inner: &mut Inner,
+        session_id: u64,
+        endpoint_name: &str,
+        request: &[u8],
+    ) -> Result<Vec<u8>, DeviceFailure> {
         let extension = self.config.aws_extension;
+        let external = match endpoint_name {
+            endpoint::AWS_CLAIM => Some(ExtensionEndpoint::Claim),
+            endpoint::AWS_STATUS => Some(ExtensionEndpoint::Status),
+            _ => None,
+        };
+        if let (Some(endpoint), true, true) = (external, extension, inner.firmware.is_some()) {
+            return self.secured(inner, session_id, request, |inner, plaintext| {
+                let Some(firmware) = inner.firmware.as_mut() else {
+                    return Err(DeviceFailure::Refused("no firmware".into()));
+                };
+                match firmware.request(endpoint, plaintext) {
+                    Ok(FirmwareAnswer::Answer(answer)) => Ok(answer),
+                    Ok(FirmwareAnswer::HandlerFailed(why)) => Err(DeviceFailure::Refused(why)),
+                    Err(why) => Err(DeviceFailure::Refused(format!("firmware: {why}"))),
+                }
+            });
+        }
         match endpoint_name {
             endpoint::VERSION => Ok(self.version_json().into_bytes()),
             endpoint::SESSION => message(request, |req| self.session(inner, session_id, req)),
@@ -439,4 +542,93 @@ impl SimDevice {
     pub fn new_connection_id(&self) -> u64 {
         self.lock().rng.next_u64()
     }
+}
+
+/// The station's state at `now` with the settings in `wifi`, in the Wi-Fi world of `config`.
+fn wifi_state(config: &SimDeviceConfig, wifi: &WifiMachine, now: Instant) -> SimWifiState {
+    let Some(applied) = wifi.applied_at else {
+        return SimWifiState::Disconnected;
+    };
+    let world = &config.world;
+    let elapsed = now.saturating_duration_since(applied);
+    let step = world.connect_time.max(Duration::from_millis(1));
+    if elapsed < step {
+        return SimWifiState::Connecting;
+    }
+    match world.join(&wifi.ssid, &wifi.passphrase, config.index) {
+        JoinOutcome::Connected { ip, channel, bssid } => SimWifiState::Connected {
+            ip,
+            ssid: wifi.ssid.clone(),
+            channel,
+            bssid,
+            since: applied + step,
+        },
+        JoinOutcome::DhcpTimeout => SimWifiState::Connecting,
+        outcome => {
+            let total = world.retries + 1;
+            let failed = u32::try_from(elapsed.as_millis() / step.as_millis())
+                .unwrap_or(u32::MAX)
+                .min(total);
+            if failed < total {
+                SimWifiState::AttemptFailed {
+                    remaining: total - failed,
+                }
+            } else {
+                SimWifiState::Failed {
+                    auth: outcome == JoinOutcome::AuthError,
+                }
+            }
+        }
+    }
+}
+
+/// With firmware in another process: tells it the Wi-Fi events it has not heard yet, so that it sees
+/// the station as `GetStatus` would report it now (PIPE.md, "Wi-Fi events"). A station that stays
+/// without an address ten times as long as a join takes is a DHCP timeout, as the simulator's own
+/// `aws-status` says.
+fn sync_wifi_to_firmware(config: &SimDeviceConfig, inner: &mut Inner, now: Instant) {
+    let Some(firmware) = inner.firmware.as_mut() else {
+        return;
+    };
+    let wanted = inner.wifi.applied_at.map(|applied| {
+        let event = match wifi_state(config, &inner.wifi, now) {
+            SimWifiState::Connected { ip, .. } => WifiEvent::GotIp(ip),
+            SimWifiState::Failed { auth: true } => WifiEvent::AuthFailed,
+            SimWifiState::Failed { auth: false } => WifiEvent::NotFound,
+            SimWifiState::Connecting
+                if now.saturating_duration_since(applied) > config.world.connect_time * 10 =>
+            {
+                WifiEvent::DhcpTimeout
+            }
+            SimWifiState::Connecting
+            | SimWifiState::AttemptFailed { .. }
+            | SimWifiState::Disconnected => WifiEvent::Applied,
+        };
+        (applied, event)
+    });
+    let mut events = Vec::new();
+    match (firmware.wifi_sent, wanted) {
+        (None, None) => {}
+        (Some(_), None) => events.push(WifiEvent::Reset),
+        (Some((sent_at, sent)), Some((applied, event))) if sent_at == applied => {
+            if sent != event {
+                events.push(event);
+            }
+        }
+        (sent, Some((_, event))) => {
+            if sent.is_some() {
+                events.push(WifiEvent::Reset);
+            }
+            events.push(WifiEvent::Applied);
+            if event != WifiEvent::Applied {
+                events.push(event);
+            }
+        }
+    }
+    for event in events {
+        if firmware.wifi_event(event).is_err() {
+            return;
+        }
+    }
+    firmware.wifi_sent = wanted;
 }

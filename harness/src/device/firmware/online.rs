@@ -26,6 +26,10 @@ impl SimDevice {
     /// Wi-Fi join and a time sync, fleet provisioning with the claim; the claim is wiped afterwards,
     /// whatever the outcome.
     pub(super) fn start_cloud(&self, inner: &mut Inner) {
+        if inner.firmware.is_some() {
+            // The firmware program runs its own cloud half when it hears of the address.
+            return;
+        }
         let (Some(cloud), Some(claim)) = (self.config.cloud.clone(), inner.claim.clone()) else {
             return;
         };

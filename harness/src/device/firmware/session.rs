@@ -21,6 +21,7 @@ impl SimDevice {
             rng,
             session,
             pending_claim,
+            firmware: inner_firmware,
             ..
         } = inner;
         if session.as_ref().map(|(id, _)| *id) != Some(session_id) {
@@ -32,6 +33,10 @@ impl SimDevice {
                 .breaks(BrokenBehaviour::KeepsPartialClaimAfterDrop)
             {
                 *pending_claim = None;
+            }
+            if let Some(firmware) = inner_firmware {
+                // The component discards a partial transfer when its session ends (PIPE.md).
+                let _ = firmware.session_ended();
             }
         }
         let Some((_, handshake)) = session.as_mut() else {
