@@ -63,6 +63,12 @@ pub struct ServeDeviceArgs {
     /// emulator's CA there, so the two may start in either order.
     #[arg(long, value_name = "PATH")]
     trust_ca: Option<std::path::PathBuf>,
+    /// The device's firmware for the claim extension and the cloud half: `rust` (the simulator's
+    /// own), `c` (the C component, firmware/esp-idf/claimlink_device, built with CMake on first use:
+    /// needs cmake and the Debian packages ./scripts/test installs), or the path of a program that
+    /// speaks its pipe protocol (firmware/esp-idf/claimlink_device/port/posix/PIPE.md).
+    #[arg(long, value_name = "rust|c|PATH", default_value = "rust")]
+    firmware: String,
 }
 
 impl ServeDeviceArgs {
@@ -94,6 +100,8 @@ impl ServeDeviceArgs {
         if self.stock_auto_stop {
             config.stock_auto_stop();
         }
+        config.external_firmware =
+            claimlink_harness::device::c_firmware::firmware_program(&self.firmware)?;
         config.cloud = self
             .trust_ca
             .as_deref()

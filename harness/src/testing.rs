@@ -48,15 +48,10 @@ use crate::emulator::{Emulator, EmulatorConfig, Template};
 use crate::providers::CredentialsSequence;
 use crate::world::{World, WorldOptions};
 
-mod c_firmware;
 pub mod claim_sources;
 mod recording;
 mod sleeping_phone;
 
-pub use c_firmware::{
-    build_c_firmware_host, c_firmware_build_dir, c_firmware_host, c_firmware_host_in,
-    c_firmware_source,
-};
 pub use sleeping_phone::SleepingPhoneClock;
 
 pub use recording::RecordingLink;
@@ -352,6 +347,15 @@ impl SimDeviceBuilder {
     /// Another link, with this builder's link settings, to `device` (a phone connecting again).
     pub fn link_to(&self, device: &Arc<SimDevice>) -> Arc<SimBleLink> {
         Arc::new(SimBleLink::connect(device.clone(), self.link.clone()))
+    }
+}
+
+/// The C component's host program, built once per process; panics with the reason when it cannot be
+/// built (a test that runs the C firmware cannot run without it).
+pub fn c_firmware_host() -> std::path::PathBuf {
+    match crate::device::c_firmware::c_firmware_host() {
+        Ok(path) => path,
+        Err(why) => panic!("the C firmware host program: {why}"),
     }
 }
 

@@ -111,6 +111,30 @@ fn every_case_passes_against_the_simulator() {
     assert!(stdout.contains("15 cases: 15 passed, 0 failed"), "{stdout}");
 }
 
+/// The C firmware component (firmware/esp-idf/claimlink_device) keeps the contract: every case
+/// passes against `serve-device --firmware <its host program>`, the cloud case included (the
+/// component provisions itself on the checker's emulator over MQTT with libmosquitto).
+#[test]
+fn every_case_passes_against_the_c_firmware() {
+    let host = claimlink_harness::testing::c_firmware_host();
+    let host = host.to_str().expect("utf-8 path");
+    let dir = ScratchDir::new("c-firmware");
+    let ca = dir.0.join("emulator-ca.pem");
+    let ca = ca.to_str().expect("utf-8 path");
+    let device = ServedDevice::start_with(None, &["--firmware", host, "--trust-ca", ca]);
+    let out = device.check_with(&["--wifi-ssid", "claimlink-lab", "--cloud", "--cloud-ca", ca]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for case in CASES {
+        assert!(line_of(&stdout, case).starts_with("PASS "), "{stdout}");
+    }
+    assert!(
+        line_of(&stdout, "cloud").contains("ACTIVE and attached"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("16 cases: 16 passed, 0 failed"), "{stdout}");
+}
+
 /// One broken variant: the case that checks its rule fails with a reason naming what is wrong.
 fn assert_caught(broken: BrokenBehaviour, case: &str, reason: &str) {
     let device = ServedDevice::start(Some(broken));

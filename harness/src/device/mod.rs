@@ -8,9 +8,11 @@
 //! * [`links`] — how the phone reaches it: the fake GATT table ([`gatt`]), the simulated BLE link
 //!   ([`ble`]) and HTTP ([`http`]);
 //! * [`wifi`] — the radio world around it;
+//! * [`c_firmware`] — the C component's host program as a device's firmware (built with CMake);
 //! * [`broken`] — contract rules a test device can be told to break (for the device checker).
 
 pub mod broken;
+pub mod c_firmware;
 pub mod cloud;
 pub mod firmware;
 pub mod links;

@@ -1,5 +1,5 @@
 //! The C firmware component (firmware/esp-idf/claimlink_device) as the firmware of simulated devices:
-//! its POSIX host program, built with CMake once per process.
+//! its POSIX host program, built with CMake, and the `--firmware` option of the CLI.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,12 +67,29 @@ pub fn build_c_firmware_host() -> Result<PathBuf, String> {
     Ok(c_firmware_host_in(&build))
 }
 
-/// The host program, built once per process ([`build_c_firmware_host`]). Panics with the reason when
-/// it cannot be built: a test that runs the C firmware cannot run without it.
-pub fn c_firmware_host() -> PathBuf {
+/// The host program, built once per process ([`build_c_firmware_host`]).
+pub fn c_firmware_host() -> Result<PathBuf, String> {
     static HOST: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match HOST.get_or_init(build_c_firmware_host) {
-        Ok(path) => path.clone(),
-        Err(why) => panic!("the C firmware host program: {why}"),
+    HOST.get_or_init(build_c_firmware_host).clone()
+}
+
+/// The CLI's `--firmware` value: `rust` (the simulator's own firmware: `None`), `c` (the C
+/// component's host program, built here with CMake if needed), or the path of a program that speaks
+/// the pipe protocol (PIPE.md).
+pub fn firmware_program(spec: &str) -> Result<Option<PathBuf>, String> {
+    match spec {
+        "rust" => Ok(None),
+        "c" => c_firmware_host().map(Some),
+        path => {
+            let path = PathBuf::from(path);
+            if path.is_file() {
+                Ok(Some(path))
+            } else {
+                Err(format!(
+                    "--firmware {}: not `rust`, `c`, or a program that exists",
+                    path.display()
+                ))
+            }
+        }
     }
 }
