@@ -151,19 +151,20 @@ int cl_bundle_key_der(const cl_device_t *dev, const ClaimBundle *b, cl_buf_t *ou
     } else {
         cap = b->private_key_der.len + 64;
     }
-    uint8_t *tmp = cl_alloc(cap);
-    if (tmp != NULL && load_key(dev, b, &pk)) {
-        int n = mbedtls_pk_write_key_der(&pk, tmp, cap); /* written at the end of tmp */
+    /* mbedTLS writes at the end of the buffer: the DER is moved to its start (no second copy). */
+    out->data = cl_alloc(cap);
+    if (out->data != NULL && load_key(dev, b, &pk)) {
+        int n = mbedtls_pk_write_key_der(&pk, out->data, cap);
         if (n > 0) {
-            out->data = cl_alloc((size_t)n);
-            if (out->data != NULL) {
-                memcpy(out->data, tmp + cap - (size_t)n, (size_t)n);
-                out->len = (size_t)n;
-                rc = 0;
-            }
+            memmove(out->data, out->data + cap - (size_t)n, (size_t)n);
+            mbedtls_platform_zeroize(out->data + n, cap - (size_t)n);
+            out->len = (size_t)n;
+            rc = 0;
         }
     }
-    cl_free(tmp); /* wipes */
+    if (rc != 0) {
+        cl_buf_wipe(out);
+    }
     mbedtls_pk_free(&pk);
     return rc;
 }

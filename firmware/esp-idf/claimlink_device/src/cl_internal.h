@@ -95,6 +95,9 @@ void cl_free(void *p);
 char *cl_strndup(const char *s, size_t max);
 void cl_buf_wipe(cl_buf_t *b);
 extern ProtobufCAllocator cl_pb_allocator;
+/** The bytes the core holds through cl_alloc now and at most since the last reset. */
+void cl_heap_stats(size_t *live, size_t *peak);
+void cl_heap_reset_peak(void);
 
 /* cl_log.c */
 void cl_log(const cl_device_t *dev, cl_log_level_t level, const char *fmt, ...)

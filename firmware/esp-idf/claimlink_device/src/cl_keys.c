@@ -12,26 +12,26 @@
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 
-/* Writes pk's private key as DER into a new wiped-on-free buffer. */
+/* Writes pk's private key as DER into a new wiped-on-free buffer, sized for the key: mbedTLS writes
+ * at the end of the buffer, and the DER is moved to its start (no second copy). */
 static int key_to_der(mbedtls_pk_context *pk, cl_buf_t *out)
 {
-    const size_t cap = 2400; /* RSA-2048 PKCS#1 is ~1200 bytes, RSA-4096 ~2350, P-256 SEC1 121 */
-    uint8_t *tmp = cl_alloc(cap);
-    if (tmp == NULL) {
+    /* P-256 SEC1 is 121 bytes; RSA PKCS#1 is 9 numbers of at most half the modulus, and n, d whole. */
+    size_t modulus = (mbedtls_pk_get_bitlen(pk) + 7) / 8;
+    size_t cap = mbedtls_pk_get_type(pk) == MBEDTLS_PK_RSA ? 5 * modulus + 64 : 160;
+    out->data = cl_alloc(cap);
+    if (out->data == NULL) {
         return -1;
     }
-    int n = mbedtls_pk_write_key_der(pk, tmp, cap); /* at the end of tmp */
-    int rc = -1;
-    if (n > 0) {
-        out->data = cl_alloc((size_t)n);
-        if (out->data != NULL) {
-            memcpy(out->data, tmp + cap - (size_t)n, (size_t)n);
-            out->len = (size_t)n;
-            rc = 0;
-        }
+    int n = mbedtls_pk_write_key_der(pk, out->data, cap);
+    if (n <= 0) {
+        cl_buf_wipe(out);
+        return -1;
     }
-    cl_free(tmp);
-    return rc;
+    memmove(out->data, out->data + cap - (size_t)n, (size_t)n);
+    mbedtls_platform_zeroize(out->data + n, cap - (size_t)n);
+    out->len = (size_t)n;
+    return 0;
 }
 
 /* The CSR's subject: CN = the client id when it is plain, else a fixed name (AWS ignores it). */

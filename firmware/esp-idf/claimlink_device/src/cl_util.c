@@ -18,6 +18,21 @@ typedef union {
     max_align_t align;
 } cl_header_t;
 
+/* What the core holds on the heap now and at most (single-threaded, like the core), for the
+ * footprint measurement (tools/footprint) and the tests. */
+static size_t heap_live, heap_peak;
+
+void cl_heap_stats(size_t *live, size_t *peak)
+{
+    *live = heap_live;
+    *peak = heap_peak;
+}
+
+void cl_heap_reset_peak(void)
+{
+    heap_peak = heap_live;
+}
+
 void *cl_alloc(size_t size)
 {
     if (size > SIZE_MAX - sizeof(cl_header_t)) {
@@ -28,6 +43,8 @@ void *cl_alloc(size_t size)
         return NULL;
     }
     h->size = size;
+    heap_live += sizeof(cl_header_t) + size;
+    heap_peak = heap_live > heap_peak ? heap_live : heap_peak;
     return h + 1;
 }
 
@@ -37,6 +54,7 @@ void cl_free(void *p)
         return;
     }
     cl_header_t *h = (cl_header_t *)p - 1;
+    heap_live -= sizeof(cl_header_t) + h->size;
     mbedtls_platform_zeroize(h, sizeof(cl_header_t) + h->size);
     free(h);
 }
