@@ -161,6 +161,10 @@ cl_stage_t cl_stage(const cl_device_t *dev);
 bool cl_cloud_finished(const cl_device_t *dev);
 /** True while a complete claim is held (committed, not yet used). */
 bool cl_holds_claim(const cl_device_t *dev);
+/** True while a claim transfer is in progress (a Begin without its commit). */
+bool cl_holds_partial_claim(const cl_device_t *dev);
+/** True while the cloud half runs (it holds its own copy of the claim until it ends). */
+bool cl_cloud_running(const cl_device_t *dev);
 
 #ifdef __cplusplus
 }

@@ -193,3 +193,8 @@ bool cl_holds_claim(const cl_device_t *dev)
 {
     return dev->claim.data != NULL;
 }
+
+bool cl_holds_partial_claim(const cl_device_t *dev)
+{
+    return dev->rx_active;
+}

@@ -527,3 +527,8 @@ bool cl_cloud_finished(const cl_device_t *dev)
 {
     return dev->cloud.state == CL_CLOUD_ENDED;
 }
+
+bool cl_cloud_running(const cl_device_t *dev)
+{
+    return dev->cloud.state != CL_CLOUD_OFF && dev->cloud.state != CL_CLOUD_ENDED;
+}

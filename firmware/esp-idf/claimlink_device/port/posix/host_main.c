@@ -24,6 +24,7 @@
 
 enum {
     F_CLAIM = 0x01, F_STATUS = 0x02, F_WIFI = 0x03, F_SESSION_ENDED = 0x04, F_SHUTDOWN = 0x05,
+    F_INSPECT = 0x06,
     F_ACK = 0x80, F_ANSWER = 0x81, F_HANDLER_FAILED = 0x82,
 };
 
@@ -166,6 +167,18 @@ static int handle_frame(host_t *h, uint8_t type, uint8_t *payload, size_t len)
         return write_frame(F_ACK, NULL, 0) ? 0 : -1;
     case F_SHUTDOWN:
         return write_frame(F_ACK, NULL, 0) ? 1 : -1;
+    case F_INSPECT: {
+        /* A test hook (PIPE.md): what the component holds in RAM, which aws-status cannot show. */
+        char state[64];
+        int n = snprintf(state, sizeof state, "claim=%s cloud=%s",
+                         cl_holds_partial_claim(h->dev) ? "partial"
+                         : cl_holds_claim(h->dev)       ? "held"
+                                                        : "none",
+                         cl_cloud_running(h->dev)    ? "running"
+                         : cl_cloud_finished(h->dev) ? "ended"
+                                                     : "idle");
+        return write_frame(F_ANSWER, (const uint8_t *)state, (size_t)n) ? 0 : -1;
+    }
     default:
         host_log(h, CL_LOG_ERROR, "protocol error: unknown frame type 0x%02x", type);
         return -1;
