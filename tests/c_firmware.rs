@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use claimlink_core::internal::proto::{CloudFailureKind, CloudStage};
-use claimlink_core::{NoListener, ProvisionError, Stage, WifiCredentials};
+use claimlink_core::{DeviceCredentials, NoListener, ProvisionError, Stage, WifiCredentials};
 use claimlink_harness::device::SimDevice;
 use claimlink_harness::emulator::Template;
 use claimlink_harness::testing::{self, expected_thing_options as options, lab_wifi};
-use claimlink_harness::testing::{EventRecorder, SimDeviceBuilder, WIPE_WAIT};
+use claimlink_harness::testing::{EventRecorder, SimDeviceBuilder, DEVICE_PASSWORD, WIPE_WAIT};
 use claimlink_harness::world::World;
 
 /// Device `index` of `world`, running the C component.
@@ -74,7 +74,11 @@ async fn the_c_firmware_provisions_over_ble_with_a_csr_and_the_cloud_confirms_it
     let world = testing::quick_world().await;
     let (device, link) = c_device(&world, 1).build();
     let events = EventRecorder::new();
-    let session = testing::connect(&world.provisioner, link).await;
+    let session = world
+        .provisioner
+        .connect(link, DeviceCredentials::password(DEVICE_PASSWORD), &events)
+        .await
+        .expect("session");
     let done = session
         .provision(&lab_wifi(), &options("SN-C-CSR"), &events)
         .await
