@@ -15,6 +15,7 @@
  */
 #include "claimlink_esp_idf.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
