@@ -104,8 +104,13 @@ static void reach(cl_device_t *dev, cl_stage_t stage)
 
 void cl_cloud_reset(cl_device_t *dev)
 {
+    /* The cloud half's own buffers and words; the claims the device holds are not its business. */
     cl_cloud_t *c = &dev->cloud;
-    finish(dev);
+    cl_buf_wipe(&c->claim);
+    cl_buf_wipe(&c->key_der);
+    cl_buf_wipe(&c->cert_der);
+    set_text(&c->ownership_token, NULL);
+    set_text(&c->pending_payload, NULL);
     set_text(&c->certificate_id, NULL);
     set_text(&c->thing_name, NULL);
     set_text(&c->error_code, NULL);
@@ -122,6 +127,7 @@ static uint64_t step_deadline(const cl_device_t *dev)
 void cl_cloud_start(cl_device_t *dev)
 {
     cl_cloud_t *c = &dev->cloud;
+    cl_cloud_reset(dev); /* a new run (a fresh claim after an earlier one ended) starts clean */
     ClaimBundle *b = cl_bundle_decode(dev->claim.data, dev->claim.len);
     if (b == NULL) { /* checked at commit: cannot happen */
         return;

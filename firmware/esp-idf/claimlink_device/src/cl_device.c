@@ -65,10 +65,11 @@ void cl_wifi_event(cl_device_t *dev, cl_wifi_event_t event, const uint8_t ip[4])
         snprintf(dev->ip4, sizeof dev->ip4, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
         cl_log(dev, CL_LOG_INFO, "got IP %s", dev->ip4);
         /* The claim this join uses: the one held at APPLIED, if it is still held. */
-        if (dev->cloud.state == CL_CLOUD_OFF && dev->claim.data != NULL && dev->applied_claim_gen != 0
+        bool idle = dev->cloud.state == CL_CLOUD_OFF || dev->cloud.state == CL_CLOUD_ENDED;
+        if (idle && dev->claim.data != NULL && dev->applied_claim_gen != 0
             && dev->applied_claim_gen == dev->claim_gen) {
-            cl_cloud_start(dev);
-        } else if (dev->cloud.state == CL_CLOUD_OFF) {
+            cl_cloud_start(dev); /* also after an earlier run ended: a fresh claim, a new join */
+        } else if (idle) {
             cl_log(dev, CL_LOG_INFO, "no claim for this join: Wi-Fi only");
         }
         break;

@@ -399,6 +399,21 @@ static void wifi_rules(void)
     CHECK(e.f.time_syncs == 0);
     CHECK(stage(&e) == CL_STAGE_WIFI_CONNECTED);
     teardown(&e);
+    /* After a run ended, a fresh claim and a new join start a new run from scratch. */
+    setup(&e, CL_KEYS_CSR, false, 0);
+    to_certificate_request(&e);
+    message(&e, CSR_TOPIC "/rejected", "{\"statusCode\":403,\"errorCode\":\"Forbidden\",\"errorMessage\":\"no\"}");
+    CHECK(stage(&e) == CL_STAGE_FAILED);
+    CHECK(fixture_commit(e.dev, 0) == 0);
+    cl_wifi_event(e.dev, CL_WIFI_RESET, NULL);
+    CHECK(stage(&e) == CL_STAGE_CLAIM_RECEIVED);
+    cl_wifi_event(e.dev, CL_WIFI_APPLIED, NULL);
+    cl_wifi_event(e.dev, CL_WIFI_GOT_IP, IP);
+    CHECK(e.f.time_syncs == 2);
+    CHECK(stage(&e) == CL_STAGE_WIFI_CONNECTED); /* the old failure is gone */
+    cl_on_time_synced(e.dev, true);
+    CHECK(e.f.connects == 2 && stage(&e) == CL_STAGE_TIME_SYNCED);
+    teardown(&e);
     /* The cloud half's end wipes a claim committed meanwhile. */
     setup(&e, CL_KEYS_CSR, false, 0);
     to_certificate_request(&e);

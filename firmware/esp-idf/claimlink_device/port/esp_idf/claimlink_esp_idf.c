@@ -15,6 +15,7 @@
  */
 #include "claimlink_esp_idf.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -283,8 +284,9 @@ static void sntp_wait(void)
     esp_err_t err = esp_netif_sntp_init(&config);
     if (err == ESP_OK) {
         err = esp_netif_sntp_sync_wait(pdMS_TO_TICKS(s.cfg.answer_timeout_ms));
+        esp_netif_sntp_deinit(); /* synced (or not): a later run initialises it again */
     }
-    s.time_synced = err == ESP_OK;
+    s.time_synced = s.time_synced || err == ESP_OK;
     xSemaphoreTakeRecursive(s.lock, portMAX_DELAY);
     cl_on_time_synced(s.dev, s.time_synced);
     xSemaphoreGiveRecursive(s.lock);
