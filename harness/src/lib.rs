@@ -10,6 +10,7 @@
 //! * [`chaos`] — the seeded fault campaign.
 //! * [`check_device`] — the device conformance checker (`check-device`).
 //! * [`demo`] — the CLI's main job.
+//! * [`rsa_key`] — RSA-2048 key generation and PKCS#1/PKCS#8 encoding for the emulator and devices.
 //! * [`testing`] — test support shared by claimlink's tests and benches (not for apps).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -20,5 +21,6 @@ pub mod demo;
 pub mod device;
 pub mod emulator;
 pub mod providers;
+pub mod rsa_key;
 pub mod testing;
 pub mod world;

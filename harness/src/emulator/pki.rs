@@ -7,13 +7,12 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::EmulatorError;
+use crate::rsa_key::RsaKey;
 
 /// A CA that can sign certificates.
 pub struct Authority {
@@ -162,10 +161,10 @@ impl Pki {
     pub fn create_keys_and_certificate(
         &self,
     ) -> Result<(String, String, Vec<u8>, Zeroizing<String>), EmulatorError> {
-        let rsa_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(pki_error)?;
-        let pkcs8 = rsa_key.to_pkcs8_der().map_err(pki_error)?;
+        let rsa_key = RsaKey::generate().map_err(pki_error)?;
+        let pkcs8 = rsa_key.to_pkcs8_der();
         let key = KeyPair::from_pkcs8_der_and_sign_algo(
-            &PrivatePkcs8KeyDer::from(pkcs8.as_bytes()),
+            &PrivatePkcs8KeyDer::from(pkcs8.as_slice()),
             &rcgen::PKCS_RSA_SHA256,
         )
         .map_err(pki_error)?;
@@ -182,7 +181,7 @@ impl Pki {
             hex::encode(Sha256::digest(&der)),
             cert.pem(),
             der,
-            rsa_key.to_pkcs1_pem(LineEnding::LF).map_err(pki_error)?,
+            rsa_key.to_pkcs1_pem(),
         ))
     }
 
@@ -193,10 +192,10 @@ impl Pki {
         not_before: SystemTime,
         validity: Duration,
     ) -> Result<IssuedCertificate, EmulatorError> {
-        let rsa_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(pki_error)?;
-        let pkcs8 = rsa_key.to_pkcs8_der().map_err(pki_error)?;
+        let rsa_key = RsaKey::generate().map_err(pki_error)?;
+        let pkcs8 = rsa_key.to_pkcs8_der();
         let key = KeyPair::from_pkcs8_der_and_sign_algo(
-            &PrivatePkcs8KeyDer::from(pkcs8.as_bytes()),
+            &PrivatePkcs8KeyDer::from(pkcs8.as_slice()),
             &rcgen::PKCS_RSA_SHA256,
         )
         .map_err(pki_error)?;
@@ -222,11 +221,8 @@ impl Pki {
             certificate_id: hex::encode(Sha256::digest(&der)),
             certificate_pem: cert.pem(),
             certificate_der: der,
-            private_key_pem: rsa_key.to_pkcs1_pem(LineEnding::LF).map_err(pki_error)?,
-            public_key_pem: rsa_key
-                .to_public_key()
-                .to_public_key_pem(LineEnding::LF)
-                .map_err(pki_error)?,
+            private_key_pem: rsa_key.to_pkcs1_pem(),
+            public_key_pem: rsa_key.public_key_pem(),
             not_before: start,
             not_after: end,
         })
