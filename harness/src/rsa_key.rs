@@ -12,8 +12,8 @@
 //! the top two bits set (so n has exactly 2048 bits), `e` = 65537 coprime to p − 1 and q − 1,
 //! |p − q| > 2^(1024 − 100), d = e⁻¹ mod lcm(p − 1, q − 1) (the smallest d, as mbedtls and the `rsa`
 //! crate's `from_p_q` compute it), and the CRT values dP, dQ, qInv. Candidates are sieved by the
-//! primes below 2^14 and then pass Miller–Rabin with base 2 and five random bases (FIPS 186-5 table
-//! B.1: five rounds for 1024-bit primes).
+//! primes below 2^14 and then pass six Miller–Rabin rounds (base 2, then five random bases), no fewer
+//! than FIPS 186-5 appendix B.3 asks for 1024-bit primes.
 
 use std::fmt;
 use std::sync::OnceLock;
