@@ -28,8 +28,8 @@ pub enum WifiFault {
 /// Options of `demo`.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
-    /// How many devices, provisioned concurrently.
-    pub devices: u8,
+    /// How many devices, provisioned concurrently (up to 65,535).
+    pub devices: u16,
     /// The negotiated ATT MTU.
     pub mtu: u16,
     /// Time per ATT round trip.
@@ -101,15 +101,29 @@ pub async fn run(
     options: &DemoOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Vec<DeviceReport>, String> {
+    run_on(options, progress, None).await
+}
+
+/// Runs the demo with the emulator on `emulator_runtime` when given ([`World::start_on`]).
+pub async fn run_on(
+    options: &DemoOptions,
+    progress: Arc<dyn Progress>,
+    emulator_runtime: Option<&tokio::runtime::Handle>,
+) -> Result<Vec<DeviceReport>, String> {
     let world = Arc::new(
-        World::start(WorldOptions {
-            claim_validity: options.claim_validity,
-            clock_skew_secs: options.clock_skew_secs,
-            poll_interval: Duration::from_millis(250),
-            safety_margin: Duration::from_secs(60).min(options.claim_validity / 3),
-        })
+        World::start_on(
+            WorldOptions {
+                claim_validity: options.claim_validity,
+                clock_skew_secs: options.clock_skew_secs,
+                poll_interval: Duration::from_millis(250),
+                safety_margin: Duration::from_secs(60).min(options.claim_validity / 3),
+            },
+            emulator_runtime,
+        )
         .await?,
     );
+    // Every device fetches one claim: the emulator generates their keys ahead.
+    world.emulator.reserve_keys(usize::from(options.devices));
     let mut runs = Vec::new();
     for i in 0..options.devices {
         let world = world.clone();
@@ -128,7 +142,7 @@ pub async fn run(
 
 async fn one_device(
     world: &World,
-    index: u8,
+    index: u16,
     options: &DemoOptions,
     progress: Arc<dyn Progress>,
 ) -> DeviceReport {
@@ -214,6 +228,7 @@ pub fn json_summary(reports: &[DeviceReport], options: &DemoOptions) -> Value {
                 "detail": e.detail,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "summary": crate::demo_summary::json(reports),
         "settings": {
             "mtu": options.mtu,
             "interval_ms": options.interval.as_millis() as u64,

@@ -88,7 +88,7 @@ pub(super) async fn one_run(
         Fault::LyingDone(DoneLie::WithOldCertificate) => other.name.clone(),
         _ => format!("chaos-{seed}-{index}"),
     };
-    let mut config = world.device_config((index % 250) as u8);
+    let mut config = world.device_config((index % 250) as u16);
     config.seed = seed.wrapping_add(index as u64);
     let mut validity = Duration::from_secs(300);
     let mut provisioner_config = world.provisioner.config().clone();

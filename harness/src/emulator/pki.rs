@@ -11,8 +11,8 @@ use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::key_pool::KeyPool;
 use super::EmulatorError;
-use crate::rsa_key::RsaKey;
 
 /// A CA that can sign certificates.
 pub struct Authority {
@@ -104,6 +104,8 @@ pub struct Pki {
     /// Signs device (permanent) certificates from `CreateKeysAndCertificate` and
     /// `CreateCertificateFromCsr`.
     pub device_ca: Authority,
+    /// RSA keys generated ahead for claims and `CreateKeysAndCertificate`.
+    pub keys: KeyPool,
 }
 
 impl Pki {
@@ -113,6 +115,7 @@ impl Pki {
             server_ca: Authority::new("claimlink emulator root CA")?,
             claim_ca: Authority::new("claimlink emulator claim CA")?,
             device_ca: Authority::new("claimlink emulator device CA")?,
+            keys: KeyPool::per_core(),
         })
     }
 
@@ -161,7 +164,7 @@ impl Pki {
     pub fn create_keys_and_certificate(
         &self,
     ) -> Result<(String, String, Vec<u8>, Zeroizing<String>), EmulatorError> {
-        let rsa_key = RsaKey::generate().map_err(pki_error)?;
+        let rsa_key = self.keys.take().map_err(pki_error)?;
         let pkcs8 = rsa_key.to_pkcs8_der();
         let key = KeyPair::from_pkcs8_der_and_sign_algo(
             &PrivatePkcs8KeyDer::from(pkcs8.as_slice()),
@@ -192,7 +195,7 @@ impl Pki {
         not_before: SystemTime,
         validity: Duration,
     ) -> Result<IssuedCertificate, EmulatorError> {
-        let rsa_key = RsaKey::generate().map_err(pki_error)?;
+        let rsa_key = self.keys.take().map_err(pki_error)?;
         let pkcs8 = rsa_key.to_pkcs8_der();
         let key = KeyPair::from_pkcs8_der_and_sign_algo(
             &PrivatePkcs8KeyDer::from(pkcs8.as_slice()),
