@@ -194,7 +194,10 @@ fn out_of_range_values_are_refused_before_anything_runs() {
             &["demo", "--claim-validity-secs", "18446744073709551615"][..],
             "--claim-validity-secs",
         ),
-        (&["demo", "--claim-validity-secs", "0"][..], "--claim-validity-secs"),
+        (
+            &["demo", "--claim-validity-secs", "0"][..],
+            "--claim-validity-secs",
+        ),
         (&["bench", "--devices", "100,0"][..], "--devices"),
     ] {
         let (ok, _, err) = run(args);
@@ -241,5 +244,8 @@ fn many_devices_end_in_a_compact_summary() {
     assert!(summary.contains("least claim time left: "), "{summary}");
     // No line per device (the progress lines name none either, past a screenful).
     assert!(!out.contains("PROV_001D"), "{out}");
-    assert!(!err.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {err}"
+    );
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use claimlink_core::internal::proto::CloudFailureKind;
 use claimlink_harness::device::cloud::{fleet_provision, FlowInput};
-use claimlink_harness::testing::{claim_identity, emulator, mqtt_endpoint, serial_parameters};
 use claimlink_harness::testing::TEMPLATE;
+use claimlink_harness::testing::{claim_identity, emulator, mqtt_endpoint, serial_parameters};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A port with nothing listening on it (bound, then closed).
