@@ -26,8 +26,12 @@ pub struct BenchRow {
     pub provisioned: usize,
     /// Devices whose certificate was issued with claim time left.
     pub deadlines_met: usize,
-    /// Wall time of the run (the emulator's start included).
+    /// Devices started per second (0: all at once).
+    pub arrivals_per_sec: u32,
+    /// Wall time of the run (the emulator's start and its keys generated ahead included).
     pub wall: Duration,
+    /// Of which: until the first device started (the emulator's start and its keys).
+    pub preparation: Duration,
     /// CPU time of the SDK (the process minus the other two).
     pub cpu_sdk: Duration,
     /// CPU time of the simulated devices.
@@ -47,7 +51,9 @@ impl BenchRow {
             "devices": self.devices,
             "provisioned": self.provisioned,
             "deadlines_met": self.deadlines_met,
+            "arrivals_per_sec": self.arrivals_per_sec,
             "wall_ms": self.wall.as_millis() as u64,
+            "preparation_ms": self.preparation.as_millis() as u64,
             "cpu_sdk_ms": self.cpu_sdk.as_millis() as u64,
             "cpu_simulator_ms": self.cpu_simulator.as_millis() as u64,
             "cpu_emulator_ms": self.cpu_emulator.as_millis() as u64,
@@ -63,7 +69,9 @@ impl BenchRow {
             devices: u16::try_from(v["devices"].as_u64()?).ok()?,
             provisioned: usize::try_from(v["provisioned"].as_u64()?).ok()?,
             deadlines_met: usize::try_from(v["deadlines_met"].as_u64()?).ok()?,
+            arrivals_per_sec: u32::try_from(v["arrivals_per_sec"].as_u64()?).ok()?,
             wall: ms("wall_ms")?,
+            preparation: ms("preparation_ms")?,
             cpu_sdk: ms("cpu_sdk_ms")?,
             cpu_simulator: ms("cpu_simulator_ms")?,
             cpu_emulator: ms("cpu_emulator_ms")?,
@@ -73,11 +81,16 @@ impl BenchRow {
     }
 }
 
-/// No live progress: the benchmark prints its table at the end.
-struct Silent;
+/// No live progress (the benchmark prints its table at the end); notes when the first device
+/// started, after the emulator's start and its keys generated ahead.
+struct Silent {
+    first_event: std::sync::OnceLock<Instant>,
+}
 
 impl Progress for Silent {
-    fn event(&self, _: &str, _: &claimlink_core::ProvisioningEvent) {}
+    fn event(&self, _: &str, _: &claimlink_core::ProvisioningEvent) {
+        let _ = self.first_event.set(Instant::now());
+    }
     fn finished(&self, _: &str, _: &Result<String, String>) {}
 }
 
@@ -92,7 +105,7 @@ fn met_deadline(report: &DeviceReport) -> bool {
 
 /// Runs `devices` devices in this process and measures them. Starts its own runtimes: call it from
 /// plain (non-async) code.
-pub fn run_one(devices: u16) -> Result<BenchRow, String> {
+pub fn run_one(devices: u16, arrivals_per_sec: u32) -> Result<BenchRow, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -111,15 +124,23 @@ pub fn run_one(devices: u16) -> Result<BenchRow, String> {
     cpu_time::enable(true);
     let options = DemoOptions {
         devices,
+        arrivals_per_sec,
         ..DemoOptions::default()
     };
     let start = Instant::now();
+    let silent = Arc::new(Silent {
+        first_event: std::sync::OnceLock::new(),
+    });
     let reports = runtime.block_on(demo::run_on(
         &options,
-        Arc::new(Silent),
+        silent.clone(),
         Some(emulator_runtime.handle()),
     ))?;
     let wall = start.elapsed();
+    let preparation = silent
+        .first_event
+        .get()
+        .map_or(Duration::ZERO, |t| t.duration_since(start));
     cpu_time::enable(false);
     let cpu_emulator = cpu_time::threads_named("emulator");
     let cpu_simulator = cpu_time::simulator().saturating_sub(sim_before);
@@ -129,7 +150,9 @@ pub fn run_one(devices: u16) -> Result<BenchRow, String> {
         devices,
         provisioned: reports.iter().filter(|r| r.outcome.is_ok()).count(),
         deadlines_met: reports.iter().filter(|r| met_deadline(r)).count(),
+        arrivals_per_sec,
         wall,
+        preparation,
         cpu_sdk: cpu_total
             .saturating_sub(cpu_emulator)
             .saturating_sub(cpu_simulator),
@@ -159,11 +182,13 @@ fn current_rss() -> u64 {
 pub fn table(rows: &[BenchRow]) -> String {
     let per = |d: Duration, n: u16| d.as_secs_f64() * 1000.0 / f64::from(n.max(1));
     let mut out = format!(
-        "{:>7} {:>11} {:>9} {:>8} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}\n",
+        "{:>7} {:>6} {:>11} {:>9} {:>8} {:>7} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}\n",
         "devices",
+        "arr/s",
         "provisioned",
         "deadline",
         "wall s",
+        "prep s",
         "SDK ms/dev",
         "sim ms/dev",
         "emu ms/dev",
@@ -177,11 +202,13 @@ pub fn table(rows: &[BenchRow]) -> String {
             .as_u64()
             .map_or("-".to_owned(), |ms| format!("{:.1} s", ms as f64 / 1000.0));
         out.push_str(&format!(
-            "{:>7} {:>11} {:>9} {:>8.1} {:>12.1} {:>12.1} {:>12.1} {:>12.0} {:>8.1} s {:>10}\n",
+            "{:>7} {:>6} {:>11} {:>9} {:>8.1} {:>7.1} {:>12.1} {:>12.1} {:>12.1} {:>12.0} {:>8.1} s {:>10}\n",
             r.devices,
+            if r.arrivals_per_sec == 0 { "all".to_owned() } else { r.arrivals_per_sec.to_string() },
             format!("{}/{}", r.provisioned, r.devices),
             format!("{}/{}", r.deadlines_met, r.devices),
             r.wall.as_secs_f64(),
+            r.preparation.as_secs_f64(),
             per(r.cpu_sdk, r.devices),
             per(r.cpu_simulator, r.devices),
             per(r.cpu_emulator, r.devices),

@@ -39,6 +39,9 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=TEN_YEARS_SECS as u64))]
     pub claim_validity_secs: u64,
+    /// Start the devices this many a second, as installers arrive (0: all at once).
+    #[arg(long, default_value_t = 0)]
+    pub arrivals_per_sec: u32,
     /// Print a machine-readable summary as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -56,6 +59,7 @@ impl Default for DemoArgs {
             wifi_fault: None,
             clock_skew_secs: 0,
             claim_validity_secs: 300,
+            arrivals_per_sec: 0,
             json: false,
             timeline: None,
         }
@@ -88,6 +92,7 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
         },
         clock_skew_secs: args.clock_skew_secs,
         claim_validity: Duration::from_secs(args.claim_validity_secs),
+        arrivals_per_sec: args.arrivals_per_sec,
     };
     if !args.json {
         println!(
@@ -144,6 +149,9 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "100,300,1000",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub devices: Vec<u16>,
+    /// Start the devices this many a second (0: all at once).
+    #[arg(long, default_value_t = 0)]
+    pub arrivals_per_sec: u32,
     /// Print the rows as JSON lines instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -155,7 +163,7 @@ pub struct BenchArgs {
 /// Runs `bench`.
 pub fn bench(args: BenchArgs) -> ExitCode {
     if let Some(n) = args.one {
-        return match bench::run_one(n) {
+        return match bench::run_one(n, args.arrivals_per_sec) {
             Ok(row) => {
                 println!("{}", row.to_json());
                 ExitCode::SUCCESS
@@ -180,6 +188,7 @@ pub fn bench(args: BenchArgs) -> ExitCode {
         }
         let output = std::process::Command::new(&exe)
             .args(["bench", "--one", &n.to_string()])
+            .args(["--arrivals-per-sec", &args.arrivals_per_sec.to_string()])
             .stderr(std::process::Stdio::inherit())
             .output();
         let row = output.map_err(|e| e.to_string()).and_then(|o| {

@@ -72,7 +72,17 @@ impl Summary {
 fn outcome_class(outcome: &Result<String, String>) -> String {
     match outcome {
         Ok(_) => "provisioned".to_owned(),
-        Err(e) => format!("failed: {}", e.split(':').next().unwrap_or(e)),
+        Err(e) => {
+            let head = e.split(':').next().unwrap_or(e);
+            // A quoted name (a thing, a device) is the per-device detail: dropped.
+            let class: String = head
+                .split('"')
+                .enumerate()
+                .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
+                .collect::<Vec<_>>()
+                .join("\"");
+            format!("failed: {class}")
+        }
     }
 }
 
@@ -197,4 +207,78 @@ pub fn json(reports: &[DeviceReport]) -> Value {
         "least_claim_time_left_at_handover_ms": s.least_left_at_handover.map(ms),
         "least_claim_time_left_at_certificate_ms": s.least_left_at_certificate.map(ms),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &str, outcome: Result<String, String>, online_s: u64) -> DeviceReport {
+        let at = |stage, s: u64| claimlink_core::ProvisioningEvent {
+            stage,
+            claim_time_left: Some(Duration::from_secs(300 - s)),
+            elapsed: Duration::from_secs(s),
+            detail: None,
+        };
+        DeviceReport {
+            name: name.into(),
+            outcome,
+            certificate_id: None,
+            claim_time_left_at_handover: Some(Duration::from_secs(290)),
+            events: vec![
+                at(Stage::ClaimSent, 1),
+                at(Stage::CertificateIssued, online_s - 1),
+                at(Stage::ReconnectedWithPermanent, online_s),
+            ],
+            total: Duration::from_secs(online_s + 1),
+        }
+    }
+
+    #[test]
+    fn outcomes_group_without_per_device_names_and_times_are_spread() {
+        let reports = vec![
+            report("a", Ok("t-a".into()), 10),
+            report("b", Ok("t-b".into()), 20),
+            report("c", Ok("t-c".into()), 30),
+            report(
+                "d",
+                Err("the cloud does not confirm thing \"t-d\"".into()),
+                5,
+            ),
+            report(
+                "e",
+                Err("the cloud does not confirm thing \"t-e\"".into()),
+                5,
+            ),
+            report(
+                "f",
+                Err("could not reach the service (timed out): no answer".into()),
+                5,
+            ),
+        ];
+        let s = summarize(&reports);
+        assert_eq!(
+            s.outcomes,
+            BTreeMap::from([
+                ("provisioned".to_owned(), 3),
+                (
+                    "failed: the cloud does not confirm thing \"…\"".to_owned(),
+                    2
+                ),
+                (
+                    "failed: could not reach the service (timed out)".to_owned(),
+                    1
+                ),
+            ])
+        );
+        assert_eq!(s.time_to_online.p50, Duration::from_secs(20));
+        assert_eq!(s.time_to_online.max, Duration::from_secs(30));
+        assert_eq!(s.least_left_at_certificate, Some(Duration::from_secs(271)));
+        let text = text(&reports);
+        assert!(text.contains("6 devices:"), "{text}");
+        assert!(
+            text.contains("time to online: p50 20.0 s, p95 30.0 s, max 30.0 s"),
+            "{text}"
+        );
+    }
 }

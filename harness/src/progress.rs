@@ -56,6 +56,9 @@ impl Progress for Bars {
     fn event(&self, device: &str, event: &ProvisioningEvent) {
         self.bar(device).set_message(describe(event));
     }
+    fn note(&self, text: &str) {
+        let _ = self.multi.println(text);
+    }
     fn finished(&self, device: &str, outcome: &Result<String, String>) {
         let bar = self.bar(device);
         match outcome {
@@ -74,6 +77,9 @@ impl Finish for Bars {
 struct Lines;
 
 impl Progress for Lines {
+    fn note(&self, text: &str) {
+        println!("{text}");
+    }
     fn event(&self, device: &str, event: &ProvisioningEvent) {
         println!(
             "[{:>7.3} s] {device:<11} {}",
@@ -143,6 +149,12 @@ impl TallyCounts {
 }
 
 impl Progress for Tally {
+    fn note(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
     fn event(&self, device: &str, event: &ProvisioningEvent) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         counts.at.insert(device.to_owned(), event.stage.name());

@@ -139,6 +139,23 @@ impl KeyPool {
         }
     }
 
+    /// Blocks until `keys` keys are ready (or the pool is closed or cannot generate). Call it off the
+    /// async runtime.
+    pub fn wait_ready(&self, keys: usize) -> Result<(), RsaKeyError> {
+        let mut stock = self.shared.lock();
+        while stock.keys.len() < keys && !stock.closed {
+            if let Some(e) = stock.error.take() {
+                return Err(e);
+            }
+            stock = self
+                .shared
+                .changed
+                .wait(stock)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        Ok(())
+    }
+
     /// How the pool has served so far.
     pub fn stats(&self) -> KeyPoolStats {
         let stock = self.shared.lock();

@@ -187,6 +187,16 @@ impl Emulator {
         self.shared.pki.keys.reserve(keys);
     }
 
+    /// Waits until `keys` keys are ready in the pool (announce them with
+    /// [`reserve_keys`](Self::reserve_keys) first).
+    pub async fn wait_for_keys(&self, keys: usize) -> Result<(), EmulatorError> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.pki.keys.wait_ready(keys))
+            .await
+            .map_err(pki::pki_error)?
+            .map_err(pki::pki_error)
+    }
+
     /// How the key pool has served so far.
     pub fn key_pool_stats(&self) -> key_pool::KeyPoolStats {
         self.shared.pki.keys.stats()
