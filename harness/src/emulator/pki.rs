@@ -203,7 +203,12 @@ impl Pki {
         )
         .map_err(pki_error)?;
         let start = whole_seconds(not_before);
-        let end = start + validity;
+        // Saturates at the end of year 9999, the last time X.509 can state (a validity of
+        // `u64::MAX` seconds used to overflow here and panic).
+        let latest = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        let end = start
+            .checked_add(validity)
+            .map_or(latest, |end| end.min(latest));
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(pki_error)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "AWS IoT Certificate");
@@ -260,12 +265,28 @@ fn whole_seconds(t: SystemTime) -> SystemTime {
 }
 
 fn to_offset(t: SystemTime) -> time::OffsetDateTime {
-    time::OffsetDateTime::from(t)
+    let since_epoch = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    time::OffsetDateTime::UNIX_EPOCH
+        .checked_add(time::Duration::seconds(
+            i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
+        ))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_validity_saturates_at_the_end_of_year_9999() -> Result<(), EmulatorError> {
+        let pki = Pki::generate()?;
+        let claim = pki.issue_claim(SystemTime::now(), Duration::MAX)?;
+        assert_eq!(
+            claim.not_after,
+            UNIX_EPOCH + Duration::from_secs(253_402_300_799)
+        );
+        Ok(())
+    }
 
     #[test]
     fn claims_are_rsa_2048_and_named_by_their_hash() -> Result<(), EmulatorError> {
