@@ -129,13 +129,20 @@ impl Clock for SkewedClock {
     }
 }
 
-/// `t` moved by `secs` seconds (either direction), saturating at the epoch.
+/// The latest time [`shift`] reaches: the end of year 9999, the last instant X.509 can state (and one
+/// every platform's `SystemTime` holds).
+const LATEST: Duration = Duration::from_secs(253_402_300_799);
+
+/// `t` moved by `secs` seconds (either direction), saturating at the epoch and at the end of year 9999.
 pub(crate) fn shift(t: SystemTime, secs: i64) -> SystemTime {
     let magnitude = Duration::from_secs(secs.unsigned_abs());
+    let latest = UNIX_EPOCH + LATEST;
     if secs >= 0 {
-        t + magnitude
+        t.checked_add(magnitude)
+            .map_or(latest, |shifted| shifted.min(latest))
     } else {
-        t.checked_sub(magnitude).unwrap_or(UNIX_EPOCH)
+        t.checked_sub(magnitude)
+            .map_or(UNIX_EPOCH, |shifted| shifted.max(UNIX_EPOCH))
     }
 }
 
@@ -541,5 +548,12 @@ mod tests {
         let behind = SkewedClock::new(-600).now();
         let diff = signed_secs_between(ahead, behind);
         assert!((1199..=1201).contains(&diff), "{diff}");
+    }
+
+    #[test]
+    fn extreme_skews_saturate_instead_of_panicking() {
+        assert_eq!(SkewedClock::new(i64::MAX).now(), UNIX_EPOCH + LATEST);
+        assert_eq!(SkewedClock::new(i64::MIN).now(), UNIX_EPOCH);
+        assert_eq!(shift(UNIX_EPOCH + LATEST, 1), UNIX_EPOCH + LATEST);
     }
 }

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use claimlink_core::DeviceCredentials;
 use claimlink_core::ThingName;
 use claimlink_core::WifiCredentials;
-use claimlink_core::{
-    ProvisionError, ProvisionOptions, ProvisioningEvent, ProvisioningListener, Stage,
-};
+use claimlink_core::{ProvisionError, ProvisionOptions, ProvisioningEvent, ProvisioningListener};
 use serde_json::{json, Value};
 
 use crate::device::SimDevice;
@@ -28,8 +26,8 @@ pub enum WifiFault {
 /// Options of `demo`.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
-    /// How many devices, provisioned concurrently.
-    pub devices: u8,
+    /// How many devices, provisioned concurrently (up to 65,535).
+    pub devices: u16,
     /// The negotiated ATT MTU.
     pub mtu: u16,
     /// Time per ATT round trip.
@@ -40,6 +38,8 @@ pub struct DemoOptions {
     pub clock_skew_secs: i64,
     /// How long claims are valid.
     pub claim_validity: Duration,
+    /// Devices start this many a second (as installers arrive), or all at once when 0.
+    pub arrivals_per_sec: u32,
 }
 
 impl Default for DemoOptions {
@@ -51,11 +51,12 @@ impl Default for DemoOptions {
             wifi_fault: None,
             clock_skew_secs: 0,
             claim_validity: Duration::from_secs(300),
+            arrivals_per_sec: 0,
         }
     }
 }
 
-/// What happened to one device.
+/// What happened to one device (its times are counted from its own start).
 #[derive(Clone, Debug)]
 pub struct DeviceReport {
     /// Its BLE name.
@@ -78,6 +79,8 @@ pub trait Progress: Send + Sync {
     fn event(&self, device: &str, event: &ProvisioningEvent);
     /// `device` finished.
     fn finished(&self, device: &str, outcome: &Result<String, String>);
+    /// Something about the whole run (a line for a person).
+    fn note(&self, _text: &str) {}
 }
 
 struct Listener {
@@ -101,17 +104,54 @@ pub async fn run(
     options: &DemoOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Vec<DeviceReport>, String> {
+    run_on(options, progress, None).await
+}
+
+/// Runs the demo with the emulator on `emulator_runtime` when given ([`World::start_on`]).
+pub async fn run_on(
+    options: &DemoOptions,
+    progress: Arc<dyn Progress>,
+    emulator_runtime: Option<&tokio::runtime::Handle>,
+) -> Result<Vec<DeviceReport>, String> {
     let world = Arc::new(
-        World::start(WorldOptions {
-            claim_validity: options.claim_validity,
-            clock_skew_secs: options.clock_skew_secs,
-            poll_interval: Duration::from_millis(250),
-            safety_margin: Duration::from_secs(60).min(options.claim_validity / 3),
-        })
+        World::start_on(
+            WorldOptions {
+                claim_validity: options.claim_validity,
+                clock_skew_secs: options.clock_skew_secs,
+                poll_interval: Duration::from_millis(250),
+                safety_margin: Duration::from_secs(60).min(options.claim_validity / 3),
+            },
+            emulator_runtime,
+        )
         .await?,
     );
+    // Every device fetches one claim: the emulator generates their keys ahead, and the devices start
+    // once they are ready (AWS makes a claim's key in hardware in no time; here each costs ~70 ms of
+    // CPU, which a thousand devices at once would otherwise wait for, timing out).
+    let keys = usize::from(options.devices);
+    world.emulator.reserve_keys(keys);
+    if keys > 1 {
+        progress.note(&format!(
+            "the emulator generates {keys} RSA-2048 claim keys ahead (AWS does it in hardware)…"
+        ));
+        let started = Instant::now();
+        world
+            .emulator
+            .wait_for_keys(keys)
+            .await
+            .map_err(|e| e.to_string())?;
+        progress.note(&format!(
+            "{keys} claim keys ready in {:.1} s; the devices start",
+            started.elapsed().as_secs_f64()
+        ));
+    }
     let mut runs = Vec::new();
+    let started = Instant::now();
     for i in 0..options.devices {
+        if options.arrivals_per_sec > 0 {
+            let due = Duration::from_secs_f64(f64::from(i) / f64::from(options.arrivals_per_sec));
+            tokio::time::sleep_until((started + due).into()).await;
+        }
         let world = world.clone();
         let progress = progress.clone();
         let options = options.clone();
@@ -128,7 +168,7 @@ pub async fn run(
 
 async fn one_device(
     world: &World,
-    index: u8,
+    index: u16,
     options: &DemoOptions,
     progress: Arc<dyn Progress>,
 ) -> DeviceReport {
@@ -214,6 +254,7 @@ pub fn json_summary(reports: &[DeviceReport], options: &DemoOptions) -> Value {
                 "detail": e.detail,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "summary": crate::demo_summary::json(reports),
         "settings": {
             "mtu": options.mtu,
             "interval_ms": options.interval.as_millis() as u64,
@@ -221,58 +262,4 @@ pub fn json_summary(reports: &[DeviceReport], options: &DemoOptions) -> Value {
             "clock_skew_s": options.clock_skew_secs,
         },
     })
-}
-
-/// A picture of each device's stages against the claim's window, as SVG.
-pub fn timeline_svg(reports: &[DeviceReport], window: Duration) -> String {
-    let width = 900.0;
-    let left = 120.0;
-    let row = 34.0;
-    let height = 60.0 + row * reports.len() as f64;
-    let span = window.as_secs_f64().max(1.0);
-    let x = |d: Duration| left + (width - left - 20.0) * (d.as_secs_f64() / span).min(1.0);
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
-         <text x=\"{left}\" y=\"16\">claim window: {} s (each row: one device; dots: stages)</text>\n",
-        window.as_secs()
-    );
-    for (i, r) in reports.iter().enumerate() {
-        let y = 40.0 + row * i as f64;
-        let handover = r
-            .events
-            .iter()
-            .find(|e| e.stage == Stage::ClaimSent)
-            .map(|e| e.elapsed)
-            .unwrap_or_default();
-        let end = r.events.last().map(|e| e.elapsed).unwrap_or_default();
-        let color = if r.outcome.is_ok() {
-            "#2a9d4b"
-        } else {
-            "#c0392b"
-        };
-        svg.push_str(&format!(
-            "<text x=\"6\" y=\"{}\">{}</text>\n",
-            y + 4.0,
-            r.name
-        ));
-        svg.push_str(&format!(
-            "<line x1=\"{left}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#ddd\" stroke-width=\"8\"/>\n",
-            width - 20.0
-        ));
-        svg.push_str(&format!(
-            "<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{color}\" stroke-width=\"8\"/>\n",
-            x(handover),
-            x(end).max(x(handover) + 1.0)
-        ));
-        for e in &r.events {
-            svg.push_str(&format!(
-                "<circle cx=\"{:.1}\" cy=\"{y}\" r=\"3\" fill=\"#222\"><title>{:?} at {:.2} s</title></circle>\n",
-                x(e.elapsed),
-                e.stage,
-                e.elapsed.as_secs_f64()
-            ));
-        }
-    }
-    svg.push_str("</svg>\n");
-    svg
 }

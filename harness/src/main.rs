@@ -2,11 +2,9 @@
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
-use std::time::Duration;
-
-use claimlink_harness::demo::{self, DemoOptions};
 
 mod check;
+mod demo_cli;
 mod progress;
 mod real_ble;
 mod serve_device;
@@ -16,7 +14,10 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "claimlink-harness",
     version,
-    about = "claimlink's desktop harness: AWS IoT emulator, simulated devices, CLI"
+    about = "claimlink's desktop harness: AWS IoT emulator, simulated devices, CLI",
+    after_help = "Without a command, runs `demo` with its defaults (one simulated device).\n\
+                  CLAIMLINK_LOG sets what is logged to standard error, as a tracing filter \
+                  (default `warn`; e.g. CLAIMLINK_LOG=debug or CLAIMLINK_LOG=claimlink_core=debug)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -76,9 +77,9 @@ enum Command {
     /// Run the emulator and N simulated devices over HTTP on 127.0.0.1 until interrupted, printing the
     /// endpoints (for binding tests and app developers).
     Serve {
-        /// How many simulated devices.
-        #[arg(long, default_value_t = 1)]
-        devices: u8,
+        /// How many simulated devices (1 to 65535).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        devices: u16,
         /// How long the simulated devices take to join Wi-Fi, in milliseconds.
         #[arg(long, default_value_t = 100)]
         wifi_join_ms: u64,
@@ -101,33 +102,13 @@ enum Command {
     /// from a file or the environment (CLAIMLINK_DEVICE_PASSWORD, or CLAIMLINK_DEVICE_POP for Sec1),
     /// never from the command line.
     CheckDevice(check::CheckDeviceArgs),
-    /// Provision simulated devices end to end on the embedded emulator, with live progress.
-    Demo {
-        /// How many devices, provisioned concurrently.
-        #[arg(long, default_value_t = 1)]
-        devices: u8,
-        /// The negotiated BLE ATT MTU (23, 185, 512…).
-        #[arg(long, default_value_t = 185)]
-        mtu: u16,
-        /// Time per BLE round trip (the connection interval), in milliseconds.
-        #[arg(long, default_value_t = 30)]
-        interval_ms: u64,
-        /// Make a Wi-Fi mistake: `auth` (wrong passphrase first, then corrected) or `not-found`.
-        #[arg(long, value_parser = ["auth", "not-found"])]
-        wifi_fault: Option<String>,
-        /// Pretend the phone's clock is off by this many seconds (the time left must not change).
-        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
-        clock_skew_secs: i64,
-        /// How long the emulator's claims are valid, in seconds.
-        #[arg(long, default_value_t = 300)]
-        claim_validity_secs: u64,
-        /// Print a machine-readable summary as JSON instead of the table.
-        #[arg(long)]
-        json: bool,
-        /// Draw each device's stages against the claim window to FILE (.svg or .html).
-        #[arg(long, value_name = "FILE")]
-        timeline: Option<std::path::PathBuf>,
-    },
+    /// Provision simulated devices end to end on the embedded emulator, with live progress (the
+    /// default command).
+    Demo(demo_cli::DemoArgs),
+    /// Provision many simulated devices in one run per size (100, 300 and 1,000 by default), each
+    /// size in a process of its own, and print provisioned count, wall time, CPU per device (SDK,
+    /// simulator, emulator) and peak memory per device.
+    Bench(demo_cli::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -137,18 +118,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Demo {
-        devices: 1,
-        mtu: 185,
-        interval_ms: 30,
-        wifi_fault: None,
-        clock_skew_secs: 0,
-        claim_validity_secs: 300,
-        json: false,
-        timeline: None,
-    });
+    let command = cli
+        .command
+        .unwrap_or(Command::Demo(demo_cli::DemoArgs::default()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -191,115 +166,31 @@ fn main() -> ExitCode {
             wifi_join_ms,
             json,
         } => exit_code(runtime.block_on(serve(
-            devices.max(1),
+            devices,
             std::time::Duration::from_millis(wifi_join_ms),
             json,
         ))),
         Command::Emulator { out } => exit_code(runtime.block_on(run_emulator(out))),
         Command::CheckDevice(args) => runtime.block_on(check::run(args)),
         Command::ServeDevice(args) => exit_code(runtime.block_on(serve_device::serve_device(args))),
-        Command::Demo {
-            devices,
-            mtu,
-            interval_ms,
-            wifi_fault,
-            clock_skew_secs,
-            claim_validity_secs,
-            json,
-            timeline,
-        } => {
-            let options = DemoOptions {
-                devices: devices.max(1),
-                mtu,
-                interval: Duration::from_millis(interval_ms),
-                wifi_fault: match wifi_fault.as_deref() {
-                    Some("auth") => Some(demo::WifiFault::Auth),
-                    Some(_) => Some(demo::WifiFault::NotFound),
-                    None => None,
-                },
-                clock_skew_secs,
-                claim_validity: Duration::from_secs(claim_validity_secs),
-            };
-            if !json {
-                println!(
-                    "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over BLE (MTU {mtu}, {interval_ms} ms/round trip)",
-                    options.devices
-                );
-                if clock_skew_secs != 0 {
-                    println!("phone clock skewed by {clock_skew_secs:+} s");
-                }
-            }
-            let progress = progress::for_terminal(json);
-            let result = runtime.block_on(demo::run(&options, progress.clone()));
-            progress.done();
-            let reports = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            if let Some(path) = timeline {
-                let svg = demo::timeline_svg(&reports, options.claim_validity);
-                let text = if path.extension().is_some_and(|e| e == "html") {
-                    format!("<!doctype html><html><head><meta charset=\"utf-8\"><title>claimlink timeline</title></head><body>{svg}</body></html>\n")
-                } else {
-                    svg
-                };
-                if let Err(e) = std::fs::write(&path, text) {
-                    eprintln!("error: cannot write {}: {e}", path.display());
-                    return ExitCode::FAILURE;
-                }
-            }
-            if json {
-                println!("{}", demo::json_summary(&reports, &options));
-            } else {
-                println!();
-                println!(
-                    "{:<11} {:<12} {:<22} {:<18} {:>18} {:>9}",
-                    "device", "outcome", "thing", "certificate", "left at hand-over", "total"
-                );
-                for r in &reports {
-                    let (outcome, thing) = match &r.outcome {
-                        Ok(t) => ("provisioned", t.clone()),
-                        Err(e) => ("FAILED", e.clone()),
-                    };
-                    println!(
-                        "{:<11} {:<12} {:<22} {:<18} {:>16.1} s {:>7.1} s",
-                        r.name,
-                        outcome,
-                        thing,
-                        r.certificate_id
-                            .as_deref()
-                            .map(|c| format!("{}…", &c[..c.len().min(16)]))
-                            .unwrap_or_default(),
-                        r.claim_time_left_at_handover
-                            .map(|d| d.as_secs_f64())
-                            .unwrap_or(0.0),
-                        r.total.as_secs_f64()
-                    );
-                }
-            }
-            if reports.iter().all(|r| r.outcome.is_ok())
-                || wifi_fault.as_deref() == Some("not-found")
-            {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Command::Demo(args) => demo_cli::demo(args, &runtime),
+        Command::Bench(args) => demo_cli::bench(args),
     }
 }
 
 async fn run_emulator(out: std::path::PathBuf) -> Result<(), String> {
     use claimlink_harness::emulator::{Emulator, EmulatorConfig};
+    // The directory first: a path that cannot be made fails before the emulator starts.
+    std::fs::create_dir_all(&out)
+        .map_err(|e| format!("error: cannot create the directory {}: {e}", out.display()))?;
     let emulator = Emulator::start(EmulatorConfig::default())
         .await
         .map_err(|e| e.to_string())?;
     let claim = emulator.claim_via_backend("claimlink-demo").await?;
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let write = |name: &str, text: &str| {
-        std::fs::write(out.join(name), text).map_err(|e| format!("{name}: {e}"))
+        let path = out.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| format!("error: cannot write {}: {e}", path.display()))
     };
     write("ca.pem", emulator.ca_pem())?;
     write("claim.pem", claim.certificate().pem())?;
@@ -319,7 +210,7 @@ async fn run_emulator(out: std::path::PathBuf) -> Result<(), String> {
     Ok(())
 }
 
-async fn serve(devices: u8, wifi_join: std::time::Duration, json: bool) -> Result<(), String> {
+async fn serve(devices: u16, wifi_join: std::time::Duration, json: bool) -> Result<(), String> {
     use claimlink_harness::device::http::HttpDevice;
     use claimlink_harness::world::{World, WorldOptions};
     let world = World::start(WorldOptions::default()).await?;
@@ -367,13 +258,22 @@ async fn serve(devices: u8, wifi_join: std::time::Duration, json: bool) -> Resul
             "bearer token: {}",
             info["bearer_token"].as_str().unwrap_or("")
         );
+        println!("provisioning template: claimlink-demo (parameter: SerialNumber)");
+        println!(
+            "Wi-Fi network the devices see: claimlink-lab, passphrase \"correct horse battery\""
+        );
         for d in &info["devices"].as_array().cloned().unwrap_or_default() {
             println!(
-                "device {} at {} (Sec2 wifiprov / abcd1234)",
+                "device {} at {} (Sec2 wifiprov / abcd1234), SerialNumber={}",
                 d["name"].as_str().unwrap_or(""),
-                d["url"].as_str().unwrap_or("")
+                d["url"].as_str().unwrap_or(""),
+                d["template_parameters"]["SerialNumber"]
+                    .as_str()
+                    .unwrap_or("")
             );
         }
+        println!("CA certificate (trust it for the control plane and MQTT):");
+        print!("{}", e.ca_pem());
         println!("Ctrl-C to stop.");
     }
     use std::io::Write;

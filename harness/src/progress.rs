@@ -1,12 +1,14 @@
-//! Live progress for the demo: bars on a terminal, plain lines otherwise, nothing with `--json`.
+//! Live progress for the demo: bars on a terminal, plain lines otherwise, nothing with `--json`; past
+//! a screenful of devices, one tally (a single bar, or a line per tenth of the devices finished).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use claimlink_core::ProvisioningEvent;
 use claimlink_harness::demo::Progress;
+use claimlink_harness::demo_summary::SCREENFUL;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 pub trait Finish: Progress {
@@ -54,6 +56,9 @@ impl Progress for Bars {
     fn event(&self, device: &str, event: &ProvisioningEvent) {
         self.bar(device).set_message(describe(event));
     }
+    fn note(&self, text: &str) {
+        let _ = self.multi.println(text);
+    }
     fn finished(&self, device: &str, outcome: &Result<String, String>) {
         let bar = self.bar(device);
         match outcome {
@@ -72,6 +77,9 @@ impl Finish for Bars {
 struct Lines;
 
 impl Progress for Lines {
+    fn note(&self, text: &str) {
+        println!("{text}");
+    }
     fn event(&self, device: &str, event: &ProvisioningEvent) {
         println!(
             "[{:>7.3} s] {device:<11} {}",
@@ -103,10 +111,108 @@ impl Finish for Quiet {
     fn done(&self) {}
 }
 
-/// Picks bars, lines or silence.
-pub fn for_terminal(json: bool) -> Arc<dyn FinishProgress> {
+/// Counts for many devices: how many are at each stage, and how many finished each way.
+struct Tally {
+    devices: usize,
+    bar: Option<ProgressBar>,
+    counts: Mutex<TallyCounts>,
+}
+
+#[derive(Default)]
+struct TallyCounts {
+    /// Each device's latest stage.
+    at: HashMap<String, &'static str>,
+    provisioned: usize,
+    failed: usize,
+    /// The last tenth printed (lines mode).
+    tenths: usize,
+}
+
+impl TallyCounts {
+    fn line(&self) -> String {
+        let mut stages: BTreeMap<&str, usize> = BTreeMap::new();
+        for stage in self.at.values() {
+            *stages.entry(stage).or_default() += 1;
+        }
+        let busy: Vec<String> = stages.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        format!(
+            "✔ {} provisioned  ✘ {} failed  in progress: {}",
+            self.provisioned,
+            self.failed,
+            if busy.is_empty() {
+                "none".to_owned()
+            } else {
+                busy.join(", ")
+            }
+        )
+    }
+}
+
+impl Progress for Tally {
+    fn note(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+    fn event(&self, device: &str, event: &ProvisioningEvent) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.at.insert(device.to_owned(), event.stage.name());
+        if let Some(bar) = &self.bar {
+            bar.set_message(counts.line());
+        }
+    }
+    fn finished(&self, device: &str, outcome: &Result<String, String>) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.at.remove(device);
+        match outcome {
+            Ok(_) => counts.provisioned += 1,
+            Err(_) => counts.failed += 1,
+        }
+        let done = counts.provisioned + counts.failed;
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done as u64);
+                bar.set_message(counts.line());
+            }
+            None => {
+                let tenths = done * 10 / self.devices.max(1);
+                if tenths > counts.tenths {
+                    counts.tenths = tenths;
+                    println!("{done}/{} finished: {}", self.devices, counts.line());
+                }
+            }
+        }
+    }
+}
+
+impl Finish for Tally {
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+/// Picks bars, lines, a tally or silence.
+pub fn for_terminal(json: bool, devices: usize) -> Arc<dyn FinishProgress> {
     if json {
         Arc::new(Quiet)
+    } else if devices > SCREENFUL {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(devices as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len}  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Arc::new(Tally {
+            devices,
+            bar,
+            counts: Mutex::new(TallyCounts::default()),
+        })
     } else if std::io::stderr().is_terminal() {
         Arc::new(Bars {
             multi: MultiProgress::new(),

@@ -154,7 +154,7 @@ pub async fn serve_device(args: ServeDeviceArgs) -> Result<(), String> {
     let device = Arc::new(SimDevice::new(config));
     let server = HttpDevice::serve_on(device.clone(), args.port)
         .await
-        .map_err(|e| format!("error: {e}"))?;
+        .map_err(|e| format!("error: cannot serve on 127.0.0.1:{}: {e}", args.port))?;
     println!(
         "simulated device {} at {}",
         device.config().name,

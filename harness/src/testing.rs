@@ -277,7 +277,7 @@ impl SimDeviceBuilder {
     /// Device `index` of `world`: it provisions itself against the world's emulator
     /// ([`World::device_config`]).
     pub fn in_world(world: &World, index: u8) -> Self {
-        Self::from_config(world.device_config(index))
+        Self::from_config(world.device_config(u16::from(index)))
     }
 
     /// A device with the cloud half, trusting `emulator` (the CSR path unless `cloud` says otherwise).

@@ -160,3 +160,92 @@ fn provision_takes_no_secret_on_the_command_line() {
     assert!(err.contains(expected), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs the harness with `args` and returns (success, stdout, stderr).
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = harness().args(args).output().expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn out_of_range_values_are_refused_before_anything_runs() {
+    for (args, says) in [
+        (&["demo", "--devices", "0"][..], "--devices"),
+        (&["serve", "--devices", "0"][..], "--devices"),
+        (&["demo", "--mtu", "0"][..], "--mtu"),
+        (&["demo", "--mtu", "5"][..], "--mtu"),
+        (&["demo", "--mtu", "22"][..], "--mtu"),
+        (&["demo", "--mtu", "518"][..], "--mtu"),
+        (&["demo", "--mtu", "65535"][..], "--mtu"),
+        (&["demo", "--interval-ms", "0"][..], "--interval-ms"),
+        (
+            &["demo", "--clock-skew-secs", "9223372036854775807"][..],
+            "--clock-skew-secs",
+        ),
+        (
+            &["demo", "--clock-skew-secs", "-9223372036854775808"][..],
+            "--clock-skew-secs",
+        ),
+        (
+            &["demo", "--claim-validity-secs", "18446744073709551615"][..],
+            "--claim-validity-secs",
+        ),
+        (
+            &["demo", "--claim-validity-secs", "0"][..],
+            "--claim-validity-secs",
+        ),
+        (&["bench", "--devices", "100,0"][..], "--devices"),
+    ] {
+        let (ok, _, err) = run(args);
+        assert!(!ok, "{args:?} is refused");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn unwritable_paths_fail_at_once_and_name_the_path() {
+    let (ok, _, err) = run(&["demo", "--timeline", "/proc/nope/t.svg"]);
+    assert!(!ok);
+    assert!(err.contains("/proc/nope/t.svg"), "{err}");
+    let (ok, _, err) = run(&["emulator", "--out", "/proc/nope"]);
+    assert!(!ok);
+    assert!(err.contains("/proc/nope"), "{err}");
+    // A port already in use is named.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port().to_string();
+    let (ok, _, err) = run(&["serve-device", "--port", &port]);
+    assert!(!ok);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn help_says_what_runs_without_a_command_and_how_to_log() {
+    let (ok, out, _) = run(&["--help"]);
+    assert!(ok);
+    assert!(out.contains("Without a command, runs `demo`"), "{out}");
+    assert!(out.contains("CLAIMLINK_LOG"), "{out}");
+}
+
+#[test]
+fn many_devices_end_in_a_compact_summary() {
+    let (ok, out, err) = run(&["demo", "--devices", "30", "--interval-ms", "1"]);
+    assert!(ok, "{err}");
+    let summary = out
+        .split_once("30 devices:")
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("a summary: {out}"));
+    assert!(summary.contains("    30  provisioned"), "{summary}");
+    assert!(summary.contains("time to online: p50 "), "{summary}");
+    assert!(summary.contains("least claim time left: "), "{summary}");
+    // No line per device (the progress lines name none either, past a screenful).
+    assert!(!out.contains("PROV_001D"), "{out}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal: {err}"
+    );
+}

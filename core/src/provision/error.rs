@@ -48,10 +48,12 @@ pub enum ProvisionError {
         /// The time allowed.
         limit: Duration,
     },
-    /// AWS IoT refused the device (template, hook, certificate…), in AWS's words. When the failure came
-    /// after registration (the credentials provider refused the new certificate), the thing and its
-    /// ACTIVE certificate exist and are named here, so the app can clean up or retry.
-    #[error("AWS IoT refused the device ({kind:?}): {status_code} {error_code}: {error_message}{}", issued_note(thing_name.as_deref(), certificate_id.as_deref()))]
+    /// AWS IoT refused the device (template, hook, certificate…), in AWS's words, or the device's cloud
+    /// step failed without an answer from AWS (a timeout, an unreachable endpoint: then the message
+    /// says "failed", not "refused", and no empty status is printed). When the failure came after
+    /// registration (the credentials provider refused the new certificate), the thing and its ACTIVE
+    /// certificate exist and are named here, so the app can clean up or retry.
+    #[error("{}", cloud_failure_text(*kind, *status_code, error_code, error_message, thing_name.as_deref(), certificate_id.as_deref()))]
     CloudRejected {
         /// Which step failed.
         kind: CloudFailureKind,
@@ -80,6 +82,49 @@ pub enum ProvisionError {
     Cancelled,
 }
 
+/// The text of a [`ProvisionError::CloudRejected`]: "AWS IoT refused …" with AWS's status and code
+/// when AWS answered, "the device failed …" with the device's own words when it did not.
+fn cloud_failure_text(
+    kind: CloudFailureKind,
+    status_code: u32,
+    error_code: &str,
+    error_message: &str,
+    thing: Option<&str>,
+    certificate: Option<&str>,
+) -> String {
+    use CloudFailureKind as K;
+    let step = match kind {
+        K::TlsRejected | K::MqttRejected => "while connecting to AWS IoT with the claim",
+        K::CertificateRejected => "while obtaining its certificate",
+        K::RegisterThingRejected => "while registering the thing",
+        K::ReconnectFailed => "while reconnecting with its new certificate",
+        K::CredentialsProvider => "while getting AWS credentials with its new certificate",
+        K::ClaimExpired => "to get online before its claim expired",
+        _ => "in its cloud steps",
+    };
+    let aws: Vec<String> = [
+        (status_code != 0).then(|| status_code.to_string()),
+        (!error_code.is_empty()).then(|| error_code.to_owned()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let message = if error_message.is_empty() {
+        "no detail"
+    } else {
+        error_message
+    };
+    let note = issued_note(thing, certificate);
+    if aws.is_empty() {
+        format!("the device failed {step} ({kind:?}): {message}{note}")
+    } else {
+        format!(
+            "AWS IoT refused the device {step} ({kind:?}): {}: {message}{note}",
+            aws.join(" ")
+        )
+    }
+}
+
 /// What a [`ProvisionError::CloudRejected`] adds about what AWS had already created.
 fn issued_note(thing: Option<&str>, certificate: Option<&str>) -> String {
     match (thing, certificate) {
@@ -87,5 +132,42 @@ fn issued_note(thing: Option<&str>, certificate: Option<&str>) -> String {
         (None, Some(c)) => format!(" (AWS had issued certificate {c})"),
         (Some(t), None) => format!(" (thing {t} exists)"),
         (None, None) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(kind: CloudFailureKind, status: u32, code: &str, message: &str) -> String {
+        ProvisionError::CloudRejected {
+            kind,
+            status_code: status,
+            error_code: code.to_owned(),
+            error_message: message.to_owned(),
+            thing_name: None,
+            certificate_id: None,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_cloud_failure_says_refused_only_when_aws_answered() {
+        assert_eq!(
+            rejected(CloudFailureKind::RegisterThingRejected, 400, "InvalidRequest", "no such template"),
+            "AWS IoT refused the device while registering the thing (RegisterThingRejected): 400 InvalidRequest: no such template"
+        );
+        assert_eq!(
+            rejected(CloudFailureKind::TlsRejected, 0, "", "timed out awaiting CONNACK (4 attempts over 9.1 s)"),
+            "the device failed while connecting to AWS IoT with the claim (TlsRejected): timed out awaiting CONNACK (4 attempts over 9.1 s)"
+        );
+        assert_eq!(
+            rejected(CloudFailureKind::ClaimExpired, 0, "", ""),
+            "the device failed to get online before its claim expired (ClaimExpired): no detail"
+        );
+        assert_eq!(
+            rejected(CloudFailureKind::CredentialsProvider, 403, "", "Access Denied"),
+            "AWS IoT refused the device while getting AWS credentials with its new certificate (CredentialsProvider): 403: Access Denied"
+        );
     }
 }

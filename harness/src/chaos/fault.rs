@@ -13,12 +13,13 @@ pub enum Fault {
     /// The device's answer number N (after the handshake) arrives damaged: a flipped bit, cut short,
     /// the previous answer again (a late duplicate), or with its pieces out of order.
     BadFrame(FrameFault, usize),
-    /// The backend takes longer than the SDK's request timeout this many times (4: every attempt).
+    /// The backend's answer to this many claim requests never comes (the emulator holds it until the
+    /// client gives up: past the client's timeout by construction); 4: every attempt.
     BackendTimeout(u8),
     /// The pre-provisioning hook never answers (the emulator gives up after 1 s, as AWS after 5 s).
     HookTimeout,
-    /// The MQTT broker drops the device's connection once it is connected with the claim (and refuses
-    /// new ones).
+    /// The MQTT broker drops the device's claim connection at its first request (no answer), and
+    /// refuses new connections: defined by the protocol, not by when the phone hears of the connect.
     MqttDropMidFlow,
     /// The backend answers 503 this many times first.
     Backend5xx(u8),

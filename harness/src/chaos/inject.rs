@@ -166,17 +166,6 @@ impl ProvisioningListener for RebootAfterHandover {
     }
 }
 
-/// Takes the broker down once the device is connected with the claim.
-pub(super) struct DropMqttMidFlow<'a>(pub(super) &'a crate::emulator::Emulator);
-
-impl ProvisioningListener for DropMqttMidFlow<'_> {
-    fn on_event(&self, event: ProvisioningEvent) {
-        if event.stage == Stage::MqttConnectedWithClaim {
-            self.0.set_mqtt_down(true);
-        }
-    }
-}
-
 /// A pre-provisioning hook endpoint that accepts connections and never answers.
 pub(super) async fn silent_hook() -> Result<(String, tokio::task::JoinHandle<()>), String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -12,7 +12,7 @@ use claimlink_core::{
 };
 
 use super::inject::HostileGatt;
-use super::inject::{AnswerFault, Corrupting, DropMqttMidFlow, RebootAfterHandover};
+use super::inject::{AnswerFault, Corrupting, RebootAfterHandover};
 use super::report::{expected, outcome_kind};
 use super::{DoneLie, Fault, RunRecord};
 use crate::device::ble::{BleLinkConfig, SimBleLink};
@@ -35,6 +35,13 @@ const HOSTILE_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How late a slow answer comes: far beyond the exchange timeout (as far as the phone can tell,
 /// never).
 const LATE_ANSWER: Duration = Duration::from_secs(30);
+
+/// The SDK's request timeout in a run with backend timeouts: the answers that are held never come, and
+/// the others (a claim whose key was generated ahead: a signature and a TLS handshake) come well
+/// within it even with every core busy.
+const BACKEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a held answer is held: for ever, as far as a client with [`BACKEND_TIMEOUT`] can tell.
+const NEVER: Duration = Duration::from_secs(3600);
 
 /// A thing provisioned honestly once per campaign, with an ACTIVE certificate: the one a lying
 /// device names.
@@ -88,7 +95,7 @@ pub(super) async fn one_run(
         Fault::LyingDone(DoneLie::WithOldCertificate) => other.name.clone(),
         _ => format!("chaos-{seed}-{index}"),
     };
-    let mut config = world.device_config((index % 250) as u8);
+    let mut config = world.device_config((index % 250) as u16);
     config.seed = seed.wrapping_add(index as u64);
     let mut validity = Duration::from_secs(300);
     let mut provisioner_config = world.provisioner.config().clone();
@@ -120,9 +127,10 @@ pub(super) async fn one_run(
         Fault::BackendSlow => e.script(Api::Backend, ApiFault::Delay(Duration::from_secs(2))),
         Fault::BackendTimeout(n) => {
             for _ in 0..*n {
-                e.script(Api::Backend, ApiFault::Delay(Duration::from_millis(1500)));
+                e.script(Api::Backend, ApiFault::Delay(NEVER));
             }
         }
+        Fault::MqttDropMidFlow => e.drop_mqtt_at_next_claim_request(),
         Fault::HookTimeout => {
             provisioner_config.template = TemplateName::new("chaos-hook-silent")
                 .unwrap_or_else(|_| provisioner_config.template.clone())
@@ -243,7 +251,7 @@ pub(super) async fn one_run(
         Fault::BackendTimeout(_) => match e
             .backend_source()
             .http_config(claimlink_core::HttpConfig {
-                request_timeout: Duration::from_millis(600),
+                request_timeout: BACKEND_TIMEOUT,
                 ..e.http_config()
             })
             .retry_policy(claimlink_core::RetryPolicy {
@@ -273,10 +281,8 @@ pub(super) async fn one_run(
         device_hint: None,
     };
     let reboot = RebootAfterHandover(device.clone());
-    let mqtt_drop = DropMqttMidFlow(e);
     let listener: &dyn ProvisioningListener = match fault {
         Fault::DeviceReboot => &reboot,
-        Fault::MqttDropMidFlow => &mqtt_drop,
         _ => &NoListener,
     };
     let start = Instant::now();

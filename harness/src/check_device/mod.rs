@@ -246,15 +246,12 @@ const TEST_TEMPLATE: &str = "check-device";
 impl TestClaim {
     /// A new claim.
     pub fn generate() -> Result<Self, String> {
-        use rsa::pkcs1::EncodeRsaPrivateKey;
-        use rsa::pkcs8::EncodePrivateKey;
-        use rsa::traits::{PrivateKeyParts, PublicKeyParts};
         use sha2::Digest;
         let error = |e: &dyn fmt::Display| format!("cannot make the test claim: {e}");
-        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(|e| error(&e))?;
-        let pkcs8 = key.to_pkcs8_der().map_err(|e| error(&e))?;
+        let key = crate::rsa_key::RsaKey::generate().map_err(|e| error(&e))?;
+        let pkcs8 = key.to_pkcs8_der();
         let signer = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
-            &rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_bytes()),
+            &rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_slice()),
             &rcgen::PKCS_RSA_SHA256,
         )
         .map_err(|e| error(&e))?;
@@ -268,12 +265,10 @@ impl TestClaim {
             .map_err(|e| error(&e))?
             .der()
             .to_vec();
-        let pem = key
-            .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
-            .map_err(|e| error(&e))?;
+        let pem = key.to_pkcs1_pem();
         let certificate_id = hex::encode(sha2::Sha256::digest(&certificate_der));
         let parameters = BTreeMap::from([("SerialNumber".to_owned(), "check-device".to_owned())]);
-        let [p, q] = [&key.primes()[0], &key.primes()[1]].map(|n| n.to_bytes_be());
+        let (p, q) = (key.p_bytes().to_vec(), key.q_bytes().to_vec());
         let mut message = proto::ClaimBundle {
             certificate_der: certificate_der.clone(),
             private_key_der: Vec::new(),
@@ -286,7 +281,7 @@ impl TestClaim {
             rsa_key: Some(proto::RsaPrimes {
                 p,
                 q,
-                e: key.e().to_bytes_be(),
+                e: key.e_bytes(),
             }),
         };
         let bundle = Zeroizing::new(message.encode_to_vec());

@@ -43,7 +43,7 @@ pub struct SimDeviceConfig {
     /// Seed for its randomness (keys, nonces): the same seed, the same bytes.
     pub seed: u64,
     /// Index used to give each device its own IP address.
-    pub index: u8,
+    pub index: u16,
     /// ESP-IDF's auto-stop, on by default in stock firmware: provisioning (SoftAP or BLE) stops this
     /// long after the device got an IP (`CONFIG_NETWORK_PROV_AUTOSTOP_TIMEOUT`, 30 s), and
     /// [`auto_stop_cleanup_delay`](Self::auto_stop_cleanup_delay) after a `GetStatus` answered

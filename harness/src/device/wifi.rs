@@ -96,7 +96,7 @@ pub(crate) enum JoinOutcome {
 }
 
 impl WifiWorld {
-    pub(crate) fn join(&self, ssid: &[u8], passphrase: &[u8], device_index: u8) -> JoinOutcome {
+    pub(crate) fn join(&self, ssid: &[u8], passphrase: &[u8], device_index: u16) -> JoinOutcome {
         let Some(n) = self.networks.iter().find(|n| n.ssid.as_bytes() == ssid) else {
             return JoinOutcome::NotFound;
         };
@@ -107,7 +107,10 @@ impl WifiWorld {
             return JoinOutcome::DhcpTimeout;
         }
         JoinOutcome::Connected {
-            ip: Ipv4Addr::new(192, 168, 1, 100u8.saturating_add(device_index)),
+            // 192.168.1.100 onwards, one address per device.
+            ip: Ipv4Addr::from(
+                u32::from(Ipv4Addr::new(192, 168, 1, 100)) + u32::from(device_index),
+            ),
             channel: n.channel,
             bssid: n.bssid,
         }

@@ -7,7 +7,7 @@
 //!   `ListThingPrincipals`, `DescribeCertificate`.
 //!
 //! Claims are real: a fresh RSA-2048 key and an X.509 certificate from the emulator's claim CA, valid
-//! five minutes by default. Tests steer the emulator through [`Emulator`]'s methods: templates, tokens,
+//! five minutes by default from the moment it is issued (the keys are generated ahead, [`key_pool`]). Tests steer the emulator through [`Emulator`]'s methods: templates, tokens,
 //! credentials, a thing registry, and scripted [`Fault`]s for the next requests.
 //!
 //! This module starts the servers and says where they are; the rest is in:
@@ -21,6 +21,7 @@
 mod config;
 mod control;
 pub mod credentials;
+pub mod key_pool;
 pub mod mqtt;
 pub mod pki;
 pub mod sigv4;
@@ -178,6 +179,27 @@ impl Emulator {
     /// The CA certificate (PEM) that signs device certificates.
     pub fn device_ca_pem(&self) -> &str {
         self.shared.pki.device_ca.pem()
+    }
+
+    /// Announces `keys` coming claims (or `CreateKeysAndCertificate` calls): their RSA keys are
+    /// generated ahead in the background, so that issuing them under load costs a signature.
+    pub fn reserve_keys(&self, keys: usize) {
+        self.shared.pki.keys.reserve(keys);
+    }
+
+    /// Waits until `keys` keys are ready in the pool (announce them with
+    /// [`reserve_keys`](Self::reserve_keys) first).
+    pub async fn wait_for_keys(&self, keys: usize) -> Result<(), EmulatorError> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.pki.keys.wait_ready(keys))
+            .await
+            .map_err(pki::pki_error)?
+            .map_err(pki::pki_error)
+    }
+
+    /// How the key pool has served so far.
+    pub fn key_pool_stats(&self) -> key_pool::KeyPoolStats {
+        self.shared.pki.keys.stats()
     }
 
     /// The credentials provider, `127.0.0.1:<port>` unless [`EmulatorConfig::device_bind`] says otherwise (TLS with device certificates; server certificate

@@ -7,12 +7,11 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::key_pool::KeyPool;
 use super::EmulatorError;
 
 /// A CA that can sign certificates.
@@ -105,6 +104,8 @@ pub struct Pki {
     /// Signs device (permanent) certificates from `CreateKeysAndCertificate` and
     /// `CreateCertificateFromCsr`.
     pub device_ca: Authority,
+    /// RSA keys generated ahead for claims and `CreateKeysAndCertificate`.
+    pub keys: KeyPool,
 }
 
 impl Pki {
@@ -114,6 +115,7 @@ impl Pki {
             server_ca: Authority::new("claimlink emulator root CA")?,
             claim_ca: Authority::new("claimlink emulator claim CA")?,
             device_ca: Authority::new("claimlink emulator device CA")?,
+            keys: KeyPool::per_core(),
         })
     }
 
@@ -162,10 +164,10 @@ impl Pki {
     pub fn create_keys_and_certificate(
         &self,
     ) -> Result<(String, String, Vec<u8>, Zeroizing<String>), EmulatorError> {
-        let rsa_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(pki_error)?;
-        let pkcs8 = rsa_key.to_pkcs8_der().map_err(pki_error)?;
+        let rsa_key = self.keys.take().map_err(pki_error)?;
+        let pkcs8 = rsa_key.to_pkcs8_der();
         let key = KeyPair::from_pkcs8_der_and_sign_algo(
-            &PrivatePkcs8KeyDer::from(pkcs8.as_bytes()),
+            &PrivatePkcs8KeyDer::from(pkcs8.as_slice()),
             &rcgen::PKCS_RSA_SHA256,
         )
         .map_err(pki_error)?;
@@ -182,7 +184,7 @@ impl Pki {
             hex::encode(Sha256::digest(&der)),
             cert.pem(),
             der,
-            rsa_key.to_pkcs1_pem(LineEnding::LF).map_err(pki_error)?,
+            rsa_key.to_pkcs1_pem(),
         ))
     }
 
@@ -193,15 +195,20 @@ impl Pki {
         not_before: SystemTime,
         validity: Duration,
     ) -> Result<IssuedCertificate, EmulatorError> {
-        let rsa_key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(pki_error)?;
-        let pkcs8 = rsa_key.to_pkcs8_der().map_err(pki_error)?;
+        let rsa_key = self.keys.take().map_err(pki_error)?;
+        let pkcs8 = rsa_key.to_pkcs8_der();
         let key = KeyPair::from_pkcs8_der_and_sign_algo(
-            &PrivatePkcs8KeyDer::from(pkcs8.as_bytes()),
+            &PrivatePkcs8KeyDer::from(pkcs8.as_slice()),
             &rcgen::PKCS_RSA_SHA256,
         )
         .map_err(pki_error)?;
         let start = whole_seconds(not_before);
-        let end = start + validity;
+        // Saturates at the end of year 9999, the last time X.509 can state (a validity of
+        // `u64::MAX` seconds used to overflow here and panic).
+        let latest = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        let end = start
+            .checked_add(validity)
+            .map_or(latest, |end| end.min(latest));
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(pki_error)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "AWS IoT Certificate");
@@ -222,11 +229,8 @@ impl Pki {
             certificate_id: hex::encode(Sha256::digest(&der)),
             certificate_pem: cert.pem(),
             certificate_der: der,
-            private_key_pem: rsa_key.to_pkcs1_pem(LineEnding::LF).map_err(pki_error)?,
-            public_key_pem: rsa_key
-                .to_public_key()
-                .to_public_key_pem(LineEnding::LF)
-                .map_err(pki_error)?,
+            private_key_pem: rsa_key.to_pkcs1_pem(),
+            public_key_pem: rsa_key.public_key_pem(),
             not_before: start,
             not_after: end,
         })
@@ -261,12 +265,28 @@ fn whole_seconds(t: SystemTime) -> SystemTime {
 }
 
 fn to_offset(t: SystemTime) -> time::OffsetDateTime {
-    time::OffsetDateTime::from(t)
+    let since_epoch = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    time::OffsetDateTime::UNIX_EPOCH
+        .checked_add(time::Duration::seconds(
+            i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
+        ))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_validity_saturates_at_the_end_of_year_9999() -> Result<(), EmulatorError> {
+        let pki = Pki::generate()?;
+        let claim = pki.issue_claim(SystemTime::now(), Duration::MAX)?;
+        assert_eq!(
+            claim.not_after,
+            UNIX_EPOCH + Duration::from_secs(253_402_300_799)
+        );
+        Ok(())
+    }
 
     #[test]
     fn claims_are_rsa_2048_and_named_by_their_hash() -> Result<(), EmulatorError> {

@@ -86,6 +86,9 @@ pub(crate) struct State {
     pub role_aliases: HashMap<String, credentials::RoleAlias>,
     pub hooks: HashMap<String, PreProvisioningHook>,
     pub mqtt_down: bool,
+    /// The next request a claim connection publishes drops that connection and takes the endpoint
+    /// down (a protocol-defined "broker gone mid-flow").
+    pub down_at_claim_request: bool,
     pub hook_timeout: Duration,
     pub claim_validity: Duration,
     pub claim_backdate: Duration,

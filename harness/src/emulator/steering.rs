@@ -179,12 +179,24 @@ impl Emulator {
 
     /// Takes the MQTT endpoint down (connections are dropped right after TLS) or brings it back.
     pub fn set_mqtt_down(&self, down: bool) {
-        self.shared.lock().mqtt_down = down;
+        let mut state = self.shared.lock();
+        state.mqtt_down = down;
+        if !down {
+            state.down_at_claim_request = false;
+        }
+        drop(state);
         if down {
             for client in self.shared.broker().clients.values() {
                 client.close();
             }
         }
+    }
+
+    /// At the next request a device publishes while connected with a claim, the broker drops that
+    /// connection (no PUBACK, no answer) and goes down as [`set_mqtt_down`](Self::set_mqtt_down) does:
+    /// the broker lost in the middle of fleet provisioning, at a point defined by the protocol.
+    pub fn drop_mqtt_at_next_claim_request(&self) {
+        self.shared.lock().down_at_claim_request = true;
     }
 
     /// Creates a thing group (templates may only add things to existing groups).

@@ -1,5 +1,12 @@
 //! The fleet-provisioning flow a device runs with its claim, one function per step: connect with the
 //! claim, obtain a certificate, register the thing, reconnect with the permanent certificate.
+//!
+//! A connection that nothing answers in time (a timeout, a refused or reset TCP connection) is tried
+//! again with exponential backoff and jitter until the claim would expire, as docs/protocol.md's
+//! firmware guidance asks of real devices (AWS IoT throttles and drops connections under load). A
+//! refusal (TLS alert, CONNACK refused) is final at once.
+
+use std::time::{Duration, Instant};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -25,7 +32,14 @@ pub struct FlowInput {
     pub parameters: std::collections::BTreeMap<String, String>,
     /// CSR path (the key never leaves the device) rather than CreateKeysAndCertificate.
     pub use_csr: bool,
+    /// Connections are retried until this instant (the claim's expiry); `None`: one attempt.
+    pub retry_until: Option<Instant>,
 }
+
+/// The first pause between connection attempts; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest pause between connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// The outcome of a successful flow.
 pub struct Provisioned {
@@ -84,7 +98,9 @@ fn failure(kind: K, e: CloudError) -> FlowFailure {
             certificate_id: None,
         },
         // A connection that drops or goes silent mid-request is not AWS rejecting the request.
-        other @ (CloudError::Connection(_) | CloudError::Timeout(_))
+        other @ (CloudError::Connection(_)
+        | CloudError::Timeout(_)
+        | CloudError::Unreachable(_))
             if matches!(kind, K::CertificateRejected | K::RegisterThingRejected) =>
         {
             FlowFailure {
@@ -118,8 +134,9 @@ pub async fn fleet_provision(
         template,
         parameters,
         use_csr,
+        retry_until,
     } = input;
-    let mut conn = connect_with_claim(&endpoint, claim, &client_id).await?;
+    let mut conn = connect_with_claim(&endpoint, claim, &client_id, retry_until).await?;
     on_stage(FlowStage::ConnectedWithClaim);
     let (obtained, key) = obtain_certificate(&mut conn, use_csr, &client_id).await?;
     on_stage(FlowStage::CertificateIssued);
@@ -133,7 +150,7 @@ pub async fn fleet_provision(
         .map_err(issued)?;
     on_stage(FlowStage::ThingRegistered);
     conn.close().await;
-    reconnect_with_permanent(&endpoint, &client_id, &obtained, &key)
+    reconnect_with_permanent(&endpoint, &client_id, &obtained, &key, retry_until)
         .await
         .map_err(issued)?;
     on_stage(FlowStage::Reconnected);
@@ -150,10 +167,57 @@ async fn connect_with_claim(
     endpoint: &CloudEndpoint,
     claim: MqttIdentity,
     client_id: &str,
+    retry_until: Option<Instant>,
 ) -> Result<Connection, FlowFailure> {
-    Connection::open(endpoint, claim, client_id)
+    open_with_retries(endpoint, &claim, client_id, retry_until)
         .await
         .map_err(|e| failure(K::TlsRejected, e))
+}
+
+/// Opens a connection, trying again after a timeout or an unanswered TCP connection while the next
+/// attempt would start before `retry_until`. The last error says how many attempts were made.
+async fn open_with_retries(
+    endpoint: &CloudEndpoint,
+    identity: &MqttIdentity,
+    client_id: &str,
+    retry_until: Option<Instant>,
+) -> Result<Connection, CloudError> {
+    let started = Instant::now();
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempts = 1u32;
+    loop {
+        let copy = MqttIdentity {
+            chain: identity.chain.clone(),
+            key: identity.key.clone_key(),
+        };
+        let error = match Connection::open(endpoint, copy, client_id).await {
+            Ok(conn) => return Ok(conn),
+            Err(e @ (CloudError::Timeout(_) | CloudError::Unreachable(_))) => e,
+            Err(e) => return Err(e),
+        };
+        // Full jitter on the upper half: devices that failed together do not retry together.
+        let pause = backoff / 2 + backoff.mul_f64(fastrand::f64() / 2.0);
+        let retry = retry_until.is_some_and(|until| Instant::now() + pause < until);
+        if !retry {
+            let tried = if attempts == 1 {
+                String::new()
+            } else {
+                format!(
+                    " ({attempts} attempts over {:.1} s)",
+                    started.elapsed().as_secs_f64()
+                )
+            };
+            return Err(match error {
+                CloudError::Timeout(what) => CloudError::Timeout(format!("{what}{tried}")),
+                CloudError::Unreachable(what) => CloudError::Unreachable(format!("{what}{tried}")),
+                other => other,
+            });
+        }
+        tracing::debug!(client_id, attempts, %error, "connection failed, trying again");
+        tokio::time::sleep(pause).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        attempts += 1;
+    }
 }
 
 /// Step 2: a permanent certificate and its key — from a CSR (the key never leaves the device) or
@@ -210,6 +274,7 @@ async fn reconnect_with_permanent(
     client_id: &str,
     obtained: &Obtained,
     key: &PrivateKeyDer<'static>,
+    retry_until: Option<Instant>,
 ) -> Result<(), FlowFailure> {
     let cert = CertificateDer::from_pem_slice(obtained.certificate_pem.as_bytes())
         .map_err(|e| failure(K::CertificateRejected, CloudError::Malformed(e.to_string())))?;
@@ -217,7 +282,7 @@ async fn reconnect_with_permanent(
         chain: vec![cert.to_vec()],
         key: key.clone_key(),
     };
-    let permanent = Connection::open(endpoint, identity, client_id)
+    let permanent = open_with_retries(endpoint, &identity, client_id, retry_until)
         .await
         .map_err(|e| failure(K::ReconnectFailed, e))?;
     permanent.close().await;

@@ -52,8 +52,11 @@ pub enum CloudError {
     /// The TLS handshake or the MQTT CONNECT was refused, or the connection dropped.
     #[error("connection failed: {0}")]
     Connection(String),
-    /// No answer in time.
-    #[error("no answer on {0} in time")]
+    /// Nothing answered the TCP connection (refused, reset, no route): worth another attempt.
+    #[error("{0}")]
+    Unreachable(String),
+    /// No answer in time (to what, and after how many attempts when there were several).
+    #[error("timed out awaiting {0}")]
     Timeout(String),
     /// AWS rejected the request.
     #[error("{topic} rejected: {status_code} {error_code}: {error_message}")]
@@ -99,6 +102,7 @@ impl From<MqttError> for CloudError {
     fn from(e: MqttError) -> Self {
         match e {
             MqttError::Timeout { awaiting } => CloudError::Timeout(awaiting),
+            e @ MqttError::Unreachable(_) => CloudError::Unreachable(e.to_string()),
             other => CloudError::Connection(other.to_string()),
         }
     }
@@ -144,12 +148,7 @@ impl Connection {
             keep_alive: KEEP_ALIVE,
         };
         let deadline = tokio::time::Instant::now() + endpoint.timeout;
-        let client = MqttClient::connect(options, deadline)
-            .await
-            .map_err(|e| match e {
-                MqttError::Timeout { .. } => CloudError::Timeout("CONNECT".into()),
-                other => other.into(),
-            })?;
+        let client = MqttClient::connect(options, deadline).await?;
         Ok(Self {
             client,
             timeout: endpoint.timeout,

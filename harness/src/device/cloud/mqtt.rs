@@ -36,9 +36,12 @@ pub const MAX_UNREAD: usize = 64;
 /// "SUBACK for $aws/...", "PUBACK for ...", "a publish", "PINGRESP").
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MqttError {
-    /// The TCP connection or the TLS handshake failed.
+    /// The TCP connection failed (refused, reset, no route): nothing answered, so a retry may work.
     #[error("cannot connect: {0}")]
     Unreachable(String),
+    /// The TLS handshake failed: the broker (or what answers in its place) refused it.
+    #[error("cannot connect: TLS handshake: {0}")]
+    Handshake(String),
     /// The broker answered with a refusal: a CONNACK return code other than 0, or SUBACK 0x80.
     #[error("{awaiting}: refused ({reason})")]
     Refused {
@@ -150,7 +153,7 @@ impl MqttClient {
         )
         .await
         .map_err(|_| timeout("TLS handshake"))?
-        .map_err(|e| MqttError::Unreachable(format!("TLS handshake: {e}")))?;
+        .map_err(|e| MqttError::Handshake(e.to_string()))?;
         let mut client = Self {
             stream,
             read_buf: BytesMut::with_capacity(4096),

@@ -177,25 +177,11 @@ impl SimDevice {
 /// Rebuilds a PKCS#1 DER private key from its primes and public exponent (what firmware does with
 /// `mbedtls_rsa_import_raw` + `mbedtls_rsa_complete`).
 fn rebuild_rsa_key(primes: &proto::RsaPrimes) -> Option<Zeroizing<Vec<u8>>> {
-    use rsa::pkcs1::EncodeRsaPrivateKey;
-    use rsa::BigUint;
-    // Untrusted numbers: the rsa crate's arithmetic panics on some (p − 1 underflows for p = 0), so
-    // insist on plausible values first (found by the fuzzer: fuzz/regressions/device_claim_bundle).
-    let plausible = |bytes: &[u8], max_bits: usize| {
-        let n = BigUint::from_bytes_be(bytes);
-        n >= BigUint::from(3u32) && n.bits() <= max_bits && bytes.last().is_some_and(|b| b & 1 == 1)
-    };
-    if !plausible(&primes.p, 4096) || !plausible(&primes.q, 4096) || !plausible(&primes.e, 64) {
-        return None;
-    }
-    let key = rsa::RsaPrivateKey::from_p_q(
-        BigUint::from_bytes_be(&primes.p),
-        BigUint::from_bytes_be(&primes.q),
-        BigUint::from_bytes_be(&primes.e),
-    )
-    .ok()?;
-    let der = key.to_pkcs1_der().ok()?;
-    Some(Zeroizing::new(der.as_bytes().to_vec()))
+    // Untrusted numbers: every implausible one (0, 1, even, equal primes, too large) is an error
+    // (found by the fuzzer with the `rsa` crate, which panicked on p = 0:
+    // fuzz/regressions/device_claim_bundle).
+    let key = crate::rsa_key::RsaKey::from_primes(&primes.p, &primes.q, &primes.e).ok()?;
+    Some(key.to_pkcs1_der())
 }
 
 fn by_msg_claim(req: proto::AwsClaimPayload) -> Option<proto::aws_claim_payload::Payload> {

@@ -53,7 +53,7 @@ impl SimDevice {
             client_id: self.config.name.clone(),
             connect_time: self.config.world.connect_time,
         };
-        runtime.spawn(half.run());
+        runtime.spawn(crate::cpu_time::accounted(half.run()));
     }
 }
 
@@ -144,6 +144,9 @@ impl CloudHalf {
             template: claim.template_name.clone(),
             parameters: claim.template_parameters.clone(),
             use_csr: cloud.use_csr,
+            retry_until: claim
+                .received_at
+                .checked_add(Duration::from_secs(u64::from(claim.seconds_left))),
         }
     }
 

@@ -317,7 +317,8 @@ impl GattPeripheral for FakeGatt {
             .name_of(c)
             .ok_or_else(|| GattError::Att("unknown characteristic".into()))?;
         let connection = self.shared.connection.load(Ordering::SeqCst);
-        let result = self.shared.device.handle(connection, &name, &request);
+        let result =
+            crate::cpu_time::measure(|| self.shared.device.handle(connection, &name, &request));
         let time = self.account(request.len(), result.as_ref().map_or(0, Vec::len));
         tokio::time::sleep(time).await;
         match result {

@@ -189,6 +189,14 @@ where
                     forbid(&shared, conn, &p.topic);
                     break 'read;
                 }
+                if matches!(principal, Principal::Claim { .. }) {
+                    let mut state = shared.lock();
+                    if state.down_at_claim_request {
+                        state.down_at_claim_request = false;
+                        state.mqtt_down = true;
+                        break 'read;
+                    }
+                }
                 if p.qos != QoS::AtMostOnce {
                     let _ = tx.send(Some(Packet::PubAck(PubAck::new(p.pkid))));
                 }
