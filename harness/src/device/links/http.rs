@@ -15,7 +15,10 @@
 //! connection is refused.
 //!
 //! Not in ESP-IDF: `GET /_sim/state` reports what the simulated device holds, so that binding tests in
-//! other languages can check that a cancelled run wiped the claim.
+//! other languages can check that a cancelled run wiped the claim; `GET /_sim/gatt` gives the GATT
+//! table the device would offer over BLE ([`super::gatt::FakeGatt`]'s layout), so that a test's fake
+//! BLE stack in another language (the Android binding's JVM tests) offers the same table and carries
+//! each characteristic's write + read as a `POST` of that endpoint.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -91,6 +94,7 @@ impl HttpDevice {
         let app = Router::new()
             .route("/{endpoint}", post(handle))
             .route("/_sim/state", axum::routing::get(state))
+            .route("/_sim/gatt", axum::routing::get(gatt_table))
             // Larger bodies reach the handler, which closes the socket as ESP-IDF does.
             .layer(DefaultBodyLimit::max(64 * 1024))
             .with_state(shared.clone());
@@ -160,6 +164,42 @@ async fn state(State(shared): State<Arc<Shared>>) -> Response {
         "holds_claim": device.holds_claim(),
         "thing_name": device.thing_name(),
     });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /_sim/gatt`: the device's GATT table, for binding tests (a real device has no such page):
+/// `{"characteristics":[{"service":UUID,"uuid":UUID,"user_description":"prov-session"|null}]}`,
+/// UUIDs in the canonical lower-case form. A description that is not UTF-8 is given as `null`
+/// (the table built here has none).
+async fn gatt_table(State(shared): State<Arc<Shared>>) -> Response {
+    let uuid = |u: u128| {
+        let hex = format!("{u:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    };
+    let gatt = super::gatt::FakeGatt::new(shared.device.clone(), Default::default());
+    let characteristics: Vec<_> = gatt
+        .layout()
+        .into_iter()
+        .map(|(c, description)| {
+            serde_json::json!({
+                "service": uuid(c.service),
+                "uuid": uuid(c.uuid),
+                "user_description": description.and_then(|d| String::from_utf8(d).ok()),
+            })
+        })
+        .collect();
+    let body = serde_json::json!({ "characteristics": characteristics });
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body.to_string(),
