@@ -41,7 +41,12 @@ class Faults {
     @Volatile var silentWrite: Int? = null
     /** ...or calls back this late (milliseconds) instead, if set. */
     @Volatile var lateCallbackMillis: Long? = null
-    /** Every read and write callback is delivered twice, the second this many milliseconds later. */
+    /**
+     * Every read and write callback is delivered twice, the copy this many milliseconds later but, as
+     * in a stack's in-order event stream, before the events of any operation started after the
+     * original. (A "duplicate" after later events cannot be told from a new event by anyone; that case
+     * is the late callback of a timed-out operation, see [silentWrite].)
+     */
     @Volatile var duplicateCallbacks = false
     @Volatile var duplicateAfterMillis = 1L
     /** The app lacks BLUETOOTH_CONNECT: the service throws SecurityException, as Android's does. */
@@ -86,6 +91,8 @@ class FakeBluetoothService(private val deviceUrl: String, val faults: Faults = F
     val closesWhileUp = AtomicInteger()
     /** The largest value written (the SDK caps messages at 480 bytes). */
     @Volatile var largestWrite = 0
+    /** Late callbacks delivered (see [Faults.lateCallbackMillis]). */
+    val lateCallbacks = AtomicInteger()
     /** Times refresh() ran. */
     val refreshes = AtomicInteger()
 
@@ -180,10 +187,14 @@ class FakeBluetoothService(private val deviceUrl: String, val faults: Faults = F
         c.written[ch.uuid] = value.copyOf()
         when {
             faults.dropAtWrite == n -> later { c.up = false; c.cookie = null; client.onClientConnectionState(8, false) }
-            faults.silentWrite == n -> faults.lateCallbackMillis?.let { late -> later(late) { client.onCharacteristicWrite(ch, 0) } }
+            faults.silentWrite == n -> faults.lateCallbackMillis?.let { late ->
+                later(late) { client.onCharacteristicWrite(ch, 0); lateCallbacks.incrementAndGet() }
+            }
             else -> later {
-                client.onCharacteristicWrite(ch, 0)
+                // The copy is queued before the original goes out: a stack's event stream is in order,
+                // so a duplicate comes after its original and before any later operation's events.
                 if (faults.duplicateCallbacks) later(faults.duplicateAfterMillis) { client.onCharacteristicWrite(ch, 0) }
+                client.onCharacteristicWrite(ch, 0)
             }
         }
         return BluetoothStatusCodes.SUCCESS
@@ -197,8 +208,8 @@ class FakeBluetoothService(private val deviceUrl: String, val faults: Faults = F
             val request = c.written.remove(ch.uuid) ?: ByteArray(0)
             val (status, answer) = if (name == null) 10 to ByteArray(0) else post(c, name, request)
             if (!c.up) return@later
-            client.onCharacteristicRead(ch, status, answer)
             if (faults.duplicateCallbacks) later(faults.duplicateAfterMillis) { client.onCharacteristicRead(ch, status, answer) }
+            client.onCharacteristicRead(ch, status, answer)
         }
         return BluetoothStatusCodes.SUCCESS
     }
