@@ -57,10 +57,37 @@ class Faults {
     @Volatile var staleCache = false
     /** disconnect() never gets its callback. */
     @Volatile var silentDisconnect = false
+    /** The app lacks BLUETOOTH_SCAN: startScan throws SecurityException. */
+    @Volatile var scanPermissionDenied = false
 }
 
-/** The fake service for one simulated device at [deviceUrl] (`http://127.0.0.1:port`). */
-class FakeBluetoothService(private val deviceUrl: String, val faults: Faults = Faults()) : FakeBluetooth.Service {
+/** A device the fake radio hears advertising. */
+data class Advertiser(val address: String, val name: String?, val serviceUuid: UUID?, val rssi: Int = -60) {
+    /** Its advertising data as ESP-IDF's protocomm BLE transport sends it (flags, 128-bit service
+     *  UUID, complete local name; the scan response merged in, as Android's ScanRecord has it). */
+    fun advertisingData(): ByteArray {
+        val out = java.io.ByteArrayOutputStream()
+        out.write(byteArrayOf(2, 0x01, 0x06))
+        serviceUuid?.let { u ->
+            out.write(17); out.write(0x07)
+            val bytes = java.nio.ByteBuffer.allocate(16).putLong(u.mostSignificantBits).putLong(u.leastSignificantBits).array()
+            out.write(bytes.reversedArray()) // little-endian on the air
+        }
+        name?.toByteArray()?.let { n -> out.write(n.size + 1); out.write(0x09); out.write(n) }
+        return out.toByteArray()
+    }
+}
+
+/**
+ * The fake service for one simulated device at [deviceUrl] (`http://127.0.0.1:port`), reachable at
+ * [deviceAddress]; other [advertisers] can be heard in scans but not connected to.
+ */
+class FakeBluetoothService(
+    private val deviceUrl: String,
+    val faults: Faults = Faults(),
+    private val deviceAddress: String? = null,
+    val advertisers: List<Advertiser> = emptyList(),
+) : FakeBluetooth.Service {
     private val binder: ScheduledExecutorService = Executors.newSingleThreadScheduledExecutor { r ->
         Thread(r, "Binder:fake").apply { isDaemon = true }
     }
@@ -122,6 +149,7 @@ class FakeBluetoothService(private val deviceUrl: String, val faults: Faults = F
         later(5) {
             when {
                 transport != BluetoothDevice.TRANSPORT_LE -> client.onClientConnectionState(133, false)
+                deviceAddress != null && address != deviceAddress -> client.onClientConnectionState(133, false)
                 attempt < faults.failingConnects -> client.onClientConnectionState(faults.connectFailureStatus, false)
                 else -> { c.up = true; c.cookie = null; client.onClientConnectionState(0, true) }
             }
@@ -227,6 +255,33 @@ class FakeBluetoothService(private val deviceUrl: String, val faults: Faults = F
         if (!of(client).up) return false
         priorities.add(priority)
         return true
+    }
+
+    private val scanners = CopyOnWriteArrayList<FakeBluetooth.Scanner>()
+    /** Scans started and stopped. */
+    val scansStarted = AtomicInteger()
+    val scansStopped = AtomicInteger()
+
+    override fun startScan(scanner: FakeBluetooth.Scanner) {
+        if (faults.scanPermissionDenied) throw SecurityException("Need android.permission.BLUETOOTH_SCAN permission")
+        scansStarted.incrementAndGet()
+        scanners.add(scanner)
+        // Every advertiser is heard again and again (an advertising interval of ~20 ms here), its RSSI
+        // moving a little each time.
+        var round = 0
+        lateinit var tick: () -> Unit
+        tick = {
+            if (scanner in scanners) {
+                for (a in advertisers) scanner.onAdvertisement(a.address, a.rssi - (round % 3), a.advertisingData())
+                round++
+                later(20, tick)
+            }
+        }
+        later(5, tick)
+    }
+
+    override fun stopScan(scanner: FakeBluetooth.Scanner) {
+        if (scanners.remove(scanner)) scansStopped.incrementAndGet()
     }
 
     /** One protocomm request over the device's HTTP transport: (GATT status, answer). */

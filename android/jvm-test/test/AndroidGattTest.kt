@@ -6,10 +6,22 @@
 // Built and run by android/jvm-test/run (called by bindings/kotlin/run-tests, so by scripts/test).
 package dev.claimlink.androidtest
 
+import android.Manifest
 import android.bluetooth.BluetoothAdapter
-import android.bluetooth.BluetoothGatt
 import android.bluetooth.BluetoothDevice
+import android.bluetooth.BluetoothGatt
+import android.bluetooth.BluetoothManager
 import android.content.Context
+import android.content.pm.PackageManager
+import android.location.LocationManager
+import dev.claimlink.ble.BleUnavailable
+import dev.claimlink.ble.connectFromQrCode
+import dev.claimlink.ble.missingPermissions
+import dev.claimlink.ble.scanDevices
+import dev.claimlink.fake.Advertiser
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
+import java.util.UUID
 import dev.claimlink.*
 import dev.claimlink.ble.AndroidGattPeripheral
 import dev.claimlink.ble.GattTimeouts
@@ -20,6 +32,7 @@ import dev.claimlink.test.Json
 import dev.claimlink.test.World
 import dev.claimlink.test.check
 import dev.claimlink.test.expectThrows
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import kotlin.system.exitProcess
@@ -30,22 +43,46 @@ const val SERVICE = "021a9004-0382-4aea-bff4-6b3f1c5adfb4"
 /** Short timeouts, so that the silent-callback cases end in a second. */
 val TEST_TIMEOUTS = GattTimeouts(connectMillis = 3_000, discoverMillis = 3_000, operationMillis = 1_000, disconnectMillis = 500)
 
-object AppContext : Context()
+/** The app's Context: the permissions it holds, and the system services. */
+class TestContext(val granted: MutableSet<String> = ALL_PERMISSIONS.toMutableSet()) : Context() {
+    override fun checkSelfPermission(permission: String) =
+        if (permission in granted) PackageManager.PERMISSION_GRANTED else PackageManager.PERMISSION_DENIED
+    override fun getSystemService(name: String): Any? = when (name) {
+        BLUETOOTH_SERVICE -> BluetoothManager()
+        LOCATION_SERVICE -> LocationManager()
+        else -> null
+    }
+    override fun getSystemServiceName(serviceClass: Class<*>): String? = when (serviceClass) {
+        BluetoothManager::class.java -> BLUETOOTH_SERVICE
+        LocationManager::class.java -> LOCATION_SERVICE
+        else -> null
+    }
+    companion object {
+        val ALL_PERMISSIONS = setOf(Manifest.permission.BLUETOOTH_SCAN, Manifest.permission.BLUETOOTH_CONNECT,
+            Manifest.permission.BLUETOOTH, Manifest.permission.BLUETOOTH_ADMIN, Manifest.permission.ACCESS_FINE_LOCATION)
+    }
+}
 
 /** One device of the world behind a fresh fake Bluetooth service, playing Android API [sdk]. */
-class Rig(world: World, index: Int, val sdk: Int = 34, configure: Faults.() -> Unit = {}) {
+class Rig(world: World, index: Int, val sdk: Int = 34, decoys: List<Advertiser> = emptyList(), configure: Faults.() -> Unit = {}) {
     val device = world.device(index)
-    val service = FakeBluetoothService(device.url, Faults().apply(configure))
+    val address = "C0:FF:EE:00:00:%02X".format(index)
+    val name = device.json["name"] as String
+    val service = FakeBluetoothService(device.url, Faults().apply(configure), address,
+        decoys + Advertiser(address, name, UUID.fromString(SERVICE), rssi = -48))
+    val context = TestContext()
     val peripheral: AndroidGattPeripheral
     init {
         FakeBluetooth.install(service)
         FakeBluetooth.setSdkInt(sdk)
+        FakeBluetooth.setEnabled(true)
+        FakeBluetooth.setLocationEnabled(true)
         FakeBluetooth.callbackThreads.clear()
-        val address = "C0:FF:EE:00:00:%02X".format(index)
         val bt: BluetoothDevice = BluetoothAdapter.getDefaultAdapter().getRemoteDevice(address)
-        peripheral = AndroidGattPeripheral(AppContext, bt, TEST_TIMEOUTS, sdk)
+        peripheral = AndroidGattPeripheral(context, bt, TEST_TIMEOUTS, sdk)
     }
     fun link() = gattDeviceLink(peripheral, SERVICE)
+    fun qr(transport: String = "ble") = """{"ver":"v1","name":"$name","username":"wifiprov","password":"abcd1234","transport":"$transport","security":2}"""
 }
 
 suspend fun provisions(world: World, rig: Rig) {
@@ -138,6 +175,67 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         check("permission" in "$lost") { "failure: $lost" }
         rig.peripheral.release()
     },
+    "missingPermissions: BLUETOOTH_SCAN/CONNECT on API 31+, location and the legacy pair on 30 and older" to { w ->
+        val ctx = TestContext(mutableSetOf())
+        check(missingPermissions(ctx, 31) == listOf(Manifest.permission.BLUETOOTH_SCAN, Manifest.permission.BLUETOOTH_CONNECT)) { "31: ${missingPermissions(ctx, 31)}" }
+        check(missingPermissions(ctx, 30) == listOf(Manifest.permission.BLUETOOTH, Manifest.permission.BLUETOOTH_ADMIN, Manifest.permission.ACCESS_FINE_LOCATION)) { "30: ${missingPermissions(ctx, 30)}" }
+        ctx.granted += Manifest.permission.BLUETOOTH_SCAN
+        check(missingPermissions(ctx, 34) == listOf(Manifest.permission.BLUETOOTH_CONNECT)) { "34: ${missingPermissions(ctx, 34)}" }
+        check(missingPermissions(TestContext(), 34).isEmpty() && missingPermissions(TestContext(), 29).isEmpty()) { "all granted" }
+    },
+    "scanDevices: prefix and dedup by address, RSSI, results on the main thread, the scan stops with the collection" to { w ->
+        val rig = Rig(w, 9, decoys = listOf(
+            Advertiser("AA:00:00:00:00:01", "PROV_DECOY1", UUID.fromString(SERVICE), rssi = -70),
+            Advertiser("AA:00:00:00:00:02", "Headphones", null, rssi = -40),
+            Advertiser("AA:00:00:00:00:03", null, null, rssi = -80)))
+        val found = scanDevices(rig.context, namePrefix = "PROV_").take(2).toList()
+        check(found.map { it.name }.toSet() == setOf("PROV_DECOY1", rig.name)) { "found ${found.map { it.name }}" }
+        check(found.map { it.address }.toSet().size == 2) { "duplicates: $found" }
+        check(found.first { it.name == rig.name }.rssi in -50..-48) { "rssi ${found.map { it.rssi }}" }
+        check(rig.service.scansStarted.get() == 1 && rig.service.scansStopped.get() == 1) { "scans ${rig.service.scansStarted}/${rig.service.scansStopped}" }
+        check(FakeBluetooth.callbackThreads == setOf("scan:main")) { "scan callbacks on ${FakeBluetooth.callbackThreads}" }
+        val byService = scanDevices(rig.context, serviceUuid = UUID.fromString(SERVICE)).take(2).toList()
+        check(byService.map { it.name }.toSet() == setOf("PROV_DECOY1", rig.name)) { "by service: ${byService.map { it.name }}" }
+        rig.peripheral.release()
+    },
+    "typed preflight failures instead of an empty scan: permission, Bluetooth off, location off on API 30" to { w ->
+        val rig = Rig(w, 9, sdk = 30)
+        val noScan = TestContext(TestContext.ALL_PERMISSIONS.toMutableSet().apply { remove(Manifest.permission.ACCESS_FINE_LOCATION) })
+        val missing = expectThrows<BleUnavailable.PermissionMissing> { scanDevices(noScan, null, null, null, 30).first() }
+        check(missing.permission == Manifest.permission.ACCESS_FINE_LOCATION) { "$missing" }
+        FakeBluetooth.setLocationEnabled(false)
+        expectThrows<BleUnavailable.LocationOff> { scanDevices(rig.context, null, null, null, 30).first() }
+        check(scanDevices(rig.context, "PROV_", null, null, 31).first().name == rig.name) { "API 31 scans with location off" }
+        FakeBluetooth.setLocationEnabled(true)
+        FakeBluetooth.setEnabled(false)
+        expectThrows<BleUnavailable.BluetoothOff> { scanDevices(rig.context).first() }
+        FakeBluetooth.setEnabled(true)
+        rig.service.faults.scanPermissionDenied = true // granted as far as the app knows, refused by the service
+        val refused = expectThrows<BleUnavailable.PermissionMissing> { scanDevices(rig.context, null, null, null, 34).first() }
+        check(refused.permission == Manifest.permission.BLUETOOTH_SCAN) { "$refused" }
+        rig.peripheral.release()
+    },
+    "connectFromQrCode: scans for the QR's name among decoys, connects and provisions" to { w ->
+        val rig = Rig(w, 10, decoys = listOf(Advertiser("AA:00:00:00:00:01", "PROV_DECOY1", UUID.fromString(SERVICE), rssi = -30)))
+        val found = connectFromQrCode(rig.context, rig.qr(), 5_000, TEST_TIMEOUTS, 34)
+        check(found.peripheral.name() == rig.address) { "connected to ${found.peripheral.name()}" }
+        val session = w.provisioner().connect(found.link, found.secret, null)
+        val done = session.provision(rig.device.wifi(), rig.device.options(), null)
+        check(done.thingName == rig.device.state()["thing_name"]) { "thing" }
+        session.disconnect()
+        found.peripheral.release()
+        rig.peripheral.release()
+    },
+    "connectFromQrCode: a SoftAP code and an absent device fail typed" to { w ->
+        val rig = Rig(w, 9)
+        expectThrows<ProvisioningFailure.InvalidInput> { connectFromQrCode(rig.context, rig.qr("softap"), 1_000, TEST_TIMEOUTS, 34) }
+        expectThrows<ProvisioningFailure.InvalidInput> { connectFromQrCode(rig.context, "not json", 1_000, TEST_TIMEOUTS, 34) }
+        val absent = rig.qr().replace(rig.name, "PROV_GONE")
+        val gone = expectThrows<BleUnavailable.DeviceNotFound> { connectFromQrCode(rig.context, absent, 300, TEST_TIMEOUTS, 34) }
+        check(gone.name == "PROV_GONE") { "$gone" }
+        check(rig.service.scansStarted.get() == rig.service.scansStopped.get()) { "a scan left running" }
+        rig.peripheral.release()
+    },
     "a service UUID that is not one is refused" to { w ->
         val rig = Rig(w, 8)
         expectThrows<ProvisioningFailure.InvalidInput> { gattDeviceLink(rig.peripheral, "not-a-uuid") }
@@ -151,7 +249,7 @@ fun main(args: Array<String>) {
     val apiProblems = ApiSignatureCheck.run(java.io.File(args[1]), java.io.File(args[2]))
     for (p in apiProblems) println("  FAIL  stub signature: $p")
     if (apiProblems.isEmpty()) println("  ok    every android.* stub member is in Android's API signature file, and every vendored line is stubbed")
-    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "9", "--wifi-join-ms", "300")
+    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "11", "--wifi-join-ms", "300")
         .redirectError(ProcessBuilder.Redirect.DISCARD).start()
     var failed = if (apiProblems.isEmpty()) 0 else 1
     try {

@@ -17,7 +17,7 @@ import java.lang.reflect.Type
 import java.util.jar.JarFile
 
 object ApiSignatureCheck {
-    private val notVendored = setOf("android.content.Context")
+    private val notVendored = emptySet<String>()
 
     private class ApiClass(val header: String) {
         val members = LinkedHashMap<String, String?>() // canonical signature -> constant value, if given
@@ -58,8 +58,9 @@ object ApiSignatureCheck {
     }
 
     private fun typeName(t: Type): String {
-        val full = t.typeName.replace('$', '.')
-        return Regex("^java\\.lang\\.(\\w+)((\\[\\])*)$").find(full)?.let { it.groupValues[1] + it.groupValues[2] } ?: full
+        // The API files name top-level java.lang types without their package (String, Class<T>), and
+        // keep it inside type arguments (java.util.List<java.lang.String>).
+        return t.typeName.replace('$', '.').replace(Regex("^java\\.lang\\.(?=\\w+(\\[|<|$))"), "")
     }
 
     private fun overridesJava(m: Method): Boolean {
@@ -85,7 +86,8 @@ object ApiSignatureCheck {
             if (m.isAnnotationPresent(Hidden::class.java)) { exempt += "${c.name}.${m.name} (@hide)"; continue }
             if (overridesJava(m)) { exempt += "${c.name}.${m.name} (overrides java.*)"; continue }
             val static = if (Modifier.isStatic(m.modifiers)) "static " else ""
-            out["method $static${typeName(m.genericReturnType)} ${m.name}(${m.genericParameterTypes.joinToString(", ") { typeName(it) }})"] = null
+            val typeParams = if (m.typeParameters.isEmpty()) "" else m.typeParameters.joinToString(", ", "<", "> ") { it.name }
+            out["method $static$typeParams${typeName(m.genericReturnType)} ${m.name}(${m.genericParameterTypes.joinToString(", ") { typeName(it) }})"] = null
         }
         for (f in c.declaredFields) {
             if (!visible(f) || f.isSynthetic) continue

@@ -24,8 +24,8 @@ public final class Looper {
 
     public static Looper myLooper() { return CURRENT.get(); }
 
-    /** There is no main thread on the JVM test: none. */
-    public static Looper getMainLooper() { return null; }
+    /** The fake's stand-in for the app's main thread (a HandlerThread named "main"). */
+    public static Looper getMainLooper() { return dev.claimlink.fake.FakeBluetooth.mainLooper(); }
 
     public static void loop() {
         Looper me = CURRENT.get();

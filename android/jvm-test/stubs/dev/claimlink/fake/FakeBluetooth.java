@@ -36,6 +36,25 @@ public final class FakeBluetooth {
     /** Plays API level `level`. */
     public static void setSdkInt(int level) { sdkInt = level; }
 
+    private static volatile boolean locationEnabled = true;
+    private static android.os.HandlerThread main;
+
+    /** Whether location services are on (LocationManager.isLocationEnabled). */
+    public static boolean locationEnabled() { return locationEnabled; }
+
+    /** Turns location services on or off. */
+    public static void setLocationEnabled(boolean on) { locationEnabled = on; }
+
+    /** The stand-in for the app's main thread: a HandlerThread named "main", started on first use. */
+    public static synchronized android.os.Looper mainLooper() {
+        if (main == null) {
+            main = new android.os.HandlerThread("main");
+            main.setDaemon(true);
+            main.start();
+        }
+        return main.getLooper();
+    }
+
     /** Whether the adapter is on. */
     public static boolean enabled() { return enabled; }
 
@@ -62,6 +81,16 @@ public final class FakeBluetooth {
         int readDescriptor(Client client, BluetoothGattDescriptor d);
         boolean requestMtu(Client client, int mtu);
         boolean requestConnectionPriority(Client client, int priority);
+        /** Starts delivering advertisements to `scanner` (AOSP: IBluetoothGatt.startScan); throws
+         *  SecurityException without BLUETOOTH_SCAN, as the service does. */
+        void startScan(Scanner scanner);
+        void stopScan(Scanner scanner);
+    }
+
+    /** Where the service delivers what the radio hears, on its binder thread. */
+    public interface Scanner {
+        /** One advertisement: the advertiser's address, RSSI and advertising data (AD structures). */
+        void onAdvertisement(String address, int rssi, byte[] advertisingData);
     }
 
     /** What the service calls back (AOSP: IBluetoothGattCallback), on its binder thread. */
