@@ -273,3 +273,50 @@ async fn handle(
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::SimDeviceConfig;
+
+    /// `GET /_sim/gatt` is the fake GATT table's layout (what the Android binding's JVM tests offer
+    /// to the SDK): every endpoint under ESP-IDF's service, named by its 0x2901 description.
+    #[tokio::test]
+    async fn the_gatt_table_is_served_as_the_fake_gatt_lays_it_out() {
+        let device = Arc::new(SimDevice::new(SimDeviceConfig::default()));
+        let server = HttpDevice::serve(device.clone()).await.expect("serve");
+        // Plain HTTP/1.1 over a socket (no client with a TLS provider needed).
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = server.base_url().trim_start_matches("http://").to_owned();
+        let mut tcp = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        tcp.write_all(b"GET /_sim/gatt HTTP/1.1\r\nHost: device\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut raw = String::new();
+        tcp.read_to_string(&mut raw).await.expect("response");
+        let (head, json) = raw.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let body: serde_json::Value = serde_json::from_str(json).expect("json");
+        let characteristics = body["characteristics"].as_array().expect("characteristics");
+        let layout = super::super::gatt::FakeGatt::new(device, Default::default()).layout();
+        assert_eq!(characteristics.len(), layout.len());
+        let names: Vec<&str> = characteristics
+            .iter()
+            .filter_map(|c| c["user_description"].as_str())
+            .collect();
+        for endpoint in ["prov-session", "proto-ver", "prov-config", "aws-claim"] {
+            assert!(
+                names.contains(&endpoint),
+                "{endpoint} missing from {names:?}"
+            );
+        }
+        for c in characteristics {
+            assert_eq!(c["service"], "021a9004-0382-4aea-bff4-6b3f1c5adfb4");
+            let uuid = c["uuid"].as_str().expect("uuid");
+            assert_eq!(uuid.len(), 36, "{uuid}");
+            assert!(uuid.starts_with("021aff"), "{uuid}");
+        }
+    }
+}
