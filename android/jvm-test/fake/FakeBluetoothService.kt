@@ -57,6 +57,8 @@ class Faults {
     @Volatile var staleCache = false
     /** disconnect() never gets its callback. */
     @Volatile var silentDisconnect = false
+    /** The first MTU request never gets its callback. */
+    @Volatile var silentFirstMtu = false
     /** The app lacks BLUETOOTH_SCAN: startScan throws SecurityException. */
     @Volatile var scanPermissionDenied = false
 }
@@ -246,6 +248,7 @@ class FakeBluetoothService(
         val c = of(client)
         if (!c.up) return false
         mtuRequests.add(mtu)
+        if (faults.silentFirstMtu && mtuRequests.size == 1) return true
         // Android asks for at most 517; the device answers its own; the smaller is used.
         later { client.onConfigureMtu(minOf(mtu.coerceIn(23, 517), faults.deviceMtu), 0) }
         return true

@@ -130,6 +130,14 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
             rig.peripheral.release()
         }
     },
+    "an MTU request that never calls back ends that attempt; the SDK's retry connects" to { w ->
+        val rig = Rig(w, 3) { silentFirstMtu = true }
+        val session = w.provisioner().connect(rig.link(), rig.device.secret())
+        check(rig.service.transports.size == 2 && rig.service.mtuRequests.size == 2) { "attempts ${rig.service.transports.size}, MTU requests ${rig.service.mtuRequests.size}" }
+        check(rig.peripheral.mtu() == 247) { "MTU ${rig.peripheral.mtu()}" }
+        session.disconnect()
+        rig.peripheral.release()
+    },
     "duplicated callbacks, the copy landing during the next operation, complete nothing else" to { w ->
         val rig = Rig(w, 4) { duplicateCallbacks = true; duplicateAfterMillis = 1 }
         provisions(w, rig)

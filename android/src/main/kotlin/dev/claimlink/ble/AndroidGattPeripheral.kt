@@ -132,9 +132,12 @@ class AndroidGattPeripheral internal constructor(
         g = synchronized(lock) { gatt } ?: throw GattFailure.ConnectFailed("connectGatt returned null")
         connected = true
         // The largest ATT MTU Android asks for; the device answers with its own, the smaller counts.
+        // A refused MTU (a status) leaves 23; no answer at all ended the connection: an attempt to
+        // retry.
         val mtu = await(Op.Mtu, timeouts.operationMillis) { permission { g.requestMtu(517) } }
+        if (!connected) throw GattFailure.ConnectFailed("no answer to the MTU request within ${timeouts.operationMillis} ms")
         mtu.getOrNull()?.let { negotiatedMtu = it as Int }
-        permission { g.requestConnectionPriority(BluetoothGatt.CONNECTION_PRIORITY_HIGH) }
+        runCatching { g.requestConnectionPriority(BluetoothGatt.CONNECTION_PRIORITY_HIGH) }
         Unit
     }
 
