@@ -146,9 +146,10 @@ class AndroidGattPeripheral internal constructor(
     override suspend fun discover(): List<GattCharacteristic> = queue.withLock {
         val g = current()
         var result = await(Op.Discover, timeouts.discoverMillis) { permission { g.discoverServices() } }
-        if (result.isFailure || g.services.isEmpty()) {
+        if (connected && (result.isFailure || g.services.isEmpty())) {
             // A stale GATT cache (the device's firmware changed) shows as a failed or empty discovery:
-            // drop the cache and discover once more.
+            // drop the cache and discover once more. (A discovery without an answer ended the
+            // connection: nothing to retry on.)
             refresh(g)
             result = await(Op.Discover, timeouts.discoverMillis) { permission { g.discoverServices() } }
         }
