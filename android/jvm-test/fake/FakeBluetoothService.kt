@@ -64,10 +64,11 @@ class Faults {
 }
 
 /** A device the fake radio hears advertising. */
-data class Advertiser(val address: String, val name: String?, val serviceUuid: UUID?, val rssi: Int = -60) {
+data class Advertiser(val address: String, val name: String?, val serviceUuid: UUID?, val rssi: Int = -60, val raw: ByteArray? = null) {
     /** Its advertising data as ESP-IDF's protocomm BLE transport sends it (flags, 128-bit service
      *  UUID, complete local name; the scan response merged in, as Android's ScanRecord has it). */
     fun advertisingData(): ByteArray {
+        raw?.let { return it.copyOf() } // what a broken or hostile advertiser sends instead
         val out = java.io.ByteArrayOutputStream()
         out.write(byteArrayOf(2, 0x01, 0x06))
         serviceUuid?.let { u ->

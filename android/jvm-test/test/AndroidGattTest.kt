@@ -206,6 +206,20 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         check(byService.map { it.name }.toSet() == setOf("PROV_DECOY1", rig.name)) { "by service: ${byService.map { it.name }}" }
         rig.peripheral.release()
     },
+    "hostile advertising data (truncated, overlong name, zero-length structures) is scanned past, not crashed on" to { w ->
+        val rig = Rig(w, 9, decoys = listOf(
+            Advertiser("AA:00:00:00:00:04", null, null, raw = byteArrayOf(30, 0x09, 'P'.code.toByte())), // truncated
+            Advertiser("AA:00:00:00:00:05", null, null, raw = byteArrayOf(0, 0, 0)),                   // empty
+            Advertiser("AA:00:00:00:00:06", null, null, raw = byteArrayOf(5, 0x07, 1, 2, 3, 4)),      // short UUID list
+            Advertiser("AA:00:00:00:00:07", null, null, raw = byteArrayOf(-1, -1, -1))))               // length 255
+        val all = scanDevices(rig.context).take(5).toList()
+        check(all.map { it.address }.toSet().size == 5) { "seen ${all.map { it.address }}" }
+        check(all.single { it.address == rig.address }.name == rig.name) { "the device's name: ${all.map { it.name }}" }
+        check(all.filter { it.address.startsWith("AA:") }.all { it.name == null }) { "names from garbage: ${all.map { it.name }}" }
+        val named = scanDevices(rig.context, namePrefix = "PROV_").first()
+        check(named.address == rig.address) { "prefix match ${named.address}" }
+        rig.peripheral.release()
+    },
     "typed preflight failures instead of an empty scan: permission, Bluetooth off, location off on API 30" to { w ->
         val rig = Rig(w, 9, sdk = 30)
         val noScan = TestContext(TestContext.ALL_PERMISSIONS.toMutableSet().apply { remove(Manifest.permission.ACCESS_FINE_LOCATION) })
