@@ -85,6 +85,7 @@ bindings() {
   cargo run --quiet -p uniffi-bindgen -- generate --library "$lib" --language kotlin \
     --out-dir "$generated" --no-format >/dev/null
   [ -s "$generated/dev/claimlink/claimlink.kt" ] || die "uniffi wrote no $generated/dev/claimlink/claimlink.kt"
+  bindings/plain-docs "$generated/dev/claimlink/claimlink.kt" >/dev/null
   # target/debug/libclaimlink.so is now the build without btleplug. bindings/generate builds the
   # default one again when it runs; each switch recompiles the claimlink crate itself (its cdylib
   # output has no per-feature file name), not its dependencies: about ten seconds.

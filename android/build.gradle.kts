@@ -40,6 +40,8 @@ android {
             // uniffi's output (dev/claimlink/claimlink.kt), then the handwritten wrapper.
             java.srcDir("build/generated/uniffi")
             java.srcDir("../bindings/kotlin/src")
+            // AndroidGattPeripheral (tested on the JVM by jvm-test/run, outside Gradle's source sets).
+            java.srcDir("src/main/kotlin")
             // jniLibs: the default src/main/jniLibs, filled by build-rust.sh (cargo ndk).
         }
     }

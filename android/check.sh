@@ -92,29 +92,18 @@ check("--no-default-features" in script and "cargo ndk" in script, "build-rust.s
 ignore = Path("android/.gitignore").read_text().split()
 check("/build/" in ignore and "/src/main/jniLibs/" in ignore, "android/.gitignore covers build/ and src/main/jniLibs/")
 
-# The README's DeviceLink sketch against the generated interface.
-block = re.search(r"^public interface DeviceLink \{(.*?)^\}", kt, re.S | re.M)
+# AndroidGattPeripheral against the generated GattPeripheral interface.
+check('java.srcDir("src/main/kotlin")' in gradle, "build.gradle.kts adds src/main/kotlin")
+block = re.search(r"^public interface GattPeripheral \{(.*?)^\}", kt, re.S | re.M)
 generated = {m.group(2): bool(m.group(1)) for m in re.finditer(r"^\s*(suspend )?fun `(\w+)`", block.group(1), re.M)} if block else {}
-check(len(generated) == 7, f"generated DeviceLink has 7 methods: {', '.join(sorted(generated))}")
-sketch = re.search(r"<!-- sketch:begin -->\s*```kotlin\n(.*?)```\s*<!-- sketch:end -->", readme, re.S)
-check(sketch is not None, "android/README.md has the DeviceLink sketch between its markers")
-code = sketch.group(1) if sketch else ""
+check(len(generated) == 9, f"generated GattPeripheral has 9 methods: {', '.join(sorted(generated))}")
+peripheral = Path("android/src/main/kotlin/dev/claimlink/ble/AndroidGattPeripheral.kt")
+code = peripheral.read_text() if peripheral.is_file() else ""
+check(": GattPeripheral {" in code, f"{peripheral} implements GattPeripheral")
 overrides = {m.group(2): bool(m.group(1)) for m in re.finditer(r"override (suspend )?fun (\w+)\(", code)}
-# (the BluetoothGattCallback overrides, all named on..., are not DeviceLink methods)
-overrides = {k: v for k, v in overrides.items() if k in generated or not k.startswith("on")}
-check(overrides == generated, "the sketch overrides exactly those methods, suspend where the interface is")
-failure = re.search(r"^sealed class LinkFailure.*?^\}", kt, re.S | re.M)
-variants = set(re.findall(r"^    class (\w+)\(", failure.group(0), re.M)) if failure else set()
-used = set(re.findall(r"LinkFailure\.(\w+)\(", code))
-check(bool(used) and used <= variants, f"LinkFailure variants the sketch throws exist ({', '.join(sorted(used))})")
-signatures = {
-    "exchange": r"suspend fun `exchange`\(`endpoint`: kotlin\.String, `request`: kotlin\.ByteArray\): kotlin\.ByteArray",
-    "endpoints": r"fun `endpoints`\(\): List<kotlin\.String>\?",
-    "maxMessageBytes": r"fun `maxMessageBytes`\(\): kotlin\.UInt",
-    "mtu": r"fun `mtu`\(\): kotlin\.UShort\?",
-}
-for name, pattern in signatures.items():
-    check(re.search(pattern, block.group(1) if block else "") is not None, f"generated DeviceLink.{name} has the signature the sketch uses")
+overrides = {k: v for k, v in overrides.items() if not k.startswith("on")}  # BluetoothGattCallback's
+check(overrides == generated, "it overrides exactly those methods, suspend where the interface is")
+check("sketch:begin" not in readme, "android/README.md has no hand-written BLE sketch any more")
 
 print()
 if failures:

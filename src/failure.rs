@@ -56,7 +56,7 @@ pub enum ProvisioningFailure {
     #[error("the service refused the request (HTTP {status}): {detail}")]
     ServiceRejected {
         /// The HTTP status.
-        status: u16,
+        status: i32,
         /// The service's error code, when given.
         code: Option<String>,
         /// The explanation.
@@ -143,7 +143,7 @@ pub enum ProvisioningFailure {
         /// Which step failed.
         step: CloudStep,
         /// AWS's statusCode.
-        status_code: u32,
+        status_code: i32,
         /// AWS's errorCode.
         error_code: String,
         /// AWS's errorMessage.
@@ -200,7 +200,7 @@ impl From<ProvisionError> for ProvisioningFailure {
                 certificate_id,
             } => Self::CloudRejected {
                 step: kind.into(),
-                status_code,
+                status_code: i32::try_from(status_code).unwrap_or(i32::MAX),
                 error_code,
                 error_message,
                 thing_name,
@@ -279,7 +279,7 @@ impl From<ClaimError> for ProvisioningFailure {
                 message: explanation,
                 ..
             } => Self::ServiceRejected {
-                status,
+                status: i32::from(status),
                 code,
                 detail: explanation,
             },
@@ -345,7 +345,7 @@ pub enum LinkFailure {
     #[error("the device did not answer within {millis} ms")]
     Timeout {
         /// The time waited.
-        millis: u64,
+        millis: i64,
     },
     /// The device has no endpoint of that name.
     #[error("the device has no endpoint {name:?}")]
@@ -363,9 +363,9 @@ pub enum LinkFailure {
     #[error("a {len}-byte message exceeds the {max}-byte limit")]
     TooLarge {
         /// Its size.
-        len: u64,
+        len: i64,
         /// The limit.
-        max: u64,
+        max: i64,
     },
     /// Another exchange is in flight on this link.
     #[error("another exchange is in flight")]
@@ -396,7 +396,9 @@ impl From<LinkFailure> for LinkError {
     fn from(e: LinkFailure) -> Self {
         match e {
             LinkFailure::Disconnected => LinkError::Disconnected,
-            LinkFailure::Timeout { millis } => LinkError::Timeout { millis },
+            LinkFailure::Timeout { millis } => LinkError::Timeout {
+                millis: u64::try_from(millis).unwrap_or(0),
+            },
             LinkFailure::UnknownEndpoint { name } => LinkError::UnknownEndpoint(name),
             LinkFailure::DeviceRefused { detail } => {
                 LinkError::DeviceError(DeviceRefusal::Reported(detail))
@@ -418,14 +420,16 @@ impl From<LinkError> for LinkFailure {
     fn from(e: LinkError) -> Self {
         match e {
             LinkError::Disconnected => LinkFailure::Disconnected,
-            LinkError::Timeout { millis } => LinkFailure::Timeout { millis },
+            LinkError::Timeout { millis } => LinkFailure::Timeout {
+                millis: i64::try_from(millis).unwrap_or(i64::MAX),
+            },
             LinkError::UnknownEndpoint(name) => LinkFailure::UnknownEndpoint { name },
             LinkError::DeviceError(refusal) => LinkFailure::DeviceRefused {
                 detail: refusal.to_string(),
             },
             LinkError::TooLarge { len, max } => LinkFailure::TooLarge {
-                len: u64::try_from(len).unwrap_or(u64::MAX),
-                max: u64::try_from(max).unwrap_or(u64::MAX),
+                len: i64::try_from(len).unwrap_or(i64::MAX),
+                max: i64::try_from(max).unwrap_or(i64::MAX),
             },
             LinkError::Busy => LinkFailure::Busy,
             LinkError::DeviceNotFound => LinkFailure::DeviceNotFound,

@@ -17,7 +17,9 @@
 //! - Traits the app implements: [`TokenProvider`] or [`CredentialsProvider`] (its sign-in), or
 //!   [`ClaimSource`] and [`ThingDirectory`] (its own claims and registry reads),
 //!   [`ProvisioningListener`] (progress), [`ProvisioningCompletion`], [`LogSink`] (the SDK's log), and [`DeviceLink`]
-//!   (its own BLE stack). Links the SDK provides: [`http_device_link`], [`ble_device_link`].
+//!   (its own BLE stack), or [`GattPeripheral`] (its platform's GATT operations, which
+//!   [`gatt_device_link`] wraps in the SDK's BLE link). Links the SDK provides: [`http_device_link`],
+//!   [`ble_device_link`], [`gatt_device_link`].
 //! - [`parse_provisioning_qr`], [`scan_ble_devices`], [`set_logger`], [`claimlink_version`].
 //!
 //! Threads: async calls run on the SDK's own tokio runtime (see `runtime`); callbacks arrive on its
@@ -28,6 +30,7 @@
 
 mod claims;
 mod failure;
+mod gatt;
 mod link;
 mod logging;
 mod progress;
@@ -41,6 +44,7 @@ pub use claims::{
     ThingDescription, ThingDirectory,
 };
 pub use failure::{LinkFailure, ProviderFailure, ProvisioningFailure};
+pub use gatt::{gatt_device_link, GattCharacteristic, GattFailure, GattPeripheral};
 pub use link::{ble_device_link, http_device_link, scan_ble_devices, BleDevice, DeviceLink};
 pub use logging::{clear_logger, set_logger, LogLevel, LogRecord, LogSink};
 pub use progress::{CloudStep, ProvisionedDevice, ProvisioningEvent, Stage, StageTiming};

@@ -32,9 +32,9 @@ pub trait DeviceLink: Send + Sync {
     /// cannot list them.
     fn endpoints(&self) -> Option<Vec<String>>;
     /// The largest message the link carries, in bytes (480 for BLE).
-    fn max_message_bytes(&self) -> u32;
+    fn max_message_bytes(&self) -> i32;
     /// The negotiated ATT MTU, for BLE links.
-    fn mtu(&self) -> Option<u16>;
+    fn mtu(&self) -> Option<i32>;
     /// Closes the link.
     async fn disconnect(&self);
     /// A short description for logs (`"ble PROV_1A2B mtu 185"`); never a secret.
@@ -55,11 +55,11 @@ impl DeviceLink for CoreLink {
     fn endpoints(&self) -> Option<Vec<String>> {
         self.0.endpoints()
     }
-    fn max_message_bytes(&self) -> u32 {
-        u32::try_from(self.0.max_message_bytes()).unwrap_or(u32::MAX)
+    fn max_message_bytes(&self) -> i32 {
+        i32::try_from(self.0.max_message_bytes()).unwrap_or(i32::MAX)
     }
-    fn mtu(&self) -> Option<u16> {
-        self.0.mtu()
+    fn mtu(&self) -> Option<i32> {
+        self.0.mtu().map(i32::from)
     }
     async fn disconnect(&self) {
         self.0.disconnect().await
@@ -139,7 +139,11 @@ impl transport::DeviceLink for AppLink {
     }
 
     fn mtu(&self) -> Option<u16> {
-        self.link.mtu()
+        // An MTU outside ATT's range (23..=517) is the app's mistake: reported as none.
+        self.link
+            .mtu()
+            .and_then(|m| u16::try_from(m).ok())
+            .filter(|m| (23..=517).contains(m))
     }
 
     async fn disconnect(&self) {
@@ -197,7 +201,7 @@ pub struct BleDevice {
 #[uniffi::export]
 pub async fn scan_ble_devices(
     name_prefix: Option<String>,
-    scan_secs: u32,
+    scan_secs: i32,
 ) -> Result<Vec<BleDevice>, ProvisioningFailure> {
     super::runtime::on_runtime(async move { ble::scan(name_prefix, scan_secs).await }).await
 }
@@ -208,7 +212,7 @@ pub async fn scan_ble_devices(
 #[uniffi::export]
 pub async fn ble_device_link(
     name: String,
-    scan_secs: u32,
+    scan_secs: i32,
 ) -> Result<Arc<dyn DeviceLink>, ProvisioningFailure> {
     super::runtime::on_runtime(async move { ble::open(name, scan_secs).await }).await
 }
@@ -226,12 +230,12 @@ mod ble {
 
     pub(super) async fn scan(
         prefix: Option<String>,
-        secs: u32,
+        secs: i32,
     ) -> Result<Vec<BleDevice>, ProvisioningFailure> {
         let found = btle::scan(
             None,
             prefix.as_deref(),
-            Duration::from_secs(secs.clamp(1, 60).into()),
+            Duration::from_secs(secs.clamp(1, 60).unsigned_abs().into()),
         )
         .await
         .map_err(unavailable)?;
@@ -246,12 +250,12 @@ mod ble {
 
     pub(super) async fn open(
         name: String,
-        secs: u32,
+        secs: i32,
     ) -> Result<Arc<dyn DeviceLink>, ProvisioningFailure> {
         let found = btle::scan(
             None,
             Some(&name),
-            Duration::from_secs(secs.clamp(1, 60).into()),
+            Duration::from_secs(secs.clamp(1, 60).unsigned_abs().into()),
         )
         .await
         .map_err(unavailable)?;
@@ -273,7 +277,7 @@ mod ble {
 
     pub(super) async fn scan(
         _prefix: Option<String>,
-        _secs: u32,
+        _secs: i32,
     ) -> Result<Vec<BleDevice>, ProvisioningFailure> {
         Err(ProvisioningFailure::NotAvailable {
             reason: NO_BLE.into(),
@@ -282,7 +286,7 @@ mod ble {
 
     pub(super) async fn open(
         _name: String,
-        _secs: u32,
+        _secs: i32,
     ) -> Result<Arc<dyn DeviceLink>, ProvisioningFailure> {
         Err(ProvisioningFailure::NotAvailable {
             reason: NO_BLE.into(),

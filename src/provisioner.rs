@@ -117,6 +117,7 @@ impl Provisioner {
 
     /// Connects to the device on `link` and opens a secure session with `secret` (from its QR code or
     /// label). Emits `Connecting` and `Securing` to `listener`.
+    #[uniffi::method(default(listener = None))]
     pub async fn connect(
         &self,
         link: Arc<dyn DeviceLink>,
@@ -191,6 +192,7 @@ impl ProvisioningSession {
     /// On `WifiPasswordRejected` or `WifiNetworkNotFound` the session stays usable: call again with
     /// corrected settings. Cancelling the calling coroutine / task (or calling [`Self::cancel`]) stops
     /// the run and wipes the claim from the device.
+    #[uniffi::method(default(listener = None, options))]
     pub async fn provision(
         &self,
         wifi: Arc<WifiSettings>,

@@ -31,20 +31,20 @@ pub struct ProvisionerSettings {
     pub security: Option<SecuritySettings>,
     /// Never hand over a claim with less than this left, in seconds (10–240).
     #[uniffi(default = 60)]
-    pub safety_margin_secs: u32,
+    pub safety_margin_secs: i32,
     /// How often the device's status is read while it works, in milliseconds (100–1000).
     #[uniffi(default = 500)]
-    pub poll_interval_millis: u32,
+    pub poll_interval_millis: i32,
     /// Time allowed from "join Wi-Fi" to a Wi-Fi outcome, in seconds (1–600).
     #[uniffi(default = 45)]
-    pub wifi_timeout_secs: u32,
+    pub wifi_timeout_secs: i32,
     /// Time allowed for the cloud stages after the certificate is issued, and for the cloud's
     /// confirmation, in seconds (1–600).
     #[uniffi(default = 60)]
-    pub cloud_timeout_secs: u32,
+    pub cloud_timeout_secs: i32,
     /// Time allowed for one whole `provision` call, in seconds (1–3600).
     #[uniffi(default = 420)]
-    pub overall_timeout_secs: u32,
+    pub overall_timeout_secs: i32,
 }
 
 /// Which device security the app accepts: a floor under every connection. Everything off = Security 2
@@ -108,11 +108,14 @@ impl ProvisionerSettings {
         }
         let mut config = core::ProvisionerConfig::new(template, self.iot_endpoint.trim());
         config.security = self.security.clone().unwrap_or_default().into();
-        config.safety_margin = Duration::from_secs(self.safety_margin_secs.into());
-        config.poll_interval = Duration::from_millis(self.poll_interval_millis.into());
-        config.wifi_timeout = Duration::from_secs(self.wifi_timeout_secs.into());
-        config.cloud_timeout = Duration::from_secs(self.cloud_timeout_secs.into());
-        config.overall_timeout = Duration::from_secs(self.overall_timeout_secs.into());
+        // Every value is positive here (checked above): unsigned_abs is the value.
+        config.safety_margin = Duration::from_secs(self.safety_margin_secs.unsigned_abs().into());
+        config.poll_interval =
+            Duration::from_millis(self.poll_interval_millis.unsigned_abs().into());
+        config.wifi_timeout = Duration::from_secs(self.wifi_timeout_secs.unsigned_abs().into());
+        config.cloud_timeout = Duration::from_secs(self.cloud_timeout_secs.unsigned_abs().into());
+        config.overall_timeout =
+            Duration::from_secs(self.overall_timeout_secs.unsigned_abs().into());
         Ok(config)
     }
 
@@ -286,7 +289,7 @@ pub struct WifiNetwork {
     /// The BSSID as `aa:bb:cc:dd:ee:ff`, when given.
     pub bssid: Option<String>,
     /// The channel.
-    pub channel: u32,
+    pub channel: i32,
     /// Signal strength, dBm.
     pub rssi: i32,
     /// How it authenticates.
@@ -304,7 +307,7 @@ impl From<CoreNetwork> for WifiNetwork {
                     .join(":")
             }),
             ssid_bytes: n.ssid,
-            channel: n.channel,
+            channel: i32::try_from(n.channel).unwrap_or(i32::MAX),
             rssi: n.rssi,
             security: match n.auth {
                 WifiAuth::Open => WifiSecurity::Open,
@@ -352,7 +355,7 @@ pub struct DeviceInfo {
     /// The security scheme in use.
     pub security: SecurityLevel,
     /// Its Security 2 patch level.
-    pub security_patch: u32,
+    pub security_patch: i32,
     /// The raw capability strings.
     pub capabilities: Vec<String>,
     /// It can scan for Wi-Fi networks.
@@ -367,7 +370,7 @@ impl DeviceInfo {
             link,
             protocol_version: caps.version,
             security: caps.security.into(),
-            security_patch: caps.security_patch,
+            security_patch: i32::try_from(caps.security_patch).unwrap_or(i32::MAX),
             capabilities: caps.capabilities,
             wifi_scan: caps.wifi_scan,
             claim_extension_version: caps.aws.map(|a| a.version.to_string()),

@@ -267,7 +267,7 @@ async fn dropping_the_task_handle_cancels_the_run_and_wipes_the_claim() {
 
 #[test]
 fn settings_are_checked_when_the_provisioner_is_built() {
-    let settings = |template: &str, poll: u32| ProvisionerSettings {
+    let settings = |template: &str, poll: i32| ProvisionerSettings {
         poll_interval_millis: poll,
         ..settings(template, "example-ats.iot.eu-west-1.amazonaws.com".into())
     };
@@ -292,9 +292,14 @@ fn settings_are_checked_when_the_provisioner_is_built() {
             "case {i}: {result:?}"
         );
     }
-    // Times out of range are refused with the field's name, not clamped.
+    // Times out of range (negative ones too: they are Int in Kotlin) are refused with the field's
+    // name, not clamped.
     type Edit = fn(&mut ProvisionerSettings);
-    let edits: [(&str, Edit); 6] = [
+    let edits: [(&str, Edit); 8] = [
+        ("wifi_timeout_secs", |s| s.wifi_timeout_secs = -1),
+        ("poll_interval_millis", |s| {
+            s.poll_interval_millis = i32::MIN
+        }),
         ("safety_margin_secs", |s| s.safety_margin_secs = 300),
         ("safety_margin_secs", |s| s.safety_margin_secs = 0),
         ("wifi_timeout_secs", |s| s.wifi_timeout_secs = 0),

@@ -445,10 +445,10 @@ impl DeviceLink for FailingLink {
     fn endpoints(&self) -> Option<Vec<String>> {
         None
     }
-    fn max_message_bytes(&self) -> u32 {
+    fn max_message_bytes(&self) -> i32 {
         480
     }
-    fn mtu(&self) -> Option<u16> {
+    fn mtu(&self) -> Option<i32> {
         None
     }
     async fn disconnect(&self) {}

@@ -93,11 +93,11 @@ impl DeviceLink for AppBle {
     fn endpoints(&self) -> Option<Vec<String>> {
         self.gatt.endpoints()
     }
-    fn max_message_bytes(&self) -> u32 {
+    fn max_message_bytes(&self) -> i32 {
         480
     }
-    fn mtu(&self) -> Option<u16> {
-        self.gatt.mtu()
+    fn mtu(&self) -> Option<i32> {
+        self.gatt.mtu().map(i32::from)
     }
     async fn disconnect(&self) {
         self.gatt.disconnect().await

@@ -71,7 +71,7 @@ class World(val json: Map<String, Any?>) {
             template = json["template"] as String,
             iotEndpoint = json["iot_endpoint"] as String,
             extraRootCertificatesPem = listOf(json["ca_pem"] as String),
-            pollIntervalMillis = 100u,
+            pollIntervalMillis = 100,
         ),
         json["control_plane"] as String,
         tokens,

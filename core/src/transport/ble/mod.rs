@@ -146,14 +146,20 @@ impl<P: GattPeripheral> BleLink<P> {
     /// Connects (retrying first-connect failures with backoff), discovers the GATT table and maps
     /// endpoints by their user-description names.
     pub async fn open(peripheral: P, config: BleConfig) -> Result<Self, LinkError> {
-        let link = Self {
+        let link = Self::new(peripheral, config);
+        link.connect().await?;
+        Ok(link)
+    }
+
+    /// The link, not connected yet: its first [`DeviceLink::connect`] connects, discovers and maps the
+    /// endpoints (what an app's peripheral handed over the FFI needs: the session connects it).
+    pub fn new(peripheral: P, config: BleConfig) -> Self {
+        Self {
             peripheral,
             config,
             endpoints: tokio::sync::RwLock::new(HashMap::new()),
             busy: tokio::sync::Mutex::new(()),
-        };
-        link.connect().await?;
-        Ok(link)
+        }
     }
 
     /// The peripheral.

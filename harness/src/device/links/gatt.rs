@@ -169,6 +169,12 @@ impl FakeGatt {
         &self.shared.device
     }
 
+    /// The table as a phone's service discovery sees it: each characteristic with the value of its
+    /// 0x2901 descriptor (`None` when it has none), in discovery order.
+    pub fn layout(&self) -> Vec<(GattCharacteristic, Option<Vec<u8>>)> {
+        self.shared.table.clone()
+    }
+
     /// Connection attempts so far.
     pub fn connect_attempts(&self) -> u32 {
         self.shared.connect_attempts.load(Ordering::SeqCst)

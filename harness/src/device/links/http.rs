@@ -15,7 +15,10 @@
 //! connection is refused.
 //!
 //! Not in ESP-IDF: `GET /_sim/state` reports what the simulated device holds, so that binding tests in
-//! other languages can check that a cancelled run wiped the claim.
+//! other languages can check that a cancelled run wiped the claim; `GET /_sim/gatt` gives the GATT
+//! table the device would offer over BLE ([`super::gatt::FakeGatt`]'s layout), so that a test's fake
+//! BLE stack in another language (the Android binding's JVM tests) offers the same table and carries
+//! each characteristic's write + read as a `POST` of that endpoint.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -91,6 +94,7 @@ impl HttpDevice {
         let app = Router::new()
             .route("/{endpoint}", post(handle))
             .route("/_sim/state", axum::routing::get(state))
+            .route("/_sim/gatt", axum::routing::get(gatt_table))
             // Larger bodies reach the handler, which closes the socket as ESP-IDF does.
             .layer(DefaultBodyLimit::max(64 * 1024))
             .with_state(shared.clone());
@@ -167,6 +171,42 @@ async fn state(State(shared): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
+/// `GET /_sim/gatt`: the device's GATT table, for binding tests (a real device has no such page):
+/// `{"characteristics":[{"service":UUID,"uuid":UUID,"user_description":"prov-session"|null}]}`,
+/// UUIDs in the canonical lower-case form. A description that is not UTF-8 is given as `null`
+/// (the table built here has none).
+async fn gatt_table(State(shared): State<Arc<Shared>>) -> Response {
+    let uuid = |u: u128| {
+        let hex = format!("{u:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    };
+    let gatt = super::gatt::FakeGatt::new(shared.device.clone(), Default::default());
+    let characteristics: Vec<_> = gatt
+        .layout()
+        .into_iter()
+        .map(|(c, description)| {
+            serde_json::json!({
+                "service": uuid(c.service),
+                "uuid": uuid(c.uuid),
+                "user_description": description.and_then(|d| String::from_utf8(d).ok()),
+            })
+        })
+        .collect();
+    let body = serde_json::json!({ "characteristics": characteristics });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 fn cookie_of(headers: &HeaderMap) -> Option<u32> {
     headers
         .get_all(axum::http::header::COOKIE)
@@ -232,4 +272,51 @@ async fn handle(
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::SimDeviceConfig;
+
+    /// `GET /_sim/gatt` is the fake GATT table's layout (what the Android binding's JVM tests offer
+    /// to the SDK): every endpoint under ESP-IDF's service, named by its 0x2901 description.
+    #[tokio::test]
+    async fn the_gatt_table_is_served_as_the_fake_gatt_lays_it_out() {
+        let device = Arc::new(SimDevice::new(SimDeviceConfig::default()));
+        let server = HttpDevice::serve(device.clone()).await.expect("serve");
+        // Plain HTTP/1.1 over a socket (no client with a TLS provider needed).
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = server.base_url().trim_start_matches("http://").to_owned();
+        let mut tcp = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        tcp.write_all(b"GET /_sim/gatt HTTP/1.1\r\nHost: device\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut raw = String::new();
+        tcp.read_to_string(&mut raw).await.expect("response");
+        let (head, json) = raw.split_once("\r\n\r\n").expect("head and body");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let body: serde_json::Value = serde_json::from_str(json).expect("json");
+        let characteristics = body["characteristics"].as_array().expect("characteristics");
+        let layout = super::super::gatt::FakeGatt::new(device, Default::default()).layout();
+        assert_eq!(characteristics.len(), layout.len());
+        let names: Vec<&str> = characteristics
+            .iter()
+            .filter_map(|c| c["user_description"].as_str())
+            .collect();
+        for endpoint in ["prov-session", "proto-ver", "prov-config", "aws-claim"] {
+            assert!(
+                names.contains(&endpoint),
+                "{endpoint} missing from {names:?}"
+            );
+        }
+        for c in characteristics {
+            assert_eq!(c["service"], "021a9004-0382-4aea-bff4-6b3f1c5adfb4");
+            let uuid = c["uuid"].as_str().expect("uuid");
+            assert_eq!(uuid.len(), 36, "{uuid}");
+            assert!(uuid.starts_with("021aff"), "{uuid}");
+        }
+    }
 }
