@@ -40,6 +40,9 @@ pub struct DemoOptions {
     pub claim_validity: Duration,
     /// Devices start this many a second (as installers arrive), or all at once when 0.
     pub arrivals_per_sec: u32,
+    /// The devices' firmware for the claim extension and the cloud half: a program speaking the
+    /// pipe protocol (the C component's host), or `None` for the simulator's own.
+    pub firmware: Option<std::path::PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -52,6 +55,7 @@ impl Default for DemoOptions {
             clock_skew_secs: 0,
             claim_validity: Duration::from_secs(300),
             arrivals_per_sec: 0,
+            firmware: None,
         }
     }
 }
@@ -172,7 +176,9 @@ async fn one_device(
     options: &DemoOptions,
     progress: Arc<dyn Progress>,
 ) -> DeviceReport {
-    let device: Arc<SimDevice> = world.device(index);
+    let mut config = world.device_config(index);
+    config.external_firmware = options.firmware.clone();
+    let device = Arc::new(SimDevice::new(config));
     let name = device.config().name.clone();
     let listener = Listener {
         name: name.clone(),

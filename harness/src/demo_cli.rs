@@ -48,6 +48,12 @@ pub struct DemoArgs {
     /// Draw the run's timeline to FILE (.svg, or .html around it), checked before the run starts.
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<PathBuf>,
+    /// The devices' firmware for the claim extension and the cloud half: `rust` (the simulator's
+    /// own), `c` (the C component, firmware/esp-idf/claimlink_device, built with CMake on first use:
+    /// needs cmake and the Debian packages ./scripts/test installs), or a program speaking its pipe
+    /// protocol (port/posix/PIPE.md).
+    #[arg(long, value_name = "rust|c|PATH", default_value = "rust")]
+    pub firmware: String,
 }
 
 impl Default for DemoArgs {
@@ -62,6 +68,7 @@ impl Default for DemoArgs {
             arrivals_per_sec: 0,
             json: false,
             timeline: None,
+            firmware: "rust".into(),
         }
     }
 }
@@ -93,12 +100,25 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
         clock_skew_secs: args.clock_skew_secs,
         claim_validity: Duration::from_secs(args.claim_validity_secs),
         arrivals_per_sec: args.arrivals_per_sec,
+        firmware: match claimlink_harness::device::c_firmware::firmware_program(&args.firmware) {
+            Ok(program) => program,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     if !args.json {
         println!(
             "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over BLE (MTU {}, {} ms/round trip)",
             options.devices, args.mtu, args.interval_ms
         );
+        if let Some(program) = &options.firmware {
+            println!(
+                "device firmware: {} (claim extension and cloud half; the simulator keeps the link, security and Wi-Fi)",
+                program.display()
+            );
+        }
         if args.clock_skew_secs != 0 {
             println!("phone clock skewed by {:+} s", args.clock_skew_secs);
         }

@@ -249,3 +249,28 @@ fn many_devices_end_in_a_compact_summary() {
         "no colour codes when stderr is not a terminal: {err}"
     );
 }
+
+#[test]
+fn demo_runs_the_c_firmware_component_on_its_devices() {
+    let host = claimlink_harness::testing::c_firmware_host();
+    let host = host.to_str().expect("utf-8 path");
+    let (ok, out, err) = run(&[
+        "demo",
+        "--firmware",
+        host,
+        "--devices",
+        "2",
+        "--interval-ms",
+        "5",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("device firmware: "), "{out}");
+    assert_eq!(out.matches("provisioned").count() >= 2, true, "{out}");
+
+    let (ok, _, err) = run(&["demo", "--firmware", "/nonexistent/firmware"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--firmware /nonexistent/firmware: not `rust`, `c`, or a program that exists"),
+        "{err}"
+    );
+}
