@@ -92,6 +92,9 @@ pub enum FirmwareAnswer {
     HandlerFailed(String),
 }
 
+/// One frame as read from the program: its type and payload, or why it could not be read.
+type ReadFrame = std::io::Result<(u8, Vec<u8>)>;
+
 /// How to start the program: its path and command line.
 #[derive(Clone, Debug)]
 struct Launch {
@@ -106,7 +109,7 @@ pub struct FirmwareProcess {
     launch: Launch,
     child: Option<Child>,
     stdin: Option<ChildStdin>,
-    answers: Option<Receiver<std::io::Result<(u8, Vec<u8>)>>>,
+    answers: Option<Receiver<ReadFrame>>,
     log: Arc<Mutex<Vec<String>>>,
     device: String,
     /// Why the program cannot be used (it did not start, died or broke the protocol).
@@ -418,7 +421,7 @@ fn command_line(config: &SimDeviceConfig, dir: &Path) -> std::io::Result<Vec<Str
 }
 
 /// Reads one frame: type, big-endian length, payload.
-fn read_frame(from: &mut impl Read) -> std::io::Result<(u8, Vec<u8>)> {
+fn read_frame(from: &mut impl Read) -> ReadFrame {
     let mut header = [0u8; 5];
     from.read_exact(&mut header)?;
     let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
