@@ -386,11 +386,13 @@ async fn a_thing_that_already_exists_does_not_confirm_a_device_that_failed() {
     );
 }
 
-/// Fails the first `describe_thing` (the read before handover), passes everything else through.
+/// Fails the first `blind_reads` calls of `describe_thing` (the read before handover and its
+/// retries) with a network error, passes everything else through.
 #[derive(Debug)]
 struct BlindBeforeHandover {
     inner: Arc<BackendClaimSource>,
     describes: AtomicUsize,
+    blind_reads: usize,
 }
 
 #[async_trait]
@@ -406,7 +408,7 @@ impl ThingDirectory for BlindBeforeHandover {
         &self,
         thing: &ThingName,
     ) -> Result<Option<ThingDescription>, ClaimError> {
-        if self.describes.fetch_add(1, Ordering::SeqCst) == 0 {
+        if self.describes.fetch_add(1, Ordering::SeqCst) < self.blind_reads {
             return Err(ClaimError::Network {
                 message: "offline for a moment".into(),
                 timed_out: false,
@@ -421,9 +423,11 @@ impl ThingDirectory for BlindBeforeHandover {
 #[tokio::test]
 async fn a_quiet_device_is_not_confirmed_without_the_read_before_handover() {
     let world = testing::quick_world().await;
+    // Every attempt of the read before handover fails (the SDK tries it three times).
     let source = Arc::new(BlindBeforeHandover {
         inner: world.claims.clone(),
         describes: AtomicUsize::new(0),
+        blind_reads: 3,
     });
     let provisioner = Provisioner::new(source.clone(), world.provisioner.config().clone());
     let (_device, link) = SimDeviceBuilder::in_world(&world, 18)
@@ -438,7 +442,32 @@ async fn a_quiet_device_is_not_confirmed_without_the_read_before_handover() {
         matches!(&err, ProvisionError::NotConfirmed { thing_name } if thing_name == "SN-BLIND"),
         "{err:?}"
     );
-    assert_eq!(source.describes.load(Ordering::SeqCst), 1, "no guessing");
+    assert_eq!(source.describes.load(Ordering::SeqCst), 3, "no guessing");
+}
+
+#[tokio::test]
+async fn a_read_before_handover_lost_under_load_is_tried_again() {
+    let world = testing::quick_world().await;
+    // The first read fails as a lost answer under load does; the second gets through.
+    let source = Arc::new(BlindBeforeHandover {
+        inner: world.claims.clone(),
+        describes: AtomicUsize::new(0),
+        blind_reads: 1,
+    });
+    let provisioner = Provisioner::new(source.clone(), world.provisioner.config().clone());
+    let (_device, link) = SimDeviceBuilder::in_world(&world, 19)
+        .configure(|c| c.goes_quiet_after_joining(Duration::from_millis(300)))
+        .build();
+    let session = testing::connect(&provisioner, link).await;
+    let done = session
+        .provision(&lab_wifi(), &options("SN-BLIND-ONCE"), &NoListener)
+        .await
+        .expect("confirmed through the cloud once the read got through");
+    assert_eq!(done.thing_name, "SN-BLIND-ONCE");
+    assert!(
+        source.describes.load(Ordering::SeqCst) >= 3,
+        "read twice before, then after"
+    );
 }
 
 /// A phone put in a pocket while the device joins Wi-Fi: the claim's minutes run on while the

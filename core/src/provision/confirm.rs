@@ -10,8 +10,12 @@ use super::handover::Handover;
 use super::progress::ProgressLog;
 use super::{ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisioningSession, Stage};
 
-/// How long reading the expected thing before handover may take.
+/// How long one read of the expected thing before handover may take.
 const BASELINE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many times that read is tried when the network fails it (a slow or lost answer under load):
+/// without it, a success needs the device to name its certificate, and a quiet device is not
+/// confirmed at all.
+const BASELINE_ATTEMPTS: u32 = 3;
 /// The expected thing's ACTIVE certificates (lowercase ids) before handover; empty if it did not exist.
 pub(super) struct Baseline {
     thing: ThingName,
@@ -46,17 +50,32 @@ impl ProvisioningSession {
     /// the cloud could not be asked (a success then needs the device to name its certificate).
     pub(super) async fn baseline(&self, options: &ProvisionOptions) -> Option<Baseline> {
         let thing = options.expected_thing_name.clone()?;
-        // Bounded: a slow answer must not hold up the handover it runs alongside.
-        let read = tokio::time::timeout(
-            BASELINE_TIMEOUT,
-            self.provisioner.things.describe_thing(&thing),
-        );
-        match read.await.unwrap_or_else(|_| {
-            Err(ClaimError::Network {
-                message: "no answer in time".into(),
-                timed_out: true,
-            })
-        }) {
+        let mut attempt = 1;
+        let answer = loop {
+            // Bounded: a slow answer must not hold up the handover it runs alongside for long.
+            let read = tokio::time::timeout(
+                BASELINE_TIMEOUT,
+                self.provisioner.things.describe_thing(&thing),
+            );
+            let answer = read.await.unwrap_or_else(|_| {
+                Err(ClaimError::Network {
+                    message: "no answer in time".into(),
+                    timed_out: true,
+                })
+            });
+            match answer {
+                Err(ClaimError::Network { .. }) if attempt < BASELINE_ATTEMPTS => {
+                    tracing::info!(
+                        attempt,
+                        "reading the thing before handover failed; trying again"
+                    );
+                    tokio::time::sleep(Duration::from_millis(250) * attempt).await;
+                    attempt += 1;
+                }
+                answer => break answer,
+            }
+        };
+        match answer {
             Ok(description) => Some(Baseline {
                 active: description
                     .iter()
