@@ -51,6 +51,8 @@ typedef enum {
 typedef enum {
     CL_CONNECT_TLS = 0,  /**< the TLS handshake failed or was refused. */
     CL_CONNECT_MQTT = 1, /**< the broker refused the CONNECT, or the connection dropped before CONNACK. */
+    CL_CONNECT_NETWORK = 2, /**< no TCP connection (refused, unreachable, timed out, name not resolved):
+                                 retried with backoff while the claim has time (docs/protocol.md §12). */
 } cl_connect_failure_t;
 
 /** The stages of aws-status (docs/protocol.md section 6), same numbers as CloudStage. */

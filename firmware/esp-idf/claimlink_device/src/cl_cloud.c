@@ -181,6 +181,7 @@ static void connect_with_claim(cl_device_t *dev)
                                     .key_len = key.len};
         c->state = CL_CLOUD_CONNECT;
         c->step_deadline_ms = step_deadline(dev);
+        c->connect_attempts++;
         cl_log(dev, CL_LOG_INFO, "connecting to %s:%u with the claim as %s", c->host, (unsigned)c->port,
                dev->client_id);
         rc = dev->ports.mqtt_connect(dev->ports.ctx, &params);
@@ -349,9 +350,40 @@ void cl_on_mqtt_connected(cl_device_t *dev)
     }
 }
 
+/* The pause before connection attempt n + 1 (n >= 1): 250 ms doubling to 8 s, plus up to a quarter
+ * of it at random, so that devices that lost the network together do not come back together. */
+static uint64_t backoff_ms(cl_device_t *dev, uint32_t attempts)
+{
+    uint64_t base = attempts >= 6 ? 8000 : 250ull << (attempts - 1);
+    uint8_t r = 0;
+    if (dev->ports.random(dev->ports.ctx, &r, 1) != 0) {
+        r = 0;
+    }
+    return base + base * r / 1024;
+}
+
 void cl_on_mqtt_connect_failed(cl_device_t *dev, cl_connect_failure_t why, const char *reason)
 {
     cl_cloud_t *c = &dev->cloud;
+    if (c->state == CL_CLOUD_CONNECT && why == CL_CONNECT_NETWORK) {
+        /* No TCP connection (common on a fresh Wi-Fi link): try again, but never past the claim. */
+        uint64_t now = now_ms(dev);
+        uint64_t at = now + backoff_ms(dev, c->connect_attempts);
+        if (at >= claim_deadline(dev)) {
+            char why_text[240];
+            snprintf(why_text, sizeof why_text, "the claim expired while connecting (%u attempts): %s",
+                     (unsigned)c->connect_attempts, reason != NULL ? reason : "");
+            c->state = CL_CLOUD_TIME_SYNC; /* not connected: nothing to disconnect */
+            cl_cloud_fail(dev, CL_FAIL_CLAIM_EXPIRED, 0, "", why_text);
+            return;
+        }
+        cl_log(dev, CL_LOG_WARN, "no connection to %s:%u (attempt %u): %s; trying again in %u ms", c->host,
+               (unsigned)c->port, (unsigned)c->connect_attempts, reason != NULL ? reason : "",
+               (unsigned)(at - now));
+        c->state = CL_CLOUD_BACKOFF;
+        c->retry_at_ms = at;
+        return;
+    }
     if (c->state == CL_CLOUD_CONNECT) {
         c->state = CL_CLOUD_TIME_SYNC; /* not connected: nothing to disconnect */
         cl_cloud_fail(dev, why == CL_CONNECT_TLS ? CL_FAIL_TLS_REJECTED : CL_FAIL_MQTT_REJECTED, 0, "",
@@ -365,7 +397,7 @@ void cl_on_mqtt_connect_failed(cl_device_t *dev, cl_connect_failure_t why, const
 void cl_on_mqtt_disconnected(cl_device_t *dev)
 {
     cl_cloud_t *c = &dev->cloud;
-    if (needs_claim(c->state) && c->state != CL_CLOUD_TIME_SYNC) {
+    if (needs_claim(c->state) && c->state != CL_CLOUD_TIME_SYNC && c->state != CL_CLOUD_BACKOFF) {
         cl_cloud_fail(dev, CL_FAIL_MQTT_REJECTED, 0, "", "the connection dropped while waiting");
     } else if (c->state == CL_CLOUD_RECONNECT) {
         cl_cloud_fail(dev, CL_FAIL_RECONNECT_FAILED, 0, "", "the connection dropped");
@@ -502,6 +534,10 @@ void cl_tick(cl_device_t *dev)
     uint64_t now = now_ms(dev);
     if (needs_claim(c->state) && now >= claim_deadline(dev)) {
         cl_cloud_fail(dev, CL_FAIL_CLAIM_EXPIRED, 0, "", "the claim expired");
+    } else if (c->state == CL_CLOUD_BACKOFF) {
+        if (now >= c->retry_at_ms) {
+            connect_with_claim(dev);
+        }
     } else if (now >= c->step_deadline_ms) {
         char why[240];
         snprintf(why, sizeof why, "no answer in time (%s)",
@@ -520,7 +556,7 @@ uint32_t cl_next_wake_ms(cl_device_t *dev)
     if (c->state == CL_CLOUD_OFF || c->state == CL_CLOUD_ENDED) {
         return UINT32_MAX;
     }
-    uint64_t wake = c->step_deadline_ms;
+    uint64_t wake = c->state == CL_CLOUD_BACKOFF ? c->retry_at_ms : c->step_deadline_ms;
     if (needs_claim(c->state)) {
         uint64_t expiry = claim_deadline(dev);
         wake = expiry < wake ? expiry : wake;

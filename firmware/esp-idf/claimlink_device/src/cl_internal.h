@@ -28,6 +28,7 @@ typedef enum { CL_WIFI_NONE, CL_WIFI_JOINING, CL_WIFI_CONNECTED, CL_WIFI_FAILED 
 typedef enum {
     CL_CLOUD_OFF,        /* not started */
     CL_CLOUD_TIME_SYNC,  /* waiting for the clock */
+    CL_CLOUD_BACKOFF,    /* waiting to try the connection with the claim again */
     CL_CLOUD_CONNECT,    /* waiting for CONNACK with the claim */
     CL_CLOUD_SUB_CERT,   /* waiting for the two SUBACKs of the certificate request */
     CL_CLOUD_WAIT_CERT,  /* waiting for accepted/rejected */
@@ -53,6 +54,8 @@ typedef struct {
     uint64_t claim_expiry_epoch;     /* expires_at_epoch */
     uint64_t step_deadline_ms;       /* the current wait's answer timeout */
     int subacks;                     /* SUBACKs still awaited */
+    uint32_t connect_attempts;       /* connections with the claim tried so far */
+    uint64_t retry_at_ms;            /* CL_CLOUD_BACKOFF: when to try again */
     char request_topic[192];         /* the request being answered */
     char *pending_payload;           /* published once both SUBACKs came */
     char *host;                      /* the MQTT endpoint, kept for the reconnection */

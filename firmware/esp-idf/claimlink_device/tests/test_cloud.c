@@ -303,6 +303,62 @@ static void connection_failures(void)
     teardown(&e);
 }
 
+/* No TCP connection: tried again with a growing pause while the claim has time, never past it. */
+static void connection_retries(void)
+{
+    env_t e;
+    setup(&e, CL_KEYS_CSR, false, 0);
+    cl_wifi_event(e.dev, CL_WIFI_APPLIED, NULL);
+    cl_wifi_event(e.dev, CL_WIFI_GOT_IP, IP);
+    cl_on_time_synced(e.dev, true);
+    CHECK(e.f.connects == 1);
+    uint32_t pauses[3];
+    for (int i = 0; i < 3; i++) {
+        cl_on_mqtt_connect_failed(e.dev, CL_CONNECT_NETWORK, "Connection refused");
+        CHECK_MSG(stage(&e) == CL_STAGE_TIME_SYNCED, "attempt %d: stage %d", i + 1, stage(&e));
+        pauses[i] = cl_next_wake_ms(e.dev);
+        CHECK_MSG(pauses[i] >= (250u << i) && pauses[i] <= (250u << i) * 5 / 4, "pause %u", pauses[i]);
+        e.f.now_ms += pauses[i] - 1;
+        cl_tick(e.dev);
+        CHECK(e.f.connects == 1 + i); /* not before its time */
+        e.f.now_ms += 1;
+        cl_tick(e.dev);
+        CHECK(e.f.connects == 2 + i);
+    }
+    cl_on_mqtt_connected(e.dev);
+    CHECK(stage(&e) == CL_STAGE_MQTT_CONNECTED_WITH_CLAIM);
+    teardown(&e);
+
+    /* The network never comes: ClaimExpired, and no attempt starts after the claim's expiry. */
+    setup(&e, CL_KEYS_CSR, false, 20);
+    cl_wifi_event(e.dev, CL_WIFI_APPLIED, NULL);
+    cl_wifi_event(e.dev, CL_WIFI_GOT_IP, IP);
+    cl_on_time_synced(e.dev, true);
+    uint64_t expiry = 1000 + 20000;
+    while (stage(&e) != CL_STAGE_FAILED) {
+        CHECK(e.f.now_ms < expiry);
+        cl_on_mqtt_connect_failed(e.dev, CL_CONNECT_NETWORK, "No route to host");
+        if (stage(&e) == CL_STAGE_FAILED) {
+            break;
+        }
+        e.f.now_ms += cl_next_wake_ms(e.dev);
+        cl_tick(e.dev);
+    }
+    check_failed(&e, CL_FAIL_CLAIM_EXPIRED, 0, "", NULL, "");
+    CHECK_MSG(e.f.connects >= 5, "%d attempts", e.f.connects);
+    teardown(&e);
+
+    /* A TLS refusal is final: the server answered, another try would get the same answer. */
+    setup(&e, CL_KEYS_CSR, false, 0);
+    cl_wifi_event(e.dev, CL_WIFI_APPLIED, NULL);
+    cl_wifi_event(e.dev, CL_WIFI_GOT_IP, IP);
+    cl_on_time_synced(e.dev, true);
+    cl_on_mqtt_connect_failed(e.dev, CL_CONNECT_TLS, "certificate unknown");
+    check_failed(&e, CL_FAIL_TLS_REJECTED, 0, "", "certificate unknown", "");
+    CHECK(e.f.connects == 1);
+    teardown(&e);
+}
+
 static void expiry(void)
 {
     env_t e;
@@ -450,6 +506,7 @@ int main(void)
     happy(CL_KEYS_CREATE);
     rejections();
     connection_failures();
+    connection_retries();
     expiry();
     wifi_rules();
     credentials();

@@ -147,6 +147,9 @@ struct Inner {
     scan_done: bool,
     exchanges: u64,
     cloud: CloudProgress,
+    /// Cloud halves started so far: a half records its progress only while it is the latest (one
+    /// that outlives a re-provisioning must not overwrite the new run's stages).
+    cloud_runs: u64,
     /// When a `GetStatus` answered `Connected` with auto-stop on (`network_prov_mgr_done()`).
     done_reported_at: Option<Instant>,
     /// The `group_channels` of the last scan start.
@@ -227,6 +230,7 @@ impl SimDevice {
                 scan_done: false,
                 exchanges: 0,
                 cloud: CloudProgress::default(),
+                cloud_runs: 0,
                 done_reported_at: None,
                 scan_group_channels: None,
                 firmware,
@@ -355,6 +359,8 @@ impl SimDevice {
         inner.pending_claim = None;
         inner.claim = None;
         inner.cloud = CloudProgress::default();
+        // A cloud half from before the power cycle is gone with it: it records nothing any more.
+        inner.cloud_runs += 1;
         inner.scan_done = false;
         inner.done_reported_at = None;
         if let Some(firmware) = inner.firmware.as_mut() {

@@ -46,7 +46,9 @@ impl SimDevice {
             return;
         }
         inner.cloud = CloudProgress::default();
+        inner.cloud_runs += 1;
         let half = CloudHalf {
+            run: inner.cloud_runs,
             state: self.inner.clone(),
             cloud,
             claim,
@@ -59,6 +61,8 @@ impl SimDevice {
 
 /// What the background task works with.
 struct CloudHalf {
+    /// Which of the device's cloud halves this is (`Inner::cloud_runs`).
+    run: u64,
     state: Arc<Mutex<Inner>>,
     cloud: DeviceCloud,
     claim: ReceivedClaim,
@@ -98,8 +102,12 @@ impl CloudHalf {
         Ok(done)
     }
 
+    /// Records progress, unless a newer cloud half has started since (after a re-provisioning).
     fn record(&self, update: impl FnOnce(&mut CloudProgress)) {
-        update(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()).cloud);
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.cloud_runs == self.run {
+            update(&mut guard.cloud);
+        }
     }
 
     /// Waits out the Wi-Fi join and the clock sync.
@@ -235,6 +243,10 @@ impl CloudHalf {
     fn finish(self, result: Result<Provisioned, proto::CloudFailure>) {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         guard.claim = None;
+        if guard.cloud_runs != self.run {
+            // A newer half reports for the device now; this one's outcome is not its to overwrite.
+            return;
+        }
         match result {
             Ok(done) => {
                 guard.cloud.thing_name = done.thing_name;

@@ -113,8 +113,14 @@ static void mqtt_event(void *arg, esp_event_base_t base, int32_t id, void *data)
             e.arg = CL_CONNECT_MQTT;
             post(&e);
         } else if (ev->error_handle->error_type == MQTT_ERROR_TYPE_TCP_TRANSPORT && !s.connected) {
+            /* esp-tls (esp_tls_errors.h): no TCP connection is retried by the core while the claim
+             * has time; anything else is the handshake. */
+            esp_err_t tls = ev->error_handle->esp_tls_last_esp_err;
             e.type = EV_CONNECT_FAILED;
-            e.arg = CL_CONNECT_TLS; /* esp-tls: the handshake or the TCP connection failed */
+            e.arg = (tls == ESP_ERR_ESP_TLS_CANNOT_RESOLVE_HOSTNAME || tls == ESP_ERR_ESP_TLS_FAILED_CONNECT_TO_HOST
+                     || tls == ESP_ERR_ESP_TLS_CONNECTION_TIMEOUT)
+                        ? CL_CONNECT_NETWORK
+                        : CL_CONNECT_TLS;
             post(&e);
         }
         break;

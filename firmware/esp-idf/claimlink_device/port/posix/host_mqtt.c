@@ -11,6 +11,7 @@
  */
 #include "host.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,8 @@ struct host_event {
     host_event_t *next;
     int type;
     uint32_t generation;
-    bool flag;          /* EV_SUBSCRIBED: granted; EV_CONNECT_FAILED: a TLS failure */
+    bool flag;          /* EV_SUBSCRIBED: granted */
+    int failure;        /* EV_CONNECT_FAILED: a cl_connect_failure_t */
     char *topic;
     uint8_t *payload;   /* wiped when freed: an accepted CreateKeysAndCertificate carries a key */
     size_t len;
@@ -48,6 +50,30 @@ static host_event_t *push(host_t *h, int type, bool flag, const char *reason)
     return e;
 }
 
+/* A failed connection attempt, and what failed: see cl_connect_failure_t. */
+static void connect_failed(host_t *h, cl_connect_failure_t why, const char *reason)
+{
+    host_event_t *e = push(h, EV_CONNECT_FAILED, false, reason);
+    if (e != NULL) {
+        e->failure = (int)why;
+    }
+}
+
+/* What a libmosquitto error before CONNACK means (errno read at once, as the call left it). */
+static cl_connect_failure_t classify(int rc)
+{
+    int err = errno;
+    if (rc == MOSQ_ERR_TLS || rc == MOSQ_ERR_CONN_LOST) {
+        return CL_CONNECT_TLS; /* the handshake failed, or the server closed the connection in it */
+    }
+    if (rc == MOSQ_ERR_EAI || rc == MOSQ_ERR_NO_CONN
+        || (rc == MOSQ_ERR_ERRNO && (err == ECONNREFUSED || err == ETIMEDOUT || err == ENETUNREACH
+                                     || err == EHOSTUNREACH || err == ECONNRESET))) {
+        return CL_CONNECT_NETWORK;
+    }
+    return CL_CONNECT_MQTT;
+}
+
 static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 {
     (void)mosq;
@@ -56,7 +82,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
         h->mqtt_connected = true;
         push(h, EV_CONNECTED, false, NULL);
     } else {
-        push(h, EV_CONNECT_FAILED, false, mosquitto_connack_string(rc));
+        connect_failed(h, CL_CONNECT_MQTT, mosquitto_connack_string(rc));
     }
 }
 
@@ -147,7 +173,7 @@ int host_mqtt_connect(void *ctx, const cl_mqtt_connect_t *p)
     SSL_CTX *tls = host_tls_context(h->ca_file, p->host, p->cert_der, p->cert_len, p->key_der, p->key_len,
                                     why, sizeof why);
     if (tls == NULL) {
-        push(h, EV_CONNECT_FAILED, true, why);
+        connect_failed(h, CL_CONNECT_TLS, why);
         return 0; /* reported as an event, like any TLS failure */
     }
     struct mosquitto *mosq = mosquitto_new(p->client_id, true, h);
@@ -166,7 +192,7 @@ int host_mqtt_connect(void *ctx, const cl_mqtt_connect_t *p)
     h->mqtt_connected = false;
     int rc = mosquitto_connect_async(mosq, p->host, p->port, 30);
     if (rc != MOSQ_ERR_SUCCESS) {
-        push(h, EV_CONNECT_FAILED, rc == MOSQ_ERR_TLS, mosquitto_strerror(rc));
+        connect_failed(h, classify(rc), mosquitto_strerror(rc));
         retire(h, false);
     }
     return 0;
@@ -209,7 +235,8 @@ static void lost(host_t *h, int rc)
     if (h->mqtt_connected) {
         push(h, EV_DISCONNECTED, false, mosquitto_strerror(rc));
     } else {
-        push(h, EV_CONNECT_FAILED, rc == MOSQ_ERR_TLS || rc == MOSQ_ERR_CONN_LOST, mosquitto_strerror(rc));
+        cl_connect_failure_t why = classify(rc);
+        connect_failed(h, why, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
     }
     retire(h, false);
 }
@@ -244,7 +271,7 @@ void host_mqtt_service(host_t *h, bool readable, bool writable)
                 cl_on_mqtt_connected(h->dev);
                 break;
             case EV_CONNECT_FAILED:
-                cl_on_mqtt_connect_failed(h->dev, e->flag ? CL_CONNECT_TLS : CL_CONNECT_MQTT, e->reason);
+                cl_on_mqtt_connect_failed(h->dev, (cl_connect_failure_t)e->failure, e->reason);
                 break;
             case EV_SUBSCRIBED:
                 cl_on_mqtt_subscribed(h->dev, e->flag);
