@@ -19,6 +19,8 @@
 //!   [`ProvisioningListener`] (progress), [`ProvisioningCompletion`], [`LogSink`] (the SDK's log), and [`DeviceLink`]
 //!   (its own BLE stack). Links the SDK provides: [`http_device_link`], [`ble_device_link`].
 //! - [`parse_provisioning_qr`], [`scan_ble_devices`], [`set_logger`], [`claimlink_version`].
+//! - Support: every [`ProvisioningFailure`] has a stable `code()` (`CL-xxx`, the table is
+//!   [`failure_messages`]) and a `support_report()`; so has every session (`support_report`, JSON).
 //!
 //! Threads: async calls run on the SDK's own tokio runtime (see `runtime`); callbacks arrive on its
 //! threads. Cancelling the calling coroutine or task stops the Rust work.
@@ -35,6 +37,7 @@ mod providers;
 mod provisioner;
 mod records;
 mod runtime;
+mod support;
 
 pub use claims::{
     CertificateStatus, ClaimRequest, ClaimSource, ProvisioningClaim, ThingCertificate,
@@ -53,6 +56,7 @@ pub use records::{
     DeviceInfo, DeviceSecret, DeviceTransport, ProvisionOptions, ProvisionerSettings,
     ProvisioningQrCode, SecurityLevel, SecuritySettings, WifiNetwork, WifiSecurity, WifiSettings,
 };
+pub use support::{failure_messages, FailureMessage};
 
 /// The library's Rust heap is wiped as it is freed: every block, whoever allocated it (the SDK, rustls,
 /// hyper, reqwest, serde_json...), is zeroed before it goes back to the system allocator, and a block

@@ -150,7 +150,7 @@ impl Provisioner {
 /// by a failed run is wiped then.
 #[derive(uniffi::Object)]
 pub struct ProvisioningSession {
-    inner: Arc<core::ProvisioningSession>,
+    pub(crate) inner: Arc<core::ProvisioningSession>,
 }
 
 impl std::fmt::Debug for ProvisioningSession {

@@ -158,10 +158,19 @@ def test_provisions_a_device_after_a_wrong_wifi_passphrase(world):
 
         events = Events()
         done = await session.provision(wifi(device), options(device), events)
+        report = json.loads(await session.support_report())
         await session.disconnect()
-        return done, events
+        return done, events, report
 
-    done, events = run(scenario)
+    done, events, report = run(scenario)
+    # The support report: both runs, the first failing with its stable code, no secret.
+    assert report["sdk_version"] == cl.claimlink_version()
+    assert [r["outcome"]["result"] for r in report["runs"]] == ["failure", "success"]
+    assert report["runs"][0]["outcome"]["code"] == "CL-201"
+    assert report["outcome"]["thing_name"] == done.thing_name
+    assert report["link"]["exchanges"] > 5
+    text = json.dumps(report)
+    assert device["password"] not in text and device["wifi"]["passphrase"] not in text
     assert done.thing_name == sim_state(device)["thing_name"]
     assert done.certificate_id
     stages = events.stages()
@@ -183,8 +192,19 @@ def test_wrong_device_password_then_the_right_one(world):
 
     async def scenario():
         p = provisioner(world)
-        with pytest.raises(cl.ProvisioningFailure.WrongDevicePassword):
+        with pytest.raises(cl.ProvisioningFailure.WrongDevicePassword) as refused:
             await p.connect(cl.http_device_link(device["url"]), device_secret(device, "wrong-pass"), None)
+        # str() is the sentence (uniffi alone gives an empty string for a variant without fields),
+        # with the stable code, and a report of the failure alone (there is no session).
+        failure = refused.value
+        assert str(failure) == "the device refused the password"
+        assert failure.code() == "CL-101"
+        assert failure.code_message() == next(
+            m.message for m in cl.failure_messages() if m.code == "CL-101"
+        )
+        report = json.loads(failure.support_report())
+        assert report["outcome"]["code"] == "CL-101"
+        assert "wrong-pass" not in failure.support_report()
         session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
         done = await session.provision(wifi(device), options(device), None)
         await session.disconnect()
@@ -331,8 +351,11 @@ def test_logger_receives_the_sdk_log_and_secrets_are_never_printed(world):
 
 
 def test_input_errors_are_typed(world):
-    with pytest.raises(cl.ProvisioningFailure.InvalidInput):
+    with pytest.raises(cl.ProvisioningFailure.InvalidInput) as invalid:
         cl.WifiSettings("x" * 33, "correct horse battery")
+    # str() of a failure with fields is its sentence too, not uniffi's "detail='…'".
+    assert str(invalid.value).startswith("invalid input: "), str(invalid.value)
+    assert invalid.value.code() == "CL-501"
     with pytest.raises(cl.ProvisioningFailure.InvalidInput):
         cl.http_device_link("ftp://192.168.4.1")
     with pytest.raises(cl.ProvisioningFailure.InvalidInput):

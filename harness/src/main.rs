@@ -72,6 +72,9 @@ enum Command {
         /// Template parameters, KEY=VALUE.
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
+        /// Write the run's support report (JSON, no secret) to FILE, whatever the outcome.
+        #[arg(long, value_name = "FILE")]
+        report: Option<std::path::PathBuf>,
     },
     /// Run the emulator and N simulated devices over HTTP on 127.0.0.1 until interrupted, printing the
     /// endpoints (for binding tests and app developers).
@@ -127,6 +130,10 @@ enum Command {
         /// Draw each device's stages against the claim window to FILE (.svg or .html).
         #[arg(long, value_name = "FILE")]
         timeline: Option<std::path::PathBuf>,
+        /// Write each device's support report (JSON, no secret) to FILE, whatever the outcome: the
+        /// report itself for one device, an array of them for several.
+        #[arg(long, value_name = "FILE")]
+        report: Option<std::path::PathBuf>,
     },
 }
 
@@ -148,6 +155,7 @@ fn main() -> ExitCode {
         claim_validity_secs: 300,
         json: false,
         timeline: None,
+        report: None,
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -173,6 +181,7 @@ fn main() -> ExitCode {
             template,
             iot_endpoint,
             params,
+            report,
         } => {
             let request = real_ble::ProvisionRequest {
                 ble,
@@ -183,6 +192,7 @@ fn main() -> ExitCode {
                 template,
                 iot_endpoint,
                 params,
+                report,
             };
             exit_code(runtime.block_on(real_ble::provision(request)))
         }
@@ -207,6 +217,7 @@ fn main() -> ExitCode {
             claim_validity_secs,
             json,
             timeline,
+            report,
         } => {
             let options = DemoOptions {
                 devices: devices.max(1),
@@ -250,6 +261,10 @@ fn main() -> ExitCode {
                     eprintln!("error: cannot write {}: {e}", path.display());
                     return ExitCode::FAILURE;
                 }
+            }
+            if let Err(e) = demo::write_device_reports(report.as_deref(), &reports) {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
             }
             if json {
                 println!("{}", demo::json_summary(&reports, &options));

@@ -81,7 +81,7 @@ class World(val json: Map<String, Any?>) {
 @Suppress("UNCHECKED_CAST")
 class Device(val json: Map<String, Any?>) {
     val url = json["url"] as String
-    private val wifiJson = json["wifi"] as Map<String, String>
+    val wifiJson = json["wifi"] as Map<String, String>
     fun link() = httpDeviceLink(url)
     fun secret(password: String = json["password"] as String) = DeviceSecret.password(json["username"] as String, password)
     fun wifi(passphrase: String = wifiJson["passphrase"]!!) = WifiSettings(wifiJson["ssid"]!!, passphrase)
@@ -144,6 +144,14 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         check(done.thingName == d.state()["thing_name"]) { "thing ${done.thingName} vs ${d.state()}" }
         check(done.certificateId != null) { "no certificate" }
         check(!d.holdsClaim()) { "device still holds the claim" }
+        // The support report: both runs, the first with its stable code, and no secret.
+        val reportText = session.supportReport()
+        val report = Json.parse(reportText) as Map<String, Any?>
+        val runs = report["runs"] as List<Map<String, Any?>>
+        check(runs.map { (it["outcome"] as Map<String, Any?>)["result"] } == listOf("failure", "success")) { "runs: $runs" }
+        check((runs[0]["outcome"] as Map<String, Any?>)["code"] == "CL-201") { "code: ${runs[0]}" }
+        check((report["outcome"] as Map<String, Any?>)["thing_name"] == done.thingName) { "outcome: ${report["outcome"]}" }
+        check(d.json["password"] as String !in reportText && d.wifiJson["passphrase"]!! !in reportText) { "a secret is in the report" }
         session.disconnect()
     },
     "wrong device password, then the right one" to { w ->
@@ -153,6 +161,10 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         // The Rust Display is exported: a field-less variant still logs as a sentence.
         check("$refused" == "the device refused the password") { "toString: $refused" }
         check("wrong-pass" !in "$refused") { "the password is in the failure" }
+        // Its stable code, the table's message, and a report of the failure alone.
+        check(refused.code() == "CL-101") { "code ${refused.code()}" }
+        check(failureMessages().single { it.code == "CL-101" }.message == refused.codeMessage()) { "message table" }
+        check("\"CL-101\"" in refused.supportReport() && "wrong-pass" !in refused.supportReport()) { refused.supportReport() }
         val session = p.connect(d.link(), d.secret(), null)
         val done = session.provision(d.wifi(), d.options(), null)
         check(done.thingName == d.state()["thing_name"]) { "thing" }

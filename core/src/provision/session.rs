@@ -12,6 +12,10 @@ use crate::transport::{DeviceLink, LinkError};
 
 use super::cleanup::{ClaimRecord, ClaimWipeGuard};
 use super::progress::ProgressLog;
+use super::report::{
+    CountingLink, OutcomeReport, RecordingListener, RunReport, SessionRecord, StageReport,
+    SupportReport,
+};
 use super::{
     ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisionerConfig, ProvisioningEvent,
     ProvisioningListener, Stage,
@@ -72,10 +76,33 @@ impl Provisioner {
         listener: &dyn ProvisioningListener,
     ) -> Result<ProvisioningSession, ProvisionError> {
         let start = Instant::now();
+        let record = SessionRecord::new();
+        let counted = Arc::new(CountingLink {
+            inner: link,
+            counters: Arc::default(),
+        });
+        let link: Arc<dyn DeviceLink> = counted.clone();
+        let listener = RecordingListener {
+            inner: listener,
+            stages: std::sync::Mutex::default(),
+        };
         listener.on_event(ProvisioningEvent::new(Stage::Connecting, None, start));
         link.connect().await.map_err(ProtocolError::from)?;
-        match self.secure(&link, credentials, listener, start).await {
-            Ok(session) => Ok(session),
+        match self
+            .secure(&counted, credentials, &listener, start, record.clone())
+            .await
+        {
+            Ok(session) => {
+                let stages = listener
+                    .stages
+                    .into_inner()
+                    .unwrap_or_else(|p| p.into_inner());
+                record
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .connect_stages = stages;
+                Ok(session)
+            }
             Err(e) => {
                 // Nothing is left open: the device (which often takes one connection at a time) is
                 // free again, and a later `connect` on the same link reconnects.
@@ -87,11 +114,14 @@ impl Provisioner {
 
     async fn secure(
         &self,
-        link: &Arc<dyn DeviceLink>,
+        counted: &Arc<CountingLink>,
         credentials: DeviceCredentials,
         listener: &dyn ProvisioningListener,
         start: Instant,
+        record: Arc<std::sync::Mutex<SessionRecord>>,
     ) -> Result<ProvisioningSession, ProvisionError> {
+        let link: Arc<dyn DeviceLink> = counted.clone();
+        let link = &link;
         listener.on_event(ProvisioningEvent::new(Stage::Securing, None, start));
         tracing::debug!(link = %link.describe(), "connected; securing the session");
         let session = DeviceSession::establish(
@@ -122,6 +152,8 @@ impl Provisioner {
             cancel: tokio::sync::watch::Sender::new(false),
             started: start,
             runtime: tokio::runtime::Handle::try_current().ok(),
+            counted: counted.clone(),
+            record,
         })
     }
 }
@@ -140,6 +172,10 @@ pub struct ProvisioningSession {
     /// The runtime `connect` ran on: the claim is wiped there when the session is dropped from a thread
     /// outside any runtime (a foreign app's garbage collector, for instance).
     pub(super) runtime: Option<tokio::runtime::Handle>,
+    /// The link as `connect` wrapped it, with its counters (the report's link section).
+    pub(super) counted: Arc<CountingLink>,
+    /// What the support report says about the session and its runs.
+    pub(super) record: Arc<std::sync::Mutex<SessionRecord>>,
 }
 
 impl std::fmt::Debug for ProvisioningSession {
@@ -160,6 +196,21 @@ impl ProvisioningSession {
     pub async fn scan_wifi(&self) -> Result<Vec<WifiNetwork>, ProvisionError> {
         let session = self.session.lock().await.clone();
         Ok(session.scan_wifi().await?)
+    }
+
+    /// The support report of the session so far: the device, the link and its counters, every run
+    /// with its stages and outcome (see [`SupportReport`]). Never holds a secret.
+    pub async fn support_report(&self) -> SupportReport {
+        let device = self.capabilities().await;
+        let mut report = SupportReport::empty();
+        report.device = Some((&device).into());
+        report.link = Some(self.counted.report());
+        let record = self.record.lock().unwrap_or_else(|p| p.into_inner());
+        report.session_started_unix_ms = Some(record.started_unix_ms);
+        report.connect_stages = record.connect_stages.clone();
+        report.runs = record.runs.clone();
+        report.outcome = record.runs.last().map(|r| r.outcome.clone());
+        report
     }
 
     /// The link, for logs (`"ble PROV_1A2B mtu 185"`).
@@ -204,9 +255,14 @@ impl ProvisioningSession {
             // A retry after a Wi-Fi failure starts with the claim already on the device.
             armed: holds_claim,
         };
+        let run_started = self.started.elapsed();
+        let recorder = RecordingListener {
+            inner: listener,
+            stages: std::sync::Mutex::default(),
+        };
         let mut progress = ProgressLog {
             start: self.started,
-            listener,
+            listener: &recorder,
             timings: Vec::new(),
             claim: None,
         };
@@ -233,6 +289,17 @@ impl ProvisioningSession {
                 limit: overall,
             })
         });
+        let stages: Vec<StageReport> =
+            std::mem::take(&mut *recorder.stages.lock().unwrap_or_else(|p| p.into_inner()));
+        self.record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .runs
+            .push(RunReport {
+                started_ms: u64::try_from(run_started.as_millis()).unwrap_or(u64::MAX),
+                stages,
+                outcome: OutcomeReport::of(&result),
+            });
         match &result {
             Ok(_) => {
                 guard.armed = false;
