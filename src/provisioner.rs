@@ -25,8 +25,7 @@ pub trait ProvisioningListener: Send + Sync {
 }
 
 /// Receives the outcome of a run started with [`ProvisioningSession::start_provision`]: exactly one
-/// call, unless the app cancelled or dropped the handle first (then `on_failure(Cancelled)` if the run
-/// had started).
+/// call (`on_failure(Cancelled)` when the app cancelled the run through its handle).
 #[uniffi::export(foreign)]
 pub trait ProvisioningCompletion: Send + Sync {
     /// The device is online, confirmed by the cloud.
@@ -202,7 +201,8 @@ impl ProvisioningSession {
     }
 
     /// Starts [`Self::provision`] in the background and returns at once: progress goes to `listener`,
-    /// the outcome to `completion`. Cancel with the handle (or by dropping it) or with [`Self::cancel`].
+    /// the outcome to `completion`. Cancel with the handle or with [`Self::cancel`]; dropping the
+    /// handle does not cancel (the run goes on and `completion` hears how it ended).
     pub fn start_provision(
         &self,
         wifi: Arc<WifiSettings>,
@@ -224,13 +224,13 @@ impl ProvisioningSession {
             }
         });
         Ok(Arc::new(TaskHandle {
-            task: Mutex::new(Some(AbortOnDrop(task))),
+            task: Mutex::new(Some(task)),
             completion: finished,
         }))
     }
 
-    /// Cancels the running `provision` (it fails with `Cancelled` after wiping the claim from the
-    /// device).
+    /// Cancels the `provision` in progress (it fails with `Cancelled` after wiping the claim from the
+    /// device). With no run in progress it does nothing: it never cancels a later run.
     pub fn cancel(&self) {
         self.inner.cancel();
     }
@@ -261,10 +261,13 @@ async fn run(
 }
 
 /// A run in the background. `cancel()` stops it (the claim is wiped from the device, and the
-/// completion hears `Cancelled`); so does dropping the last reference to the handle.
+/// completion hears `Cancelled`). Dropping the handle, or the garbage collector freeing it, does **not**
+/// stop the run: the run goes on and the completion hears its outcome, so an app that keeps only the
+/// completion is not cancelled behind its back. Keep the handle to be able to cancel (or use the
+/// session's `cancel()`).
 #[derive(uniffi::Object)]
 pub struct TaskHandle {
-    task: Mutex<Option<AbortOnDrop<()>>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     completion: Arc<Mutex<Option<Arc<dyn ProvisioningCompletion>>>>,
 }
 
@@ -282,11 +285,11 @@ impl TaskHandle {
     pub fn cancel(&self) {
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(task) = task else { return };
-        let was_running = !task.0.is_finished();
+        let was_running = !task.is_finished();
         // Enter the runtime so that the run's clean-up (wiping the claim) can be spawned from here,
         // whatever thread the app calls from.
         let _guard = runtime().ok().map(|r| r.enter());
-        drop(task);
+        drop(AbortOnDrop(task));
         let completion = self
             .completion
             .lock()
@@ -303,13 +306,7 @@ impl TaskHandle {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .is_none_or(|t| t.0.is_finished())
-    }
-}
-
-impl Drop for TaskHandle {
-    fn drop(&mut self) {
-        self.cancel();
+            .is_none_or(|t| t.is_finished())
     }
 }
 

@@ -236,41 +236,6 @@ fn core_errors_map_to_app_actions() {
     }
 }
 
-/// The message table has one row per code, and each failure's report names its code, its message,
-/// its sentence and (for a refusal by AWS) the cloud's own words.
-#[test]
-fn failures_have_stable_codes_messages_and_a_report() {
-    let table = claimlink::failure_messages();
-    assert_eq!(table.len(), claimlink_core::FailureCode::ALL.len());
-    assert_eq!(table[0].code, "CL-101");
-    assert_eq!(ProvisioningFailure::WrongDevicePassword.code(), "CL-101");
-    assert_eq!(
-        ProvisioningFailure::WrongDevicePassword.sentence(),
-        "the device refused the password"
-    );
-    let refused = ProvisioningFailure::CloudRejected {
-        step: claimlink::CloudStep::RegisterThingRejected,
-        status_code: 400,
-        error_code: "InvalidRequest".into(),
-        error_message: "hook refused SN-9".into(),
-        thing_name: None,
-        certificate_id: Some("cafe".into()),
-    };
-    let report: serde_json::Value =
-        serde_json::from_str(&refused.support_report()).expect("the report is JSON");
-    assert_eq!(report["sdk_version"], claimlink::claimlink_version());
-    let outcome = &report["outcome"];
-    assert_eq!(outcome["result"], "failure");
-    assert_eq!(outcome["code"], "CL-403");
-    assert_eq!(outcome["message"], refused.code_message());
-    assert_eq!(outcome["error"], refused.sentence());
-    assert_eq!(outcome["cloud"]["step"], "RegisterThingRejected");
-    assert_eq!(outcome["cloud"]["status_code"], 400);
-    assert_eq!(outcome["cloud"]["error_code"], "InvalidRequest");
-    assert_eq!(outcome["cloud"]["error_message"], "hook refused SN-9");
-    assert_eq!(outcome["cloud"]["certificate_id"], "cafe");
-}
-
 /// Each link failure crosses the FFI and comes back as the same kind with the same sentence: what an
 /// SDK link raises reaches an app as its `LinkFailure`, and that, thrown back (an app wrapping the
 /// SDK's link), is the failure the SDK started with.

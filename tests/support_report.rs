@@ -1,8 +1,10 @@
 //! The support report of a real session against the emulator and the simulated device: a run refused
 //! for its Wi-Fi passphrase, then one that succeeds, then one AWS refuses — each with its stages and
 //! times, the claim's time left, the link's counters, the device's capabilities, and the outcome with
-//! its stable code and the cloud's own words. (That it holds no secret is tests/secrets.rs.)
+//! its stable code and the cloud's own words; and the codes, message table and report of a failure as
+//! the apps get them. (That reports hold no secret is tests/secrets.rs.)
 
+use claimlink::ProvisioningFailure;
 use claimlink_core::{NoListener, WifiCredentials};
 use claimlink_harness::testing::{self, SimDeviceBuilder};
 use serde_json::Value;
@@ -142,4 +144,39 @@ async fn a_refusal_by_aws_is_reported_in_its_own_words() {
     assert!(cloud["error_message"]
         .as_str()
         .is_some_and(|m| m.contains("missing-group")));
+}
+
+/// The message table has one row per code, and each failure's report names its code, its message,
+/// its sentence and (for a refusal by AWS) the cloud's own words.
+#[test]
+fn failures_have_stable_codes_messages_and_a_report() {
+    let table = claimlink::failure_messages();
+    assert_eq!(table.len(), claimlink_core::FailureCode::ALL.len());
+    assert_eq!(table[0].code, "CL-101");
+    assert_eq!(ProvisioningFailure::WrongDevicePassword.code(), "CL-101");
+    assert_eq!(
+        ProvisioningFailure::WrongDevicePassword.sentence(),
+        "the device refused the password"
+    );
+    let refused = ProvisioningFailure::CloudRejected {
+        step: claimlink::CloudStep::RegisterThingRejected,
+        status_code: 400,
+        error_code: "InvalidRequest".into(),
+        error_message: "hook refused SN-9".into(),
+        thing_name: None,
+        certificate_id: Some("cafe".into()),
+    };
+    let report: serde_json::Value =
+        serde_json::from_str(&refused.support_report()).expect("the report is JSON");
+    assert_eq!(report["sdk_version"], claimlink::claimlink_version());
+    let outcome = &report["outcome"];
+    assert_eq!(outcome["result"], "failure");
+    assert_eq!(outcome["code"], "CL-403");
+    assert_eq!(outcome["message"], refused.code_message());
+    assert_eq!(outcome["error"], refused.sentence());
+    assert_eq!(outcome["cloud"]["step"], "RegisterThingRejected");
+    assert_eq!(outcome["cloud"]["status_code"], 400);
+    assert_eq!(outcome["cloud"]["error_code"], "InvalidRequest");
+    assert_eq!(outcome["cloud"]["error_message"], "hook refused SN-9");
+    assert_eq!(outcome["cloud"]["certificate_id"], "cafe");
 }

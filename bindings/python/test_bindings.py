@@ -31,9 +31,9 @@ WIFI_JOIN_MS = 1500
 
 @pytest.fixture(scope="module")
 def world():
-    """The emulator and seven simulated devices over HTTP on 127.0.0.1."""
+    """The emulator and nine simulated devices over HTTP on 127.0.0.1."""
     proc = subprocess.Popen(
-        [HARNESS, "serve", "--json", "--devices", "7", "--wifi-join-ms", str(WIFI_JOIN_MS)],
+        [HARNESS, "serve", "--json", "--devices", "9", "--wifi-join-ms", str(WIFI_JOIN_MS)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -184,6 +184,13 @@ def test_provisions_a_device_after_a_wrong_wifi_passphrase(world):
     left = [e.claim_time_left for e in events.events if e.claim_time_left is not None]
     assert left and left == sorted(left, reverse=True)
     assert 60 < left[0].total_seconds() <= 300
+    # Typed fields, not text in `detail`: the device's address from WIFI_CONNECTED on, the thing and
+    # certificate on the cloud's confirmation.
+    on_wifi = stages.index(cl.Stage.WIFI_CONNECTED)
+    assert all((e.device_ip is not None) == (i >= on_wifi) for i, e in enumerate(events.events))
+    last = events.events[-1]
+    assert last.device_ip.count(".") == 3
+    assert (last.thing_name, last.certificate_id) == (done.thing_name, done.certificate_id)
     assert not sim_state(device)["holds_claim"]
 
 
@@ -273,6 +280,57 @@ def test_task_handle_cancel_reports_cancelled_and_wipes_the_claim(world):
     assert isinstance(outcome.get("failure"), cl.ProvisioningFailure.Cancelled)
     assert wait_until_wiped(device)
     assert sim_state(device)["thing_name"] is None, "the run went on after cancel()"
+
+
+def test_cancel_applies_to_the_run_in_progress_only_and_a_dropped_handle_does_not_cancel(world):
+    """session.cancel() with no run in progress does nothing (it used to cancel the next run); a
+    TaskHandle the app drops (and the garbage collector frees) leaves the run going to its outcome."""
+    import gc
+
+    device = world["devices"][7]
+    finished = threading.Event()
+    outcome = {}
+
+    class Completion(cl.ProvisioningCompletion):
+        def on_success(self, device):
+            outcome["ok"] = device
+            finished.set()
+
+        def on_failure(self, failure):
+            outcome["failure"] = failure
+            finished.set()
+
+    async def scenario():
+        p = provisioner(world)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        session.cancel()  # no run in progress: nothing to cancel, and nothing is remembered
+        handle = session.start_provision(wifi(device), options(device), None, Completion())
+        del handle
+        gc.collect()
+        assert await asyncio.to_thread(finished.wait, 30)
+        await session.disconnect()
+
+    run(scenario)
+    assert "ok" in outcome, outcome
+    assert outcome["ok"].thing_name == sim_state(device)["thing_name"]
+
+
+def test_session_cancel_stops_the_run_in_progress(world):
+    device = world["devices"][8]
+
+    async def scenario():
+        p = provisioner(world)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        events = Events(lambda stage: stage == cl.Stage.WIFI_APPLIED and session.cancel())
+        with pytest.raises(cl.ProvisioningFailure.Cancelled) as cancelled:
+            await session.provision(wifi(device), options(device), events)
+        assert cancelled.value.code() == "CL-601"
+        return events
+
+    events = run(scenario)
+    assert cl.Stage.CLAIM_SENT in events.stages()
+    assert wait_until_wiped(device)
+    assert sim_state(device)["thing_name"] is None
 
 
 def test_token_refresh_goes_through_the_apps_provider(world):

@@ -143,6 +143,9 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         check(left.isNotEmpty() && left.zipWithNext().all { (a, b) -> a >= b }) { "time left not decreasing: $left" }
         check(done.thingName == d.state()["thing_name"]) { "thing ${done.thingName} vs ${d.state()}" }
         check(done.certificateId != null) { "no certificate" }
+        // Typed fields on the events: the device's address once on Wi-Fi, thing and certificate on confirmation.
+        val last = updates.filterIsInstance<ProvisioningUpdate.Progress>().last().event
+        check(last.deviceIp != null && last.thingName == done.thingName && last.certificateId == done.certificateId) { "typed fields: $last" }
         check(!d.holdsClaim()) { "device still holds the claim" }
         // The support report: both runs, the first with its stable code, and no secret.
         val reportText = session.supportReport()
@@ -215,6 +218,31 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         check(d.waitUntilWiped()) { "the device still holds the claim" }
         check(d.state()["thing_name"] == null) { "the run went on after cancel()" }
     },
+    "session.cancel() applies to the run in progress only; a dropped TaskHandle does not cancel" to { w ->
+        val d = w.device(6)
+        val session = w.provisioner().connect(d.link(), d.secret(), null)
+        session.cancel() // no run in progress: nothing to cancel, nothing remembered
+        val finished = CountDownLatch(1)
+        var outcome: Any? = null
+        val completion = object : ProvisioningCompletion {
+            override fun onSuccess(device: ProvisionedDevice) { outcome = device; finished.countDown() }
+            override fun onFailure(failure: ProvisioningFailure) { outcome = failure; finished.countDown() }
+        }
+        // The handle is freed at once (as the garbage collector would free an unreferenced one).
+        session.startProvision(d.wifi(), d.options(), null, completion).destroy()
+        System.gc()
+        check(withContext(Dispatchers.IO) { finished.await(30, TimeUnit.SECONDS) }) { "no outcome" }
+        check(outcome is ProvisionedDevice) { "outcome $outcome" }
+        // During a run, session.cancel() stops it.
+        val e = w.device(7)
+        val other = w.provisioner().connect(e.link(), e.secret(), null)
+        val cancelled = expectThrows<ProvisioningFailure.Cancelled> {
+            other.provision(e.wifi(), e.options(), provisioningListener { if (it.stage == Stage.WIFI_APPLIED) other.cancel() })
+        }
+        check(cancelled.code() == "CL-601") { "code ${cancelled.code()}" }
+        check(e.waitUntilWiped()) { "the device still holds the claim" }
+        check(e.state()["thing_name"] == null) { "the run went on after cancel()" }
+    },
     "a rejected token is refreshed through the app's suspend provider" to { w ->
         val d = w.device(5)
         val tokens = Tokens(w.json["bearer_token"] as String, staleFirst = true)
@@ -248,7 +276,7 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
 
 fun main(args: Array<String>) {
     val harness = args.getOrNull(0) ?: error("usage: BindingTest <path to claimlink-harness>")
-    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "6", "--wifi-join-ms", "1500")
+    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "8", "--wifi-join-ms", "1500")
         .redirectError(ProcessBuilder.Redirect.DISCARD).start()
     var failed = 0
     try {

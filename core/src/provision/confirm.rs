@@ -140,6 +140,9 @@ impl ProvisioningSession {
                     None => baseline.and_then(|before| before.new_certificate(&description)),
                 };
                 if let Some(certificate_id) = confirmed {
+                    progress
+                        .known
+                        .learn(None, Some(thing), certificate_id.as_deref());
                     progress.emit(Stage::ConfirmedByCloud, None);
                     return Ok(ProvisionedDevice {
                         thing_name: thing.to_owned(),

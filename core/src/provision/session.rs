@@ -149,7 +149,7 @@ impl Provisioner {
             credentials,
             session: tokio::sync::Mutex::new(Arc::new(session)),
             claim_on_device: Arc::new(tokio::sync::Mutex::new(None)),
-            cancel: tokio::sync::watch::Sender::new(false),
+            cancel: tokio::sync::watch::Sender::new(RunCancel::default()),
             started: start,
             runtime: tokio::runtime::Handle::try_current().ok(),
             counted: counted.clone(),
@@ -166,7 +166,8 @@ pub struct ProvisioningSession {
     pub(super) session: tokio::sync::Mutex<Arc<DeviceSession>>,
     /// The claim the device holds (handed over, not yet used), if any.
     pub(super) claim_on_device: ClaimRecord,
-    pub(super) cancel: tokio::sync::watch::Sender<bool>,
+    /// Whether a run is going, and whether it was cancelled (see [`ProvisioningSession::cancel`]).
+    pub(super) cancel: tokio::sync::watch::Sender<RunCancel>,
     /// When `connect` began: the origin of every event's `elapsed` and of the timings.
     pub(super) started: Instant,
     /// The runtime `connect` ran on: the claim is wiped there when the session is dropped from a thread
@@ -228,11 +229,19 @@ impl ProvisioningSession {
         self.link.disconnect().await;
     }
 
-    /// Cancels the running [`provision`](Self::provision): it returns [`ProvisionError::Cancelled`]
-    /// after wiping the claim from the device. When no run is going, the next one on this session is
-    /// cancelled as soon as it starts: a cancel that races with the start of a run is never lost.
-    pub fn cancel(&self) {
-        self.cancel.send_replace(true);
+    /// Cancels the run in progress ([`provision`](Self::provision) returns
+    /// [`ProvisionError::Cancelled`] after wiping the claim from the device) and returns whether there
+    /// was one. With no run in progress it does nothing: a later run is never affected. To stop a run
+    /// about to start, drop the future that would run it, or call `cancel` again once the run has
+    /// reported its first event.
+    pub fn cancel(&self) -> bool {
+        let mut cancelled = false;
+        self.cancel.send_if_modified(|run| {
+            cancelled = run.running && !run.cancelled;
+            run.cancelled |= run.running;
+            cancelled
+        });
+        cancelled
     }
 
     /// Brings the device onto AWS IoT with `wifi`. On [`ProvisionError::WifiAuthFailed`] or
@@ -244,7 +253,8 @@ impl ProvisioningSession {
         options: &ProvisionOptions,
         listener: &dyn ProvisioningListener,
     ) -> Result<ProvisionedDevice, ProvisionError> {
-        // Not reset here: a `cancel` that came before this run started still applies (see `cancel`).
+        // From here a `cancel` applies to this run (one before it does not: see `cancel`).
+        let running = RunningMark::start(&self.cancel);
         let mut cancelled = self.cancel.subscribe();
         // Waits for the wipe of a run that was dropped, if one is still going.
         let holds_claim = self.claim_on_device.lock().await.is_some();
@@ -265,6 +275,7 @@ impl ProvisioningSession {
             listener: &recorder,
             timings: Vec::new(),
             claim: None,
+            known: Default::default(),
         };
         let overall = self.provisioner.config.overall_timeout;
         let result = {
@@ -277,12 +288,12 @@ impl ProvisioningSession {
             tokio::select! {
                 // Cancellation first: a run cancelled before it started does no work at all.
                 biased;
-                _ = cancelled.wait_for(|c| *c) => Err(Some(ProvisionError::Cancelled)),
+                _ = cancelled.wait_for(|run| run.cancelled) => Err(Some(ProvisionError::Cancelled)),
                 r = work => r.map_err(|_| None).and_then(|r| r.map_err(Some)),
             }
         };
-        // The run is over: a later `cancel` is for the next one.
-        self.cancel.send_replace(false);
+        // The run is over: a `cancel` from now on finds no run.
+        drop(running);
         let result = result.map_err(|e| {
             e.unwrap_or(ProvisionError::OverallTimeout {
                 stage: progress.last_stage(),
@@ -378,6 +389,33 @@ impl ProvisioningSession {
             Err(e) => return Err(e.into()),
         }
         self.watch(session, &handover, options, progress).await
+    }
+}
+
+/// Whether a run is going and whether it was cancelled.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RunCancel {
+    pub(super) running: bool,
+    pub(super) cancelled: bool,
+}
+
+/// Marks a run as going for as long as it lives, so that a run dropped half-way (a cancelled task)
+/// does not leave the session looking busy.
+struct RunningMark<'a>(&'a tokio::sync::watch::Sender<RunCancel>);
+
+impl<'a> RunningMark<'a> {
+    fn start(cancel: &'a tokio::sync::watch::Sender<RunCancel>) -> Self {
+        cancel.send_replace(RunCancel {
+            running: true,
+            cancelled: false,
+        });
+        Self(cancel)
+    }
+}
+
+impl Drop for RunningMark<'_> {
+    fn drop(&mut self) {
+        self.0.send_replace(RunCancel::default());
     }
 }
 
