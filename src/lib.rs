@@ -13,6 +13,7 @@
 //!   `with_aws`, or the app's own [`ClaimSource`] and [`ThingDirectory`] with `with_claim_source`) →
 //!   [`Provisioner::connect`] →
 //!   [`ProvisioningSession`] (one per device): `device_info`, `scan_wifi`, `provision` (async) or
+//!   `reconfigure_wifi` (a provisioned device's new Wi-Fi, without a claim),
 //!   `start_provision` (callbacks + a cancellable [`TaskHandle`]), `cancel`, `disconnect`.
 //! - Traits the app implements: [`TokenProvider`] or [`CredentialsProvider`] (its sign-in), or
 //!   [`ClaimSource`] and [`ThingDirectory`] (its own claims and registry reads),
@@ -36,6 +37,7 @@ mod progress;
 mod providers;
 mod provisioner;
 mod records;
+mod reprovision;
 mod runtime;
 mod support;
 
@@ -56,6 +58,7 @@ pub use records::{
     DeviceInfo, DeviceSecret, DeviceTransport, ProvisionOptions, ProvisionerSettings,
     ProvisioningQrCode, SecurityLevel, SecuritySettings, WifiNetwork, WifiSecurity, WifiSettings,
 };
+pub use reprovision::ReconfiguredDevice;
 pub use support::{failure_messages, FailureMessage};
 
 /// The library's Rust heap is wiped as it is freed: every block, whoever allocated it (the SDK, rustls,

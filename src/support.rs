@@ -57,6 +57,8 @@ impl ProvisioningFailure {
             Self::StageTimeout { .. } => C::StageTimeout,
             Self::CloudRejected { .. } => C::CloudRejected,
             Self::NotConfirmed { .. } => C::NotConfirmed,
+            Self::AlreadyProvisioned { .. } => C::AlreadyProvisioned,
+            Self::NotProvisioned => C::NotProvisioned,
             Self::Cancelled => C::Cancelled,
             Self::Internal { .. } => C::Internal,
         }

@@ -224,6 +224,17 @@ fn core_errors_map_to_app_actions() {
                 detail: m("no"),
             },
         ),
+        (
+            ProvisionError::AlreadyProvisioned {
+                thing_name: m("SN-1"),
+                certificate_id: m("ab12"),
+            },
+            F::AlreadyProvisioned {
+                thing_name: m("SN-1"),
+                certificate_id: m("ab12"),
+            },
+        ),
+        (ProvisionError::NotProvisioned, F::NotProvisioned),
     ];
     for (error, expected) in cases {
         let shown = error.to_string();

@@ -214,6 +214,15 @@ def test_wrong_device_password_then_the_right_one(world):
         assert "wrong-pass" not in failure.support_report()
         session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
         done = await session.provision(wifi(device), options(device), None)
+        # Provisioned now: a second provision is refused (it would register it again), and its Wi-Fi
+        # is changed without a claim, keeping its thing and certificate.
+        with pytest.raises(cl.ProvisioningFailure.AlreadyProvisioned) as already:
+            await session.provision(wifi(device), options(device), None)
+        assert (already.value.thing_name, already.value.certificate_id) == (done.thing_name, done.certificate_id)
+        events = Events()
+        moved = await session.reconfigure_wifi(wifi(device), events)
+        assert (moved.thing_name, moved.certificate_id) == (done.thing_name, done.certificate_id)
+        assert moved.device_ip and events.stages() == [cl.Stage.WIFI_APPLIED, cl.Stage.WIFI_CONNECTED]
         await session.disconnect()
         return done
 
@@ -496,6 +505,15 @@ def test_an_app_claim_source_and_thing_directory_provision_a_device(world):
         p = cl.Provisioner.with_claim_source(settings, cloud, cloud)
         session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
         done = await session.provision(wifi(device), options(device), None)
+        # Provisioned now: a second provision is refused (it would register it again), and its Wi-Fi
+        # is changed without a claim, keeping its thing and certificate.
+        with pytest.raises(cl.ProvisioningFailure.AlreadyProvisioned) as already:
+            await session.provision(wifi(device), options(device), None)
+        assert (already.value.thing_name, already.value.certificate_id) == (done.thing_name, done.certificate_id)
+        events = Events()
+        moved = await session.reconfigure_wifi(wifi(device), events)
+        assert (moved.thing_name, moved.certificate_id) == (done.thing_name, done.certificate_id)
+        assert moved.device_ip and events.stages() == [cl.Stage.WIFI_APPLIED, cl.Stage.WIFI_CONNECTED]
         await session.disconnect()
         return done
 

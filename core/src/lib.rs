@@ -59,8 +59,8 @@ pub use protocomm::{
     UnsupportedReason,
 };
 pub use provision::{
-    CloudWords, DeviceReport, FailureCode, FailureReport, LinkReport, OutcomeReport, RunReport,
-    StageReport, SupportReport, SUPPORT_REPORT_FORMAT,
+    CloudWords, DeviceReport, FailureCode, FailureReport, LinkReport, OutcomeReport,
+    ReconfiguredDevice, RunReport, StageReport, SupportReport, SUPPORT_REPORT_FORMAT,
 };
 pub use provision::{
     NoListener, ProvisionError, ProvisionOptions, ProvisionedDevice, Provisioner,

@@ -171,6 +171,11 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         val session = p.connect(d.link(), d.secret(), null)
         val done = session.provision(d.wifi(), d.options(), null)
         check(done.thingName == d.state()["thing_name"]) { "thing" }
+        // Provisioned now: provision again is refused; its Wi-Fi changes without a claim.
+        val already = expectThrows<ProvisioningFailure.AlreadyProvisioned> { session.provision(d.wifi(), d.options(), null) }
+        check(already.thingName == done.thingName && already.certificateId == done.certificateId) { "$already" }
+        val moved = session.reconfigureWifi(d.wifi(), null)
+        check(moved.thingName == done.thingName && moved.certificateId == done.certificateId && moved.deviceIp != null) { "$moved" }
     },
     "cancelling the coroutine stops the run and wipes the claim" to { w ->
         val d = w.device(2)

@@ -29,6 +29,10 @@ pub enum FailureCode {
     DeviceMisbehaved,
     /// `CL-107`: the device cannot be provisioned by this app.
     UnsupportedDevice,
+    /// `CL-108`: the device is already provisioned (`provision` would register it again).
+    AlreadyProvisioned,
+    /// `CL-109`: the device is not provisioned (it cannot be reconfigured without a claim).
+    NotProvisioned,
     /// `CL-201`: the Wi-Fi network refused the passphrase.
     WifiPasswordRejected,
     /// `CL-202`: the device cannot find the Wi-Fi network.
@@ -65,7 +69,7 @@ pub enum FailureCode {
 
 impl FailureCode {
     /// Every code, in the order of the table.
-    pub const ALL: [FailureCode; 23] = [
+    pub const ALL: [FailureCode; 25] = [
         Self::WrongDevicePassword,
         Self::DeviceNotAuthentic,
         Self::MessageTampered,
@@ -73,6 +77,8 @@ impl FailureCode {
         Self::DeviceNotFound,
         Self::DeviceMisbehaved,
         Self::UnsupportedDevice,
+        Self::AlreadyProvisioned,
+        Self::NotProvisioned,
         Self::WifiPasswordRejected,
         Self::WifiNetworkNotFound,
         Self::WifiTimeout,
@@ -102,6 +108,8 @@ impl FailureCode {
             Self::DeviceNotFound => ("CL-105", "The device was not found. Check that it is on, nearby and in setup mode."),
             Self::DeviceMisbehaved => ("CL-106", "The device answered unexpectedly. Restart the device and try again."),
             Self::UnsupportedDevice => ("CL-107", "This device cannot be set up by this app."),
+            Self::AlreadyProvisioned => ("CL-108", "This device is already set up. To change its Wi-Fi, use Change Wi-Fi; to set it up for a new owner, factory-reset it first."),
+            Self::NotProvisioned => ("CL-109", "This device is not set up yet. Set it up first."),
             Self::WifiPasswordRejected => ("CL-201", "The Wi-Fi network refused the password. Enter it again."),
             Self::WifiNetworkNotFound => ("CL-202", "The device cannot find the Wi-Fi network. Choose another network or move the device closer to the router."),
             Self::WifiTimeout => ("CL-203", "The device could not join the Wi-Fi network in time. Move it closer to the router and try again."),
@@ -151,6 +159,8 @@ impl ProvisionError {
             Self::StageTimeout { .. } | Self::OverallTimeout { .. } => FailureCode::StageTimeout,
             Self::CloudRejected { .. } => FailureCode::CloudRejected,
             Self::NotConfirmed { .. } => FailureCode::NotConfirmed,
+            Self::AlreadyProvisioned { .. } => FailureCode::AlreadyProvisioned,
+            Self::NotProvisioned => FailureCode::NotProvisioned,
             Self::Cancelled => FailureCode::Cancelled,
         }
     }

@@ -59,6 +59,7 @@ mod error;
 mod events;
 mod handover;
 mod progress;
+mod reconfigure;
 mod report;
 mod session;
 mod stages;
@@ -69,6 +70,7 @@ pub use codes::FailureCode;
 pub use config::{ProvisionOptions, ProvisionedDevice, ProvisionerConfig};
 pub use error::ProvisionError;
 pub use events::{NoListener, ProvisioningEvent, ProvisioningListener};
+pub use reconfigure::ReconfiguredDevice;
 pub use report::{
     CloudWords, DeviceReport, FailureReport, LinkReport, OutcomeReport, RunReport, StageReport,
     SupportReport, SUPPORT_REPORT_FORMAT,

@@ -337,7 +337,7 @@ impl ProvisioningSession {
 
     /// The secure session, opened again if a run dropped mid-exchange (or a failed one) broke it, so
     /// the app can simply call again with the same password.
-    async fn usable_session(&self) -> Result<Arc<DeviceSession>, ProvisionError> {
+    pub(super) async fn usable_session(&self) -> Result<Arc<DeviceSession>, ProvisionError> {
         let mut current = self.session.lock().await;
         if current.is_broken().await {
             tracing::info!("the secure session was broken; opening a new one");
@@ -363,6 +363,19 @@ impl ProvisioningSession {
         progress: &mut ProgressLog<'_>,
         guard: &mut ClaimWipeGuard,
     ) -> Result<ProvisionedDevice, ProvisionError> {
+        // A provisioned device would register again: refuse before anything is sent (a device that
+        // still holds this session's claim is mid-run, not provisioned).
+        if guard.on_device.lock().await.is_none() {
+            let status = session.cloud_status().await?;
+            if let Some((thing_name, certificate_id)) =
+                super::reconfigure::reported_identity(&status)
+            {
+                return Err(ProvisionError::AlreadyProvisioned {
+                    thing_name,
+                    certificate_id,
+                });
+            }
+        }
         self.settle_wifi(session).await?;
         session.set_wifi_config(wifi).await?;
         let handover = self.hand_over(session, options, progress, guard).await?;
