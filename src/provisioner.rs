@@ -114,6 +114,24 @@ impl Provisioner {
         )))
     }
 
+    /// SoftAP: fetches a claim for a run with `options` **before** the phone joins the device's access
+    /// point (where it has no route to the backend), reads what the expected thing has (the cloud's
+    /// confirmation needs it), and returns the time the claim has left; the next `provision` on any session of
+    /// this provisioner hands it over at once, or renews it if joining the AP took so long that it no
+    /// longer has the safety margin. It must have the safety margin plus 30 s for the join. Over BLE
+    /// there is nothing to call: the claim is requested just in time. Used once.
+    pub async fn prepare_claim(
+        &self,
+        options: ProvisionOptions,
+    ) -> Result<std::time::Duration, ProvisioningFailure> {
+        let provisioner = self.inner.clone();
+        on_runtime(async move {
+            let options = options.core()?;
+            Ok(provisioner.prepare_claim(&options).await?)
+        })
+        .await
+    }
+
     /// Connects to the device on `link` and opens a secure session with `secret` (from its QR code or
     /// label). Emits `Connecting` and `Securing` to `listener`.
     pub async fn connect(

@@ -31,9 +31,9 @@ WIFI_JOIN_MS = 1500
 
 @pytest.fixture(scope="module")
 def world():
-    """The emulator and nine simulated devices over HTTP on 127.0.0.1."""
+    """The emulator and ten simulated devices over HTTP on 127.0.0.1."""
     proc = subprocess.Popen(
-        [HARNESS, "serve", "--json", "--devices", "9", "--wifi-join-ms", str(WIFI_JOIN_MS)],
+        [HARNESS, "serve", "--json", "--devices", "10", "--wifi-join-ms", str(WIFI_JOIN_MS)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -340,6 +340,28 @@ def test_session_cancel_stops_the_run_in_progress(world):
     assert cl.Stage.CLAIM_SENT in events.stages()
     assert wait_until_wiped(device)
     assert sim_state(device)["thing_name"] is None
+
+
+def test_a_claim_prepared_before_the_session_is_handed_over_without_a_request(world):
+    """SoftAP: prepare_claim before joining the device's access point; the run then asks nothing of
+    the backend for its claim."""
+    device = world["devices"][9]
+
+    async def scenario():
+        p = provisioner(world)
+        left = await p.prepare_claim(options(device))
+        assert left.total_seconds() > 90
+        events = Events()
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), events)
+        done = await session.provision(wifi(device), options(device), events)
+        await session.disconnect()
+        return done, events
+
+    done, events = run(scenario)
+    assert done.thing_name == sim_state(device)["thing_name"]
+    assert cl.Stage.CLAIM_REQUESTED not in events.stages()
+    issued = next(e for e in events.events if e.stage == cl.Stage.CLAIM_ISSUED)
+    assert "prepared" in issued.detail
 
 
 def test_token_refresh_goes_through_the_apps_provider(world):

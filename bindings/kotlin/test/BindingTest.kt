@@ -248,6 +248,19 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         check(e.waitUntilWiped()) { "the device still holds the claim" }
         check(e.state()["thing_name"] == null) { "the run went on after cancel()" }
     },
+    "prepareClaim before the session: the run asks the backend for no claim" to { w ->
+        val d = w.device(8)
+        val p = w.provisioner()
+        val left = p.prepareClaim(d.options())
+        check(left.seconds > 90) { "time left $left" }
+        val recorder = Recorder()
+        val session = p.connect(d.link(), d.secret(), recorder)
+        val done = session.provision(d.wifi(), d.options(), recorder)
+        check(done.thingName == d.state()["thing_name"]) { "thing" }
+        check(Stage.CLAIM_REQUESTED !in recorder.stages()) { "${recorder.stages()}" }
+        val issued = synchronized(recorder.events) { recorder.events.first { it.stage == Stage.CLAIM_ISSUED } }
+        check(issued.detail?.contains("prepared") == true) { "$issued" }
+    },
     "a rejected token is refreshed through the app's suspend provider" to { w ->
         val d = w.device(5)
         val tokens = Tokens(w.json["bearer_token"] as String, staleFirst = true)
@@ -281,7 +294,7 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
 
 fun main(args: Array<String>) {
     val harness = args.getOrNull(0) ?: error("usage: BindingTest <path to claimlink-harness>")
-    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "8", "--wifi-join-ms", "1500")
+    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "9", "--wifi-join-ms", "1500")
         .redirectError(ProcessBuilder.Redirect.DISCARD).start()
     var failed = 0
     try {

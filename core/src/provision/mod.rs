@@ -58,6 +58,7 @@ mod confirm;
 mod error;
 mod events;
 mod handover;
+mod prepared;
 mod progress;
 mod reconfigure;
 mod report;

@@ -27,6 +27,8 @@ pub struct Provisioner {
     pub(super) config: Arc<ProvisionerConfig>,
     pub(super) claims: Arc<dyn ClaimSource>,
     pub(super) things: Arc<dyn ThingDirectory>,
+    /// A claim fetched ahead of the next run ([`Provisioner::prepare_claim`]).
+    pub(super) prepared: super::prepared::PreparedClaim,
 }
 
 impl std::fmt::Debug for Provisioner {
@@ -60,6 +62,7 @@ impl Provisioner {
             config: Arc::new(config),
             claims,
             things,
+            prepared: Default::default(),
         }
     }
 
