@@ -240,15 +240,17 @@ pub fn write_device_reports(
     path: Option<&std::path::Path>,
     reports: &[DeviceReport],
 ) -> Result<(), String> {
-    let parsed: Vec<Value> = reports
-        .iter()
-        .map(|r| serde_json::from_str(&r.support_report).unwrap_or(Value::Null))
-        .collect();
-    let text = match parsed.as_slice() {
-        [one] => serde_json::to_string_pretty(one),
-        many => serde_json::to_string_pretty(many),
-    }
-    .map_err(|e| e.to_string())?;
+    let text = match reports {
+        // One device: its report as the SDK wrote it (fields in the SDK's order).
+        [one] => one.support_report.clone(),
+        many => {
+            let parsed: Vec<Value> = many
+                .iter()
+                .map(|r| serde_json::from_str(&r.support_report).unwrap_or(Value::Null))
+                .collect();
+            serde_json::to_string_pretty(&parsed).map_err(|e| e.to_string())?
+        }
+    };
     write_report(path, &text)
 }
 
