@@ -124,7 +124,7 @@ for what, in_generated, in_stream in relied_on:
           f"{what}: in the generated Swift and used by ProvisioningStream.swift")
 
 # Every capitalised name ProvisioningStream.swift uses is Swift's, its own, or declared by the generator.
-swift_names = {"AsyncThrowingStream", "Continuation", "CustomStringConvertible", "Error", "Foundation", "Sendable", "Task"}
+swift_names = {"AsyncIterator", "AsyncSequence", "AsyncThrowingStream", "Continuation", "CustomStringConvertible", "Element", "Error", "Foundation", "Iterator", "NSLock", "Sendable", "Task"}
 check(re.search(r"extension ProvisioningFailure\s*:[^{]*CustomStringConvertible", gen) is None,
       "the generated Swift declares no CustomStringConvertible of ProvisioningFailure (ours would be redundant)")
 own = set(re.findall(r"\b(?:enum|class|struct|protocol)\s+(\w+)", stream))

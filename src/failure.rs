@@ -161,8 +161,22 @@ pub enum ProvisioningFailure {
         /// The thing the device named.
         thing_name: String,
     },
-    /// The run was cancelled (`cancel()`, a cancelled coroutine or task, a dropped handle); the claim
-    /// was wiped from the device when the link allowed it.
+    /// The device is already provisioned (it reports its thing and certificate): `provision` would
+    /// register it a second time, so nothing was sent. Change its Wi-Fi with `reconfigure_wifi`; to
+    /// onboard it for a new owner, factory-reset it first (docs/protocol.md, "Reprovisioning").
+    #[error("the device is already provisioned as thing {thing_name:?} (certificate {certificate_id}): change its Wi-Fi with reconfigure_wifi, or factory-reset it to provision it anew")]
+    AlreadyProvisioned {
+        /// The thing it reports.
+        thing_name: String,
+        /// The certificate it reports.
+        certificate_id: String,
+    },
+    /// The device reports no permanent identity, so its Wi-Fi cannot be changed without a claim:
+    /// provision it.
+    #[error("the device is not provisioned: provision it")]
+    NotProvisioned,
+    /// The run was cancelled (`cancel()`, a cancelled coroutine or task, the handle's `cancel()`); the
+    /// claim was wiped from the device when the link allowed it.
     #[error("the run was cancelled")]
     Cancelled,
     /// A bug in claimlink (a panic, or a state that should not happen). Please report it.
@@ -207,6 +221,14 @@ impl From<ProvisionError> for ProvisioningFailure {
                 certificate_id,
             },
             ProvisionError::NotConfirmed { thing_name } => Self::NotConfirmed { thing_name },
+            ProvisionError::AlreadyProvisioned {
+                thing_name,
+                certificate_id,
+            } => Self::AlreadyProvisioned {
+                thing_name,
+                certificate_id,
+            },
+            ProvisionError::NotProvisioned => Self::NotProvisioned,
             ProvisionError::Cancelled => Self::Cancelled,
         }
     }

@@ -13,6 +13,7 @@
 //!   `with_aws`, or the app's own [`ClaimSource`] and [`ThingDirectory`] with `with_claim_source`) →
 //!   [`Provisioner::connect`] →
 //!   [`ProvisioningSession`] (one per device): `device_info`, `scan_wifi`, `provision` (async) or
+//!   `reconfigure_wifi` (a provisioned device's new Wi-Fi, without a claim),
 //!   `start_provision` (callbacks + a cancellable [`TaskHandle`]), `cancel`, `disconnect`.
 //! - Traits the app implements: [`TokenProvider`] or [`CredentialsProvider`] (its sign-in), or
 //!   [`ClaimSource`] and [`ThingDirectory`] (its own claims and registry reads),
@@ -21,6 +22,8 @@
 //!   [`gatt_device_link`] wraps in the SDK's BLE link). Links the SDK provides: [`http_device_link`],
 //!   [`ble_device_link`], [`gatt_device_link`].
 //! - [`parse_provisioning_qr`], [`scan_ble_devices`], [`set_logger`], [`claimlink_version`].
+//! - Support: every [`ProvisioningFailure`] has a stable `code()` (`CL-xxx`, the table is
+//!   [`failure_messages`]) and a `support_report()`; so has every session (`support_report`, JSON).
 //!
 //! Threads: async calls run on the SDK's own tokio runtime (see `runtime`); callbacks arrive on its
 //! threads. Cancelling the calling coroutine or task stops the Rust work.
@@ -37,7 +40,9 @@ mod progress;
 mod providers;
 mod provisioner;
 mod records;
+mod reprovision;
 mod runtime;
+mod support;
 
 pub use claims::{
     CertificateStatus, ClaimRequest, ClaimSource, ProvisioningClaim, ThingCertificate,
@@ -57,6 +62,8 @@ pub use records::{
     DeviceInfo, DeviceSecret, DeviceTransport, ProvisionOptions, ProvisionerSettings,
     ProvisioningQrCode, SecurityLevel, SecuritySettings, WifiNetwork, WifiSecurity, WifiSettings,
 };
+pub use reprovision::ReconfiguredDevice;
+pub use support::{failure_messages, FailureMessage};
 
 /// The library's Rust heap is wiped as it is freed: every block, whoever allocated it (the SDK, rustls,
 /// hyper, reqwest, serde_json...), is zeroed before it goes back to the system allocator, and a block

@@ -121,8 +121,15 @@ pub struct ProvisioningEvent {
     pub claim_time_left: Option<Duration>,
     /// Time since the session was opened.
     pub elapsed: Duration,
-    /// A short human-readable detail (never a secret).
+    /// A short human-readable detail (never a secret), for logs: read the typed fields below rather
+    /// than parse it.
     pub detail: Option<String>,
+    /// The device's IPv4 address on the Wi-Fi network (`"192.168.1.23"`), from `WifiConnected` on.
+    pub device_ip: Option<String>,
+    /// The thing, as soon as the device (or the cloud) names it.
+    pub thing_name: Option<String>,
+    /// The device's permanent certificate id, as soon as the device (or the cloud) names it.
+    pub certificate_id: Option<String>,
 }
 
 impl From<core::ProvisioningEvent> for ProvisioningEvent {
@@ -132,6 +139,9 @@ impl From<core::ProvisioningEvent> for ProvisioningEvent {
             claim_time_left: e.claim_time_left,
             elapsed: e.elapsed,
             detail: e.detail,
+            device_ip: e.device_ip.map(|ip| ip.to_string()),
+            thing_name: e.thing_name,
+            certificate_id: e.certificate_id,
         }
     }
 }

@@ -25,8 +25,7 @@ pub trait ProvisioningListener: Send + Sync {
 }
 
 /// Receives the outcome of a run started with [`ProvisioningSession::start_provision`]: exactly one
-/// call, unless the app cancelled or dropped the handle first (then `on_failure(Cancelled)` if the run
-/// had started).
+/// call (`on_failure(Cancelled)` when the app cancelled the run through its handle).
 #[uniffi::export(foreign)]
 pub trait ProvisioningCompletion: Send + Sync {
     /// The device is online, confirmed by the cloud.
@@ -115,6 +114,24 @@ impl Provisioner {
         )))
     }
 
+    /// SoftAP: fetches a claim for a run with `options` **before** the phone joins the device's access
+    /// point (where it has no route to the backend), reads what the expected thing has (the cloud's
+    /// confirmation needs it), and returns the time the claim has left; the next `provision` on any session of
+    /// this provisioner hands it over at once, or renews it if joining the AP took so long that it no
+    /// longer has the safety margin. It must have the safety margin plus 30 s for the join. Over BLE
+    /// there is nothing to call: the claim is requested just in time. Used once.
+    pub async fn prepare_claim(
+        &self,
+        options: ProvisionOptions,
+    ) -> Result<std::time::Duration, ProvisioningFailure> {
+        let provisioner = self.inner.clone();
+        on_runtime(async move {
+            let options = options.core()?;
+            Ok(provisioner.prepare_claim(&options).await?)
+        })
+        .await
+    }
+
     /// Connects to the device on `link` and opens a secure session with `secret` (from its QR code or
     /// label). Emits `Connecting` and `Securing` to `listener`.
     #[uniffi::method(default(listener = None))]
@@ -151,7 +168,7 @@ impl Provisioner {
 /// by a failed run is wiped then.
 #[derive(uniffi::Object)]
 pub struct ProvisioningSession {
-    inner: Arc<core::ProvisioningSession>,
+    pub(crate) inner: Arc<core::ProvisioningSession>,
 }
 
 impl std::fmt::Debug for ProvisioningSession {
@@ -204,7 +221,8 @@ impl ProvisioningSession {
     }
 
     /// Starts [`Self::provision`] in the background and returns at once: progress goes to `listener`,
-    /// the outcome to `completion`. Cancel with the handle (or by dropping it) or with [`Self::cancel`].
+    /// the outcome to `completion`. Cancel with the handle or with [`Self::cancel`]; dropping the
+    /// handle does not cancel (the run goes on and `completion` hears how it ended).
     pub fn start_provision(
         &self,
         wifi: Arc<WifiSettings>,
@@ -226,13 +244,13 @@ impl ProvisioningSession {
             }
         });
         Ok(Arc::new(TaskHandle {
-            task: Mutex::new(Some(AbortOnDrop(task))),
+            task: Mutex::new(Some(task)),
             completion: finished,
         }))
     }
 
-    /// Cancels the running `provision` (it fails with `Cancelled` after wiping the claim from the
-    /// device).
+    /// Cancels the `provision` in progress (it fails with `Cancelled` after wiping the claim from the
+    /// device). With no run in progress it does nothing: it never cancels a later run.
     pub fn cancel(&self) {
         self.inner.cancel();
     }
@@ -263,10 +281,13 @@ async fn run(
 }
 
 /// A run in the background. `cancel()` stops it (the claim is wiped from the device, and the
-/// completion hears `Cancelled`); so does dropping the last reference to the handle.
+/// completion hears `Cancelled`). Dropping the handle, or the garbage collector freeing it, does **not**
+/// stop the run: the run goes on and the completion hears its outcome, so an app that keeps only the
+/// completion is not cancelled behind its back. Keep the handle to be able to cancel (or use the
+/// session's `cancel()`).
 #[derive(uniffi::Object)]
 pub struct TaskHandle {
-    task: Mutex<Option<AbortOnDrop<()>>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     completion: Arc<Mutex<Option<Arc<dyn ProvisioningCompletion>>>>,
 }
 
@@ -284,11 +305,11 @@ impl TaskHandle {
     pub fn cancel(&self) {
         let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
         let Some(task) = task else { return };
-        let was_running = !task.0.is_finished();
+        let was_running = !task.is_finished();
         // Enter the runtime so that the run's clean-up (wiping the claim) can be spawned from here,
         // whatever thread the app calls from.
         let _guard = runtime().ok().map(|r| r.enter());
-        drop(task);
+        drop(AbortOnDrop(task));
         let completion = self
             .completion
             .lock()
@@ -305,13 +326,7 @@ impl TaskHandle {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .is_none_or(|t| t.0.is_finished())
-    }
-}
-
-impl Drop for TaskHandle {
-    fn drop(&mut self) {
-        self.cancel();
+            .is_none_or(|t| t.is_finished())
     }
 }
 

@@ -45,6 +45,11 @@ pub struct ProvisionerSettings {
     /// Time allowed for one whole `provision` call, in seconds (1–3600).
     #[uniffi(default = 420)]
     pub overall_timeout_secs: i32,
+    /// The platform's proxy for the backend and AWS (`http://host:port`; Android:
+    /// `ConnectivityManager.getDefaultProxy()`, iOS: the system proxy settings). `None`: the
+    /// environment's `HTTPS_PROXY` / `NO_PROXY`. Never used for a device link.
+    #[uniffi(default = None)]
+    pub proxy_url: Option<String>,
 }
 
 /// Which device security the app accepts: a floor under every connection. Everything off = Security 2
@@ -122,6 +127,7 @@ impl ProvisionerSettings {
     pub(crate) fn http(&self) -> claimlink_core::HttpConfig {
         claimlink_core::HttpConfig {
             extra_root_certificates_pem: self.extra_root_certificates_pem.clone(),
+            proxy: self.proxy_url.clone(),
             ..claimlink_core::HttpConfig::default()
         }
     }

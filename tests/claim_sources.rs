@@ -452,3 +452,81 @@ async fn the_private_key_never_appears_in_debug_output() {
     assert!(!shown.contains("PRIVATE KEY"));
     assert!(shown.contains("redacted"));
 }
+
+/// The backend client goes through the proxy the app passes (the platform's), here a CONNECT proxy on
+/// 127.0.0.1 that records where it tunnels to: the claim arrives through the tunnel, sound.
+#[tokio::test]
+async fn backend_requests_go_through_the_platform_proxy() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let world = World::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let tunnels = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut client = BufReader::new(client);
+                let mut request_line = String::new();
+                client.read_line(&mut request_line).await.ok()?;
+                // The headers, up to the empty line.
+                loop {
+                    let mut header = String::new();
+                    client.read_line(&mut header).await.ok()?;
+                    if header == "\r\n" || header.is_empty() {
+                        break;
+                    }
+                }
+                let target = request_line.strip_prefix("CONNECT ")?.split(' ').next()?;
+                seen.lock().ok()?.push(target.to_owned());
+                let mut upstream = tokio::net::TcpStream::connect(target).await.ok()?;
+                let mut client = client.into_inner();
+                client
+                    .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                    .await
+                    .ok()?;
+                tokio::io::copy_bidirectional(&mut client, &mut upstream)
+                    .await
+                    .ok()
+            });
+        }
+    });
+    let tokens = Arc::new(TokenSequence::new(vec![world
+        .emulator
+        .issue_bearer_token()]));
+    let source = BackendClaimSource::builder(world.emulator.base_url(), tokens)
+        .http_config(HttpConfig {
+            proxy: Some(proxy_url),
+            ..world.http()
+        })
+        .build()
+        .expect("builds");
+    let claim = source
+        .request_claim(&request(TEMPLATE))
+        .await
+        .expect("a claim through the proxy");
+    assert_sound_claim(&world, &claim);
+    let backend = world
+        .emulator
+        .base_url()
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_owned();
+    assert_eq!(*tunnels.lock().expect("lock"), [backend]);
+
+    // A proxy URL that is not one is refused when the source is built, not at the first request.
+    let err = BackendClaimSource::builder(
+        world.emulator.base_url(),
+        Arc::new(TokenSequence::new(vec!["t".into()])),
+    )
+    .http_config(HttpConfig {
+        proxy: Some("not a url".into()),
+        ..world.http()
+    })
+    .build()
+    .expect_err("a bad proxy URL");
+    assert!(err.to_string().contains("proxy"), "{err}");
+}

@@ -227,10 +227,13 @@ impl ProvisioningCompletion for Outcome {
     }
 }
 
+/// Dropping the last reference to a `TaskHandle` (a garbage collector freeing an unreferenced one)
+/// does not stop the run the app still waits on: the completion hears the real outcome. (It used to
+/// cancel the run.) `cancel()` on the handle stops it and wipes the claim.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropping_the_task_handle_cancels_the_run_and_wipes_the_claim() {
+async fn dropping_the_task_handle_leaves_the_run_going_and_cancel_stops_it() {
     let world = world().await;
-    let (device, gatt) = SimDeviceBuilder::in_world(&world, 9).build();
+    let (_device, gatt) = SimDeviceBuilder::in_world(&world, 9).build();
     let session = provisioner(&world)
         .connect(AppBle::new(gatt), secret(), None)
         .await
@@ -251,18 +254,50 @@ async fn dropping_the_task_handle_cancels_the_run_and_wipes_the_claim() {
     tokio::time::timeout(Duration::from_secs(30), claim_sent)
         .await
         .expect("claim sent");
-    assert!(device.holds_claim());
     drop(handle);
-    tokio::time::timeout(Duration::from_secs(5), outcome.1.notified())
+    tokio::time::timeout(Duration::from_secs(30), outcome.1.notified())
         .await
         .expect("an outcome");
+    let done = outcome.0.lock().expect("lock").clone();
+    assert!(
+        matches!(&done, Some(Ok(device)) if device.thing_name == "FFI-0009"),
+        "{done:?}"
+    );
+    assert!(world.emulator.thing("FFI-0009").is_some());
+
+    // The handle's cancel() does stop a run, and wipes the claim.
+    let (device, gatt) = SimDeviceBuilder::in_world(&world, 10)
+        .joins_in(Duration::from_secs(3))
+        .build();
+    let session = provisioner(&world)
+        .connect(AppBle::new(gatt), secret(), None)
+        .await
+        .expect("connect");
+    let outcome = Arc::new(Outcome(Mutex::new(None), tokio::sync::Notify::new()));
+    let events = Arc::new(Events::default());
+    let handle = session
+        .start_provision(
+            wifi(),
+            options("FFI-0010"),
+            Some(events.clone()),
+            outcome.clone(),
+        )
+        .expect("start");
+    let claim_sent = events
+        .0
+        .until(|events| events.iter().any(|e| e.stage == Stage::ClaimSent));
+    tokio::time::timeout(Duration::from_secs(30), claim_sent)
+        .await
+        .expect("claim sent");
+    assert!(device.holds_claim());
+    handle.cancel();
     assert_eq!(
         outcome.0.lock().expect("lock").clone(),
         Some(Err(ProvisioningFailure::Cancelled))
     );
     testing::eventually(Duration::from_secs(5), || !device.holds_claim()).await;
     assert!(!device.holds_claim(), "the claim is still on the device");
-    assert!(world.emulator.thing("FFI-0009").is_none());
+    assert!(world.emulator.thing("FFI-0010").is_none());
 }
 
 #[test]

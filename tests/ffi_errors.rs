@@ -224,10 +224,26 @@ fn core_errors_map_to_app_actions() {
                 detail: m("no"),
             },
         ),
+        (
+            ProvisionError::AlreadyProvisioned {
+                thing_name: m("SN-1"),
+                certificate_id: m("ab12"),
+            },
+            F::AlreadyProvisioned {
+                thing_name: m("SN-1"),
+                certificate_id: m("ab12"),
+            },
+        ),
+        (ProvisionError::NotProvisioned, F::NotProvisioned),
     ];
     for (error, expected) in cases {
         let shown = error.to_string();
-        assert_eq!(F::from(error), expected, "from {shown}");
+        // The core's code for the error (what the support report says) is the app's failure's.
+        let code = error.code();
+        let failure = F::from(error);
+        assert_eq!(failure.failure_code(), code, "code of {shown}");
+        assert_eq!(failure.code(), code.code());
+        assert_eq!(failure, expected, "from {shown}");
     }
 }
 
@@ -477,6 +493,7 @@ fn provisioner() -> Arc<Provisioner> {
         wifi_timeout_secs: 45,
         cloud_timeout_secs: 60,
         overall_timeout_secs: 420,
+        proxy_url: None,
     };
     Provisioner::with_backend(settings, "https://x.example/".into(), Arc::new(Token))
         .expect("provisioner")

@@ -517,3 +517,51 @@ async fn a_phone_that_sleeps_through_the_deadline_misses_it_on_waking() {
         "the expired claim is wiped"
     );
 }
+
+/// Events carry what the run has learnt about the device as typed fields, as soon as it is known and
+/// on every later event: its address from `WifiConnected` on, its thing and certificate once the
+/// device names them (docs/protocol.md: from `ThingRegistered` and `CertificateIssued`; the simulator
+/// names both with `Done`), and the confirmed ones on `ConfirmedByCloud`.
+#[tokio::test]
+async fn events_carry_the_devices_address_thing_and_certificate_once_known() {
+    let world = testing::quick_world().await;
+    let (_device, link) = SimDeviceBuilder::in_world(&world, 43).build();
+    let session = testing::connect(&world.provisioner, link).await;
+    let events = EventRecorder::new();
+    let done = session
+        .provision(&lab_wifi(), &options("SN-TYPED"), &events)
+        .await
+        .expect("provisioned");
+    let seen = events.events();
+    let on_wifi = seen
+        .iter()
+        .position(|e| e.stage == Stage::WifiConnected)
+        .expect("WifiConnected");
+    for (i, event) in seen.iter().enumerate() {
+        assert_eq!(event.device_ip.is_some(), i >= on_wifi, "{event:?}");
+        if i < on_wifi {
+            assert_eq!((&event.thing_name, &event.certificate_id), (&None, &None));
+        }
+    }
+    // Once known, a value stays on every later event, unchanged.
+    for pair in seen.windows(2) {
+        for (before, after) in [
+            (&pair[0].thing_name, &pair[1].thing_name),
+            (&pair[0].certificate_id, &pair[1].certificate_id),
+        ] {
+            assert!(before.is_none() || before == after, "{pair:?}");
+        }
+        assert!(pair[0].device_ip.is_none() || pair[0].device_ip == pair[1].device_ip);
+    }
+    let last = seen.last().expect("events");
+    assert_eq!(last.stage, Stage::ConfirmedByCloud);
+    assert_eq!(last.certificate_id, done.certificate_id);
+    assert_eq!(last.thing_name.as_deref(), Some(done.thing_name.as_str()));
+    assert!(last.device_ip.is_some_and(|ip| !ip.is_unspecified()));
+    let reconnected = seen
+        .iter()
+        .find(|e| e.stage == Stage::ReconnectedWithPermanent)
+        .expect("ReconnectedWithPermanent");
+    assert_eq!(reconnected.thing_name.as_deref(), Some("SN-TYPED"));
+    assert!(reconnected.certificate_id.is_some());
+}

@@ -1,6 +1,7 @@
 //! Secret hygiene: a full provisioning run, its failure paths and the AWS source, all with logging at
 //! TRACE for every crate — no claim private key (PEM lines or DER), Wi-Fi passphrase, Sec2 password,
-//! bearer token or AWS secret may appear in any log line, error message or `Debug` output.
+//! bearer token or AWS secret may appear in any log line, error message, `Debug` output or support
+//! report.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use claimlink_core::DeviceCredentials;
 use claimlink_core::WifiCredentials;
+use claimlink_core::{FailureReport, SupportReport};
 use claimlink_core::{ThingDirectory, ThingName};
 use claimlink_harness::providers::CredentialsSequence;
 use claimlink_harness::testing::{self, EventRecorder, SimDeviceBuilder};
@@ -58,6 +60,10 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         .await
         .expect_err("wrong password");
     shown.push(format!("{err} {err:?}"));
+    shown.push(
+        SupportReport::without_session(FailureReport::from_error(&err), Some(&*sim.build().1))
+            .to_json(),
+    );
     let session = world
         .provisioner
         .connect(
@@ -82,6 +88,10 @@ async fn no_secret_reaches_logs_errors_or_debug_output() {
         "{done:?} {session:?} {right:?} {:?}",
         world.provisioner
     ));
+    // The support report of the session: both runs, the link and the device.
+    let report = session.support_report().await.to_json();
+    assert!(report.contains("CL-201") && report.contains("ConfirmedByCloud"));
+    shown.push(report);
 
     // The AWS source with temporary credentials.
     let creds = world.emulator.issue_credentials();

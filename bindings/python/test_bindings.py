@@ -31,9 +31,9 @@ WIFI_JOIN_MS = 1500
 
 @pytest.fixture(scope="module")
 def world():
-    """The emulator and seven simulated devices over HTTP on 127.0.0.1."""
+    """The emulator and ten simulated devices over HTTP on 127.0.0.1."""
     proc = subprocess.Popen(
-        [HARNESS, "serve", "--json", "--devices", "7", "--wifi-join-ms", str(WIFI_JOIN_MS)],
+        [HARNESS, "serve", "--json", "--devices", "10", "--wifi-join-ms", str(WIFI_JOIN_MS)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -158,10 +158,19 @@ def test_provisions_a_device_after_a_wrong_wifi_passphrase(world):
 
         events = Events()
         done = await session.provision(wifi(device), options(device), events)
+        report = json.loads(await session.support_report())
         await session.disconnect()
-        return done, events
+        return done, events, report
 
-    done, events = run(scenario)
+    done, events, report = run(scenario)
+    # The support report: both runs, the first failing with its stable code, no secret.
+    assert report["sdk_version"] == cl.claimlink_version()
+    assert [r["outcome"]["result"] for r in report["runs"]] == ["failure", "success"]
+    assert report["runs"][0]["outcome"]["code"] == "CL-201"
+    assert report["outcome"]["thing_name"] == done.thing_name
+    assert report["link"]["exchanges"] > 5
+    text = json.dumps(report)
+    assert device["password"] not in text and device["wifi"]["passphrase"] not in text
     assert done.thing_name == sim_state(device)["thing_name"]
     assert done.certificate_id
     stages = events.stages()
@@ -175,6 +184,13 @@ def test_provisions_a_device_after_a_wrong_wifi_passphrase(world):
     left = [e.claim_time_left for e in events.events if e.claim_time_left is not None]
     assert left and left == sorted(left, reverse=True)
     assert 60 < left[0].total_seconds() <= 300
+    # Typed fields, not text in `detail`: the device's address from WIFI_CONNECTED on, the thing and
+    # certificate on the cloud's confirmation.
+    on_wifi = stages.index(cl.Stage.WIFI_CONNECTED)
+    assert all((e.device_ip is not None) == (i >= on_wifi) for i, e in enumerate(events.events))
+    last = events.events[-1]
+    assert last.device_ip.count(".") == 3
+    assert (last.thing_name, last.certificate_id) == (done.thing_name, done.certificate_id)
     assert not sim_state(device)["holds_claim"]
 
 
@@ -183,10 +199,30 @@ def test_wrong_device_password_then_the_right_one(world):
 
     async def scenario():
         p = provisioner(world)
-        with pytest.raises(cl.ProvisioningFailure.WrongDevicePassword):
+        with pytest.raises(cl.ProvisioningFailure.WrongDevicePassword) as refused:
             await p.connect(cl.http_device_link(device["url"]), device_secret(device, "wrong-pass"), None)
+        # str() is the sentence (uniffi alone gives an empty string for a variant without fields),
+        # with the stable code, and a report of the failure alone (there is no session).
+        failure = refused.value
+        assert str(failure) == "the device refused the password"
+        assert failure.code() == "CL-101"
+        assert failure.code_message() == next(
+            m.message for m in cl.failure_messages() if m.code == "CL-101"
+        )
+        report = json.loads(failure.support_report())
+        assert report["outcome"]["code"] == "CL-101"
+        assert "wrong-pass" not in failure.support_report()
         session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
         done = await session.provision(wifi(device), options(device), None)
+        # Provisioned now: a second provision is refused (it would register it again), and its Wi-Fi
+        # is changed without a claim, keeping its thing and certificate.
+        with pytest.raises(cl.ProvisioningFailure.AlreadyProvisioned) as already:
+            await session.provision(wifi(device), options(device), None)
+        assert (already.value.thing_name, already.value.certificate_id) == (done.thing_name, done.certificate_id)
+        events = Events()
+        moved = await session.reconfigure_wifi(wifi(device), events)
+        assert (moved.thing_name, moved.certificate_id) == (done.thing_name, done.certificate_id)
+        assert moved.device_ip and events.stages() == [cl.Stage.WIFI_APPLIED, cl.Stage.WIFI_CONNECTED]
         await session.disconnect()
         return done
 
@@ -253,6 +289,79 @@ def test_task_handle_cancel_reports_cancelled_and_wipes_the_claim(world):
     assert isinstance(outcome.get("failure"), cl.ProvisioningFailure.Cancelled)
     assert wait_until_wiped(device)
     assert sim_state(device)["thing_name"] is None, "the run went on after cancel()"
+
+
+def test_cancel_applies_to_the_run_in_progress_only_and_a_dropped_handle_does_not_cancel(world):
+    """session.cancel() with no run in progress does nothing (it used to cancel the next run); a
+    TaskHandle the app drops (and the garbage collector frees) leaves the run going to its outcome."""
+    import gc
+
+    device = world["devices"][7]
+    finished = threading.Event()
+    outcome = {}
+
+    class Completion(cl.ProvisioningCompletion):
+        def on_success(self, device):
+            outcome["ok"] = device
+            finished.set()
+
+        def on_failure(self, failure):
+            outcome["failure"] = failure
+            finished.set()
+
+    async def scenario():
+        p = provisioner(world)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        session.cancel()  # no run in progress: nothing to cancel, and nothing is remembered
+        handle = session.start_provision(wifi(device), options(device), None, Completion())
+        del handle
+        gc.collect()
+        assert await asyncio.to_thread(finished.wait, 30)
+        await session.disconnect()
+
+    run(scenario)
+    assert "ok" in outcome, outcome
+    assert outcome["ok"].thing_name == sim_state(device)["thing_name"]
+
+
+def test_session_cancel_stops_the_run_in_progress(world):
+    device = world["devices"][8]
+
+    async def scenario():
+        p = provisioner(world)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
+        events = Events(lambda stage: stage == cl.Stage.WIFI_APPLIED and session.cancel())
+        with pytest.raises(cl.ProvisioningFailure.Cancelled) as cancelled:
+            await session.provision(wifi(device), options(device), events)
+        assert cancelled.value.code() == "CL-601"
+        return events
+
+    events = run(scenario)
+    assert cl.Stage.CLAIM_SENT in events.stages()
+    assert wait_until_wiped(device)
+    assert sim_state(device)["thing_name"] is None
+
+
+def test_a_claim_prepared_before_the_session_is_handed_over_without_a_request(world):
+    """SoftAP: prepare_claim before joining the device's access point; the run then asks nothing of
+    the backend for its claim."""
+    device = world["devices"][9]
+
+    async def scenario():
+        p = provisioner(world)
+        left = await p.prepare_claim(options(device))
+        assert left.total_seconds() > 90
+        events = Events()
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), events)
+        done = await session.provision(wifi(device), options(device), events)
+        await session.disconnect()
+        return done, events
+
+    done, events = run(scenario)
+    assert done.thing_name == sim_state(device)["thing_name"]
+    assert cl.Stage.CLAIM_REQUESTED not in events.stages()
+    issued = next(e for e in events.events if e.stage == cl.Stage.CLAIM_ISSUED)
+    assert "prepared" in issued.detail
 
 
 def test_token_refresh_goes_through_the_apps_provider(world):
@@ -331,8 +440,11 @@ def test_logger_receives_the_sdk_log_and_secrets_are_never_printed(world):
 
 
 def test_input_errors_are_typed(world):
-    with pytest.raises(cl.ProvisioningFailure.InvalidInput):
+    with pytest.raises(cl.ProvisioningFailure.InvalidInput) as invalid:
         cl.WifiSettings("x" * 33, "correct horse battery")
+    # str() of a failure with fields is its sentence too, not uniffi's "detail='…'".
+    assert str(invalid.value).startswith("invalid input: "), str(invalid.value)
+    assert invalid.value.code() == "CL-501"
     with pytest.raises(cl.ProvisioningFailure.InvalidInput):
         cl.http_device_link("ftp://192.168.4.1")
     with pytest.raises(cl.ProvisioningFailure.InvalidInput):
@@ -415,6 +527,15 @@ def test_an_app_claim_source_and_thing_directory_provision_a_device(world):
         p = cl.Provisioner.with_claim_source(settings, cloud, cloud)
         session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
         done = await session.provision(wifi(device), options(device), None)
+        # Provisioned now: a second provision is refused (it would register it again), and its Wi-Fi
+        # is changed without a claim, keeping its thing and certificate.
+        with pytest.raises(cl.ProvisioningFailure.AlreadyProvisioned) as already:
+            await session.provision(wifi(device), options(device), None)
+        assert (already.value.thing_name, already.value.certificate_id) == (done.thing_name, done.certificate_id)
+        events = Events()
+        moved = await session.reconfigure_wifi(wifi(device), events)
+        assert (moved.thing_name, moved.certificate_id) == (done.thing_name, done.certificate_id)
+        assert moved.device_ip and events.stages() == [cl.Stage.WIFI_APPLIED, cl.Stage.WIFI_CONNECTED]
         await session.disconnect()
         return done
 

@@ -59,6 +59,10 @@ pub use protocomm::{
     UnsupportedReason,
 };
 pub use provision::{
+    CloudWords, DeviceReport, FailureCode, FailureReport, LinkReport, OutcomeReport,
+    ReconfiguredDevice, RunReport, StageReport, SupportReport, SUPPORT_REPORT_FORMAT,
+};
+pub use provision::{
     NoListener, ProvisionError, ProvisionOptions, ProvisionedDevice, Provisioner,
     ProvisionerConfig, ProvisioningEvent, ProvisioningListener, ProvisioningSession, Stage,
 };

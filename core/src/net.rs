@@ -60,6 +60,12 @@ pub struct HttpConfig {
     pub connect_timeout: Duration,
     /// Time allowed for one whole request/response exchange.
     pub request_timeout: Duration,
+    /// The proxy the backend and AWS requests go through (`http://host:port`), as the platform
+    /// reports it (Android: `ConnectivityManager.getDefaultProxy()`; iOS: the system's proxy
+    /// settings). `None`: the environment's `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY`,
+    /// as reqwest reads them. Never used for a device: the SoftAP link goes straight to the device
+    /// (192.168.4.1 is on the device's own network, which no proxy reaches).
+    pub proxy: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -68,6 +74,7 @@ impl Default for HttpConfig {
             extra_root_certificates_pem: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(20),
+            proxy: None,
         }
     }
 }
@@ -76,8 +83,31 @@ impl Default for HttpConfig {
 pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
 
 impl HttpConfig {
-    /// Builds the client: rustls + ring, TLS 1.2/1.3, HTTP/1.1.
+    /// Builds the client for the backend and AWS: rustls + ring, TLS 1.2/1.3, HTTP/1.1, through
+    /// [`proxy`](Self::proxy) when set, else the environment's proxies.
     pub(crate) fn client(&self) -> Result<reqwest::Client, NetError> {
+        let mut builder = self.builder()?;
+        if let Some(url) = &self.proxy {
+            // An explicit proxy replaces the environment's (reqwest stops reading them).
+            let proxy = reqwest::Proxy::all(url.as_str())
+                .map_err(|e| NetError::Setup(format!("the proxy URL is not usable: {e}")))?;
+            builder = builder.proxy(proxy);
+        }
+        builder
+            .build()
+            .map_err(|e| NetError::Setup(format!("HTTP client setup failed: {e}")))
+    }
+
+    /// Builds the client for a device's SoftAP link: as [`client`](Self::client), but never through a
+    /// proxy, neither [`proxy`](Self::proxy) nor the environment's.
+    pub(crate) fn device_client(&self) -> Result<reqwest::Client, NetError> {
+        self.builder()?
+            .no_proxy()
+            .build()
+            .map_err(|e| NetError::Setup(format!("HTTP client setup failed: {e}")))
+    }
+
+    fn builder(&self) -> Result<reqwest::ClientBuilder, NetError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         for pem in &self.extra_root_certificates_pem {
@@ -103,14 +133,12 @@ impl HttpConfig {
             .map_err(|e| NetError::Setup(format!("TLS setup failed: {e}")))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        reqwest::Client::builder()
+        Ok(reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)
             .user_agent(concat!("claimlink/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| NetError::Setup(format!("HTTP client setup failed: {e}")))
+            .redirect(reqwest::redirect::Policy::none()))
     }
 }
 

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use claimlink_core::DeviceCredentials;
 use claimlink_core::ThingName;
 use claimlink_core::WifiCredentials;
-use claimlink_core::{ProvisionError, ProvisionOptions, ProvisioningEvent, ProvisioningListener};
+use claimlink_core::{FailureReport, SupportReport};
+use claimlink_core::{
+    ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisioningEvent, ProvisioningListener,
+    ProvisioningSession,
+};
 use serde_json::{json, Value};
 
 use crate::device::SimDevice;
@@ -75,6 +79,8 @@ pub struct DeviceReport {
     pub events: Vec<ProvisioningEvent>,
     /// Total time.
     pub total: Duration,
+    /// The session's support report (JSON), or the failed connection's.
+    pub support_report: String,
 }
 
 /// Something that wants to hear about progress (the CLI's bars or lines).
@@ -187,42 +193,28 @@ async fn one_device(
     };
     let start = Instant::now();
     let serial = format!("claimlink-demo-{index:03}");
+    let mut support_report = String::new();
     let result = async {
         let link = World::ble(&device, options.mtu, options.interval);
-        let session = world
+        let connected = world
             .provisioner
-            .connect(link, DeviceCredentials::password("abcd1234"), &listener)
-            .await
-            .map_err(|e| e.to_string())?;
-        let networks = session.scan_wifi().await.map_err(|e| e.to_string())?;
-        let lab = networks.first().map(|n| n.ssid.clone()).unwrap_or_default();
-        let good = WifiCredentials::new(lab.clone(), "correct horse battery".into())
-            .map_err(|e| e.to_string())?;
-        let opts = ProvisionOptions {
-            template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.clone())]),
-            expected_thing_name: ThingName::new(serial.clone()).ok(),
-            device_hint: Some(name.clone()),
+            .connect(
+                link.clone(),
+                DeviceCredentials::password("abcd1234"),
+                &listener,
+            )
+            .await;
+        let session = match connected {
+            Ok(session) => session,
+            Err(e) => {
+                let failure = FailureReport::from_error(&e);
+                support_report = SupportReport::without_session(failure, Some(&*link)).to_json();
+                return Err(e.to_string());
+            }
         };
-        let first = match options.wifi_fault {
-            Some(WifiFault::Auth) => {
-                WifiCredentials::new(lab, "a wrong passphrase".into()).map_err(|e| e.to_string())?
-            }
-            Some(WifiFault::NotFound) => {
-                WifiCredentials::new("not-in-range", "whatever-123".into())
-                    .map_err(|e| e.to_string())?
-            }
-            None => good.clone(),
-        };
-        match session.provision(&first, &opts, &listener).await {
-            // The installer corrects the passphrase: same session, same claim.
-            Err(ProvisionError::WifiAuthFailed) if options.wifi_fault == Some(WifiFault::Auth) => {
-                session
-                    .provision(&good, &opts, &listener)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            other => other.map_err(|e| e.to_string()),
-        }
+        let outcome = scan_and_provision(&session, &name, &serial, options, &listener).await;
+        support_report = session.support_report().await.to_json();
+        outcome
     }
     .await;
     let outcome = result
@@ -240,7 +232,74 @@ async fn one_device(
             .into_inner()
             .unwrap_or_else(|p| p.into_inner()),
         total: start.elapsed(),
+        support_report,
     }
+}
+
+/// Scans, then provisions (correcting the Wi-Fi mistake the options ask for).
+async fn scan_and_provision(
+    session: &ProvisioningSession,
+    name: &str,
+    serial: &str,
+    options: &DemoOptions,
+    listener: &Listener,
+) -> Result<ProvisionedDevice, String> {
+    let networks = session.scan_wifi().await.map_err(|e| e.to_string())?;
+    let lab = networks.first().map(|n| n.ssid.clone()).unwrap_or_default();
+    let good = WifiCredentials::new(lab.clone(), "correct horse battery".into())
+        .map_err(|e| e.to_string())?;
+    let opts = ProvisionOptions {
+        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.to_owned())]),
+        expected_thing_name: ThingName::new(serial.to_owned()).ok(),
+        device_hint: Some(name.to_owned()),
+    };
+    let first = match options.wifi_fault {
+        Some(WifiFault::Auth) => {
+            WifiCredentials::new(lab, "a wrong passphrase".into()).map_err(|e| e.to_string())?
+        }
+        Some(WifiFault::NotFound) => WifiCredentials::new("not-in-range", "whatever-123".into())
+            .map_err(|e| e.to_string())?,
+        None => good.clone(),
+    };
+    match session.provision(&first, &opts, listener).await {
+        // The installer corrects the passphrase: same session, same claim.
+        Err(ProvisionError::WifiAuthFailed) if options.wifi_fault == Some(WifiFault::Auth) => {
+            session
+                .provision(&good, &opts, listener)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
+/// Writes `report` to `path`, when there is one.
+pub fn write_report(path: Option<&std::path::Path>, report: &str) -> Result<(), String> {
+    match path {
+        Some(path) => std::fs::write(path, report)
+            .map_err(|e| format!("cannot write the support report to {}: {e}", path.display())),
+        None => Ok(()),
+    }
+}
+
+/// Writes the devices' support reports to `path` (`--report`): the report itself for one device, an
+/// array of them for several.
+pub fn write_device_reports(
+    path: Option<&std::path::Path>,
+    reports: &[DeviceReport],
+) -> Result<(), String> {
+    let text = match reports {
+        // One device: its report as the SDK wrote it (fields in the SDK's order).
+        [one] => one.support_report.clone(),
+        many => {
+            let parsed: Vec<Value> = many
+                .iter()
+                .map(|r| serde_json::from_str(&r.support_report).unwrap_or(Value::Null))
+                .collect();
+            serde_json::to_string_pretty(&parsed).map_err(|e| e.to_string())?
+        }
+    };
+    write_report(path, &text)
 }
 
 /// The machine-readable summary (`--json`).

@@ -54,6 +54,10 @@ pub struct DemoArgs {
     /// protocol (port/posix/PIPE.md).
     #[arg(long, value_name = "rust|c|PATH", default_value = "rust")]
     pub firmware: String,
+    /// Write each device's support report (JSON, no secret) to FILE, whatever the outcome: the
+    /// report itself for one device, an array of them for several.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 impl Default for DemoArgs {
@@ -69,6 +73,7 @@ impl Default for DemoArgs {
             json: false,
             timeline: None,
             firmware: "rust".into(),
+            report: None,
         }
     }
 }
@@ -147,6 +152,10 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
             );
             return ExitCode::FAILURE;
         }
+    }
+    if let Err(e) = demo::write_device_reports(args.report.as_deref(), &reports) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
     }
     if args.json {
         println!("{}", demo::json_summary(&reports, &options));

@@ -219,6 +219,9 @@ mod tests {
             claim_time_left: Some(Duration::from_secs(300 - s)),
             elapsed: Duration::from_secs(s),
             detail: None,
+            device_ip: None,
+            thing_name: None,
+            certificate_id: None,
         };
         DeviceReport {
             name: name.into(),
@@ -231,6 +234,7 @@ mod tests {
                 at(Stage::ReconnectedWithPermanent, online_s),
             ],
             total: Duration::from_secs(online_s + 1),
+            support_report: String::new(),
         }
     }
 

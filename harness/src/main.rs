@@ -73,6 +73,9 @@ enum Command {
         /// Template parameters, KEY=VALUE.
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
+        /// Write the run's support report (JSON, no secret) to FILE, whatever the outcome.
+        #[arg(long, value_name = "FILE")]
+        report: Option<std::path::PathBuf>,
     },
     /// Run the emulator and N simulated devices over HTTP on 127.0.0.1 until interrupted, printing the
     /// endpoints (for binding tests and app developers).
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
             template,
             iot_endpoint,
             params,
+            report,
         } => {
             let request = real_ble::ProvisionRequest {
                 ble,
@@ -158,6 +162,7 @@ fn main() -> ExitCode {
                 template,
                 iot_endpoint,
                 params,
+                report,
             };
             exit_code(runtime.block_on(real_ble::provision(request)))
         }

@@ -12,6 +12,8 @@ pub struct ProvisionRequest {
     pub template: String,
     pub iot_endpoint: String,
     pub params: Vec<String>,
+    /// Where to write the support report (JSON) of the run, whatever its outcome.
+    pub report: Option<std::path::PathBuf>,
 }
 
 #[cfg(not(feature = "ble"))]
@@ -141,10 +143,15 @@ pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
         ProvisionerConfig::new(template, request.iot_endpoint),
     );
     let link = open_by_name(&name).await?;
-    let session = provisioner
-        .connect(link, credentials, &Print)
-        .await
-        .map_err(|e| e.to_string())?;
+    let session = match provisioner.connect(link.clone(), credentials, &Print).await {
+        Ok(session) => session,
+        Err(e) => {
+            let failure = claimlink_core::FailureReport::from_error(&e);
+            let report = claimlink_core::SupportReport::without_session(failure, Some(&*link));
+            crate::demo::write_report(request.report.as_deref(), &report.to_json())?;
+            return Err(e.to_string());
+        }
+    };
     let wifi = WifiCredentials::new(request.ssid, passphrase).map_err(|e| e.to_string())?;
     let params: BTreeMap<String, String> = request
         .params
@@ -160,8 +167,10 @@ pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
             },
             &Print,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await;
+    let report = session.support_report().await.to_json();
+    crate::demo::write_report(request.report.as_deref(), &report)?;
+    let done = done.map_err(|e| e.to_string())?;
     println!(
         "provisioned as {} (certificate {:?})",
         done.thing_name, done.certificate_id

@@ -49,6 +49,7 @@ use crate::providers::CredentialsSequence;
 use crate::world::{World, WorldOptions};
 
 pub mod claim_sources;
+pub mod phone_network;
 mod recording;
 mod sleeping_phone;
 

@@ -24,12 +24,13 @@ async fn a_seeded_campaign_keeps_every_invariant() {
 /// A hostile answer (too large, or too late) on an `aws-status` read after Wi-Fi was applied: the
 /// device holds the claim and goes on using it, so the run is confirmed through the cloud — never a
 /// failure that leaves an ACTIVE certificate the app was not told about. (Found by the campaign
-/// above, seed 20261122, runs 12, 24 and 29.)
+/// above, seed 20261122, runs 12, 24 and 29, as the 13th read; the 14th since a run first reads
+/// `aws-status` to refuse a device that is already provisioned.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_answers_after_wifi_was_applied_are_confirmed_through_the_cloud() {
     use claimlink_harness::chaos::Fault;
     assert_all_provisioned(
-        vec![Fault::OversizeAnswer(13), Fault::SlowAnswer(13)],
+        vec![Fault::OversizeAnswer(14), Fault::SlowAnswer(14)],
         20261123,
     )
     .await;
@@ -40,11 +41,12 @@ async fn hostile_answers_after_wifi_was_applied_are_confirmed_through_the_cloud(
 /// never a failure whose wipe comes too late and leaves an ACTIVE certificate the app was not told
 /// about. (Found by `chaos --runs 1000 --seed 7`, runs 498, 588, 713, 720 and 764, when the ninth
 /// read was the answer to ApplyConfig; it is the tenth since the SDK settles a fresh device's Wi-Fi
-/// with a Reset, as stock network_provisioning reports `Connecting` before any settings.)
+/// with a Reset, as stock network_provisioning reports `Connecting` before any settings, and the
+/// eleventh since a run first reads `aws-status` to refuse a device that is already provisioned.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_answer_to_apply_config_is_confirmed_through_the_cloud() {
     use claimlink_harness::chaos::Fault;
-    assert_all_provisioned(vec![Fault::SlowAnswer(10), Fault::OversizeAnswer(10)], 7).await;
+    assert_all_provisioned(vec![Fault::SlowAnswer(11), Fault::OversizeAnswer(11)], 7).await;
 }
 
 /// Runs `faults` in order (seeded with `seed`): every run keeps the invariants and provisions.

@@ -111,6 +111,32 @@ fn every_case_passes_against_the_simulator() {
     assert!(stdout.contains("15 cases: 15 passed, 0 failed"), "{stdout}");
 }
 
+/// The SoftAP link never goes through a proxy: with every proxy variable of the environment pointing
+/// at a port where nothing listens, the checker still reaches the device (reqwest would otherwise send
+/// `http://<device>` to the proxy, which on a phone means 192.168.4.1 is never reached).
+#[test]
+fn the_device_link_ignores_proxies_in_the_environment() {
+    let device = ServedDevice::start(None);
+    let dead = "http://127.0.0.1:9";
+    let out = harness()
+        .args(["check-device", "--http", &device.url])
+        .env("CLAIMLINK_DEVICE_PASSWORD", "abcd1234")
+        .env("http_proxy", dead)
+        .env("HTTP_PROXY", dead)
+        .env("ALL_PROXY", dead)
+        .env("all_proxy", dead)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .expect("check-device runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line_of(&stdout, "handshake").starts_with("PASS "),
+        "{stdout}"
+    );
+    assert!(out.status.success(), "{stdout}");
+}
+
 /// The C firmware component (firmware/esp-idf/claimlink_device) keeps the contract: every case
 /// passes against `serve-device --firmware <its host program>`, the cloud case included (the
 /// component provisions itself on the checker's emulator over MQTT with libmosquitto).

@@ -36,10 +36,11 @@ fn demo_json_provisions_every_device_and_reports_its_stages() {
 }
 
 #[test]
-fn demo_reports_a_missing_network_and_draws_a_timeline() {
+fn demo_reports_a_missing_network_draws_a_timeline_and_writes_the_support_report() {
     let dir = std::env::temp_dir().join(format!("claimlink-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let svg = dir.join("timeline.svg");
+    let report_file = dir.join("report.json");
     let out = harness()
         .args([
             "demo",
@@ -51,6 +52,8 @@ fn demo_reports_a_missing_network_and_draws_a_timeline() {
             "--timeline",
         ])
         .arg(&svg)
+        .arg("--report")
+        .arg(&report_file)
         .output()
         .expect("runs");
     assert!(out.status.success());
@@ -62,6 +65,18 @@ fn demo_reports_a_missing_network_and_draws_a_timeline() {
     );
     let drawn = std::fs::read_to_string(&svg).expect("timeline written");
     assert!(drawn.starts_with("<svg") && drawn.contains("PROV_0000"));
+    // One device: the report itself, with the failure's stable code and the link the run used.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_file).expect("report written"))
+            .expect("the report is JSON");
+    assert_eq!(report["outcome"]["result"], "failure");
+    assert_eq!(report["outcome"]["code"], "CL-202");
+    assert_eq!(report["link"]["mtu"], 185);
+    assert!(report["runs"][0]["stages"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|s| s["stage"] == "WifiFailed")));
+    // The demo's device password never reaches the report.
+    assert!(!report.to_string().contains("abcd1234"));
 }
 
 #[test]

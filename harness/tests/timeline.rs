@@ -160,6 +160,9 @@ fn many_reports() -> Vec<DeviceReport> {
                 claim_time_left: Some(Duration::from_secs(300).saturating_sub(at)),
                 elapsed: at,
                 detail: None,
+                device_ip: None,
+                thing_name: None,
+                certificate_id: None,
             };
             let events = vec![
                 event(Stage::Connecting, Duration::ZERO),
@@ -178,6 +181,7 @@ fn many_reports() -> Vec<DeviceReport> {
                 claim_time_left_at_handover: Some(Duration::from_secs(290)),
                 events,
                 total: online + Duration::from_millis(300),
+                support_report: String::new(),
             }
         })
         .collect()

@@ -81,7 +81,7 @@ class World(val json: Map<String, Any?>) {
 @Suppress("UNCHECKED_CAST")
 class Device(val json: Map<String, Any?>) {
     val url = json["url"] as String
-    private val wifiJson = json["wifi"] as Map<String, String>
+    val wifiJson = json["wifi"] as Map<String, String>
     fun link() = httpDeviceLink(url)
     fun secret(password: String = json["password"] as String) = DeviceSecret.password(json["username"] as String, password)
     fun wifi(passphrase: String = wifiJson["passphrase"]!!) = WifiSettings(wifiJson["ssid"]!!, passphrase)
@@ -143,7 +143,18 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         check(left.isNotEmpty() && left.zipWithNext().all { (a, b) -> a >= b }) { "time left not decreasing: $left" }
         check(done.thingName == d.state()["thing_name"]) { "thing ${done.thingName} vs ${d.state()}" }
         check(done.certificateId != null) { "no certificate" }
+        // Typed fields on the events: the device's address once on Wi-Fi, thing and certificate on confirmation.
+        val last = updates.filterIsInstance<ProvisioningUpdate.Progress>().last().event
+        check(last.deviceIp != null && last.thingName == done.thingName && last.certificateId == done.certificateId) { "typed fields: $last" }
         check(!d.holdsClaim()) { "device still holds the claim" }
+        // The support report: both runs, the first with its stable code, and no secret.
+        val reportText = session.supportReport()
+        val report = Json.parse(reportText) as Map<String, Any?>
+        val runs = report["runs"] as List<Map<String, Any?>>
+        check(runs.map { (it["outcome"] as Map<String, Any?>)["result"] } == listOf("failure", "success")) { "runs: $runs" }
+        check((runs[0]["outcome"] as Map<String, Any?>)["code"] == "CL-201") { "code: ${runs[0]}" }
+        check((report["outcome"] as Map<String, Any?>)["thing_name"] == done.thingName) { "outcome: ${report["outcome"]}" }
+        check(d.json["password"] as String !in reportText && d.wifiJson["passphrase"]!! !in reportText) { "a secret is in the report" }
         session.disconnect()
     },
     "wrong device password, then the right one" to { w ->
@@ -153,9 +164,18 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         // The Rust Display is exported: a field-less variant still logs as a sentence.
         check("$refused" == "the device refused the password") { "toString: $refused" }
         check("wrong-pass" !in "$refused") { "the password is in the failure" }
+        // Its stable code, the table's message, and a report of the failure alone.
+        check(refused.code() == "CL-101") { "code ${refused.code()}" }
+        check(failureMessages().single { it.code == "CL-101" }.message == refused.codeMessage()) { "message table" }
+        check("\"CL-101\"" in refused.supportReport() && "wrong-pass" !in refused.supportReport()) { refused.supportReport() }
         val session = p.connect(d.link(), d.secret(), null)
         val done = session.provision(d.wifi(), d.options(), null)
         check(done.thingName == d.state()["thing_name"]) { "thing" }
+        // Provisioned now: provision again is refused; its Wi-Fi changes without a claim.
+        val already = expectThrows<ProvisioningFailure.AlreadyProvisioned> { session.provision(d.wifi(), d.options(), null) }
+        check(already.thingName == done.thingName && already.certificateId == done.certificateId) { "$already" }
+        val moved = session.reconfigureWifi(d.wifi(), null)
+        check(moved.thingName == done.thingName && moved.certificateId == done.certificateId && moved.deviceIp != null) { "$moved" }
     },
     "cancelling the coroutine stops the run and wipes the claim" to { w ->
         val d = w.device(2)
@@ -203,6 +223,44 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         check(d.waitUntilWiped()) { "the device still holds the claim" }
         check(d.state()["thing_name"] == null) { "the run went on after cancel()" }
     },
+    "session.cancel() applies to the run in progress only; a dropped TaskHandle does not cancel" to { w ->
+        val d = w.device(6)
+        val session = w.provisioner().connect(d.link(), d.secret(), null)
+        session.cancel() // no run in progress: nothing to cancel, nothing remembered
+        val finished = CountDownLatch(1)
+        var outcome: Any? = null
+        val completion = object : ProvisioningCompletion {
+            override fun onSuccess(device: ProvisionedDevice) { outcome = device; finished.countDown() }
+            override fun onFailure(failure: ProvisioningFailure) { outcome = failure; finished.countDown() }
+        }
+        // The handle is freed at once (as the garbage collector would free an unreferenced one).
+        session.startProvision(d.wifi(), d.options(), null, completion).destroy()
+        System.gc()
+        check(withContext(Dispatchers.IO) { finished.await(30, TimeUnit.SECONDS) }) { "no outcome" }
+        check(outcome is ProvisionedDevice) { "outcome $outcome" }
+        // During a run, session.cancel() stops it.
+        val e = w.device(7)
+        val other = w.provisioner().connect(e.link(), e.secret(), null)
+        val cancelled = expectThrows<ProvisioningFailure.Cancelled> {
+            other.provision(e.wifi(), e.options(), provisioningListener { if (it.stage == Stage.WIFI_APPLIED) other.cancel() })
+        }
+        check(cancelled.code() == "CL-601") { "code ${cancelled.code()}" }
+        check(e.waitUntilWiped()) { "the device still holds the claim" }
+        check(e.state()["thing_name"] == null) { "the run went on after cancel()" }
+    },
+    "prepareClaim before the session: the run asks the backend for no claim" to { w ->
+        val d = w.device(8)
+        val p = w.provisioner()
+        val left = p.prepareClaim(d.options())
+        check(left.seconds > 90) { "time left $left" }
+        val recorder = Recorder()
+        val session = p.connect(d.link(), d.secret(), recorder)
+        val done = session.provision(d.wifi(), d.options(), recorder)
+        check(done.thingName == d.state()["thing_name"]) { "thing" }
+        check(Stage.CLAIM_REQUESTED !in recorder.stages()) { "${recorder.stages()}" }
+        val issued = synchronized(recorder.events) { recorder.events.first { it.stage == Stage.CLAIM_ISSUED } }
+        check(issued.detail?.contains("prepared") == true) { "$issued" }
+    },
     "a rejected token is refreshed through the app's suspend provider" to { w ->
         val d = w.device(5)
         val tokens = Tokens(w.json["bearer_token"] as String, staleFirst = true)
@@ -236,7 +294,7 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
 
 fun main(args: Array<String>) {
     val harness = args.getOrNull(0) ?: error("usage: BindingTest <path to claimlink-harness>")
-    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "6", "--wifi-join-ms", "1500")
+    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "9", "--wifi-join-ms", "1500")
         .redirectError(ProcessBuilder.Redirect.DISCARD).start()
     var failed = 0
     try {

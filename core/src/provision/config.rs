@@ -28,6 +28,10 @@ pub struct ProvisionerConfig {
     pub cloud_timeout: Duration,
     /// Time allowed for a whole `provision` call (default 7 minutes: a claim's five, plus the cloud).
     pub overall_timeout: Duration,
+    /// Over SoftAP, the time budgeted from [`prepare_claim`](super::Provisioner::prepare_claim) to the
+    /// hand-over (joining the device's access point, opening the session): a prepared claim must have
+    /// the safety margin plus this (default 30 s).
+    pub ap_join_budget: Duration,
 }
 
 impl ProvisionerConfig {
@@ -42,6 +46,7 @@ impl ProvisionerConfig {
             wifi_timeout: Duration::from_secs(45),
             cloud_timeout: Duration::from_secs(60),
             overall_timeout: Duration::from_secs(420),
+            ap_join_budget: Duration::from_secs(30),
         }
     }
 }

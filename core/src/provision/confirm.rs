@@ -23,6 +23,11 @@ pub(super) struct Baseline {
 }
 
 impl Baseline {
+    /// The thing it is of.
+    pub(super) fn thing(&self) -> &ThingName {
+        &self.thing
+    }
+
     /// Whether `certificate_id` was ACTIVE on the thing before handover.
     fn had(&self, certificate_id: &str) -> bool {
         self.active.contains(&certificate_id.to_ascii_lowercase())
@@ -49,14 +54,18 @@ impl ProvisioningSession {
     /// confirm a run whose device never got a certificate. `None` when there is no expected name or
     /// the cloud could not be asked (a success then needs the device to name its certificate).
     pub(super) async fn baseline(&self, options: &ProvisionOptions) -> Option<Baseline> {
+        self.provisioner.baseline(options).await
+    }
+}
+
+impl super::Provisioner {
+    /// [`ProvisioningSession::baseline`], read by the provisioner (also when it prepares a claim).
+    pub(super) async fn baseline(&self, options: &ProvisionOptions) -> Option<Baseline> {
         let thing = options.expected_thing_name.clone()?;
         let mut attempt = 1;
         let answer = loop {
             // Bounded: a slow answer must not hold up the handover it runs alongside for long.
-            let read = tokio::time::timeout(
-                BASELINE_TIMEOUT,
-                self.provisioner.things.describe_thing(&thing),
-            );
+            let read = tokio::time::timeout(BASELINE_TIMEOUT, self.things.describe_thing(&thing));
             let answer = read.await.unwrap_or_else(|_| {
                 Err(ClaimError::Network {
                     message: "no answer in time".into(),
@@ -90,7 +99,9 @@ impl ProvisioningSession {
             }
         }
     }
+}
 
+impl ProvisioningSession {
     /// Success only when the cloud shows the expected thing with a certificate ACTIVE that it did not
     /// have ACTIVE before the hand-over (see [`baseline`](Self::baseline)), whoever names it:
     /// * when the expected thing name is known, the thing the device names must be it (a device that
@@ -159,6 +170,9 @@ impl ProvisioningSession {
                     None => baseline.and_then(|before| before.new_certificate(&description)),
                 };
                 if let Some(certificate_id) = confirmed {
+                    progress
+                        .known
+                        .learn(None, Some(thing), certificate_id.as_deref());
                     progress.emit(Stage::ConfirmedByCloud, None);
                     return Ok(ProvisionedDevice {
                         thing_name: thing.to_owned(),

@@ -77,6 +77,21 @@ pub enum ProvisionError {
         /// The expected thing when the options name one, else the thing the device named.
         thing_name: String,
     },
+    /// The device is already provisioned (it reports its thing and certificate): `provision` would
+    /// register it a second time, so nothing was sent. Change its Wi-Fi with
+    /// [`reconfigure_wifi`](super::ProvisioningSession::reconfigure_wifi); to onboard it anew (a new
+    /// owner), factory-reset it first.
+    #[error("the device is already provisioned as thing {thing_name:?} (certificate {certificate_id}): change its Wi-Fi with reconfigure_wifi, or factory-reset it to provision it anew")]
+    AlreadyProvisioned {
+        /// The thing it reports.
+        thing_name: String,
+        /// The certificate it reports.
+        certificate_id: String,
+    },
+    /// The device reports no permanent identity: it cannot be reconfigured without a claim; provision
+    /// it.
+    #[error("the device is not provisioned: provision it")]
+    NotProvisioned,
     /// The run was cancelled; the claim was wiped from the device when the link allowed it.
     #[error("cancelled")]
     Cancelled,

@@ -15,6 +15,41 @@ pub struct ProvisioningEvent {
     pub elapsed: Duration,
     /// A short human-readable detail (never a secret).
     pub detail: Option<String>,
+    /// The device's address on the Wi-Fi network, from the event that reports it on (every later
+    /// event of the run carries it too).
+    pub device_ip: Option<std::net::Ipv4Addr>,
+    /// The thing, as soon as the device (or the cloud) names it.
+    pub thing_name: Option<String>,
+    /// The device's permanent certificate, as soon as the device (or the cloud) names it.
+    pub certificate_id: Option<String>,
+}
+
+/// What a run has learnt about the device so far; every event carries it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DeviceFacts {
+    pub(crate) ip: Option<std::net::Ipv4Addr>,
+    pub(crate) thing_name: Option<String>,
+    pub(crate) certificate_id: Option<String>,
+}
+
+impl DeviceFacts {
+    /// Keeps what `ip`, `thing_name` and `certificate_id` add (a value once known stays known).
+    pub(crate) fn learn(
+        &mut self,
+        ip: Option<std::net::Ipv4Addr>,
+        thing_name: Option<&str>,
+        certificate_id: Option<&str>,
+    ) {
+        if ip.is_some() {
+            self.ip = ip;
+        }
+        if let Some(thing) = thing_name.filter(|t| !t.is_empty()) {
+            self.thing_name = Some(thing.to_owned());
+        }
+        if let Some(id) = certificate_id.filter(|c| !c.is_empty()) {
+            self.certificate_id = Some(id.to_owned());
+        }
+    }
 }
 
 impl ProvisioningEvent {
@@ -24,6 +59,9 @@ impl ProvisioningEvent {
             claim_time_left,
             elapsed: start.elapsed(),
             detail: None,
+            device_ip: None,
+            thing_name: None,
+            certificate_id: None,
         }
     }
 }

@@ -72,18 +72,36 @@ impl ProvisioningSession {
         &self,
         options: &ProvisionOptions,
         progress: &mut ProgressLog<'_>,
+        prepared: Option<Claim>,
     ) -> Result<Claim, ProvisionError> {
         let config = &self.provisioner.config;
         let request = ClaimRequest {
             template: config.template.clone(),
             device_hint: options.device_hint.clone(),
         };
+        let mut renewing_prepared = false;
+        if let Some(claim) = prepared {
+            progress.claim = Some(claim.deadline().clone());
+            if claim.deadline().remaining() >= config.safety_margin {
+                progress.emit(
+                    Stage::ClaimIssued,
+                    Some("prepared before the session (prepare_claim)".into()),
+                );
+                return Ok(claim);
+            }
+            tracing::warn!(remaining = ?claim.deadline().remaining(), "the prepared claim is below the safety margin; renewing it");
+            renewing_prepared = true;
+        }
         let mut left = Duration::ZERO;
         for attempt in 1..=2 {
-            progress.emit(
-                Stage::ClaimRequested,
-                (attempt > 1).then(|| "previous claim too close to expiry".to_owned()),
-            );
+            let detail = if attempt > 1 {
+                Some("previous claim too close to expiry".to_owned())
+            } else if renewing_prepared {
+                Some("the prepared claim is too close to expiry".to_owned())
+            } else {
+                None
+            };
+            progress.emit(Stage::ClaimRequested, detail);
             let claim = self.provisioner.claims.request_claim(&request).await?;
             progress.claim = Some(claim.deadline().clone());
             left = claim.deadline().remaining();
@@ -134,14 +152,28 @@ impl ProvisioningSession {
             );
             (claim, self.baseline(options).await)
         } else {
-            let claim = self.fresh_claim(options, progress).await?;
+            // A claim prepared before the session comes with the baseline read then (the phone may
+            // be offline now, on the device's access point).
+            let prepared = self.provisioner.take_prepared();
+            let (prepared_claim, prepared_baseline) = match prepared {
+                Some(p) => (Some(p.claim), Some(p.baseline)),
+                None => (None, None),
+            };
+            let claim = self.fresh_claim(options, progress, prepared_claim).await?;
             guard.armed = true;
             // The device cannot use the claim before its Wi-Fi settings are applied, so what the
             // thing has now is what it had before this run: look while the claim travels.
             // A failed transfer ends the run at once, without waiting for the read.
             let bundle = claim_bundle(&claim, &config.iot_endpoint, &options.template_parameters);
             let (_, baseline) = tokio::try_join!(session.send_claim(&bundle), async {
-                Ok(self.baseline(options).await)
+                Ok(match prepared_baseline {
+                    Some(Some(before))
+                        if options.expected_thing_name.as_ref() == Some(before.thing()) =>
+                    {
+                        Some(before)
+                    }
+                    _ => self.baseline(options).await,
+                })
             })?;
             *on_device = Some(claim.clone());
             (claim, baseline)

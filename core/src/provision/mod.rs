@@ -52,19 +52,29 @@
 //! ```
 mod bundle;
 mod cleanup;
+mod codes;
 mod config;
 mod confirm;
 mod error;
 mod events;
 mod handover;
+mod prepared;
 mod progress;
+mod reconfigure;
+mod report;
 mod session;
 mod stages;
 mod watch;
 
 pub use bundle::claim_bundle;
+pub use codes::FailureCode;
 pub use config::{ProvisionOptions, ProvisionedDevice, ProvisionerConfig};
 pub use error::ProvisionError;
 pub use events::{NoListener, ProvisioningEvent, ProvisioningListener};
+pub use reconfigure::ReconfiguredDevice;
+pub use report::{
+    CloudWords, DeviceReport, FailureReport, LinkReport, OutcomeReport, RunReport, StageReport,
+    SupportReport, SUPPORT_REPORT_FORMAT,
+};
 pub use session::{Provisioner, ProvisioningSession};
 pub use stages::Stage;

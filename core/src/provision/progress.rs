@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::events::DeviceFacts;
 use super::{ProvisioningEvent, ProvisioningListener, Stage};
 
 /// What one run has reported: each stage goes to the listener (and the log) once, with the time
@@ -14,6 +15,8 @@ pub(super) struct ProgressLog<'a> {
     pub(super) timings: Vec<(Stage, Duration)>,
     /// The claim's deadline, once there is a claim.
     pub(super) claim: Option<crate::time::Deadline>,
+    /// What the run has learnt about the device (its address, thing, certificate): on every event.
+    pub(super) known: DeviceFacts,
 }
 
 impl ProgressLog<'_> {
@@ -30,6 +33,9 @@ impl ProgressLog<'_> {
             self.start,
         );
         event.detail = detail;
+        event.device_ip = self.known.ip;
+        event.thing_name = self.known.thing_name.clone();
+        event.certificate_id = self.known.certificate_id.clone();
         tracing::info!(stage = ?stage, claim_time_left = ?event.claim_time_left, elapsed = ?event.elapsed, detail = event.detail.as_deref().unwrap_or(""), "stage reached");
         self.listener.on_event(event);
     }

@@ -12,6 +12,10 @@ use crate::transport::{DeviceLink, LinkError};
 
 use super::cleanup::{ClaimRecord, ClaimWipeGuard};
 use super::progress::ProgressLog;
+use super::report::{
+    CountingLink, OutcomeReport, RecordingListener, RunReport, SessionRecord, StageReport,
+    SupportReport,
+};
 use super::{
     ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisionerConfig, ProvisioningEvent,
     ProvisioningListener, Stage,
@@ -23,6 +27,8 @@ pub struct Provisioner {
     pub(super) config: Arc<ProvisionerConfig>,
     pub(super) claims: Arc<dyn ClaimSource>,
     pub(super) things: Arc<dyn ThingDirectory>,
+    /// A claim fetched ahead of the next run ([`Provisioner::prepare_claim`]).
+    pub(super) prepared: super::prepared::PreparedClaim,
 }
 
 impl std::fmt::Debug for Provisioner {
@@ -56,6 +62,7 @@ impl Provisioner {
             config: Arc::new(config),
             claims,
             things,
+            prepared: Default::default(),
         }
     }
 
@@ -72,10 +79,33 @@ impl Provisioner {
         listener: &dyn ProvisioningListener,
     ) -> Result<ProvisioningSession, ProvisionError> {
         let start = Instant::now();
+        let record = SessionRecord::new();
+        let counted = Arc::new(CountingLink {
+            inner: link,
+            counters: Arc::default(),
+        });
+        let link: Arc<dyn DeviceLink> = counted.clone();
+        let listener = RecordingListener {
+            inner: listener,
+            stages: std::sync::Mutex::default(),
+        };
         listener.on_event(ProvisioningEvent::new(Stage::Connecting, None, start));
         link.connect().await.map_err(ProtocolError::from)?;
-        match self.secure(&link, credentials, listener, start).await {
-            Ok(session) => Ok(session),
+        match self
+            .secure(&counted, credentials, &listener, start, record.clone())
+            .await
+        {
+            Ok(session) => {
+                let stages = listener
+                    .stages
+                    .into_inner()
+                    .unwrap_or_else(|p| p.into_inner());
+                record
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .connect_stages = stages;
+                Ok(session)
+            }
             Err(e) => {
                 // Nothing is left open: the device (which often takes one connection at a time) is
                 // free again, and a later `connect` on the same link reconnects.
@@ -87,11 +117,14 @@ impl Provisioner {
 
     async fn secure(
         &self,
-        link: &Arc<dyn DeviceLink>,
+        counted: &Arc<CountingLink>,
         credentials: DeviceCredentials,
         listener: &dyn ProvisioningListener,
         start: Instant,
+        record: Arc<std::sync::Mutex<SessionRecord>>,
     ) -> Result<ProvisioningSession, ProvisionError> {
+        let link: Arc<dyn DeviceLink> = counted.clone();
+        let link = &link;
         listener.on_event(ProvisioningEvent::new(Stage::Securing, None, start));
         tracing::debug!(link = %link.describe(), "connected; securing the session");
         let session = DeviceSession::establish(
@@ -119,9 +152,11 @@ impl Provisioner {
             credentials,
             session: tokio::sync::Mutex::new(Arc::new(session)),
             claim_on_device: Arc::new(tokio::sync::Mutex::new(None)),
-            cancel: tokio::sync::watch::Sender::new(false),
+            cancel: tokio::sync::watch::Sender::new(RunCancel::default()),
             started: start,
             runtime: tokio::runtime::Handle::try_current().ok(),
+            counted: counted.clone(),
+            record,
         })
     }
 }
@@ -134,12 +169,17 @@ pub struct ProvisioningSession {
     pub(super) session: tokio::sync::Mutex<Arc<DeviceSession>>,
     /// The claim the device holds (handed over, not yet used), if any.
     pub(super) claim_on_device: ClaimRecord,
-    pub(super) cancel: tokio::sync::watch::Sender<bool>,
+    /// Whether a run is going, and whether it was cancelled (see [`ProvisioningSession::cancel`]).
+    pub(super) cancel: tokio::sync::watch::Sender<RunCancel>,
     /// When `connect` began: the origin of every event's `elapsed` and of the timings.
     pub(super) started: Instant,
     /// The runtime `connect` ran on: the claim is wiped there when the session is dropped from a thread
     /// outside any runtime (a foreign app's garbage collector, for instance).
     pub(super) runtime: Option<tokio::runtime::Handle>,
+    /// The link as `connect` wrapped it, with its counters (the report's link section).
+    pub(super) counted: Arc<CountingLink>,
+    /// What the support report says about the session and its runs.
+    pub(super) record: Arc<std::sync::Mutex<SessionRecord>>,
 }
 
 impl std::fmt::Debug for ProvisioningSession {
@@ -162,6 +202,21 @@ impl ProvisioningSession {
         Ok(session.scan_wifi().await?)
     }
 
+    /// The support report of the session so far: the device, the link and its counters, every run
+    /// with its stages and outcome (see [`SupportReport`]). Never holds a secret.
+    pub async fn support_report(&self) -> SupportReport {
+        let device = self.capabilities().await;
+        let mut report = SupportReport::empty();
+        report.device = Some((&device).into());
+        report.link = Some(self.counted.report());
+        let record = self.record.lock().unwrap_or_else(|p| p.into_inner());
+        report.session_started_unix_ms = Some(record.started_unix_ms);
+        report.connect_stages = record.connect_stages.clone();
+        report.runs = record.runs.clone();
+        report.outcome = record.runs.last().map(|r| r.outcome.clone());
+        report
+    }
+
     /// The link, for logs (`"ble PROV_1A2B mtu 185"`).
     pub fn link_description(&self) -> String {
         self.link.describe()
@@ -177,11 +232,19 @@ impl ProvisioningSession {
         self.link.disconnect().await;
     }
 
-    /// Cancels the running [`provision`](Self::provision): it returns [`ProvisionError::Cancelled`]
-    /// after wiping the claim from the device. When no run is going, the next one on this session is
-    /// cancelled as soon as it starts: a cancel that races with the start of a run is never lost.
-    pub fn cancel(&self) {
-        self.cancel.send_replace(true);
+    /// Cancels the run in progress ([`provision`](Self::provision) returns
+    /// [`ProvisionError::Cancelled`] after wiping the claim from the device) and returns whether there
+    /// was one. With no run in progress it does nothing: a later run is never affected. To stop a run
+    /// about to start, drop the future that would run it, or call `cancel` again once the run has
+    /// reported its first event.
+    pub fn cancel(&self) -> bool {
+        let mut cancelled = false;
+        self.cancel.send_if_modified(|run| {
+            cancelled = run.running && !run.cancelled;
+            run.cancelled |= run.running;
+            cancelled
+        });
+        cancelled
     }
 
     /// Brings the device onto AWS IoT with `wifi`. On [`ProvisionError::WifiAuthFailed`] or
@@ -193,7 +256,8 @@ impl ProvisioningSession {
         options: &ProvisionOptions,
         listener: &dyn ProvisioningListener,
     ) -> Result<ProvisionedDevice, ProvisionError> {
-        // Not reset here: a `cancel` that came before this run started still applies (see `cancel`).
+        // From here a `cancel` applies to this run (one before it does not: see `cancel`).
+        let running = RunningMark::start(&self.cancel);
         let mut cancelled = self.cancel.subscribe();
         // Waits for the wipe of a run that was dropped, if one is still going.
         let holds_claim = self.claim_on_device.lock().await.is_some();
@@ -204,11 +268,17 @@ impl ProvisioningSession {
             // A retry after a Wi-Fi failure starts with the claim already on the device.
             armed: holds_claim,
         };
+        let run_started = self.started.elapsed();
+        let recorder = RecordingListener {
+            inner: listener,
+            stages: std::sync::Mutex::default(),
+        };
         let mut progress = ProgressLog {
             start: self.started,
-            listener,
+            listener: &recorder,
             timings: Vec::new(),
             claim: None,
+            known: Default::default(),
         };
         let overall = self.provisioner.config.overall_timeout;
         let result = {
@@ -221,18 +291,29 @@ impl ProvisioningSession {
             tokio::select! {
                 // Cancellation first: a run cancelled before it started does no work at all.
                 biased;
-                _ = cancelled.wait_for(|c| *c) => Err(Some(ProvisionError::Cancelled)),
+                _ = cancelled.wait_for(|run| run.cancelled) => Err(Some(ProvisionError::Cancelled)),
                 r = work => r.map_err(|_| None).and_then(|r| r.map_err(Some)),
             }
         };
-        // The run is over: a later `cancel` is for the next one.
-        self.cancel.send_replace(false);
+        // The run is over: a `cancel` from now on finds no run.
+        drop(running);
         let result = result.map_err(|e| {
             e.unwrap_or(ProvisionError::OverallTimeout {
                 stage: progress.last_stage(),
                 limit: overall,
             })
         });
+        let stages: Vec<StageReport> =
+            std::mem::take(&mut *recorder.stages.lock().unwrap_or_else(|p| p.into_inner()));
+        self.record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .runs
+            .push(RunReport {
+                started_ms: u64::try_from(run_started.as_millis()).unwrap_or(u64::MAX),
+                stages,
+                outcome: OutcomeReport::of(&result),
+            });
         match &result {
             Ok(_) => {
                 guard.armed = false;
@@ -259,7 +340,7 @@ impl ProvisioningSession {
 
     /// The secure session, opened again if a run dropped mid-exchange (or a failed one) broke it, so
     /// the app can simply call again with the same password.
-    async fn usable_session(&self) -> Result<Arc<DeviceSession>, ProvisionError> {
+    pub(super) async fn usable_session(&self) -> Result<Arc<DeviceSession>, ProvisionError> {
         let mut current = self.session.lock().await;
         if current.is_broken().await {
             tracing::info!("the secure session was broken; opening a new one");
@@ -285,6 +366,19 @@ impl ProvisioningSession {
         progress: &mut ProgressLog<'_>,
         guard: &mut ClaimWipeGuard,
     ) -> Result<ProvisionedDevice, ProvisionError> {
+        // A provisioned device would register again: refuse before anything is sent (a device that
+        // still holds this session's claim is mid-run, not provisioned).
+        if guard.on_device.lock().await.is_none() {
+            let status = session.cloud_status().await?;
+            if let Some((thing_name, certificate_id)) =
+                super::reconfigure::reported_identity(&status)
+            {
+                return Err(ProvisionError::AlreadyProvisioned {
+                    thing_name,
+                    certificate_id,
+                });
+            }
+        }
         self.settle_wifi(session).await?;
         session.set_wifi_config(wifi).await?;
         let handover = self.hand_over(session, options, progress, guard).await?;
@@ -311,6 +405,33 @@ impl ProvisioningSession {
             Err(e) => return Err(e.into()),
         }
         self.watch(session, &handover, options, progress).await
+    }
+}
+
+/// Whether a run is going and whether it was cancelled.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct RunCancel {
+    pub(super) running: bool,
+    pub(super) cancelled: bool,
+}
+
+/// Marks a run as going for as long as it lives, so that a run dropped half-way (a cancelled task)
+/// does not leave the session looking busy.
+struct RunningMark<'a>(&'a tokio::sync::watch::Sender<RunCancel>);
+
+impl<'a> RunningMark<'a> {
+    fn start(cancel: &'a tokio::sync::watch::Sender<RunCancel>) -> Self {
+        cancel.send_replace(RunCancel {
+            running: true,
+            cancelled: false,
+        });
+        Self(cancel)
+    }
+}
+
+impl Drop for RunningMark<'_> {
+    fn drop(&mut self) {
+        self.0.send_replace(RunCancel::default());
     }
 }
 

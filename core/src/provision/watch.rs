@@ -78,6 +78,11 @@ impl ProvisioningSession {
                 }
                 Err(e) => return Err(e.into()),
             };
+            progress.known.learn(
+                status.ip,
+                status.thing_name.as_deref(),
+                status.certificate_id.as_deref(),
+            );
             if let Some(stage) = Stage::reported_by_device(status.stage) {
                 // The device's stages are sequential: a stage seen implies the ones before it, even
                 // when they came and went between two status reads.
@@ -212,6 +217,7 @@ mod tests {
             listener,
             timings: vec![(Stage::WifiApplied, Duration::ZERO)],
             claim: None,
+            known: Default::default(),
         }
     }
 

@@ -64,7 +64,8 @@ impl HttpLink {
             request_timeout: timeout,
             ..crate::net::HttpConfig::default()
         }
-        .client()
+        // Never through a proxy: `HTTP_PROXY` in the environment must not send 192.168.4.1 away.
+        .device_client()
         .map_err(|e| LinkError::Other(LinkFault::HttpClient(e)))?;
         Ok(Self {
             base,

@@ -42,6 +42,8 @@ impl SimDevice {
             SimWifiState::Disconnected if self.config.breaks(Broken::StatusClaimsWithoutClaim) => {
                 (St::ClaimReceived, None)
             }
+            // A provisioned device says who it is from boot on (identity.rs).
+            SimWifiState::Disconnected if inner.cloud.stage == Some(St::Done) => (St::Done, None),
             SimWifiState::Disconnected => (St::Idle, None),
             SimWifiState::Connecting | SimWifiState::AttemptFailed { .. } => {
                 let dhcp_stuck = inner.wifi.applied_at.is_some_and(|t| {

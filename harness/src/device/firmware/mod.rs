@@ -8,6 +8,7 @@ mod aws_status;
 mod config;
 mod ctrl;
 pub mod external;
+mod identity;
 mod online;
 mod scan;
 pub mod security;
@@ -351,14 +352,14 @@ impl SimDevice {
     }
 
     /// Power-cycles the device: everything in RAM is gone (session, Wi-Fi settings, any claim, cloud
-    /// progress). Provisioning restarts from scratch.
+    /// progress), and provisioning restarts; a provisioned device keeps its identity (`identity.rs`).
     pub fn reboot(&self) {
         let mut inner = self.lock();
         inner.session = None;
         inner.wifi = WifiMachine::default();
         inner.pending_claim = None;
         inner.claim = None;
-        inner.cloud = CloudProgress::default();
+        inner.cloud = Self::kept_across_reboot(&inner.cloud);
         // A cloud half from before the power cycle is gone with it: it records nothing any more.
         inner.cloud_runs += 1;
         inner.scan_done = false;
