@@ -138,7 +138,7 @@ pub enum ProvisioningFailure {
     },
     /// AWS IoT refused the device, in AWS's words. When the failure came after registration, the thing
     /// and its ACTIVE certificate exist and are named, so the app can clean up.
-    #[error("AWS IoT refused the device at {step:?}: {status_code} {error_code}: {error_message}")]
+    #[error("{}", cloud_sentence(*step, *status_code, error_code, error_message, thing_name, certificate_id))]
     CloudRejected {
         /// Which step failed.
         step: CloudStep,
@@ -460,4 +460,25 @@ impl From<LinkError> for LinkFailure {
             },
         }
     }
+}
+
+/// The sentence of [`ProvisioningFailure::CloudRejected`]: the core's, so that it says "refused" only
+/// when AWS answered and prints no empty status or code (docs/bindings.md).
+fn cloud_sentence(
+    step: CloudStep,
+    status_code: i32,
+    error_code: &str,
+    error_message: &str,
+    thing_name: &Option<String>,
+    certificate_id: &Option<String>,
+) -> String {
+    claimlink_core::ProvisionError::CloudRejected {
+        kind: step.into(),
+        status_code: u32::try_from(status_code).unwrap_or(0),
+        error_code: error_code.to_owned(),
+        error_message: error_message.to_owned(),
+        thing_name: thing_name.clone(),
+        certificate_id: certificate_id.clone(),
+    }
+    .to_string()
 }

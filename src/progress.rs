@@ -111,6 +111,26 @@ impl From<CloudFailureKind> for CloudStep {
     }
 }
 
+impl From<CloudStep> for CloudFailureKind {
+    fn from(step: CloudStep) -> Self {
+        use CloudFailureKind as K;
+        match step {
+            CloudStep::WifiAuth => K::WifiAuth,
+            CloudStep::WifiNotFound => K::WifiNotFound,
+            CloudStep::DhcpTimeout => K::DhcpTimeout,
+            CloudStep::TimeSync => K::TimeSync,
+            CloudStep::ClaimExpired => K::ClaimExpired,
+            CloudStep::TlsRejected => K::TlsRejected,
+            CloudStep::MqttRejected => K::MqttRejected,
+            CloudStep::CertificateRejected => K::CertificateRejected,
+            CloudStep::RegisterThingRejected => K::RegisterThingRejected,
+            CloudStep::ReconnectFailed => K::ReconnectFailed,
+            CloudStep::CredentialsProvider => K::CredentialsProvider,
+            CloudStep::Internal => K::Internal,
+        }
+    }
+}
+
 /// One step of progress. Events of one run arrive in order, on an SDK thread.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct ProvisioningEvent {

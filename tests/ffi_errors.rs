@@ -583,3 +583,38 @@ async fn an_app_link_fails_into_the_sdk_with_its_kind() {
         }
     );
 }
+
+#[test]
+fn a_cloud_failure_reads_as_the_core_says_it_without_empty_aws_fields() {
+    use claimlink::{CloudStep, ProvisioningFailure};
+    let device_side = ProvisioningFailure::CloudRejected {
+        step: CloudStep::TlsRejected,
+        status_code: 0,
+        error_code: String::new(),
+        error_message: "timed out awaiting CONNACK".into(),
+        thing_name: None,
+        certificate_id: None,
+    }
+    .to_string();
+    assert!(
+        !device_side.contains("0 :") && !device_side.contains("refused"),
+        "{device_side}"
+    );
+    assert!(
+        device_side.starts_with("the device failed while connecting"),
+        "{device_side}"
+    );
+    let aws_side = ProvisioningFailure::CloudRejected {
+        step: CloudStep::RegisterThingRejected,
+        status_code: 400,
+        error_code: "InvalidRequest".into(),
+        error_message: "no such template".into(),
+        thing_name: None,
+        certificate_id: Some("abc".into()),
+    }
+    .to_string();
+    assert_eq!(
+        aws_side,
+        "AWS IoT refused the device while registering the thing (RegisterThingRejected): 400 InvalidRequest: no such template (AWS had issued certificate abc)"
+    );
+}

@@ -148,7 +148,7 @@ pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
         Err(e) => {
             let failure = claimlink_core::FailureReport::from_error(&e);
             let report = claimlink_core::SupportReport::without_session(failure, Some(&*link));
-            crate::demo::write_report(request.report.as_deref(), &report.to_json())?;
+            claimlink_harness::demo::write_report(request.report.as_deref(), &report.to_json())?;
             return Err(e.to_string());
         }
     };
@@ -169,7 +169,7 @@ pub async fn provision(request: ProvisionRequest) -> Result<(), String> {
         )
         .await;
     let report = session.support_report().await.to_json();
-    crate::demo::write_report(request.report.as_deref(), &report)?;
+    claimlink_harness::demo::write_report(request.report.as_deref(), &report)?;
     let done = done.map_err(|e| e.to_string())?;
     println!(
         "provisioned as {} (certificate {:?})",
