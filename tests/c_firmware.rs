@@ -38,9 +38,8 @@ fn assert_log_has_no_key(world: &World, device: &SimDevice) {
                 "a claim key line is in the component's log"
             );
         }
-        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        let der = base64_decode(&body);
-        let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+        let (_, der) = der::pem::decode_vec(pem.as_bytes()).expect("the emulator's key PEM");
+        let hex = hex::encode(der);
         for window in hex.as_bytes().chunks(32) {
             let piece = std::str::from_utf8(window).expect("hex");
             assert!(
@@ -49,24 +48,6 @@ fn assert_log_has_no_key(world: &World, device: &SimDevice) {
             );
         }
     }
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.bytes().filter(|c| *c != b'=') {
-        let Some(v) = ALPHABET.iter().position(|a| *a == c) else {
-            continue;
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }
 
 #[tokio::test]
@@ -89,24 +70,7 @@ async fn the_c_firmware_provisions_over_ble_with_a_csr_and_the_cloud_confirms_it
         world.emulator.certificate_status(&certificate).as_deref(),
         Some("ACTIVE")
     );
-    assert_eq!(
-        events.stages(),
-        vec![
-            Stage::Connecting,
-            Stage::Securing,
-            Stage::ClaimRequested,
-            Stage::ClaimIssued,
-            Stage::ClaimSent,
-            Stage::WifiApplied,
-            Stage::WifiConnecting,
-            Stage::WifiConnected,
-            Stage::MqttConnectedWithClaim,
-            Stage::CertificateIssued,
-            Stage::ThingRegistered,
-            Stage::ReconnectedWithPermanent,
-            Stage::ConfirmedByCloud,
-        ]
-    );
+    assert_eq!(events.stages(), testing::EVERY_STAGE.to_vec());
     assert!(
         testing::eventually(WIPE_WAIT, || !device.holds_claim()).await,
         "the component wipes the claim once used"
@@ -252,22 +216,13 @@ async fn cancelling_wipes_the_claim_from_the_c_firmware() {
     let world = testing::quick_world().await;
     let (device, link) = c_device(&world, 6).joins_in(Duration::from_secs(3)).build();
     let session = Arc::new(testing::connect(&world.provisioner, link).await);
-    let running = {
-        let session = session.clone();
-        tokio::spawn(async move {
-            session
-                .provision(&lab_wifi(), &options("SN-C-CANCEL"), &NoListener)
-                .await
-        })
-    };
-    assert!(testing::eventually(WIPE_WAIT, || device.holds_claim()).await);
-    session.cancel();
-    let result = running.await.expect("task");
+    let (result, holds) =
+        testing::cancel_once_the_device_holds_the_claim(session, &device, "SN-C-CANCEL").await;
     assert!(
         matches!(result, Err(ProvisionError::Cancelled)),
         "{result:?}"
     );
-    assert!(!device.holds_claim(), "CmdClaimAbort wiped the claim");
+    assert!(!holds, "CmdClaimAbort wiped the claim");
 }
 
 #[tokio::test]

@@ -192,22 +192,14 @@ async fn cancelling_wipes_the_claim_from_the_device() {
         .joins_in(Duration::from_secs(3))
         .build();
     let session = Arc::new(testing::connect(&world.provisioner, link).await);
-    let running = {
-        let session = session.clone();
-        tokio::spawn(async move {
-            session
-                .provision(&lab_wifi(), &options("SN-CANCEL"), &NoListener)
-                .await
-        })
-    };
-    assert!(testing::eventually(WIPE_WAIT, || device.holds_claim()).await);
-    session.cancel();
-    let result = running.await.expect("task");
+    let (result, holds) =
+        testing::cancel_once_the_device_holds_the_claim(session.clone(), &device, "SN-CANCEL")
+            .await;
     assert!(
         matches!(result, Err(ProvisionError::Cancelled)),
         "{result:?}"
     );
-    assert!(!device.holds_claim(), "cancel wipes the claim");
+    assert!(!holds, "cancel wipes the claim");
 
     // A cancel with no run in progress does nothing (it used to cancel the next run): once a run has
     // ended, the session is usable again and a stray cancel does not reach the next run.

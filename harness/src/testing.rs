@@ -131,6 +131,51 @@ pub async fn emulator_with_claim() -> (Emulator, Claim) {
     (emulator, claim)
 }
 
+/// Every stage of a successful run that requests its claim just in time, in order, as the listener
+/// hears them (connecting, then the run).
+pub const EVERY_STAGE: [Stage; 13] = [
+    Stage::Connecting,
+    Stage::Securing,
+    Stage::ClaimRequested,
+    Stage::ClaimIssued,
+    Stage::ClaimSent,
+    Stage::WifiApplied,
+    Stage::WifiConnecting,
+    Stage::WifiConnected,
+    Stage::MqttConnectedWithClaim,
+    Stage::CertificateIssued,
+    Stage::ThingRegistered,
+    Stage::ReconnectedWithPermanent,
+    Stage::ConfirmedByCloud,
+];
+
+/// Starts a run of `session` for `serial` on `device` and cancels it once the device holds the claim;
+/// returns what the run ended with and whether the device still holds any claim afterwards (a cancel
+/// must wipe it).
+pub async fn cancel_once_the_device_holds_the_claim(
+    session: Arc<claimlink_core::ProvisioningSession>,
+    device: &SimDevice,
+    serial: &str,
+) -> (
+    Result<claimlink_core::ProvisionedDevice, claimlink_core::ProvisionError>,
+    bool,
+) {
+    let running = {
+        let (session, options) = (session.clone(), expected_thing_options(serial));
+        tokio::spawn(async move { session.provision(&lab_wifi(), &options, &NoListener).await })
+    };
+    assert!(
+        eventually(WIPE_WAIT, || device.holds_claim()).await,
+        "the claim reached the device"
+    );
+    session.cancel();
+    let result = match running.await {
+        Ok(result) => result,
+        Err(e) => panic!("the run's task: {e}"),
+    };
+    (result, device.holds_claim())
+}
+
 /// The DER of `claim`'s private key (PKCS #1, as the emulator issues it).
 pub fn private_key_der(claim: &Claim) -> Vec<u8> {
     let key = PrivateKeyDer::from_pem_slice(claim.private_key().expose().as_bytes()).expect("pem");
