@@ -13,11 +13,11 @@
  */
 #include "claimlink_device.h"
 #include "../src/cl_internal.h"
+#include "../tests/begin_request.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/sha256.h>
 
 static uint64_t now_ms;
 static uint32_t rng = 1;
@@ -81,24 +81,11 @@ static void status(cl_device_t *dev, const uint8_t *in, size_t len)
 
 static void send_bundle(cl_device_t *dev, const uint8_t *bundle, size_t len)
 {
-    AwsClaimPayload req = AWS_CLAIM_PAYLOAD__INIT;
-    CmdClaimBegin begin = CMD_CLAIM_BEGIN__INIT;
-    uint8_t digest[32];
-#if CL_MBEDTLS3
-    mbedtls_sha256(bundle, len, digest, 0);
-#else
-    mbedtls_sha256_ret(bundle, len, digest, 0);
-#endif
-    begin.total_length = (uint32_t)len;
-    begin.sha256 = (ProtobufCBinaryData){32, digest};
-    begin.data = (ProtobufCBinaryData){len, (uint8_t *)bundle};
-    begin.commit = 1;
-    req.msg = AWS_CLAIM_MSG_TYPE__TypeCmdBegin;
-    req.payload_case = AWS_CLAIM_PAYLOAD__PAYLOAD_CMD_BEGIN;
-    req.cmd_begin = &begin;
-    size_t n = aws_claim_payload__get_packed_size(&req);
-    uint8_t *in = malloc(n);
-    aws_claim_payload__pack(&req, in);
+    size_t n = 0;
+    uint8_t *in = claim_begin_request(bundle, len, &n);
+    if (in == NULL) {
+        abort();
+    }
     claim(dev, in, n);
     free(in);
     if (cl_holds_claim(dev) && dev->claim.len != len) {

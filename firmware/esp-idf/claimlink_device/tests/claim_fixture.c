@@ -1,9 +1,7 @@
 /* The vector claim and helpers (claim_fixture.h). */
 #include "claim_fixture.h"
+#include "begin_request.h"
 #include "unit.h"
-
-#include <mbedtls/sha256.h>
-#include <mbedtls/version.h>
 
 #include "claimlink_aws.pb-c.h"
 
@@ -30,24 +28,11 @@ uint8_t *fixture_bundle(size_t *len, uint32_t seconds_left, uint64_t expires_at_
 
 int fixture_send(cl_device_t *dev, const uint8_t *bundle, size_t len)
 {
-    AwsClaimPayload req = AWS_CLAIM_PAYLOAD__INIT;
-    CmdClaimBegin begin = CMD_CLAIM_BEGIN__INIT;
-    uint8_t digest[32];
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-    mbedtls_sha256(bundle, len, digest, 0);
-#else
-    mbedtls_sha256_ret(bundle, len, digest, 0);
-#endif
-    begin.total_length = (uint32_t)len;
-    begin.sha256 = (ProtobufCBinaryData){32, digest};
-    begin.data = (ProtobufCBinaryData){len, (uint8_t *)bundle};
-    begin.commit = 1;
-    req.msg = AWS_CLAIM_MSG_TYPE__TypeCmdBegin;
-    req.payload_case = AWS_CLAIM_PAYLOAD__PAYLOAD_CMD_BEGIN;
-    req.cmd_begin = &begin;
-    size_t n = aws_claim_payload__get_packed_size(&req);
-    uint8_t *in = malloc(n);
-    aws_claim_payload__pack(&req, in);
+    size_t n = 0;
+    uint8_t *in = claim_begin_request(bundle, len, &n);
+    if (in == NULL) {
+        return -1;
+    }
     uint8_t *out = NULL;
     size_t out_len = 0;
     int rc = cl_claim_handle(dev, in, n, &out, &out_len);
