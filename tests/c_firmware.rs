@@ -133,42 +133,9 @@ async fn a_wrong_passphrase_is_retried_with_the_claim_the_c_firmware_kept() {
 #[tokio::test]
 async fn a_template_rejection_from_the_c_firmware_reaches_the_app_in_aws_words() {
     let world = testing::quick_world().await;
-    world
-        .emulator
-        .put_template(testing::template_with_thing_group(
-            testing::TEMPLATE,
-            "missing-group",
-        ));
-    let (device, link) = c_device(&world, 4).build();
-    let session = testing::connect(&world.provisioner, link).await;
-    let err = session
-        .provision(&lab_wifi(), &options("SN-C-REJ"), &NoListener)
-        .await
-        .expect_err("rejected");
-    match err {
-        ProvisionError::CloudRejected {
-            kind,
-            status_code,
-            error_code,
-            error_message,
-            thing_name,
-            certificate_id,
-        } => {
-            assert_eq!(
-                (kind, status_code, error_code.as_str()),
-                (
-                    CloudFailureKind::RegisterThingRejected,
-                    400,
-                    "InvalidParameters"
-                )
-            );
-            assert!(error_message.contains("missing-group"), "{error_message}");
-            assert_eq!(thing_name, None);
-            let certificate_id = certificate_id.expect("the issued certificate is named");
-            assert!(world.emulator.certificate_status(&certificate_id).is_some());
-        }
-        other => panic!("expected CloudRejected, got {other:?}"),
-    }
+    let device =
+        testing::assert_template_rejection_in_aws_words(&world, c_device(&world, 4), "SN-C-REJ")
+            .await;
     assert!(
         testing::eventually(WIPE_WAIT, || !device.holds_claim()).await,
         "a failed cloud half wipes the claim"

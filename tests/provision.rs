@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use claimlink_core::internal::proto::CloudFailureKind;
 use claimlink_core::DeviceCredentials;
 use claimlink_core::{
     BackendClaimSource, Claim, ClaimError, ClaimRequest, ClaimSource, ThingDescription,
@@ -208,44 +207,12 @@ async fn a_device_too_slow_for_the_claim_misses_the_deadline() {
 #[tokio::test]
 async fn a_template_rejection_reaches_the_app_in_aws_words() {
     let world = testing::quick_world().await;
-    world
-        .emulator
-        .put_template(testing::template_with_thing_group(
-            testing::TEMPLATE,
-            "missing-group",
-        ));
-    let (_device, link) = SimDeviceBuilder::in_world(&world, 7).build();
-    let session = testing::connect(&world.provisioner, link).await;
-    let err = session
-        .provision(&lab_wifi(), &options("SN-REJ"), &NoListener)
-        .await
-        .expect_err("rejected");
-    match err {
-        ProvisionError::CloudRejected {
-            kind,
-            status_code,
-            error_code,
-            error_message,
-            thing_name,
-            certificate_id,
-        } => {
-            assert_eq!(thing_name, None, "nothing was registered");
-            // The certificate AWS issued before RegisterThing failed is named, so the app can
-            // clean it up (docs/protocol.md §6).
-            let certificate_id = certificate_id.expect("the issued certificate is named");
-            assert!(world.emulator.certificate_status(&certificate_id).is_some());
-            assert_eq!(
-                (kind, status_code, error_code.as_str()),
-                (
-                    CloudFailureKind::RegisterThingRejected,
-                    400,
-                    "InvalidParameters"
-                )
-            );
-            assert!(error_message.contains("missing-group"));
-        }
-        other => panic!("expected CloudRejected, got {other:?}"),
-    }
+    testing::assert_template_rejection_in_aws_words(
+        &world,
+        SimDeviceBuilder::in_world(&world, 7),
+        "SN-REJ",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -176,6 +176,55 @@ pub async fn cancel_once_the_device_holds_the_claim(
     (result, device.holds_claim())
 }
 
+/// Makes the world's template require a thing group that does not exist, provisions the device
+/// `devices` builds as `serial`, and checks that RegisterThing's rejection reaches the app in AWS's
+/// words (400 `InvalidParameters`, naming the group), with no thing and with the certificate AWS had
+/// issued named so the app can clean it up (docs/protocol.md §6). Returns the device.
+pub async fn assert_template_rejection_in_aws_words(
+    world: &World,
+    devices: SimDeviceBuilder,
+    serial: &str,
+) -> Arc<SimDevice> {
+    world
+        .emulator
+        .put_template(template_with_thing_group(TEMPLATE, "missing-group"));
+    let (device, link) = devices.build();
+    let session = connect(&world.provisioner, link).await;
+    let err = match session
+        .provision(&lab_wifi(), &expected_thing_options(serial), &NoListener)
+        .await
+    {
+        Ok(done) => panic!("provisioned despite the template: {done:?}"),
+        Err(e) => e,
+    };
+    let claimlink_core::ProvisionError::CloudRejected {
+        kind,
+        status_code,
+        error_code,
+        error_message,
+        thing_name,
+        certificate_id,
+    } = err
+    else {
+        panic!("expected CloudRejected, got {err:?}");
+    };
+    assert_eq!(
+        (kind, status_code, error_code.as_str()),
+        (
+            claimlink_core::CloudFailureKind::RegisterThingRejected,
+            400,
+            "InvalidParameters"
+        )
+    );
+    assert!(error_message.contains("missing-group"), "{error_message}");
+    assert_eq!(thing_name, None, "nothing was registered");
+    let Some(certificate_id) = certificate_id else {
+        panic!("the issued certificate is not named");
+    };
+    assert!(world.emulator.certificate_status(&certificate_id).is_some());
+    device
+}
+
 /// The DER of `claim`'s private key (PKCS #1, as the emulator issues it).
 pub fn private_key_der(claim: &Claim) -> Vec<u8> {
     let key = PrivateKeyDer::from_pem_slice(claim.private_key().expose().as_bytes()).expect("pem");
