@@ -227,14 +227,21 @@ impl ProvisioningCompletion for Outcome {
     }
 }
 
-/// Dropping the last reference to a `TaskHandle` (a garbage collector freeing an unreferenced one)
-/// does not stop the run the app still waits on: the completion hears the real outcome. (It used to
-/// cancel the run.) `cancel()` on the handle stops it and wipes the claim.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropping_the_task_handle_leaves_the_run_going_and_cancel_stops_it() {
-    let world = world().await;
-    let (_device, gatt) = SimDeviceBuilder::in_world(&world, 9).build();
-    let session = provisioner(&world)
+/// Connects through the FFI to the device `devices` builds, starts a run for `serial` with
+/// `start_provision` and returns once the claim was sent: the device, the session (kept alive by the
+/// caller), the run's handle and where its outcome lands.
+async fn start_until_claim_sent(
+    world: &World,
+    devices: SimDeviceBuilder,
+    serial: &str,
+) -> (
+    Arc<claimlink_harness::device::SimDevice>,
+    Arc<claimlink::ProvisioningSession>,
+    Arc<claimlink::TaskHandle>,
+    Arc<Outcome>,
+) {
+    let (device, gatt) = devices.build();
+    let session = provisioner(world)
         .connect(AppBle::new(gatt), secret(), None)
         .await
         .expect("connect");
@@ -243,7 +250,7 @@ async fn dropping_the_task_handle_leaves_the_run_going_and_cancel_stops_it() {
     let handle = session
         .start_provision(
             wifi(),
-            options("FFI-0009"),
+            options(serial),
             Some(events.clone()),
             outcome.clone(),
         )
@@ -254,6 +261,17 @@ async fn dropping_the_task_handle_leaves_the_run_going_and_cancel_stops_it() {
     tokio::time::timeout(Duration::from_secs(30), claim_sent)
         .await
         .expect("claim sent");
+    (device, session, handle, outcome)
+}
+
+/// Dropping the last reference to a `TaskHandle` (a garbage collector freeing an unreferenced one)
+/// does not stop the run the app still waits on: the completion hears the real outcome. (It used to
+/// cancel the run.) `cancel()` on the handle stops it and wipes the claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_task_handle_leaves_the_run_going_and_cancel_stops_it() {
+    let world = world().await;
+    let (_device, _session, handle, outcome) =
+        start_until_claim_sent(&world, SimDeviceBuilder::in_world(&world, 9), "FFI-0009").await;
     drop(handle);
     tokio::time::timeout(Duration::from_secs(30), outcome.1.notified())
         .await
@@ -266,29 +284,9 @@ async fn dropping_the_task_handle_leaves_the_run_going_and_cancel_stops_it() {
     assert!(world.emulator.thing("FFI-0009").is_some());
 
     // The handle's cancel() does stop a run, and wipes the claim.
-    let (device, gatt) = SimDeviceBuilder::in_world(&world, 10)
-        .joins_in(Duration::from_secs(3))
-        .build();
-    let session = provisioner(&world)
-        .connect(AppBle::new(gatt), secret(), None)
-        .await
-        .expect("connect");
-    let outcome = Arc::new(Outcome(Mutex::new(None), tokio::sync::Notify::new()));
-    let events = Arc::new(Events::default());
-    let handle = session
-        .start_provision(
-            wifi(),
-            options("FFI-0010"),
-            Some(events.clone()),
-            outcome.clone(),
-        )
-        .expect("start");
-    let claim_sent = events
-        .0
-        .until(|events| events.iter().any(|e| e.stage == Stage::ClaimSent));
-    tokio::time::timeout(Duration::from_secs(30), claim_sent)
-        .await
-        .expect("claim sent");
+    let devices = SimDeviceBuilder::in_world(&world, 10).joins_in(Duration::from_secs(3));
+    let (device, _session, handle, outcome) =
+        start_until_claim_sent(&world, devices, "FFI-0010").await;
     assert!(device.holds_claim());
     handle.cancel();
     assert_eq!(
