@@ -257,26 +257,34 @@ def test_cancelling_the_coroutine_stops_the_run_and_wipes_the_claim(world):
     assert cl.Stage.CONFIRMED_BY_CLOUD not in events.stages()
 
 
+class Completion(cl.ProvisioningCompletion):
+    """Where a started run's outcome lands: `outcome["ok"]` or `outcome["failure"]`, then `finished`."""
+
+    def __init__(self):
+        super().__init__()
+        self.finished = threading.Event()
+        self.outcome = {}
+
+    def on_success(self, device):
+        self.outcome["ok"] = device
+        self.finished.set()
+
+    def on_failure(self, failure):
+        self.outcome["failure"] = failure
+        self.finished.set()
+
+
 def test_task_handle_cancel_reports_cancelled_and_wipes_the_claim(world):
     device = world["devices"][3]
-    finished = threading.Event()
-    outcome = {}
-
-    class Completion(cl.ProvisioningCompletion):
-        def on_success(self, device):
-            outcome["ok"] = device
-            finished.set()
-
-        def on_failure(self, failure):
-            outcome["failure"] = failure
-            finished.set()
+    completion = Completion()
+    finished, outcome = completion.finished, completion.outcome
 
     async def scenario():
         p = provisioner(world)
         session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
         sent = threading.Event()
         events = Events(lambda s: s == cl.Stage.WIFI_APPLIED and sent.set())
-        handle = session.start_provision(wifi(device), options(device), events, Completion())
+        handle = session.start_provision(wifi(device), options(device), events, completion)
         assert await asyncio.to_thread(sent.wait, 30)
         assert not handle.is_finished()
         handle.cancel()
@@ -297,23 +305,14 @@ def test_cancel_applies_to_the_run_in_progress_only_and_a_dropped_handle_does_no
     import gc
 
     device = world["devices"][7]
-    finished = threading.Event()
-    outcome = {}
-
-    class Completion(cl.ProvisioningCompletion):
-        def on_success(self, device):
-            outcome["ok"] = device
-            finished.set()
-
-        def on_failure(self, failure):
-            outcome["failure"] = failure
-            finished.set()
+    completion = Completion()
+    finished, outcome = completion.finished, completion.outcome
 
     async def scenario():
         p = provisioner(world)
         session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), None)
         session.cancel()  # no run in progress: nothing to cancel, and nothing is remembered
-        handle = session.start_provision(wifi(device), options(device), None, Completion())
+        handle = session.start_provision(wifi(device), options(device), None, completion)
         del handle
         gc.collect()
         assert await asyncio.to_thread(finished.wait, 30)
