@@ -161,6 +161,15 @@ pub enum ProvisioningFailure {
         /// The thing the device named.
         thing_name: String,
     },
+    /// The device finished, but the phone could not reach the cloud to confirm it before the
+    /// confirmation's deadline: on SoftAP, typically the phone still on the device's access point.
+    /// The device may well be provisioned: check the thing again once the phone is online. The SDK's
+    /// copy of the claim is wiped as after every run.
+    #[error("the phone could not reach the cloud to confirm thing {thing_name:?} in time (it is offline, or still on the device's access point): check the thing again once the phone is online")]
+    PhoneOffline {
+        /// The expected thing when the options name one, else the thing the device named.
+        thing_name: String,
+    },
     /// The device is already provisioned (it reports its thing and certificate): `provision` would
     /// register it a second time, so nothing was sent. Change its Wi-Fi with `reconfigure_wifi`; to
     /// onboard it for a new owner, factory-reset it first (docs/protocol.md, "Reprovisioning").
@@ -221,6 +230,7 @@ impl From<ProvisionError> for ProvisioningFailure {
                 certificate_id,
             },
             ProvisionError::NotConfirmed { thing_name } => Self::NotConfirmed { thing_name },
+            ProvisionError::PhoneOffline { thing_name } => Self::PhoneOffline { thing_name },
             ProvisionError::AlreadyProvisioned {
                 thing_name,
                 certificate_id,

@@ -57,6 +57,7 @@ impl ProvisioningFailure {
             Self::StageTimeout { .. } => C::StageTimeout,
             Self::CloudRejected { .. } => C::CloudRejected,
             Self::NotConfirmed { .. } => C::NotConfirmed,
+            Self::PhoneOffline { .. } => C::PhoneOffline,
             Self::AlreadyProvisioned { .. } => C::AlreadyProvisioned,
             Self::NotProvisioned => C::NotProvisioned,
             Self::Cancelled => C::Cancelled,

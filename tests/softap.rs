@@ -1,13 +1,15 @@
 //! SoftAP with a phone that has no route to the internet while it is on the device's access point
 //! (`claimlink_harness::testing::phone_network`): the claim is prepared before the phone joins the AP
 //! (`Provisioner::prepare_claim`) and handed over at once with the phone offline; a join slower than
-//! budgeted renews it (which needs the phone online, and fails typed when it is not).
+//! budgeted renews it (which needs the phone online, and fails typed when it is not). After the
+//! device is done, the cloud confirmation waits for the phone's network (`WaitingForNetwork`) and
+//! fails typed (`PhoneOffline`, CL-405) when the phone stays offline past its deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink_core::{ClaimError, ProvisionError, Provisioner, ProvisioningEvent, Stage};
-use claimlink_harness::testing::phone_network::PhoneNetwork;
+use claimlink_core::{ClaimError, ProvisionError, Provisioner, ProvisioningEvent, Stage, ThingDirectory};
+use claimlink_harness::testing::phone_network::{LeavesAccessPoint, PhoneNetwork};
 use claimlink_harness::testing::{self, expected_thing_options as options, lab_wifi};
 use claimlink_harness::testing::{EventRecorder, SimDeviceBuilder};
 use claimlink_harness::world::{World, WorldOptions};
@@ -78,21 +80,14 @@ async fn a_claim_prepared_before_joining_the_access_point_is_handed_over_with_th
         )
         .await
         .expect("connected");
-    // The phone drops back to its own network once the device is on the installer's Wi-Fi (a
-    // simplification: the SDK does not yet wait for the network itself, issue 17 item 1).
-    let back_online = {
-        let events = events.clone();
-        let phone = phone.clone();
-        tokio::spawn(async move {
-            events.reached(Stage::WifiConnected).await;
-            phone.set_offline(false);
-        })
-    };
+    // The app leaves the access point when the run waits for the network (the SDK is done with the
+    // device then); the phone is back online once it has rejoined its own network.
+    let app = LeavesAccessPoint::new(phone.clone(), &*events);
     let done = session
-        .provision(&lab_wifi(), &options("SN-SOFTAP"), &*events)
+        .provision(&lab_wifi(), &options("SN-SOFTAP"), &app)
         .await
         .expect("provisioned");
-    back_online.await.expect("switch");
+    assert!(!phone.on_access_point());
     assert_eq!(done.thing_name, "SN-SOFTAP");
     // One claim in all, the prepared one; nothing was requested on the access point.
     assert_eq!(world.emulator.issued_claims().len(), 1);
@@ -103,9 +98,23 @@ async fn a_claim_prepared_before_joining_the_access_point_is_handed_over_with_th
     );
     assert!(detail_of(&seen, Stage::ClaimIssued).is_some_and(|d| d.contains("prepared")));
     assert!(
-        phone.refused() >= 1,
-        "the phone was offline during the hand-over"
+        phone.refused() >= 2,
+        "the phone was offline during the hand-over and at the first confirmation"
     );
+    // The confirmation waited for the network, typed, then the cloud confirmed the run.
+    let stages: Vec<Stage> = seen.iter().map(|e| e.stage).collect();
+    let waiting = stages
+        .iter()
+        .position(|s| *s == Stage::WaitingForNetwork)
+        .expect("the run waited for the phone's network");
+    assert_eq!(stages.last(), Some(&Stage::ConfirmedByCloud), "{stages:?}");
+    assert!(
+        stages[..waiting].contains(&Stage::ReconnectedWithPermanent),
+        "the device was done before the wait: {stages:?}"
+    );
+    let wait = &seen[waiting];
+    assert_eq!(wait.thing_name.as_deref(), Some("SN-SOFTAP"));
+    assert!(wait.certificate_id.is_some(), "{wait:?}");
     // A prepared claim is used once.
     assert!(provisioner
         .prepare_claim(&options("SN-SOFTAP"))
@@ -185,4 +194,75 @@ async fn a_prepared_claim_that_runs_short_with_the_phone_offline_fails_typed_and
         "the expired claim never reached the device"
     );
     assert!(world.emulator.thing("SN-SOFTAP-OFFLINE").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_stays_on_the_access_point_past_the_confirmation_deadline_fails_typed_and_wipes_the_claim(
+) {
+    let world = testing::quick_world().await;
+    let phone = PhoneNetwork::new(world.claims.clone());
+    let mut config = world.provisioner.config().clone();
+    config.cloud_timeout = Duration::from_secs(2);
+    let provisioner = Provisioner::with_thing_directory(phone.clone(), phone.clone(), config);
+    provisioner
+        .prepare_claim(&options("SN-SOFTAP-STAYS"))
+        .await
+        .expect("prepared");
+    phone.join_access_point();
+    let device = SimDeviceBuilder::in_world(&world, 63).device();
+    let (_server, link) = testing::http_link_to(&device).await;
+    let session = testing::connect(&provisioner, link).await;
+    let events = EventRecorder::new();
+    // The app never leaves the access point.
+    let err = session
+        .provision(&lab_wifi(), &options("SN-SOFTAP-STAYS"), &events)
+        .await
+        .expect_err("never confirmed");
+    assert!(
+        matches!(&err, ProvisionError::PhoneOffline { thing_name } if thing_name == "SN-SOFTAP-STAYS"),
+        "{err:?}"
+    );
+    assert_eq!(err.code().code(), "CL-405");
+    assert!(err.to_string().contains("once the phone is online"), "{err}");
+    let seen = events.events();
+    assert_eq!(
+        seen.iter()
+            .filter(|e| e.stage == Stage::WaitingForNetwork)
+            .count(),
+        1,
+        "one event per time the phone is found offline: {seen:?}"
+    );
+    assert!(!seen.iter().any(|e| e.stage == Stage::ConfirmedByCloud));
+    // The device finished (the cloud has the thing) and holds no claim; the phone kept trying.
+    assert!(!device.holds_claim());
+    assert!(world.emulator.thing("SN-SOFTAP-STAYS").is_some());
+    assert!(phone.refused() >= 3, "{}", phone.refused());
+    // Asked over a working network, the cloud shows the thing with its certificate.
+    let thing = world
+        .claims
+        .describe_thing(&claimlink_core::ThingName::new("SN-SOFTAP-STAYS").expect("name"))
+        .await
+        .expect("online")
+        .expect("the thing exists");
+    assert_eq!(thing.active_certificate_ids().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_rejoining_its_network_is_offline_until_it_has_rejoined() {
+    let world = testing::quick_world().await;
+    let phone = PhoneNetwork::with_rejoin_delay(world.claims.clone(), Duration::from_millis(300));
+    let thing = claimlink_core::ThingName::new("SN-NONE").expect("name");
+    assert!(phone.describe_thing(&thing).await.is_ok());
+    phone.join_access_point();
+    assert!(phone.on_access_point());
+    assert!(phone.describe_thing(&thing).await.is_err());
+    phone.leave_access_point();
+    assert!(!phone.on_access_point());
+    assert!(
+        phone.describe_thing(&thing).await.is_err(),
+        "still rejoining"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(phone.describe_thing(&thing).await.is_ok());
+    assert_eq!(phone.refused(), 2);
 }

@@ -57,6 +57,8 @@ pub enum FailureCode {
     CloudRejected,
     /// `CL-404`: the cloud does not confirm the thing.
     NotConfirmed,
+    /// `CL-405`: the device finished, but the phone could not reach the cloud to confirm it.
+    PhoneOffline,
     /// `CL-501`: the app passed something unusable.
     InvalidInput,
     /// `CL-502`: this build or this phone lacks what the call needs.
@@ -69,7 +71,7 @@ pub enum FailureCode {
 
 impl FailureCode {
     /// Every code, in the order of the table.
-    pub const ALL: [FailureCode; 25] = [
+    pub const ALL: [FailureCode; 26] = [
         Self::WrongDevicePassword,
         Self::DeviceNotAuthentic,
         Self::MessageTampered,
@@ -91,6 +93,7 @@ impl FailureCode {
         Self::StageTimeout,
         Self::CloudRejected,
         Self::NotConfirmed,
+        Self::PhoneOffline,
         Self::InvalidInput,
         Self::NotAvailable,
         Self::Cancelled,
@@ -122,6 +125,7 @@ impl FailureCode {
             Self::StageTimeout => ("CL-402", "Setup took too long. Try again."),
             Self::CloudRejected => ("CL-403", "The cloud refused the device. Contact support with the support report."),
             Self::NotConfirmed => ("CL-404", "The cloud did not confirm the device. Try again."),
+            Self::PhoneOffline => ("CL-405", "The device finished setup, but the phone could not reach the cloud to confirm it. Reconnect the phone to the internet and check the device again."),
             Self::InvalidInput => ("CL-501", "Some of the details entered are not valid. Check them and try again."),
             Self::NotAvailable => ("CL-502", "This phone or app cannot do this (for example, Bluetooth is unavailable)."),
             Self::Cancelled => ("CL-601", "Setup was cancelled."),
@@ -159,6 +163,7 @@ impl ProvisionError {
             Self::StageTimeout { .. } | Self::OverallTimeout { .. } => FailureCode::StageTimeout,
             Self::CloudRejected { .. } => FailureCode::CloudRejected,
             Self::NotConfirmed { .. } => FailureCode::NotConfirmed,
+            Self::PhoneOffline { .. } => FailureCode::PhoneOffline,
             Self::AlreadyProvisioned { .. } => FailureCode::AlreadyProvisioned,
             Self::NotProvisioned => FailureCode::NotProvisioned,
             Self::Cancelled => FailureCode::Cancelled,

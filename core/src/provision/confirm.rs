@@ -161,8 +161,32 @@ impl ProvisioningSession {
             _ => {}
         }
         let until = Instant::now() + config.cloud_timeout;
+        let mut offline = OfflineWait::default();
         loop {
-            if let Some(description) = self.provisioner.things.describe_thing(&name).await? {
+            let description = match self.provisioner.things.describe_thing(&name).await {
+                Ok(description) => {
+                    offline.reached();
+                    description
+                }
+                // No route to the cloud (on SoftAP: the phone still on the device's access point):
+                // the device may be done all the same, so wait for the network, not fail.
+                Err(ClaimError::Network { message, .. }) => {
+                    if offline.lost() {
+                        tracing::info!(thing, reason = message.as_str(), "the phone cannot reach the cloud to confirm; waiting for its network");
+                        let left = until.saturating_duration_since(Instant::now());
+                        progress.emit(
+                            Stage::WaitingForNetwork,
+                            Some(format!(
+                                "the phone cannot reach the cloud; trying again for {} s",
+                                left.as_secs()
+                            )),
+                        );
+                    }
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(description) = description {
                 let confirmed = match certificate_id.as_deref() {
                     Some(id) => description
                         .has_active_certificate(id)
@@ -182,10 +206,74 @@ impl ProvisioningSession {
                     });
                 }
             }
-            if Instant::now() >= until {
-                return Err(not_confirmed());
+            let now = Instant::now();
+            if now >= until {
+                return Err(if offline.is_offline() {
+                    ProvisionError::PhoneOffline {
+                        thing_name: reported.clone(),
+                    }
+                } else {
+                    not_confirmed()
+                });
             }
-            tokio::time::sleep(config.poll_interval).await;
+            let pause = offline.pause().unwrap_or(config.poll_interval);
+            tokio::time::sleep(pause.min(until - now)).await;
         }
+    }
+}
+
+/// The confirmation's view of the phone's network: whether the last read of the thing failed for
+/// want of a route, and how long to wait before the next (backoff from 500 ms doubling to 4 s, so
+/// a phone back online is noticed within seconds without hammering a dead route).
+#[derive(Debug, Default)]
+struct OfflineWait {
+    /// Failed reads in a row.
+    failures: u32,
+}
+
+impl OfflineWait {
+    /// A read reached the cloud.
+    fn reached(&mut self) {
+        self.failures = 0;
+    }
+
+    /// A read found no route; `true` when the phone was reachable before (an event is due).
+    fn lost(&mut self) -> bool {
+        self.failures = self.failures.saturating_add(1);
+        self.failures == 1
+    }
+
+    /// Whether the last read found no route.
+    fn is_offline(&self) -> bool {
+        self.failures > 0
+    }
+
+    /// The wait before the next read while offline; `None` while online (the poll interval applies).
+    fn pause(&self) -> Option<Duration> {
+        let doublings = self.failures.checked_sub(1)?.min(3);
+        Some(Duration::from_millis(500) * (1 << doublings))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offline_backoff_doubles_to_four_seconds_and_resets_when_online() {
+        let mut wait = OfflineWait::default();
+        assert_eq!(wait.pause(), None);
+        assert!(wait.lost());
+        assert_eq!(wait.pause(), Some(Duration::from_millis(500)));
+        assert!(!wait.lost());
+        assert_eq!(wait.pause(), Some(Duration::from_secs(1)));
+        for _ in 0..10 {
+            wait.lost();
+        }
+        assert_eq!(wait.pause(), Some(Duration::from_secs(4)));
+        wait.reached();
+        assert!(!wait.is_offline());
+        assert_eq!(wait.pause(), None);
+        assert!(wait.lost(), "offline again after being online: a new event");
     }
 }

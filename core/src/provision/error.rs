@@ -77,6 +77,16 @@ pub enum ProvisionError {
         /// The expected thing when the options name one, else the thing the device named.
         thing_name: String,
     },
+    /// The device finished, but the phone could not reach the cloud to confirm it before the
+    /// confirmation's deadline (`cloud_timeout`): on SoftAP, typically the phone still on the device's
+    /// access point, which has no route to the internet. The device may well be provisioned: check
+    /// the thing again once the phone is online (the backend's `GET /v1/things/{thingName}`). The
+    /// SDK's copy of the claim is wiped as after every run.
+    #[error("the phone could not reach the cloud to confirm thing {thing_name:?} in time (it is offline, or still on the device's access point): check the thing again once the phone is online")]
+    PhoneOffline {
+        /// The expected thing when the options name one, else the thing the device named.
+        thing_name: String,
+    },
     /// The device is already provisioned (it reports its thing and certificate): `provision` would
     /// register it a second time, so nothing was sent. Change its Wi-Fi with
     /// [`reconfigure_wifi`](super::ProvisioningSession::reconfigure_wifi); to onboard it anew (a new

@@ -113,6 +113,11 @@ stage_table! {
         &[CloudStage::ReconnectedWithPermanent, CloudStage::Done],
         Milestone::Certificate,
     ),
+    /// The phone cannot reach the cloud to confirm the device (on SoftAP, typically still on the
+    /// device's access point, which has no route out): the SDK keeps trying, with backoff, until the
+    /// confirmation's deadline (`cloud_timeout`), and fails with `PhoneOffline` if the phone is still
+    /// offline then. Reported each time the phone is found offline after it was reachable.
+    WaitingForNetwork => StageInfo { repeatable: true, ..StageInfo::SDK },
     /// The cloud confirms the thing with its certificate.
     ConfirmedByCloud => StageInfo { reached: Milestone::Certificate, ..StageInfo::SDK },
 }

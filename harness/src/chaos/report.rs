@@ -86,6 +86,7 @@ pub(super) fn outcome_kind(result: &Result<ProvisionedDevice, ProvisionError>) -
         Err(ProvisionError::WifiNetworkNotFound) => "wifi-not-found".into(),
         Err(ProvisionError::WifiTimeout) => "wifi-timeout".into(),
         Err(ProvisionError::NotConfirmed { .. }) => "not-confirmed".into(),
+        Err(ProvisionError::PhoneOffline { .. }) => "phone-offline".into(),
         Err(ProvisionError::DeadlineMissed { .. }) => "deadline-missed".into(),
         Err(ProvisionError::OverallTimeout { .. }) => "overall-timeout".into(),
         Err(ProvisionError::CloudRejected {
