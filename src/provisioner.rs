@@ -118,7 +118,8 @@ impl Provisioner {
     /// point (where it has no route to the backend), reads what the expected thing has (the cloud's
     /// confirmation needs it), and returns the time the claim has left; the next `provision` on any session of
     /// this provisioner hands it over at once, or renews it if joining the AP took so long that it no
-    /// longer has the safety margin. It must have the safety margin plus 30 s for the join. Over BLE
+    /// longer has the safety margin. It must have the safety margin plus `ap_join_budget_secs`
+    /// (default 30) for the join. Over BLE
     /// there is nothing to call: the claim is requested just in time. Used once.
     pub async fn prepare_claim(
         &self,

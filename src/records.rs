@@ -45,6 +45,11 @@ pub struct ProvisionerSettings {
     /// Time allowed for one whole `provision` call, in seconds (1–3600).
     #[uniffi(default = 420)]
     pub overall_timeout_secs: i32,
+    /// Over SoftAP, the time budgeted, in seconds (1–240), from `prepare_claim` to the hand-over
+    /// (joining the device's access point, opening the session): a prepared claim must have the
+    /// safety margin plus this left, and one that runs shorter by the hand-over is renewed.
+    #[uniffi(default = 30)]
+    pub ap_join_budget_secs: i32,
     /// The platform's proxy for the backend and AWS (`http://host:port`; Android:
     /// `ConnectivityManager.getDefaultProxy()`, iOS: the system proxy settings). `None`: the
     /// environment's `HTTPS_PROXY` / `NO_PROXY`. Never used for a device link.
@@ -100,6 +105,7 @@ impl ProvisionerSettings {
             ("wifi_timeout_secs", self.wifi_timeout_secs, 1..=600),
             ("cloud_timeout_secs", self.cloud_timeout_secs, 1..=600),
             ("overall_timeout_secs", self.overall_timeout_secs, 1..=3600),
+            ("ap_join_budget_secs", self.ap_join_budget_secs, 1..=240),
         ] {
             if !range.contains(&value) {
                 return Err(ProvisioningFailure::InvalidInput {
@@ -121,6 +127,7 @@ impl ProvisionerSettings {
         config.cloud_timeout = Duration::from_secs(self.cloud_timeout_secs.unsigned_abs().into());
         config.overall_timeout =
             Duration::from_secs(self.overall_timeout_secs.unsigned_abs().into());
+        config.ap_join_budget = Duration::from_secs(self.ap_join_budget_secs.unsigned_abs().into());
         Ok(config)
     }
 

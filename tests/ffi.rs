@@ -328,7 +328,7 @@ fn settings_are_checked_when_the_provisioner_is_built() {
     // Times out of range (negative ones too: they are Int in Kotlin) are refused with the field's
     // name, not clamped.
     type Edit = fn(&mut ProvisionerSettings);
-    let edits: [(&str, Edit); 8] = [
+    let edits: [(&str, Edit); 10] = [
         ("wifi_timeout_secs", |s| s.wifi_timeout_secs = -1),
         ("poll_interval_millis", |s| {
             s.poll_interval_millis = i32::MIN
@@ -339,6 +339,8 @@ fn settings_are_checked_when_the_provisioner_is_built() {
         ("cloud_timeout_secs", |s| s.cloud_timeout_secs = 0),
         ("overall_timeout_secs", |s| s.overall_timeout_secs = 0),
         ("poll_interval_millis", |s| s.poll_interval_millis = 99),
+        ("ap_join_budget_secs", |s| s.ap_join_budget_secs = 0),
+        ("ap_join_budget_secs", |s| s.ap_join_budget_secs = 241),
     ];
     for (field, edit) in edits {
         let mut s = settings("ok", 500);
@@ -354,6 +356,7 @@ fn settings_are_checked_when_the_provisioner_is_built() {
     let mut edge = settings("ok", 1000);
     edge.safety_margin_secs = 240;
     edge.overall_timeout_secs = 3600;
+    edge.ap_join_budget_secs = 240;
     assert!(Provisioner::with_backend(edge, "https://x.example/".into(), tokens()).is_ok());
     let mut with_bad_ca = settings("ok", 500);
     with_bad_ca.extra_root_certificates_pem = vec!["-----BEGIN CERTIFICATE-----\nnope\n".into()];

@@ -493,6 +493,7 @@ fn provisioner() -> Arc<Provisioner> {
         wifi_timeout_secs: 45,
         cloud_timeout_secs: 60,
         overall_timeout_secs: 420,
+        ap_join_budget_secs: 30,
         proxy_url: None,
     };
     Provisioner::with_backend(settings, "https://x.example/".into(), Arc::new(Token))

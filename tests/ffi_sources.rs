@@ -309,3 +309,38 @@ async fn an_app_claim_source_failing_gives_the_action_the_app_takes() {
         );
     }
 }
+
+/// The AP join budget is the app's: a prepared claim must have the safety margin plus it, and one
+/// that cannot is refused typed (a claim lives 300 s: 60 s of margin plus 240 s of join is too much).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepare_claim_needs_the_safety_margin_plus_the_apps_ap_join_budget() {
+    let world = world().await;
+    let e = &world.emulator;
+    let issued = e.issue_credentials();
+    let prepare = |budget: i32| {
+        let provisioner = Provisioner::with_aws(
+            claimlink::ProvisionerSettings {
+                ap_join_budget_secs: budget,
+                ..world_settings(&world)
+            },
+            e.region().to_owned(),
+            Some(e.base_url()),
+            Arc::new(Cognito {
+                id: issued.access_key_id.clone(),
+                secret: issued.secret_access_key.clone(),
+                token: issued.session_token.clone(),
+                calls: Mutex::new(Vec::new()),
+            }),
+        )
+        .expect("provisioner");
+        async move { provisioner.prepare_claim(options("FFI-PREPARE")).await }
+    };
+    let left = prepare(30).await.expect("a claim with 90 s to spare");
+    assert!(left >= Duration::from_secs(90), "{left:?}");
+    let failure = prepare(240).await.expect_err("300 s is not enough");
+    assert!(
+        matches!(failure, ProvisioningFailure::ClaimUnusable { .. }),
+        "{failure:?}"
+    );
+    assert!(failure.to_string().contains("300"), "{failure}");
+}

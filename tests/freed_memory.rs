@@ -204,6 +204,7 @@ fn sdk_side_of_the_memory_scan() {
         wifi_timeout_secs: 45,
         cloud_timeout_secs: 60,
         overall_timeout_secs: 420,
+        ap_join_budget_secs: 30,
         proxy_url: None,
     };
     let backend = Provisioner::with_backend(

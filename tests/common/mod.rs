@@ -133,6 +133,7 @@ pub fn settings(template: &str, iot_endpoint: String) -> ProvisionerSettings {
         wifi_timeout_secs: 45,
         cloud_timeout_secs: 60,
         overall_timeout_secs: 420,
+        ap_join_budget_secs: 30,
         proxy_url: None,
     }
 }
