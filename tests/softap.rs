@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use claimlink_core::{ClaimError, ProvisionError, Provisioner, ProvisioningEvent, Stage, ThingDirectory};
+use claimlink_core::{
+    ClaimError, ProvisionError, Provisioner, ProvisioningEvent, Stage, ThingDirectory,
+};
 use claimlink_harness::testing::phone_network::{LeavesAccessPoint, PhoneNetwork};
 use claimlink_harness::testing::{self, expected_thing_options as options, lab_wifi};
 use claimlink_harness::testing::{EventRecorder, SimDeviceBuilder};
@@ -223,7 +225,10 @@ async fn a_phone_that_stays_on_the_access_point_past_the_confirmation_deadline_f
         "{err:?}"
     );
     assert_eq!(err.code().code(), "CL-405");
-    assert!(err.to_string().contains("once the phone is online"), "{err}");
+    assert!(
+        err.to_string().contains("once the phone is online"),
+        "{err}"
+    );
     let seen = events.events();
     assert_eq!(
         seen.iter()

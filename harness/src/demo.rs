@@ -1,13 +1,14 @@
 //! `claimlink-harness demo`: the whole flow on the embedded emulator and simulated devices — the real
-//! SDK provisions N devices over the simulated BLE link, with live progress and a summary.
+//! SDK provisions N devices over the simulated BLE link (or their SoftAP access points, each with its
+//! own installer's phone: `demo_softap.rs`), with live progress and a summary.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use claimlink_core::DeviceCredentials;
 use claimlink_core::ThingName;
 use claimlink_core::WifiCredentials;
+use claimlink_core::{DeviceCredentials, DeviceLink, Provisioner};
 use claimlink_core::{FailureReport, SupportReport};
 use claimlink_core::{
     ProvisionError, ProvisionOptions, ProvisionedDevice, ProvisioningEvent, ProvisioningListener,
@@ -15,7 +16,9 @@ use claimlink_core::{
 };
 use serde_json::{json, Value};
 
+use crate::demo_softap::SoftApPhone;
 use crate::device::SimDevice;
+use crate::testing::phone_network::LeavesAccessPoint;
 use crate::world::{World, WorldOptions};
 
 /// A Wi-Fi mistake to make on purpose.
@@ -25,6 +28,17 @@ pub enum WifiFault {
     Auth,
     /// The installer picks a network the device cannot see.
     NotFound,
+}
+
+/// How the phones reach the devices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DemoTransport {
+    /// Bluetooth LE (the simulated GATT link and the SDK's `BleLink`).
+    #[default]
+    Ble,
+    /// The device's SoftAP access point: the claim is prepared before the phone joins it, and the
+    /// phone has no internet while on it unless [`DemoOptions::phone_online_on_ap`].
+    SoftAp,
 }
 
 /// Options of `demo`.
@@ -47,6 +61,11 @@ pub struct DemoOptions {
     /// The devices' firmware for the claim extension and the cloud half: a program speaking the
     /// pipe protocol (the C component's host), or `None` for the simulator's own.
     pub firmware: Option<std::path::PathBuf>,
+    /// How the phones reach the devices.
+    pub transport: DemoTransport,
+    /// SoftAP: the phone keeps its internet route on the device's access point (mobile data); by
+    /// default it has none there, as on most phones.
+    pub phone_online_on_ap: bool,
 }
 
 impl Default for DemoOptions {
@@ -60,6 +79,8 @@ impl Default for DemoOptions {
             claim_validity: Duration::from_secs(300),
             arrivals_per_sec: 0,
             firmware: None,
+            transport: DemoTransport::Ble,
+            phone_online_on_ap: false,
         }
     }
 }
@@ -195,13 +216,33 @@ async fn one_device(
     let serial = format!("claimlink-demo-{index:03}");
     let mut support_report = String::new();
     let result = async {
-        let link = World::ble(&device, options.mtu, options.interval);
-        let connected = world
-            .provisioner
+        let run_options = run_options(&serial, &name);
+        let softap = match options.transport {
+            DemoTransport::Ble => None,
+            DemoTransport::SoftAp => Some(
+                SoftApPhone::join(world, &device, &run_options, options.phone_online_on_ap).await?,
+            ),
+        };
+        let (provisioner, link): (&Provisioner, Arc<dyn DeviceLink>) = match &softap {
+            Some(phone) => (&phone.provisioner, phone.link.clone()),
+            None => (
+                &world.provisioner,
+                World::ble(&device, options.mtu, options.interval),
+            ),
+        };
+        // On SoftAP the app leaves the access point when the run waits for the network.
+        let app = softap
+            .as_ref()
+            .map(|phone| LeavesAccessPoint::new(phone.phone.clone(), &listener));
+        let listener: &dyn ProvisioningListener = match &app {
+            Some(app) => app,
+            None => &listener,
+        };
+        let connected = provisioner
             .connect(
                 link.clone(),
                 DeviceCredentials::password("abcd1234"),
-                &listener,
+                listener,
             )
             .await;
         let session = match connected {
@@ -212,7 +253,7 @@ async fn one_device(
                 return Err(e.to_string());
             }
         };
-        let outcome = scan_and_provision(&session, &name, &serial, options, &listener).await;
+        let outcome = scan_and_provision(&session, &run_options, options, listener).await;
         support_report = session.support_report().await.to_json();
         outcome
     }
@@ -236,23 +277,26 @@ async fn one_device(
     }
 }
 
+/// The run's options for the device named `name`, registered as `serial`.
+fn run_options(serial: &str, name: &str) -> ProvisionOptions {
+    ProvisionOptions {
+        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.to_owned())]),
+        expected_thing_name: ThingName::new(serial.to_owned()).ok(),
+        device_hint: Some(name.to_owned()),
+    }
+}
+
 /// Scans, then provisions (correcting the Wi-Fi mistake the options ask for).
 async fn scan_and_provision(
     session: &ProvisioningSession,
-    name: &str,
-    serial: &str,
+    opts: &ProvisionOptions,
     options: &DemoOptions,
-    listener: &Listener,
+    listener: &dyn ProvisioningListener,
 ) -> Result<ProvisionedDevice, String> {
     let networks = session.scan_wifi().await.map_err(|e| e.to_string())?;
     let lab = networks.first().map(|n| n.ssid.clone()).unwrap_or_default();
     let good = WifiCredentials::new(lab.clone(), "correct horse battery".into())
         .map_err(|e| e.to_string())?;
-    let opts = ProvisionOptions {
-        template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.to_owned())]),
-        expected_thing_name: ThingName::new(serial.to_owned()).ok(),
-        device_hint: Some(name.to_owned()),
-    };
     let first = match options.wifi_fault {
         Some(WifiFault::Auth) => {
             WifiCredentials::new(lab, "a wrong passphrase".into()).map_err(|e| e.to_string())?
@@ -261,11 +305,11 @@ async fn scan_and_provision(
             .map_err(|e| e.to_string())?,
         None => good.clone(),
     };
-    match session.provision(&first, &opts, listener).await {
+    match session.provision(&first, opts, listener).await {
         // The installer corrects the passphrase: same session, same claim.
         Err(ProvisionError::WifiAuthFailed) if options.wifi_fault == Some(WifiFault::Auth) => {
             session
-                .provision(&good, &opts, listener)
+                .provision(&good, opts, listener)
                 .await
                 .map_err(|e| e.to_string())
         }
@@ -325,6 +369,11 @@ pub fn json_summary(reports: &[DeviceReport], options: &DemoOptions) -> Value {
             "interval_ms": options.interval.as_millis() as u64,
             "claim_validity_s": options.claim_validity.as_secs(),
             "clock_skew_s": options.clock_skew_secs,
+            "transport": match options.transport {
+                DemoTransport::Ble => "ble",
+                DemoTransport::SoftAp => "softap",
+            },
+            "phone_online_on_ap": options.phone_online_on_ap,
         },
     })
 }

@@ -58,6 +58,14 @@ pub struct DemoArgs {
     /// report itself for one device, an array of them for several.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// How the phones reach the devices: `ble`, or `softap` (each device's access point over HTTP;
+    /// the claim is prepared before the phone joins it, and the phone has no internet there).
+    #[arg(long, value_parser = ["ble", "softap"], default_value = "ble")]
+    pub transport: String,
+    /// With `--transport softap`: the phone keeps its internet on the device's access point (mobile
+    /// data), so the cloud confirmation need not wait for it to leave.
+    #[arg(long)]
+    pub phone_online_on_ap: bool,
 }
 
 impl Default for DemoArgs {
@@ -74,6 +82,8 @@ impl Default for DemoArgs {
             timeline: None,
             firmware: "rust".into(),
             report: None,
+            transport: "ble".into(),
+            phone_online_on_ap: false,
         }
     }
 }
@@ -112,12 +122,28 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        transport: match args.transport.as_str() {
+            "softap" => demo::DemoTransport::SoftAp,
+            _ => demo::DemoTransport::Ble,
+        },
+        phone_online_on_ap: args.phone_online_on_ap,
     };
+    if args.phone_online_on_ap && options.transport != demo::DemoTransport::SoftAp {
+        eprintln!("error: --phone-online-on-ap applies to --transport softap only");
+        return ExitCode::FAILURE;
+    }
     if !args.json {
-        println!(
-            "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over BLE (MTU {}, {} ms/round trip)",
-            options.devices, args.mtu, args.interval_ms
-        );
+        match options.transport {
+            demo::DemoTransport::Ble => println!(
+                "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over BLE (MTU {}, {} ms/round trip)",
+                options.devices, args.mtu, args.interval_ms
+            ),
+            demo::DemoTransport::SoftAp => println!(
+                "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over SoftAP (HTTP on 127.0.0.1; claim prepared before joining the access point; phone {} there)",
+                options.devices,
+                if options.phone_online_on_ap { "online" } else { "offline" }
+            ),
+        }
         if let Some(program) = &options.firmware {
             println!(
                 "device firmware: {} (claim extension and cloud half; the simulator keeps the link, security and Wi-Fi)",

@@ -23,6 +23,7 @@ pub mod chaos;
 pub mod check_device;
 pub mod cpu_time;
 pub mod demo;
+mod demo_softap;
 pub mod demo_summary;
 pub mod device;
 pub mod emulator;

@@ -289,3 +289,61 @@ fn demo_runs_the_c_firmware_component_on_its_devices() {
         "{err}"
     );
 }
+
+/// The stages each device of a `demo --json` run went through, after checking it was provisioned.
+fn provisioned_stages(summary: &serde_json::Value) -> Vec<Vec<String>> {
+    let devices = summary["devices"].as_array().expect("devices");
+    devices
+        .iter()
+        .map(|d| {
+            assert_eq!(d["outcome"], "provisioned", "{d}");
+            d["stages"]
+                .as_array()
+                .expect("stages")
+                .iter()
+                .filter_map(|s| s["stage"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn demo_over_softap_prepares_the_claim_and_confirms_once_the_phone_is_back_online() {
+    let (ok, out, err) = run(&["demo", "--json", "--transport", "softap", "--devices", "2"]);
+    assert!(ok, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(summary["settings"]["transport"], "softap");
+    for stages in provisioned_stages(&summary) {
+        // The claim came before the session (no request on the access point), and the confirmation
+        // waited for the phone to leave the access point and rejoin its network.
+        assert!(!stages.iter().any(|s| s == "ClaimRequested"), "{stages:?}");
+        let waiting = stages
+            .iter()
+            .position(|s| s == "WaitingForNetwork")
+            .unwrap_or_else(|| panic!("no wait for the network: {stages:?}"));
+        assert_eq!(stages[waiting + 1..], ["ConfirmedByCloud"], "{stages:?}");
+    }
+
+    // A phone that keeps its internet on the access point (mobile data) never waits.
+    let (ok, out, err) = run(&[
+        "demo",
+        "--json",
+        "--transport",
+        "softap",
+        "--phone-online-on-ap",
+    ]);
+    assert!(ok, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    for stages in provisioned_stages(&summary) {
+        assert!(
+            !stages.iter().any(|s| s == "WaitingForNetwork"),
+            "{stages:?}"
+        );
+        assert_eq!(stages.last().map(String::as_str), Some("ConfirmedByCloud"));
+    }
+
+    // The switch means nothing over BLE: refused, not ignored.
+    let (ok, _, err) = run(&["demo", "--phone-online-on-ap"]);
+    assert!(!ok);
+    assert!(err.contains("--phone-online-on-ap"), "{err}");
+}

@@ -172,7 +172,11 @@ impl ProvisioningSession {
                 // the device may be done all the same, so wait for the network, not fail.
                 Err(ClaimError::Network { message, .. }) => {
                     if offline.lost() {
-                        tracing::info!(thing, reason = message.as_str(), "the phone cannot reach the cloud to confirm; waiting for its network");
+                        tracing::info!(
+                            thing,
+                            reason = message.as_str(),
+                            "the phone cannot reach the cloud to confirm; waiting for its network"
+                        );
                         let left = until.saturating_duration_since(Instant::now());
                         progress.emit(
                             Stage::WaitingForNetwork,

@@ -66,8 +66,10 @@ impl PhoneNetwork {
         if !self.offline.swap(false, Ordering::SeqCst) {
             return;
         }
-        *self.rejoining_until.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Instant::now() + self.rejoin_delay);
+        *self
+            .rejoining_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + self.rejoin_delay);
     }
 
     /// Whether the phone is on the device's access point now.
@@ -78,7 +80,10 @@ impl PhoneNetwork {
     /// Takes the phone off the internet (`true`: it joined the device's access point) or back on.
     pub fn set_offline(&self, offline: bool) {
         self.offline.store(offline, Ordering::SeqCst);
-        *self.rejoining_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self
+            .rejoining_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// How many calls failed because the phone was offline.
