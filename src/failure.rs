@@ -335,7 +335,16 @@ pub enum ProviderFailure {
         /// Why (no secrets).
         detail: String,
     },
-    /// Anything else (no network for the identity provider, …).
+    /// The provider could not reach its service: the phone has no network, or no route out of the
+    /// one it is on (still on a device's SoftAP access point). The SDK treats it as its own network
+    /// failures: a cloud confirmation waits for the network (`WaitingForNetwork`), a claim request
+    /// fails with [`ProvisioningFailure::ServiceUnavailable`].
+    #[error("unreachable: {detail}")]
+    Unreachable {
+        /// Why (no secrets).
+        detail: String,
+    },
+    /// Anything else (an error answer from the identity provider or the backend, …).
     #[error("{detail}")]
     Failed {
         /// Why (no secrets).
@@ -359,6 +368,9 @@ impl From<ProviderFailure> for claimlink_core::ProviderError {
         match e {
             ProviderFailure::NotSignedIn { detail } => {
                 claimlink_core::ProviderError::signed_out(detail)
+            }
+            ProviderFailure::Unreachable { detail } => {
+                claimlink_core::ProviderError::unreachable(detail)
             }
             ProviderFailure::Failed { detail } => claimlink_core::ProviderError::new(detail),
         }

@@ -36,7 +36,7 @@ ffi_stages! {
     Securing,
     /// Asking for a claim (only now: session up, network chosen). Reported a second time, with a
     /// detail, when the first claim arrived too close to expiry. Every other stage is reported once
-    /// per run, except `WifiFailed`.
+    /// per run, except `WifiFailed` and `WaitingForNetwork`.
     ClaimRequested,
     /// A claim is in hand.
     ClaimIssued,

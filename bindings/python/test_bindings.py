@@ -31,9 +31,9 @@ WIFI_JOIN_MS = 1500
 
 @pytest.fixture(scope="module")
 def world():
-    """The emulator and ten simulated devices over HTTP on 127.0.0.1."""
+    """The emulator and twelve simulated devices over HTTP on 127.0.0.1."""
     proc = subprocess.Popen(
-        [HARNESS, "serve", "--json", "--devices", "10", "--wifi-join-ms", str(WIFI_JOIN_MS)],
+        [HARNESS, "serve", "--json", "--devices", "12", "--wifi-join-ms", str(WIFI_JOIN_MS)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -545,3 +545,92 @@ def test_an_app_claim_source_and_thing_directory_provision_a_device(world):
     assert not sim_state(device)["holds_claim"]
     claim = cl.ProvisioningClaim("pem", "-----BEGIN PRIVATE KEY-----", datetime.datetime.now(datetime.timezone.utc))
     assert "PRIVATE KEY" not in str(claim) + repr(claim)
+
+
+class PhoneOnAccessPoint(AppCloud):
+    """The app's cloud reached through a phone that has no route out while it is on the device's
+    access point: the provider then throws ProviderFailure.Unreachable, as an app's would."""
+
+    def __init__(self, world):
+        super().__init__(world)
+        self.on_ap = False
+        self.refused = 0
+
+    def _route(self):
+        if self.on_ap:
+            self.refused += 1
+            raise cl.ProviderFailure.Unreachable(detail="no route out of the device's access point")
+
+    async def request_claim(self, request):
+        self._route()
+        return await super().request_claim(request)
+
+    async def describe_thing(self, thing_name):
+        self._route()
+        return await super().describe_thing(thing_name)
+
+
+def softap_provisioner(world, cloud, cloud_timeout_secs=60):
+    settings = cl.ProvisionerSettings(
+        template=world["template"],
+        iot_endpoint=world["iot_endpoint"],
+        poll_interval_millis=100,
+        cloud_timeout_secs=cloud_timeout_secs,
+        ap_join_budget_secs=20,
+    )
+    return cl.Provisioner.with_claim_source(settings, cloud, cloud)
+
+
+def test_softap_confirmation_waits_until_the_phone_left_the_access_point(world):
+    device = world["devices"][10]
+    cloud = PhoneOnAccessPoint(world)
+
+    def leave_on_wait(stage):
+        # What a SoftAP app does: the SDK is done with the device, so leave its access point.
+        if stage == cl.Stage.WAITING_FOR_NETWORK:
+            cloud.on_ap = False
+
+    async def scenario():
+        p = softap_provisioner(world, cloud)
+        left = await p.prepare_claim(options(device))
+        assert left.total_seconds() > 80
+        cloud.on_ap = True
+        events = Events(leave_on_wait)
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), events)
+        done = await session.provision(wifi(device), options(device), events)
+        await session.disconnect()
+        return done, events
+
+    done, events = run(scenario)
+    stages = events.stages()
+    assert cl.Stage.CLAIM_REQUESTED not in stages
+    waiting = stages.index(cl.Stage.WAITING_FOR_NETWORK)
+    assert stages[waiting + 1 :] == [cl.Stage.CONFIRMED_BY_CLOUD], stages
+    wait = events.events[waiting]
+    assert (wait.thing_name, wait.certificate_id) == (done.thing_name, done.certificate_id)
+    assert cloud.refused >= 1
+    assert done.thing_name == sim_state(device)["thing_name"]
+
+
+def test_a_phone_still_on_the_access_point_at_the_deadline_is_phone_offline(world):
+    device = world["devices"][11]
+    cloud = PhoneOnAccessPoint(world)
+
+    async def scenario():
+        p = softap_provisioner(world, cloud, cloud_timeout_secs=1)
+        await p.prepare_claim(options(device))
+        cloud.on_ap = True
+        events = Events()
+        session = await p.connect(cl.http_device_link(device["url"]), device_secret(device), events)
+        with pytest.raises(cl.ProvisioningFailure.PhoneOffline) as offline:
+            await session.provision(wifi(device), options(device), events)
+        await session.disconnect()
+        return offline.value, events
+
+    failure, events = run(scenario)
+    assert failure.code() == "CL-405"
+    assert failure.thing_name == sim_state(device)["thing_name"]
+    assert "once the phone is online" in str(failure), str(failure)
+    assert events.stages().count(cl.Stage.WAITING_FOR_NETWORK) == 1
+    assert cl.Stage.CONFIRMED_BY_CLOUD not in events.stages()
+    assert not sim_state(device)["holds_claim"]

@@ -122,6 +122,57 @@ suspend inline fun <reified T : Throwable> expectThrows(block: () -> Unit): T {
 
 fun inOrder(stages: List<Stage>) = stages.zipWithNext().all { (a, b) -> a.ordinal < b.ordinal }
 
+/** The app's own claim source and thing directory (the emulator's backend contract over HTTPS), reached
+ *  through a phone that has no route out while it is on the device's access point: the provider then
+ *  throws `ProviderFailure.Unreachable`, as an app's would. */
+@Suppress("UNCHECKED_CAST")
+class PhoneOnAccessPoint(private val w: World) : ClaimSource, ThingDirectory {
+    @Volatile var onAp = false
+    val refused = java.util.concurrent.atomic.AtomicInteger()
+    private val tls: javax.net.ssl.SSLContext = run {
+        val ca = java.security.cert.CertificateFactory.getInstance("X.509")
+            .generateCertificate((w.json["ca_pem"] as String).byteInputStream())
+        val store = java.security.KeyStore.getInstance(java.security.KeyStore.getDefaultType()).apply { load(null, null); setCertificateEntry("ca", ca) }
+        val trust = javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm()).apply { init(store) }
+        javax.net.ssl.SSLContext.getInstance("TLS").apply { init(null, trust.trustManagers, null) }
+    }
+    private fun route() {
+        if (onAp) { refused.incrementAndGet(); throw ProviderFailure.Unreachable("no route out of the device's access point") }
+    }
+    private fun call(method: String, path: String, body: String?): Map<String, Any?>? {
+        val c = URI((w.json["control_plane"] as String).trimEnd('/') + path).toURL().openConnection() as javax.net.ssl.HttpsURLConnection
+        c.sslSocketFactory = tls.socketFactory
+        c.requestMethod = method
+        c.setRequestProperty("Authorization", "Bearer " + w.json["bearer_token"])
+        c.setRequestProperty("Content-Type", "application/json")
+        if (body != null) { c.doOutput = true; c.outputStream.use { it.write(body.toByteArray()) } }
+        return when (c.responseCode) {
+            404 -> null
+            200, 201 -> Json.parse(c.inputStream.use { it.readBytes().decodeToString() }) as Map<String, Any?>
+            else -> throw ProviderFailure.Failed("backend answered ${c.responseCode}")
+        }
+    }
+    override suspend fun requestClaim(request: ClaimRequest): ProvisioningClaim = withContext(Dispatchers.IO) {
+        route()
+        val a = call("POST", "/v1/provisioning-claims", "{\"templateName\":\"${request.template}\"}")!!
+        ProvisioningClaim(a["certificatePem"] as String, (a["keyPair"] as Map<String, Any?>)["PrivateKey"] as String,
+            java.time.Instant.ofEpochSecond((a["expiration"] as Double).toLong()))
+    }
+    override suspend fun describeThing(thingName: String): ThingDescription? = withContext(Dispatchers.IO) {
+        route()
+        call("GET", "/v1/things/$thingName", null)?.let { t ->
+            ThingDescription(thingName = t["thingName"] as String, certificates = (t["certificates"] as List<Map<String, Any?>>).map {
+                ThingCertificate(it["certificateId"] as String,
+                    if (it["status"] == "ACTIVE") CertificateStatus.Active else CertificateStatus.Other(it["status"] as String))
+            })
+        }
+    }
+    fun provisioner(cloudTimeoutSecs: Int) = Provisioner.withClaimSource(
+        ProvisionerSettings(template = w.json["template"] as String, iotEndpoint = w.json["iot_endpoint"] as String,
+            pollIntervalMillis = 100, cloudTimeoutSecs = cloudTimeoutSecs, apJoinBudgetSecs = 20),
+        this, this)
+}
+
 val tests = linkedMapOf<String, suspend (World) -> Unit>(
     "provisions a device after a wrong Wi-Fi passphrase, events in order" to { w ->
         val d = w.device(0)
@@ -261,6 +312,31 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         val issued = synchronized(recorder.events) { recorder.events.first { it.stage == Stage.CLAIM_ISSUED } }
         check(issued.detail?.contains("prepared") == true) { "$issued" }
     },
+    "SoftAP: the confirmation waits for the phone's network, and PhoneOffline past its deadline" to { w ->
+        // The app leaves the access point when the run waits for the network: confirmed.
+        val d = w.device(9)
+        val cloud = PhoneOnAccessPoint(w)
+        val p = cloud.provisioner(cloudTimeoutSecs = 60)
+        check(p.prepareClaim(d.options()).seconds > 80) { "prepared claim too short" }
+        cloud.onAp = true
+        val recorder = Recorder()
+        val leaving = provisioningListener { recorder.onEvent(it); if (it.stage == Stage.WAITING_FOR_NETWORK) cloud.onAp = false }
+        val done = p.connect(d.link(), d.secret(), leaving).provision(d.wifi(), d.options(), leaving)
+        val stages = recorder.stages()
+        val waiting = stages.indexOf(Stage.WAITING_FOR_NETWORK)
+        check(waiting >= 0 && stages.drop(waiting + 1) == listOf(Stage.CONFIRMED_BY_CLOUD)) { "$stages" }
+        check(done.thingName == d.state()["thing_name"] && cloud.refused.get() >= 1) { "$done ${cloud.refused}" }
+        // A phone that stays on the access point: PhoneOffline (CL-405) after the 1 s deadline, no claim left.
+        val e = w.device(10)
+        val stays = PhoneOnAccessPoint(w)
+        val q = stays.provisioner(cloudTimeoutSecs = 1)
+        q.prepareClaim(e.options())
+        stays.onAp = true
+        val offline = expectThrows<ProvisioningFailure.PhoneOffline> { q.connect(e.link(), e.secret(), null).provision(e.wifi(), e.options(), null) }
+        check(offline.code() == "CL-405" && offline.thingName == e.state()["thing_name"]) { "$offline" }
+        check("once the phone is online" in offline.sentence()) { offline.sentence() }
+        check(!e.holdsClaim()) { "the device still holds the claim" }
+    },
     "a rejected token is refreshed through the app's suspend provider" to { w ->
         val d = w.device(5)
         val tokens = Tokens(w.json["bearer_token"] as String, staleFirst = true)
@@ -294,7 +370,7 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
 
 fun main(args: Array<String>) {
     val harness = args.getOrNull(0) ?: error("usage: BindingTest <path to claimlink-harness>")
-    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "9", "--wifi-join-ms", "1500")
+    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "11", "--wifi-join-ms", "1500")
         .redirectError(ProcessBuilder.Redirect.DISCARD).start()
     var failed = 0
     try {

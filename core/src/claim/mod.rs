@@ -481,6 +481,10 @@ pub struct ProviderError {
     pub message: String,
     /// The installer must sign in again (as opposed to a failure worth retrying).
     pub signed_out: bool,
+    /// The provider could not reach its service (the phone has no network, or no route from the
+    /// network it is on, such as a device's SoftAP access point): treated as the SDK's own network
+    /// failures are (the cloud confirmation waits for the network).
+    pub unreachable: bool,
 }
 
 impl ProviderError {
@@ -489,6 +493,17 @@ impl ProviderError {
         Self {
             message: message.into(),
             signed_out: false,
+            unreachable: false,
+        }
+    }
+
+    /// The provider could not reach its service: no network, or no route out of the network the
+    /// phone is on.
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            signed_out: false,
+            unreachable: true,
         }
     }
 
@@ -497,12 +512,19 @@ impl ProviderError {
         Self {
             message: message.into(),
             signed_out: true,
+            unreachable: false,
         }
     }
 }
 
 impl From<ProviderError> for ClaimError {
     fn from(e: ProviderError) -> Self {
+        if e.unreachable && !e.signed_out {
+            return ClaimError::Network {
+                message: e.message,
+                timed_out: false,
+            };
+        }
         ClaimError::Provider {
             message: e.message,
             signed_out: e.signed_out,

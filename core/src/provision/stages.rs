@@ -79,7 +79,7 @@ stage_table! {
     Securing => StageInfo::SDK,
     /// Asking for a claim (only now: session up, network chosen). Reported a second time, with a
     /// detail, when the first claim arrived too close to expiry. Every other stage is reported once
-    /// per run, except `WifiFailed`.
+    /// per run, except `WifiFailed` and `WaitingForNetwork`.
     ClaimRequested => StageInfo { repeatable: true, ..StageInfo::SDK },
     /// A claim is in hand.
     ClaimIssued => StageInfo::SDK,
@@ -296,8 +296,15 @@ mod tests {
     }
 
     #[test]
-    fn only_a_claim_request_and_a_wifi_failure_repeat() {
+    fn only_a_claim_request_a_wifi_failure_and_a_wait_for_the_network_repeat() {
         let repeatable: Vec<Stage> = Stage::all().filter(|s| s.is_repeatable()).collect();
-        assert_eq!(repeatable, [Stage::ClaimRequested, Stage::WifiFailed]);
+        assert_eq!(
+            repeatable,
+            [
+                Stage::ClaimRequested,
+                Stage::WifiFailed,
+                Stage::WaitingForNetwork
+            ]
+        );
     }
 }
