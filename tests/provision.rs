@@ -470,8 +470,9 @@ async fn a_phone_that_sleeps_through_the_deadline_misses_it_on_waking() {
 
 /// Events carry what the run has learnt about the device as typed fields, as soon as it is known and
 /// on every later event: its address from `WifiConnected` on, its thing and certificate once the
-/// device names them (docs/protocol.md: from `ThingRegistered` and `CertificateIssued`; the simulator
-/// names both with `Done`), and the confirmed ones on `ConfirmedByCloud`.
+/// device names them (docs/protocol.md §6: the certificate from `CertificateIssued` on, the thing from
+/// `ThingRegistered` on, as the simulator and the C component report them), and the confirmed ones on
+/// `ConfirmedByCloud`.
 #[tokio::test]
 async fn events_carry_the_devices_address_thing_and_certificate_once_known() {
     let world = testing::quick_world().await;
@@ -514,4 +515,13 @@ async fn events_carry_the_devices_address_thing_and_certificate_once_known() {
         .expect("ReconnectedWithPermanent");
     assert_eq!(reconnected.thing_name.as_deref(), Some("SN-TYPED"));
     assert!(reconnected.certificate_id.is_some());
+    let at = |stage| seen.iter().find(|e| e.stage == stage).expect("stage");
+    assert_eq!(
+        at(Stage::CertificateIssued).certificate_id,
+        done.certificate_id
+    );
+    assert_eq!(
+        at(Stage::ThingRegistered).thing_name.as_deref(),
+        Some("SN-TYPED")
+    );
 }

@@ -53,15 +53,22 @@ pub struct Provisioned {
     pub key: PrivateKeyDer<'static>,
 }
 
-/// The stages the flow reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The stages the flow reports, with what each makes known (docs/protocol.md §6: `aws-status`
+/// carries the certificate id from `CertificateIssued` on, the thing name from `ThingRegistered` on).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FlowStage {
     /// Connected with the claim.
     ConnectedWithClaim,
     /// Permanent certificate issued.
-    CertificateIssued,
+    CertificateIssued {
+        /// Its id.
+        certificate_id: String,
+    },
     /// RegisterThing accepted.
-    ThingRegistered,
+    ThingRegistered {
+        /// The thing AWS registered.
+        thing_name: String,
+    },
     /// Reconnected with the permanent certificate.
     Reconnected,
 }
@@ -139,7 +146,9 @@ pub async fn fleet_provision(
     let mut conn = connect_with_claim(&endpoint, claim, &client_id, retry_until).await?;
     on_stage(FlowStage::ConnectedWithClaim);
     let (obtained, key) = obtain_certificate(&mut conn, use_csr, &client_id).await?;
-    on_stage(FlowStage::CertificateIssued);
+    on_stage(FlowStage::CertificateIssued {
+        certificate_id: obtained.certificate_id.clone(),
+    });
     // From here on AWS has issued a certificate: a failure names it.
     let issued = |mut f: FlowFailure| {
         f.certificate_id = Some(obtained.certificate_id.clone());
@@ -148,7 +157,9 @@ pub async fn fleet_provision(
     let thing_name = register(&mut conn, &template, &parameters, &obtained)
         .await
         .map_err(issued)?;
-    on_stage(FlowStage::ThingRegistered);
+    on_stage(FlowStage::ThingRegistered {
+        thing_name: thing_name.clone(),
+    });
     conn.close().await;
     reconnect_with_permanent(&endpoint, &client_id, &obtained, &key, retry_until)
         .await

@@ -164,14 +164,22 @@ impl CloudHalf {
         &self,
         input: cloud::FlowInput,
     ) -> Result<Provisioned, proto::CloudFailure> {
-        cloud::fleet_provision(input, |stage| {
-            let stage = match stage {
-                FlowStage::ConnectedWithClaim => CloudStage::MqttConnectedWithClaim,
-                FlowStage::CertificateIssued => CloudStage::CertificateIssued,
-                FlowStage::ThingRegistered => CloudStage::ThingRegistered,
-                FlowStage::Reconnected => CloudStage::ReconnectedWithPermanent,
-            };
-            self.record(|c| c.stage = Some(stage));
+        cloud::fleet_provision(input, |stage| match stage {
+            FlowStage::ConnectedWithClaim => {
+                self.record(|c| c.stage = Some(CloudStage::MqttConnectedWithClaim))
+            }
+            // Reported as soon as known (docs/protocol.md §6), not only at `Done`.
+            FlowStage::CertificateIssued { certificate_id } => self.record(|c| {
+                c.stage = Some(CloudStage::CertificateIssued);
+                c.certificate_id = certificate_id;
+            }),
+            FlowStage::ThingRegistered { thing_name } => self.record(|c| {
+                c.stage = Some(CloudStage::ThingRegistered);
+                c.thing_name = thing_name;
+            }),
+            FlowStage::Reconnected => {
+                self.record(|c| c.stage = Some(CloudStage::ReconnectedWithPermanent))
+            }
         })
         .await
         .map_err(|f| {
