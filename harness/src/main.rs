@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+mod by_claim_cli;
 mod check;
 mod demo_cli;
 mod progress;
@@ -112,6 +113,10 @@ enum Command {
     /// size in a process of its own, and print provisioned count, wall time, CPU per device (SDK,
     /// simulator, emulator) and peak memory per device.
     Bench(demo_cli::BenchArgs),
+    /// Provisioning by claim (the first flow of AWS's fleet-provisioning guide): a factory claim is
+    /// registered in the emulator's account with the claim policy, then N simulated devices provision
+    /// themselves with it at first boot, no app; prints each stage, then DescribeThing's confirmation.
+    ByClaim(by_claim_cli::ByClaimArgs),
 }
 
 fn main() -> ExitCode {
@@ -180,6 +185,7 @@ fn main() -> ExitCode {
         Command::ServeDevice(args) => exit_code(runtime.block_on(serve_device::serve_device(args))),
         Command::Demo(args) => demo_cli::demo(args, &runtime),
         Command::Bench(args) => demo_cli::bench(args),
+        Command::ByClaim(args) => exit_code(runtime.block_on(by_claim_cli::run(args))),
     }
 }
 
