@@ -35,7 +35,9 @@ pub fn claim_policy(region: &str, account: &str, template: &str, allow_csr: bool
     if allow_csr {
         topics.push("$aws/certificates/create-from-csr/*".to_owned());
     }
-    topics.push(format!("$aws/provisioning-templates/{template}/provision/*"));
+    topics.push(format!(
+        "$aws/provisioning-templates/{template}/provision/*"
+    ));
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -65,8 +67,10 @@ pub fn make_factory_claim(template: &str, validity: Duration) -> Result<FactoryC
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().map_err(e)?;
     let mut leaf = CertificateParams::new(Vec::<String>::new()).map_err(e)?;
-    leaf.distinguished_name
-        .push(DnType::CommonName, format!("claimlink factory claim for {template}"));
+    leaf.distinguished_name.push(
+        DnType::CommonName,
+        format!("claimlink factory claim for {template}"),
+    );
     leaf.not_before = now - time::Duration::minutes(5);
     leaf.not_after = now + validity;
     leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
@@ -192,16 +196,16 @@ pub async fn run(
     run_on(&emulator, options, on_event).await
 }
 
-/// Runs provisioning by claim on `emulator` (its template [`TEMPLATE`]).
-pub async fn run_on(
+/// The manufacturer's signed client for `emulator`'s AWS API, with fresh credentials it accepts.
+pub fn manufacturer_api(
     emulator: &Emulator,
-    options: &ByClaimOptions,
-    on_event: Arc<dyn Fn(ByClaimEvent) + Send + Sync>,
-) -> Result<ByClaimReport, String> {
+) -> Result<(IotApi, crate::emulator::TemporaryCredentials), String> {
     let manufacturer = emulator.issue_credentials();
     let credentials = claimlink_core::AwsCredentials {
         access_key_id: manufacturer.access_key_id.clone(),
-        secret_access_key: claimlink_core::SecretString::new(manufacturer.secret_access_key.clone()),
+        secret_access_key: claimlink_core::SecretString::new(
+            manufacturer.secret_access_key.clone(),
+        ),
         session_token: Some(claimlink_core::SecretString::new(
             manufacturer.session_token.clone(),
         )),
@@ -212,6 +216,26 @@ pub async fn run_on(
         credentials,
         Some(emulator.ca_pem()),
     )?;
+    Ok((api, manufacturer))
+}
+
+/// The MQTT endpoint of `emulator` as a device is told it, trusting the emulator's CA.
+pub fn device_endpoint(emulator: &Emulator) -> CloudEndpoint {
+    CloudEndpoint {
+        host: "127.0.0.1".into(),
+        port: emulator.mqtt_addr().port(),
+        ca_pem: emulator.ca_pem().to_owned(),
+        timeout: Duration::from_secs(20),
+    }
+}
+
+/// Runs provisioning by claim on `emulator` (its template [`TEMPLATE`]).
+pub async fn run_on(
+    emulator: &Emulator,
+    options: &ByClaimOptions,
+    on_event: Arc<dyn Fn(ByClaimEvent) + Send + Sync>,
+) -> Result<ByClaimReport, String> {
+    let (api, manufacturer) = manufacturer_api(emulator)?;
     let claim = Arc::new(make_factory_claim(TEMPLATE, options.claim_validity)?);
     on_event(ByClaimEvent::Factory(format!(
         "factory: claim certificate made by the factory CA, valid {} days, for template {TEMPLATE}",
@@ -224,12 +248,7 @@ pub async fn run_on(
         "factory: claim registered (RegisterCertificateWithoutCA, ACTIVE) as {}, policy {} attached",
         registered.certificate_id, registered.policy_name
     )));
-    let endpoint = CloudEndpoint {
-        host: "127.0.0.1".into(),
-        port: emulator.mqtt_addr().port(),
-        ca_pem: emulator.ca_pem().to_owned(),
-        timeout: Duration::from_secs(20),
-    };
+    let endpoint = device_endpoint(emulator);
     // Keys for CreateKeysAndCertificate, generated ahead.
     if !options.use_csr {
         emulator.reserve_keys(usize::from(options.devices));
@@ -254,7 +273,9 @@ pub async fn run_on(
     let took = started.elapsed();
     let directory = AwsClaimSource::builder(
         emulator.region(),
-        Arc::new(crate::providers::CredentialsSequence::new(vec![manufacturer])),
+        Arc::new(crate::providers::CredentialsSequence::new(vec![
+            manufacturer,
+        ])),
     )
     .endpoint_url(emulator.base_url())
     .http_config(emulator.http_config())
@@ -270,7 +291,10 @@ pub async fn run_on(
     })
 }
 
-async fn boot(device: FactoryDevice, on_event: Arc<dyn Fn(ByClaimEvent) + Send + Sync>) -> DeviceOutcome {
+async fn boot(
+    device: FactoryDevice,
+    on_event: Arc<dyn Fn(ByClaimEvent) + Send + Sync>,
+) -> DeviceOutcome {
     let booted = Instant::now();
     let mut stages = Vec::new();
     let result = device

@@ -49,9 +49,9 @@ pub fn https_client(extra_ca_pem: Option<&str>) -> Result<reqwest::Client, Strin
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(
-        extra_ca_pem.unwrap_or("").as_bytes(),
-    ) {
+    for cert in
+        rustls_pki_types::CertificateDer::pem_slice_iter(extra_ca_pem.unwrap_or("").as_bytes())
+    {
         roots
             .add(cert.map_err(|e| format!("CA certificate: {e}"))?)
             .map_err(|e| format!("CA certificate: {e}"))?;
@@ -181,7 +181,12 @@ impl IotApi {
             operation,
             status: Some(status),
             code: error_type
-                .or_else(|| answer.get("__type").and_then(Value::as_str).map(str::to_owned))
+                .or_else(|| {
+                    answer
+                        .get("__type")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
                 .unwrap_or_default(),
             message: answer
                 .get("message")

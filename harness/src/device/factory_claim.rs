@@ -12,7 +12,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use zeroize::Zeroizing;
 
-use super::cloud::{fleet_provision, CloudEndpoint, FlowFailure, FlowInput, FlowStage, MqttIdentity};
+use super::cloud::{
+    fleet_provision, CloudEndpoint, FlowFailure, FlowInput, FlowStage, MqttIdentity,
+};
 use super::cloud::{CloudError, Provisioned};
 
 /// What the factory puts in every device of a batch: the claim certificate, its key and the template

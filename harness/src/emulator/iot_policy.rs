@@ -131,11 +131,23 @@ mod tests {
     fn the_claim_policy_allows_provisioning_topics_only() {
         assert!(check(Action::Connect, "serial-1"));
         assert!(check(Action::Publish, "$aws/certificates/create/json"));
-        assert!(check(Action::Subscribe, "$aws/certificates/create/json/accepted"));
-        assert!(check(Action::Publish, "$aws/provisioning-templates/T/provision/json"));
+        assert!(check(
+            Action::Subscribe,
+            "$aws/certificates/create/json/accepted"
+        ));
+        assert!(check(
+            Action::Publish,
+            "$aws/provisioning-templates/T/provision/json"
+        ));
         // `create/*` does not cover `create-from-csr/…` (the guide's policy allows only the keys path).
-        assert!(!check(Action::Publish, "$aws/certificates/create-from-csr/json"));
-        assert!(!check(Action::Publish, "$aws/provisioning-templates/U/provision/json"));
+        assert!(!check(
+            Action::Publish,
+            "$aws/certificates/create-from-csr/json"
+        ));
+        assert!(!check(
+            Action::Publish,
+            "$aws/provisioning-templates/U/provision/json"
+        ));
         assert!(!check(Action::Subscribe, "#"));
         assert!(!check(Action::Publish, "devices/serial-1/telemetry"));
     }
@@ -144,7 +156,11 @@ mod tests {
     fn deny_wins_and_no_policy_denies() {
         let doc = claim_policy();
         let deny = json!({"Statement": {"Effect": "Deny", "Action": "iot:*", "Resource": "*"}});
-        assert!(!allows(&[&doc, &deny], "iot:Connect", "arn:aws:iot:r:a:client/x"));
+        assert!(!allows(
+            &[&doc, &deny],
+            "iot:Connect",
+            "arn:aws:iot:r:a:client/x"
+        ));
         assert!(!allows(&[], "iot:Connect", "arn:aws:iot:r:a:client/x"));
     }
 

@@ -96,7 +96,13 @@ async fn register_certificate(
     use rustls_pki_types::pem::PemObject;
     let der = match rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()) {
         Ok(der) => der,
-        Err(_) => return aws_error(400, "CertificateValidationException", "The certificate is not a valid PEM certificate."),
+        Err(_) => {
+            return aws_error(
+                400,
+                "CertificateValidationException",
+                "The certificate is not a valid PEM certificate.",
+            )
+        }
     };
     if validity(der.as_ref()).is_none() {
         return aws_error(
@@ -220,9 +226,14 @@ async fn attach_policy(
             &format!("Policy {name} does not exist."),
         );
     }
-    let Some(id) = certificate_id_of(&shared, target).filter(|id| state.certificates.contains_key(id))
+    let Some(id) =
+        certificate_id_of(&shared, target).filter(|id| state.certificates.contains_key(id))
     else {
-        return aws_error(404, "ResourceNotFoundException", "The target does not exist.");
+        return aws_error(
+            404,
+            "ResourceNotFoundException",
+            "The target does not exist.",
+        );
     };
     let attachment = (name, id);
     if !state.policy_attachments.contains(&attachment) {
@@ -491,4 +502,3 @@ impl rustls::server::danger::ClientCertVerifier for RegisteredOrChained {
         self.chained.supported_verify_schemes()
     }
 }
-

@@ -23,8 +23,8 @@ use super::fleet::provisioning_request;
 use super::topics::{claim_may_use, topic_matches};
 use super::{Client, MqttEvent, Principal};
 use crate::emulator::control;
-use crate::emulator::pki::{pki_error, ServerIdentity};
 use crate::emulator::iot_policy::Action;
+use crate::emulator::pki::{pki_error, ServerIdentity};
 use crate::emulator::registry_api::may;
 use crate::emulator::{EmulatorError, Shared};
 
