@@ -182,7 +182,20 @@ async fn one_device(
     options: &DemoOptions,
     progress: Arc<dyn Progress>,
 ) -> DeviceReport {
-    let mut config = world.device_config(index);
+    let config = world.device_config(index);
+    let serial = format!("claimlink-demo-{index:03}");
+    device_run(&world.provisioner, config, serial, options, progress).await
+}
+
+/// Provisions one simulated device built from `config` with `provisioner` over the simulated BLE
+/// link, `serial` as its `SerialNumber` (and expected thing name).
+pub(crate) async fn device_run(
+    provisioner: &claimlink_core::Provisioner,
+    mut config: crate::device::SimDeviceConfig,
+    serial: String,
+    options: &DemoOptions,
+    progress: Arc<dyn Progress>,
+) -> DeviceReport {
     config.external_firmware = options.firmware.clone();
     let device = Arc::new(SimDevice::new(config));
     let name = device.config().name.clone();
@@ -192,12 +205,10 @@ async fn one_device(
         events: Mutex::new(Vec::new()),
     };
     let start = Instant::now();
-    let serial = format!("claimlink-demo-{index:03}");
     let mut support_report = String::new();
     let result = async {
         let link = World::ble(&device, options.mtu, options.interval);
-        let connected = world
-            .provisioner
+        let connected = provisioner
             .connect(
                 link.clone(),
                 DeviceCredentials::password("abcd1234"),

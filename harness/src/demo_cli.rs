@@ -58,6 +58,9 @@ pub struct DemoArgs {
     /// report itself for one device, an array of them for several.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// An external target instead of the embedded emulator.
+    #[command(flatten)]
+    pub target: crate::target_cli::TargetArgs,
 }
 
 impl Default for DemoArgs {
@@ -74,6 +77,7 @@ impl Default for DemoArgs {
             timeline: None,
             firmware: "rust".into(),
             report: None,
+            target: crate::target_cli::TargetArgs::default(),
         }
     }
 }
@@ -92,6 +96,17 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
+    }
+    let target = match args.target.target() {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if target.is_some() && args.claim_validity_secs != 300 {
+        eprintln!("error: --claim-validity-secs is the emulator's: AWS decides how long its claims are valid");
+        return ExitCode::FAILURE;
     }
     let options = DemoOptions {
         devices: args.devices,
@@ -113,7 +128,13 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
             }
         },
     };
-    if !args.json {
+    if let (Some(target), false) = (&target, args.json) {
+        println!(
+            "claimlink demo: {} simulated device(s) over BLE against an {}",
+            options.devices,
+            target.describe()
+        );
+    } else if !args.json {
         println!(
             "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over BLE (MTU {}, {} ms/round trip)",
             options.devices, args.mtu, args.interval_ms
@@ -129,7 +150,14 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
         }
     }
     let progress = progress::for_terminal(args.json, usize::from(args.devices));
-    let result = runtime.block_on(demo::run(&options, progress.clone()));
+    let result = match &target {
+        Some(target) => runtime.block_on(claimlink_harness::external::run_demo(
+            &options,
+            target,
+            progress.clone(),
+        )),
+        None => runtime.block_on(demo::run(&options, progress.clone())),
+    };
     progress.done();
     let reports = match result {
         Ok(r) => r,
@@ -157,13 +185,32 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
+    let mut cleaned = Vec::new();
+    if let (Some(target), true) = (&target, args.target.cleanup) {
+        match target.iot_api() {
+            Ok(api) => {
+                cleaned = runtime.block_on(claimlink_harness::external::cleanup(&api, &reports))
+            }
+            Err(e) => cleaned.push(format!("nothing deleted: {e}")),
+        }
+    }
     if args.json {
-        println!("{}", demo::json_summary(&reports, &options));
+        let mut summary = demo::json_summary(&reports, &options);
+        if args.target.cleanup {
+            summary["cleanup"] = serde_json::json!(cleaned);
+        }
+        println!("{summary}");
     } else {
         println!();
         print!("{}", demo_summary::text(&reports));
+        for line in &cleaned {
+            println!("cleanup: {line}");
+        }
     }
-    if reports.iter().all(|r| r.outcome.is_ok()) || args.wifi_fault.as_deref() == Some("not-found")
+    let cleaned_up = cleaned.iter().all(|l| l.starts_with("deleted"));
+    if (reports.iter().all(|r| r.outcome.is_ok())
+        || args.wifi_fault.as_deref() == Some("not-found"))
+        && cleaned_up
     {
         ExitCode::SUCCESS
     } else {

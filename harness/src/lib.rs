@@ -14,6 +14,8 @@
 //! * [`by_claim`] — `claimlink-harness by-claim`: provisioning by claim, a factory's claim and devices
 //!   that provision themselves at first boot.
 //! * [`iot_api`] — a SigV4 client for the AWS IoT registry calls the harness makes itself.
+//! * [`external`] — simulated devices against an external AWS IoT endpoint (a real account), with
+//!   credentials from the standard chain ([`aws_chain`]).
 //! * [`cpu_time`] — CPU time split between the SDK, the simulator and the emulator, for `bench`.
 //! * [`rsa_key`] — RSA-2048 key generation and PKCS#1/PKCS#8 encoding for the emulator and devices.
 //! * [`timeline`] — the demo's timeline picture (SVG).
@@ -21,6 +23,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod aws_chain;
 pub mod bench;
 pub mod by_claim;
 pub mod chaos;
@@ -30,6 +33,7 @@ pub mod demo;
 pub mod demo_summary;
 pub mod device;
 pub mod emulator;
+pub mod external;
 pub mod iot_api;
 pub mod providers;
 pub mod rsa_key;
