@@ -226,6 +226,20 @@ pub async fn run_demo(
     Ok(reports)
 }
 
+/// Waits (up to about ten seconds) until `thing` lists no principal.
+async fn wait_until_detached(api: &IotApi, thing: &str) {
+    let mut pause = Duration::from_millis(100);
+    for _ in 0..8 {
+        match api.list_thing_principals(thing).await {
+            Ok(principals) if !principals.is_empty() => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(3));
+            }
+            _ => return,
+        }
+    }
+}
+
 /// Deletes what a run created — for each provisioned thing: DetachThingPrincipal of its
 /// certificates, DeleteThing, then UpdateCertificate `INACTIVE` and DeleteCertificate (with
 /// `forceDelete`, which detaches the template's policies; the policies themselves stay). Returns one
@@ -255,6 +269,9 @@ pub async fn cleanup(api: &IotApi, reports: &[DeviceReport]) -> Vec<String> {
             }
             Err(e) => lines.push(format!("cannot list thing {thing}'s principals: {e}")),
         }
+        // AWS detaches eventually: DeleteThing is refused ("still attached to one or more
+        // principals") until ListThingPrincipals is empty (aws-iot-device-sdk-python-v2#616 waits too).
+        wait_until_detached(api, thing).await;
         match api.delete_thing(thing).await {
             Ok(()) => lines.push(format!("deleted thing {thing}")),
             Err(e) => lines.push(format!("thing {thing} not deleted: {e}")),

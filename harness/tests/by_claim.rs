@@ -342,8 +342,7 @@ async fn the_registry_calls_refuse_what_aws_refuses_and_clean_up_a_provisioned_d
         .api
         .register_certificate_without_ca(&f.claim.certificate_pem, true)
         .await
-        .err()
-        .expect("conflict");
+        .expect_err("conflict");
     assert_eq!(
         (again.status, again.code.as_str()),
         (Some(409), "ResourceAlreadyExistsException")
@@ -355,8 +354,7 @@ async fn the_registry_calls_refuse_what_aws_refuses_and_clean_up_a_provisioned_d
             true,
         )
         .await
-        .err()
-        .expect("invalid");
+        .expect_err("invalid");
     assert_eq!(garbage.code, "CertificateValidationException");
     let bad_status = f
         .api
@@ -375,14 +373,13 @@ async fn the_registry_calls_refuse_what_aws_refuses_and_clean_up_a_provisioned_d
         f.emulator.account_id()
     );
     // Out of order, AWS refuses: an ACTIVE certificate, a thing with principals.
-    let active = f.api.delete_certificate(&id).await.err().expect("refused");
+    let active = f.api.delete_certificate(&id).await.expect_err("refused");
     assert_eq!(active.code, "CertificateStateException");
     let attached = f
         .api
         .delete_thing("cleanup-001")
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(attached.code, "InvalidRequestException");
     // In order, as --cleanup does it.
     assert_eq!(
@@ -390,7 +387,7 @@ async fn the_registry_calls_refuse_what_aws_refuses_and_clean_up_a_provisioned_d
             .list_thing_principals("cleanup-001")
             .await
             .expect("list"),
-        [arn.clone()]
+        std::slice::from_ref(&arn)
     );
     f.api
         .detach_thing_principal("cleanup-001", &arn)
@@ -410,7 +407,7 @@ async fn the_registry_calls_refuse_what_aws_refuses_and_clean_up_a_provisioned_d
         .expect("delete certificate");
     assert!(f.emulator.thing("cleanup-001").is_none());
     assert_eq!(f.emulator.certificate_status(&id), None);
-    let gone = f.api.delete_certificate(&id).await.err().expect("gone");
+    let gone = f.api.delete_certificate(&id).await.expect_err("gone");
     assert_eq!(gone.status, Some(404));
 }
 

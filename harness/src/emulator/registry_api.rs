@@ -303,7 +303,7 @@ async fn delete_certificate(
         return aws_error(
             409,
             "CertificateStateException",
-            "Cannot delete certificate which is in ACTIVE status.",
+            &format!("Certificate must be deactivated (not ACTIVE) before deletion. Id: {id}"),
         );
     }
     if state.things.values().any(|t| t.principals.contains(&id)) {
@@ -327,7 +327,8 @@ async fn delete_certificate(
     StatusCode::OK.into_response()
 }
 
-/// `DeleteThing`: refused while principals are attached; a thing that does not exist is no error.
+/// `DeleteThing`: refused while principals are attached (AWS's words, as reported in
+/// rebuy-de/aws-nuke#374 and getmoto/moto#4616); a thing that does not exist is no error.
 async fn delete_thing(
     State(shared): State<Shared_>,
     Path(thing): Path<String>,
@@ -346,7 +347,7 @@ async fn delete_thing(
         .is_some_and(|t| !t.principals.is_empty())
     {
         return invalid(&format!(
-            "Cannot delete thing {thing} which has principals attached."
+            "Cannot delete. Thing {thing} is still attached to one or more principals"
         ));
     }
     state.things.remove(&thing);
