@@ -375,3 +375,95 @@ fn the_default_trust_is_amazons_roots_as_mozilla_ships_them() {
         assert!(listed, "{}", cert.tbs_certificate.subject);
     }
 }
+
+/// A `serve` process; killed when dropped.
+struct Served(Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn served_devices_provision_against_a_foreign_endpoint_for_an_app_with_its_own_claims() {
+    use std::io::BufRead;
+    let foreign = start_foreign("serve");
+    let e = &foreign.endpoint;
+    let mut child = harness()
+        .args(["serve", "--json", "--devices", "1", "--wifi-join-ms", "10"])
+        .args(["--iot-endpoint", &e.mqtt, "--aws-region", &e.region])
+        .arg("--iot-ca")
+        .arg(&e.ca_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let served = Served(child);
+    // The first line is printed once every device serves.
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    })
+    .await
+    .expect("joined")
+    .expect("a line");
+    let info: Value = serde_json::from_str(&line).expect("JSON");
+    assert!(
+        info.get("bearer_token").is_none(),
+        "no emulator, no token of its own"
+    );
+    let device = &info["devices"][0];
+    let serial = device["template_parameters"]["SerialNumber"]
+        .as_str()
+        .expect("serial")
+        .to_owned();
+
+    // The app: claims from the foreign endpoint's backend contract, the device over HTTP.
+    let source = Arc::new(
+        claimlink_core::BackendClaimSource::builder(
+            e.control_plane.clone(),
+            Arc::new(claimlink_harness::providers::TokenSequence::new(vec![e
+                .bearer_token
+                .clone()])),
+        )
+        .http_config(claimlink_core::HttpConfig {
+            extra_root_certificates_pem: vec![std::fs::read_to_string(&e.ca_file).expect("ca")],
+            ..claimlink_core::HttpConfig::default()
+        })
+        .build()
+        .expect("source"),
+    );
+    let provisioner = claimlink_core::Provisioner::new(
+        source,
+        claimlink_core::ProvisionerConfig::new(
+            claimlink_core::TemplateName::new("claimlink-demo").expect("template"),
+            e.mqtt.clone(),
+        ),
+    );
+    let link = Arc::new(
+        claimlink_core::HttpLink::new(device["url"].as_str().expect("url"), Duration::from_secs(5))
+            .expect("link"),
+    );
+    let session = claimlink_harness::testing::connect(&provisioner, link).await;
+    let provisioned = session
+        .provision(
+            &claimlink_harness::testing::lab_wifi(),
+            &claimlink_harness::testing::expected_thing_options(&serial),
+            &claimlink_core::NoListener,
+        )
+        .await
+        .expect("provisioned");
+    assert_eq!(provisioned.thing_name, serial);
+    let described = directory(&foreign)
+        .describe_thing(&ThingName::new(serial).expect("name"))
+        .await
+        .expect("DescribeThing")
+        .expect("in the foreign account");
+    assert!(described.has_active_certificate(provisioned.certificate_id.as_deref().expect("id")));
+    drop(served);
+}
