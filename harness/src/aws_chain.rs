@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use claimlink_core::{AwsCredentials, CredentialsProvider, ProviderError, SecretString};
+use zeroize::Zeroizing;
 
 /// Where credentials were found (for a line to the person running).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,10 +44,13 @@ impl std::fmt::Display for CredentialsOrigin {
     }
 }
 
+/// A section of an INI file: key → value (values wiped when dropped: they hold secret keys).
+type Section = HashMap<String, Zeroizing<String>>;
+
 /// The sections of an INI file: `name → (key → value)`. Comments (`#`, `;`) and blank lines are
 /// skipped; keys are lower-cased, values trimmed.
-fn ini_sections(text: &str) -> HashMap<String, HashMap<String, String>> {
-    let mut sections: HashMap<String, HashMap<String, String>> = HashMap::new();
+fn ini_sections(text: &str) -> HashMap<String, Section> {
+    let mut sections: HashMap<String, Section> = HashMap::new();
     let mut current: Option<String> = None;
     for line in text.lines() {
         let line = line.trim();
@@ -58,10 +62,10 @@ fn ini_sections(text: &str) -> HashMap<String, HashMap<String, String>> {
             sections.entry(name.clone()).or_default();
             current = Some(name);
         } else if let (Some(section), Some((k, v))) = (&current, line.split_once('=')) {
-            sections
-                .entry(section.clone())
-                .or_default()
-                .insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+            sections.entry(section.clone()).or_default().insert(
+                k.trim().to_ascii_lowercase(),
+                Zeroizing::new(v.trim().to_owned()),
+            );
         }
     }
     sections
@@ -77,18 +81,17 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn from_section(section: &HashMap<String, String>) -> Result<Option<AwsCredentials>, &'static str> {
+fn from_section(section: &Section) -> Result<Option<AwsCredentials>, &'static str> {
     match (
         section.get("aws_access_key_id"),
         section.get("aws_secret_access_key"),
     ) {
         (Some(id), Some(secret)) => Ok(Some(AwsCredentials {
-            access_key_id: id.clone(),
-            secret_access_key: SecretString::new(secret.clone()),
+            access_key_id: id.to_string(),
+            secret_access_key: SecretString::new(secret.to_string()),
             session_token: section
                 .get("aws_session_token")
-                .cloned()
-                .map(SecretString::new),
+                .map(|t| SecretString::new(t.to_string())),
         })),
         _ => {
             for unsupported in [
@@ -112,7 +115,7 @@ fn from_file(
     section_name: &str,
     profile: &str,
 ) -> Result<Option<(AwsCredentials, CredentialsOrigin)>, String> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(text) = std::fs::read_to_string(path).map(Zeroizing::new) else {
         return Ok(None);
     };
     let sections = ini_sections(&text);

@@ -467,3 +467,75 @@ async fn served_devices_provision_against_a_foreign_endpoint_for_an_app_with_its
     assert!(described.has_active_certificate(provisioned.certificate_id.as_deref().expect("id")));
     drop(served);
 }
+
+#[test]
+fn credentials_come_from_the_environment_or_a_named_profile_of_the_config_file() {
+    let foreign = start_foreign("chain");
+    let e = &foreign.endpoint;
+    let keys = claimlink_harness::aws_chain::load_profile(&e.aws_credentials_file, "default")
+        .expect("readable")
+        .expect("keys");
+    let token = keys.session_token.as_ref().expect("token").expose();
+    let demo = || {
+        let mut command = harness();
+        command
+            .args(["demo", "--json", "--interval-ms", "5", "--devices", "1"])
+            .args(["--iot-endpoint", &e.mqtt, "--aws-region", &e.region])
+            .args(["--aws-endpoint-url", &e.control_plane])
+            .arg("--iot-ca")
+            .arg(&e.ca_file)
+            .env("HOME", &foreign.dir)
+            .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+            .env_remove("AWS_CONFIG_FILE")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN");
+        command
+    };
+    // The environment.
+    let out = demo()
+        .env("AWS_ACCESS_KEY_ID", &keys.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", keys.secret_access_key.expose())
+        .env("AWS_SESSION_TOKEN", token)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `[profile maker]` of the config file named by AWS_CONFIG_FILE, chosen by AWS_PROFILE.
+    let config = foreign.dir.join("aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[default]\nregion = {}\n\n[profile maker]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {token}\n",
+            e.region,
+            keys.access_key_id,
+            keys.secret_access_key.expose()
+        ),
+    )
+    .expect("written");
+    let out = demo()
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_PROFILE", "maker")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A profile the chain cannot read is named, and nothing provisions.
+    std::fs::write(&config, "[profile sso]\nsso_session = corp\n").expect("written");
+    let out = demo()
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_PROFILE", "sso")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let outcome = summary["devices"][0]["outcome"].as_str().expect("outcome");
+    assert!(outcome.contains("uses sso_session"), "{outcome}");
+}
