@@ -203,7 +203,30 @@ async fn one_device(
     options: &DemoOptions,
     progress: Arc<dyn Progress>,
 ) -> DeviceReport {
-    let mut config = world.device_config(index);
+    let config = world.device_config(index);
+    let serial = format!("claimlink-demo-{index:03}");
+    device_run(
+        &world.provisioner,
+        Some(world),
+        config,
+        serial,
+        options,
+        progress,
+    )
+    .await
+}
+
+/// Provisions one simulated device built from `config` with `provisioner` over the simulated BLE
+/// link, `serial` as its `SerialNumber` (and expected thing name); over SoftAP
+/// ([`DemoTransport::SoftAp`]) with a phone of its own on `softap_world` (the embedded emulator's).
+pub(crate) async fn device_run(
+    provisioner: &claimlink_core::Provisioner,
+    softap_world: Option<&World>,
+    mut config: crate::device::SimDeviceConfig,
+    serial: String,
+    options: &DemoOptions,
+    progress: Arc<dyn Progress>,
+) -> DeviceReport {
     config.external_firmware = options.firmware.clone();
     let device = Arc::new(SimDevice::new(config));
     let name = device.config().name.clone();
@@ -213,20 +236,22 @@ async fn one_device(
         events: Mutex::new(Vec::new()),
     };
     let start = Instant::now();
-    let serial = format!("claimlink-demo-{index:03}");
     let mut support_report = String::new();
     let result = async {
         let run_options = run_options(&serial, &name);
-        let softap = match options.transport {
-            DemoTransport::Ble => None,
-            DemoTransport::SoftAp => Some(
+        let softap = match (options.transport, softap_world) {
+            (DemoTransport::Ble, _) => None,
+            (DemoTransport::SoftAp, Some(world)) => Some(
                 SoftApPhone::join(world, &device, &run_options, options.phone_online_on_ap).await?,
             ),
+            (DemoTransport::SoftAp, None) => {
+                return Err("--transport softap runs on the embedded emulator only".to_owned())
+            }
         };
         let (provisioner, link): (&Provisioner, Arc<dyn DeviceLink>) = match &softap {
             Some(phone) => (&phone.provisioner, phone.link.clone()),
             None => (
-                &world.provisioner,
+                provisioner,
                 World::ble(&device, options.mtu, options.interval),
             ),
         };

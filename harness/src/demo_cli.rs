@@ -66,6 +66,9 @@ pub struct DemoArgs {
     /// data), so the cloud confirmation need not wait for it to leave.
     #[arg(long)]
     pub phone_online_on_ap: bool,
+    /// An external target instead of the embedded emulator.
+    #[command(flatten)]
+    pub target: crate::target_cli::TargetArgs,
 }
 
 impl Default for DemoArgs {
@@ -84,6 +87,7 @@ impl Default for DemoArgs {
             report: None,
             transport: "ble".into(),
             phone_online_on_ap: false,
+            target: crate::target_cli::TargetArgs::default(),
         }
     }
 }
@@ -102,6 +106,17 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
+    }
+    let target = match args.target.target() {
+        Ok(target) => target,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if target.is_some() && args.claim_validity_secs != 300 {
+        eprintln!("error: --claim-validity-secs is the emulator's: AWS decides how long its claims are valid");
+        return ExitCode::FAILURE;
     }
     let options = DemoOptions {
         devices: args.devices,
@@ -132,18 +147,24 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
         eprintln!("error: --phone-online-on-ap applies to --transport softap only");
         return ExitCode::FAILURE;
     }
-    if !args.json {
-        match options.transport {
-            demo::DemoTransport::Ble => println!(
-                "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over BLE (MTU {}, {} ms/round trip)",
-                options.devices, args.mtu, args.interval_ms
-            ),
-            demo::DemoTransport::SoftAp => println!(
-                "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over SoftAP (HTTP on 127.0.0.1; claim prepared before joining the access point; phone {} there)",
-                options.devices,
-                if options.phone_online_on_ap { "online" } else { "offline" }
-            ),
-        }
+    let over = match options.transport {
+        demo::DemoTransport::Ble => format!("BLE (MTU {}, {} ms/round trip)", args.mtu, args.interval_ms),
+        demo::DemoTransport::SoftAp => format!(
+            "SoftAP (HTTP on 127.0.0.1; claim prepared before joining the access point; phone {} there)",
+            if options.phone_online_on_ap { "online" } else { "offline" }
+        ),
+    };
+    if let (Some(target), false) = (&target, args.json) {
+        println!(
+            "claimlink demo: {} simulated device(s) over {over} against an {}",
+            options.devices,
+            target.describe()
+        );
+    } else if !args.json {
+        println!(
+            "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over {over}",
+            options.devices
+        );
         if let Some(program) = &options.firmware {
             println!(
                 "device firmware: {} (claim extension and cloud half; the simulator keeps the link, security and Wi-Fi)",
@@ -155,7 +176,14 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
         }
     }
     let progress = progress::for_terminal(args.json, usize::from(args.devices));
-    let result = runtime.block_on(demo::run(&options, progress.clone()));
+    let result = match &target {
+        Some(target) => runtime.block_on(claimlink_harness::external::run_demo(
+            &options,
+            target,
+            progress.clone(),
+        )),
+        None => runtime.block_on(demo::run(&options, progress.clone())),
+    };
     progress.done();
     let reports = match result {
         Ok(r) => r,
@@ -183,13 +211,32 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
+    let mut cleaned = Vec::new();
+    if let (Some(target), true) = (&target, args.target.cleanup) {
+        match target.iot_api() {
+            Ok(api) => {
+                cleaned = runtime.block_on(claimlink_harness::external::cleanup(&api, &reports))
+            }
+            Err(e) => cleaned.push(format!("nothing deleted: {e}")),
+        }
+    }
     if args.json {
-        println!("{}", demo::json_summary(&reports, &options));
+        let mut summary = demo::json_summary(&reports, &options);
+        if args.target.cleanup {
+            summary["cleanup"] = serde_json::json!(cleaned);
+        }
+        println!("{summary}");
     } else {
         println!();
         print!("{}", demo_summary::text(&reports));
+        for line in &cleaned {
+            println!("cleanup: {line}");
+        }
     }
-    if reports.iter().all(|r| r.outcome.is_ok()) || args.wifi_fault.as_deref() == Some("not-found")
+    let cleaned_up = cleaned.iter().all(|l| l.starts_with("deleted"));
+    if (reports.iter().all(|r| r.outcome.is_ok())
+        || args.wifi_fault.as_deref() == Some("not-found"))
+        && cleaned_up
     {
         ExitCode::SUCCESS
     } else {

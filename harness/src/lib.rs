@@ -11,6 +11,11 @@
 //! * [`check_device`] — the device conformance checker (`check-device`).
 //! * [`demo`] — the CLI's main job, and [`demo_summary`], what it prints at the end.
 //! * [`bench`] — `claimlink-harness bench`: many devices in one run, timed.
+//! * [`by_claim`] — `claimlink-harness by-claim`: provisioning by claim, a factory's claim and devices
+//!   that provision themselves at first boot.
+//! * [`iot_api`] — a SigV4 client for the AWS IoT registry calls the harness makes itself.
+//! * [`external`] — simulated devices against an external AWS IoT endpoint (a real account), with
+//!   credentials from the standard chain ([`aws_chain`]).
 //! * [`cpu_time`] — CPU time split between the SDK, the simulator and the emulator, for `bench`.
 //! * [`rsa_key`] — RSA-2048 key generation and PKCS#1/PKCS#8 encoding for the emulator and devices.
 //! * [`timeline`] — the demo's timeline picture (SVG).
@@ -18,7 +23,9 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod aws_chain;
 pub mod bench;
+pub mod by_claim;
 pub mod chaos;
 pub mod check_device;
 pub mod cpu_time;
@@ -27,6 +34,8 @@ mod demo_softap;
 pub mod demo_summary;
 pub mod device;
 pub mod emulator;
+pub mod external;
+pub mod iot_api;
 pub mod providers;
 pub mod rsa_key;
 pub mod testing;

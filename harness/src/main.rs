@@ -3,11 +3,13 @@
 
 use std::process::ExitCode;
 
+mod by_claim_cli;
 mod check;
 mod demo_cli;
 mod progress;
 mod real_ble;
 mod serve_device;
+mod target_cli;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -35,6 +37,9 @@ enum Command {
         /// The seed (a failing run is reproduced with the same seed).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Refused: the campaign's faults are injected into the embedded emulator.
+        #[command(flatten)]
+        target: target_cli::TargetArgs,
     },
     /// List nearby provisionable devices over real Bluetooth (needs the `ble` feature and an adapter).
     Scan {
@@ -89,11 +94,15 @@ enum Command {
         /// Print the endpoints as JSON.
         #[arg(long)]
         json: bool,
+        /// An external target instead of the embedded emulator: the devices provision against it.
+        #[command(flatten)]
+        target: target_cli::TargetArgs,
     },
     /// Start the AWS IoT emulator, write what a device needs to a directory (endpoints, CA, a fresh
     /// claim), and serve until interrupted. Used by the awsiotsdk conformance test.
     Emulator {
-        /// Where to write `endpoints.json`, `ca.pem`, `claim.pem` and `claim.key`.
+        /// Where to write `endpoints.json`, `ca.pem`, `claim.pem`, `claim.key`, `aws-credentials` (an AWS
+        /// shared-credentials file) and `bearer-token`.
         #[arg(long)]
         out: std::path::PathBuf,
     },
@@ -112,6 +121,10 @@ enum Command {
     /// size in a process of its own, and print provisioned count, wall time, CPU per device (SDK,
     /// simulator, emulator) and peak memory per device.
     Bench(demo_cli::BenchArgs),
+    /// Provisioning by claim (the first flow of AWS's fleet-provisioning guide): a factory claim is
+    /// registered in the emulator's account with the claim policy, then N simulated devices provision
+    /// themselves with it at first boot, no app; prints each stage, then DescribeThing's confirmation.
+    ByClaim(by_claim_cli::ByClaimArgs),
 }
 
 fn main() -> ExitCode {
@@ -138,7 +151,10 @@ fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Chaos { runs, seed } => exit_code(runtime.block_on(chaos(runs, seed))),
+        Command::Chaos { runs, seed, target } => match target_cli::refuse_for_chaos(&target) {
+            Err(e) => exit_code(Err(e)),
+            Ok(()) => exit_code(runtime.block_on(chaos(runs, seed))),
+        },
         Command::Scan { seconds, prefix } => {
             exit_code(runtime.block_on(real_ble::scan(seconds, &prefix)))
         }
@@ -170,16 +186,28 @@ fn main() -> ExitCode {
             devices,
             wifi_join_ms,
             json,
-        } => exit_code(runtime.block_on(serve(
-            devices,
-            std::time::Duration::from_millis(wifi_join_ms),
-            json,
-        ))),
+            target,
+        } => match target.target() {
+            Err(e) => exit_code(Err(format!("error: {e}"))),
+            Ok(Some(external)) => exit_code(runtime.block_on(target_cli::serve_external(
+                external,
+                target.cleanup,
+                devices,
+                std::time::Duration::from_millis(wifi_join_ms),
+                json,
+            ))),
+            Ok(None) => exit_code(runtime.block_on(serve(
+                devices,
+                std::time::Duration::from_millis(wifi_join_ms),
+                json,
+            ))),
+        },
         Command::Emulator { out } => exit_code(runtime.block_on(run_emulator(out))),
         Command::CheckDevice(args) => runtime.block_on(check::run(args)),
         Command::ServeDevice(args) => exit_code(runtime.block_on(serve_device::serve_device(args))),
         Command::Demo(args) => demo_cli::demo(args, &runtime),
         Command::Bench(args) => demo_cli::bench(args),
+        Command::ByClaim(args) => exit_code(runtime.block_on(by_claim_cli::run(args))),
     }
 }
 
@@ -207,7 +235,20 @@ async fn run_emulator(out: std::path::PathBuf) -> Result<(), String> {
         "credentials_port": emulator.credentials_addr().port(),
         "template": "claimlink-demo",
         "claim_certificate_id": claim.certificate_id(),
+        "region": emulator.region(),
     });
+    // What the external-target mode needs to treat this emulator as a foreign endpoint
+    // (harness/tests/external_target.rs): AWS credentials as an AWS shared-credentials file, and a
+    // bearer token for its backend contract, both readable by the owner only.
+    let aws = emulator.issue_credentials();
+    write_private(
+        &out.join("aws-credentials"),
+        &format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n",
+            aws.access_key_id, aws.secret_access_key, aws.session_token
+        ),
+    )?;
+    write_private(&out.join("bearer-token"), &emulator.issue_bearer_token())?;
     // endpoints.json last: its presence says everything else is ready.
     write("endpoints.json", &endpoints.to_string())?;
     println!("emulator ready; files in {}", out.display());
@@ -286,6 +327,19 @@ async fn serve(devices: u16, wifi_join: std::time::Duration, json: bool) -> Resu
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     drop(servers);
     Ok(())
+}
+
+/// Writes a secret to `path`, readable and writable by the owner only (0600 on Unix).
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("error: cannot write {}: {e}", path.display()))
 }
 
 /// The process's exit code for a command's result; the error is printed as one line.

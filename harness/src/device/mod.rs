@@ -9,11 +9,14 @@
 //!   ([`ble`]) and HTTP ([`http`]);
 //! * [`wifi`] — the radio world around it;
 //! * [`c_firmware`] — the C component's host program as a device's firmware (built with CMake);
-//! * [`broken`] — contract rules a test device can be told to break (for the device checker).
+//! * [`broken`] — contract rules a test device can be told to break (for the device checker);
+//! * [`factory_claim`] — the factory-claim mode: a device that provisions itself by claim at first
+//!   boot, with no app.
 
 pub mod broken;
 pub mod c_firmware;
 pub mod cloud;
+pub mod factory_claim;
 pub mod firmware;
 pub mod links;
 pub mod wifi;

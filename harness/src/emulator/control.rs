@@ -127,6 +127,7 @@ fn router(shared: Shared_) -> Router {
         .route("/things/{thing}", get(aws_describe_thing))
         .route("/things/{thing}/principals", get(aws_thing_principals))
         .route("/certificates/{id}", get(aws_describe_certificate))
+        .merge(super::registry_api::routes())
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             stamp_and_log,
@@ -164,7 +165,7 @@ fn backend_error(status: StatusCode, code: &str, message: &str) -> Response {
     json_response(status, json!({"error": code, "message": message}))
 }
 
-fn aws_error(status: u16, error_type: &str, message: &str) -> Response {
+pub(crate) fn aws_error(status: u16, error_type: &str, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json_response(status, json!({"message": message}));
     let header = format!("{error_type}:http://internal.amazon.com/coral/com.amazonaws.iot/");
@@ -415,7 +416,7 @@ fn sigv4(
         .map_err(|r| aws_error(r.status, r.error_type, &r.message))
 }
 
-async fn aws_prelude(
+pub(crate) async fn aws_prelude(
     shared: &Shared_,
     method: &Method,
     uri: &Uri,

@@ -16,14 +16,19 @@
 //! * `state` — the registry records and the state behind the emulator's lock that every server shares;
 //! * `steering` — [`Emulator`]'s methods that steer it and read its registry and logs;
 //! * [`mqtt`], [`credentials`], [`pki`], [`sigv4`], [`template`] — the MQTT endpoint, the credentials
-//!   provider, the certificate authorities, SigV4 checking, provisioning-template evaluation.
+//!   provider, the certificate authorities, SigV4 checking, provisioning-template evaluation;
+//! * `registry_api` and `iot_policy` — the registry calls a manufacturer and a clean-up make
+//!   (RegisterCertificate, policies, UpdateCertificate, the deletes) and IoT policy evaluation for the
+//!   certificates registered that way (a factory's claim).
 
 mod config;
 mod control;
 pub mod credentials;
+mod iot_policy;
 pub mod key_pool;
 pub mod mqtt;
 pub mod pki;
+mod registry_api;
 pub mod sigv4;
 mod state;
 mod steering;

@@ -93,6 +93,8 @@ pub(crate) struct State {
     pub claim_validity: Duration,
     pub claim_backdate: Duration,
     pub clock_offset_secs: i64,
+    /// Certificates registered through `RegisterCertificate[WithoutCA]` (their policies are enforced).
+    pub registered_certificates: HashSet<String>,
 }
 
 /// What the request handlers share.

@@ -73,6 +73,18 @@ pub enum FlowStage {
     Reconnected,
 }
 
+impl FlowStage {
+    /// The stage's name, without what it made known (`"CertificateIssued"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ConnectedWithClaim => "ConnectedWithClaim",
+            Self::CertificateIssued { .. } => "CertificateIssued",
+            Self::ThingRegistered { .. } => "ThingRegistered",
+            Self::Reconnected => "Reconnected",
+        }
+    }
+}
+
 /// A failure of the flow: the kind the device reports on `aws-status`, and AWS's words.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowFailure {

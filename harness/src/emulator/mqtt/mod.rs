@@ -117,4 +117,15 @@ impl Shared {
     pub(crate) fn mqtt_events(&self) -> Vec<MqttEvent> {
         self.broker().events.clone()
     }
+
+    /// Closes every connection made with the certificate `certificate_id` (it was deactivated).
+    pub(crate) fn close_connections_of(&self, certificate_id: &str) {
+        for client in self.broker().clients.values() {
+            if matches!(&client.principal, Principal::Claim { certificate_id: id }
+                | Principal::Device { certificate_id: id } if id == certificate_id)
+            {
+                client.close();
+            }
+        }
+    }
 }

@@ -23,7 +23,9 @@ use super::fleet::provisioning_request;
 use super::topics::{claim_may_use, topic_matches};
 use super::{Client, MqttEvent, Principal};
 use crate::emulator::control;
+use crate::emulator::iot_policy::Action;
 use crate::emulator::pki::{pki_error, ServerIdentity};
+use crate::emulator::registry_api::may;
 use crate::emulator::{EmulatorError, Shared};
 
 /// Largest MQTT packet accepted (AWS IoT: 128 KiB).
@@ -35,8 +37,10 @@ pub(crate) async fn serve(
     bind: std::net::IpAddr,
 ) -> Result<(SocketAddr, JoinHandle<()>), EmulatorError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier =
-        control::client_verifier(&[shared.pki.claim_ca.pem(), shared.pki.device_ca.pem()])?;
+    let verifier = crate::emulator::registry_api::mqtt_client_verifier(
+        shared.clone(),
+        &[shared.pki.claim_ca.pem(), shared.pki.device_ca.pem()],
+    )?;
     let tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(pki_error)?
@@ -130,6 +134,10 @@ where
         };
         match packet {
             Packet::Connect(c) if !connected => {
+                // A registered certificate without iot:Connect for this client id: closed, no CONNACK.
+                if !may(&shared, &principal, Action::Connect, &c.client_id) {
+                    break;
+                }
                 connected = true;
                 let mut broker = shared.broker();
                 // AWS: a second connection with the same client id ends the first.
@@ -171,6 +179,10 @@ where
                         forbid(&shared, conn, &f.path);
                         break 'read;
                     }
+                    if !may(&shared, &principal, Action::Subscribe, &f.path) {
+                        forbid(&shared, conn, &f.path);
+                        break 'read;
+                    }
                     codes.push(SubscribeReasonCode::Success(if f.qos == QoS::AtMostOnce {
                         QoS::AtMostOnce
                     } else {
@@ -186,6 +198,10 @@ where
             }
             Packet::Publish(p) => {
                 if matches!(principal, Principal::Claim { .. }) && !claim_may_use(&p.topic) {
+                    forbid(&shared, conn, &p.topic);
+                    break 'read;
+                }
+                if !may(&shared, &principal, Action::Publish, &p.topic) {
                     forbid(&shared, conn, &p.topic);
                     break 'read;
                 }
