@@ -261,6 +261,19 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         val issued = synchronized(recorder.events) { recorder.events.first { it.stage == Stage.CLAIM_ISSUED } }
         check(issued.detail?.contains("prepared") == true) { "$issued" }
     },
+    "provisionFlow is cold (as Swift's provisionUpdates): nothing starts until it is collected, and each collection is a run" to { w ->
+        val d = w.device(9)
+        val tokens = Tokens(w.json["bearer_token"] as String)
+        val session = w.provisioner(tokens).connect(d.link(), d.secret(), null)
+        val flow = session.provisionFlow(d.wifi(), d.options())
+        check(session.deviceInfo().security == SecurityLevel.SEC2) { "device info" } // a whole round trip after the call
+        check(tokens.calls.isEmpty() && !d.holdsClaim()) { "the run started before the collection: ${tokens.calls.size} token calls" }
+        val done = (flow.toList().last() as ProvisioningUpdate.Finished).device
+        check(done.thingName == d.state()["thing_name"] && tokens.calls.isNotEmpty()) { "thing ${done.thingName}" }
+        // Collecting the same Flow again is a second run: this device now has its identity.
+        expectThrows<ProvisioningFailure.AlreadyProvisioned> { flow.toList() }
+        session.disconnect()
+    },
     "a rejected token is refreshed through the app's suspend provider" to { w ->
         val d = w.device(5)
         val tokens = Tokens(w.json["bearer_token"] as String, staleFirst = true)
@@ -294,7 +307,7 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
 
 fun main(args: Array<String>) {
     val harness = args.getOrNull(0) ?: error("usage: BindingTest <path to claimlink-harness>")
-    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "9", "--wifi-join-ms", "1500")
+    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "10", "--wifi-join-ms", "1500")
         .redirectError(ProcessBuilder.Redirect.DISCARD).start()
     var failed = 0
     try {
