@@ -33,6 +33,7 @@ import java.net.URL
 import java.util.concurrent.ConcurrentLinkedQueue
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.atomic.AtomicInteger
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import kotlin.system.exitProcess
@@ -244,6 +245,22 @@ val softApTests = linkedMapOf<String, suspend (World) -> Unit>(
         }
         expectThrows<ProvisioningFailure.InvalidInput> { AndroidSoftApLink(Network(1), "https://192.168.4.1") }
         expectThrows<ProvisioningFailure.InvalidInput> { AndroidSoftApLink(Network(1), "http://192.168.4.1/prov") }
+    },
+    "a cancelled caller (the run cancelled mid-exchange) closes the connection at once, without waiting for the timeout" to { _ ->
+        val release = java.util.concurrent.CountDownLatch(1)
+        RawDevice { _, _, _ -> release.await() }.use { dev ->
+            val (_, ap) = joined(dev.address)
+            val link = ap.link(timeouts = SoftApTimeouts(exchangeMillis = 60_000))
+            kotlinx.coroutines.coroutineScope {
+                val job = launch { link.exchange("prov-session", byteArrayOf(1)) }
+                while (dev.requests.isEmpty()) kotlinx.coroutines.delay(5) // the request reached the device
+                job.cancel()
+                val ended = kotlinx.coroutines.withTimeoutOrNull(5_000) { job.join() }
+                check(ended != null && job.isCancelled) { "the exchange outlived its cancellation" }
+            }
+            release.countDown()
+            ap.release()
+        }
     },
     "oversize answers: a stated length over 4096 and an unstated one passing 4096 -> TooLarge; exactly 4096 is taken" to { _ ->
         RawDevice { head, _, out ->

@@ -102,8 +102,12 @@ class AndroidSoftApLink(
         if (!ENDPOINT.matches(endpoint)) throw LinkFailure.UnknownEndpoint(endpoint)
         if (!inFlight.compareAndSet(false, true)) throw LinkFailure.Busy()
         try {
-            val connection = network.openConnection(URL(base, "/$endpoint"), Proxy.NO_PROXY) as? HttpURLConnection
-                ?: throw LinkFailure.Other("the platform gave no HTTP connection for $base")
+            val opened = try {
+                network.openConnection(URL(base, "/$endpoint"), Proxy.NO_PROXY)
+            } catch (e: IOException) {
+                throw LinkFailure.Disconnected() // the network is gone
+            }
+            val connection = opened as? HttpURLConnection ?: throw LinkFailure.Other("the platform gave no HTTP connection for $base")
             // The whole exchange is bounded (a device that drips its answer byte by byte times out too);
             // a timeout or a cancelled run closes the socket, which ends the blocked read.
             return withTimeoutOrNull(timeouts.exchangeMillis.toLong()) { whileCancellable(connection) { post(connection, endpoint, request) } }
@@ -219,7 +223,7 @@ class AndroidSoftApLink(
 
     /** The `session=<id>` pair of the answer's Set-Cookie headers, if any (other cookies are ignored). */
     private fun sessionCookie(c: HttpURLConnection): String? {
-        var i = 1 // header 0 is the status line on the JDK and Android's stack
+        var i = 0 // the status line, where a stack lists it at 0, has no key
         while (true) {
             val key = c.getHeaderFieldKey(i)
             val value = c.getHeaderField(i) ?: return null
