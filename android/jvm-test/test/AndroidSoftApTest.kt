@@ -262,6 +262,18 @@ val softApTests = linkedMapOf<String, suspend (World) -> Unit>(
             ap.release()
         }
     },
+    "a device that drips its answer (a byte every 100 ms, each read in time) still ends in Timeout: the whole exchange is bounded" to { _ ->
+        RawDevice { _, _, out ->
+            out.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".toByteArray())
+            out.flush()
+            runCatching { repeat(100) { out.write(1); out.flush(); Thread.sleep(100) } }
+        }.use { dev ->
+            val (_, ap) = joined(dev.address)
+            val slow = expectThrows<LinkFailure.Timeout> { ap.link(timeouts = SHORT).exchange("prov-session", byteArrayOf(1)) }
+            check(slow.millis == SHORT.exchangeMillis.toLong()) { "$slow" }
+            ap.release()
+        }
+    },
     "oversize answers: a stated length over 4096 and an unstated one passing 4096 -> TooLarge; exactly 4096 is taken" to { _ ->
         RawDevice { head, _, out ->
             when {
