@@ -105,6 +105,18 @@ overrides = {k: v for k, v in overrides.items() if not k.startswith("on")}  # Bl
 check(overrides == generated, "it overrides exactly those methods, suspend where the interface is")
 check("sketch:begin" not in readme, "android/README.md has no hand-written BLE sketch any more")
 
+# AndroidSoftApLink against the generated DeviceLink interface.
+block = re.search(r"^public interface DeviceLink \{(.*?)^\}", kt, re.S | re.M)
+generated = {m.group(2): bool(m.group(1)) for m in re.finditer(r"^\s*(suspend )?fun `(\w+)`", block.group(1), re.M)} if block else {}
+check(len(generated) == 7, f"generated DeviceLink has 7 methods: {', '.join(sorted(generated))}")
+softap = Path("android/src/main/kotlin/dev/claimlink/softap/AndroidSoftApLink.kt")
+code = softap.read_text() if softap.is_file() else ""
+check(") : DeviceLink {" in code, f"{softap} implements DeviceLink")
+overrides = {m.group(2): bool(m.group(1)) for m in re.finditer(r"override (suspend )?fun (\w+)\(", code)}
+check(overrides == generated, "it overrides exactly those methods, suspend where the interface is")
+check("Proxy.NO_PROXY" in code and "bindProcessToNetwork" not in code.split("package ", 1)[-1],
+      "it opens its connections with Proxy.NO_PROXY and never binds the process")
+
 print()
 if failures:
     print(f"android/check.sh: {len(failures)} check(s) failed")

@@ -92,16 +92,19 @@ gen_raw = generated_swift.read_text() if generated_swift.is_file() else ""
 gen = code_only(gen_raw)
 check(re.search(rf"#if canImport\({ffi}\)\s*import {ffi}", gen) is not None, f"{generated_swift.name} imports {ffi}")
 
-# What ProvisioningStream.swift relies on, each checked in the generated Swift and in the wrapper.
+# What the handwritten Swift (ProvisioningStream.swift, CancellableProvision.swift) relies on, each
+# checked in the generated Swift and in the wrapper.
 stream_path = Path(f"ios/Sources/{module}/ProvisioningStream.swift")
+cancellable_path = Path(f"ios/Sources/{module}/CancellableProvision.swift")
 stream = code_only(stream_path.read_text())
+cancellable = code_only(cancellable_path.read_text()) if cancellable_path.is_file() else ""
+handwritten = stream + "\n" + cancellable
 relied_on = [
     # (what, in the generated Swift, in ProvisioningStream.swift)
     ("class ProvisioningSession", r"open class ProvisioningSession\s*:", r"extension ProvisioningSession\b"),
-    ("ProvisioningSession.provision(wifi:options:listener:) async throws -> ProvisionedDevice",
-     flexible("open func provision(wifi: WifiSettings, options: ProvisionOptions = ProvisionOptions(), listener: ProvisioningListener? = nil) async throws -> ProvisionedDevice"),
+    ("ProvisioningSession.provision(wifi:options:listener:) is the package's cancellable one, used by the stream",
+     r"extension ProvisioningSession\s*\{.*?public func provision\(\s*wifi: WifiSettings,\s*options: ProvisionOptions = ProvisionOptions\(\),\s*listener: ProvisioningListener\? = nil\s*\) async throws -> ProvisionedDevice",
      flexible("self.provision(wifi: wifi, options: options, listener: listener)")),
-    ("ProvisioningSession.cancel()", flexible("open func cancel()"), r"\b(self|session)\.cancel\(\)"),
     ("protocol ProvisioningListener: AnyObject, Sendable", r"public protocol ProvisioningListener\s*:\s*AnyObject,\s*Sendable\s*\{",
      r"class StreamListener\s*:\s*ProvisioningListener,\s*@unchecked Sendable"),
     ("ProvisioningListener.onEvent(event:)", flexible("func onEvent(event: ProvisioningEvent)"), flexible("func onEvent(event: ProvisioningEvent)")),
@@ -120,17 +123,39 @@ relied_on = [
      r"#if compiler\(>=6\)\s*extension ProvisioningUpdate: Sendable \{\}\s*#endif"),
 ]
 for what, in_generated, in_stream in relied_on:
-    check(re.search(in_generated, gen, re.S) is not None and re.search(in_stream, stream, re.S) is not None,
+    where = cancellable if what.startswith("ProvisioningSession.provision(") else gen
+    check(re.search(in_generated, where, re.S) is not None and re.search(in_stream, stream, re.S) is not None,
           f"{what}: in the generated Swift and used by ProvisioningStream.swift")
 
+# CancellableProvision.swift: the generated `provision` is renamed (uniffi.toml [bindings.swift.rename]),
+# and the cancellable one is built on startProvision + TaskHandle.
+check(re.search(r'^\[bindings\.swift\.rename\]\s*\n\s*"ProvisioningSession\.provision"\s*=\s*"provisionIgnoringTaskCancellation"', toml, re.M) is not None,
+      "uniffi.toml renames ProvisioningSession.provision to provisionIgnoringTaskCancellation for Swift")
+check(re.search(r"\bfunc provision\(", gen) is None
+      and re.search(flexible("open func provisionIgnoringTaskCancellation(wifi: WifiSettings, options: ProvisionOptions = ProvisionOptions(), listener: ProvisioningListener? = nil) async throws -> ProvisionedDevice"), gen) is not None,
+      "the generated Swift has provisionIgnoringTaskCancellation and no provision of its own (the package's would clash)")
+for what, in_generated, in_cancellable in [
+    ("ProvisioningSession.startProvision(wifi:options:listener:completion:) throws -> TaskHandle",
+     flexible("open func startProvision(wifi: WifiSettings, options: ProvisionOptions, listener: ProvisioningListener?, completion: ProvisioningCompletion) throws -> TaskHandle"),
+     flexible("self.startProvision(wifi: wifi, options: options, listener: listener, completion: completion)")),
+    ("TaskHandle.cancel(), a Sendable class", r"open class TaskHandle\s*:\s*TaskHandleProtocol,\s*@unchecked Sendable.*?open func cancel\(\)", r"\bhandle(\?)?\.cancel\(\)"),
+    ("protocol ProvisioningCompletion: AnyObject, Sendable with onSuccess(device:) / onFailure(failure:)",
+     r"public protocol ProvisioningCompletion\s*:\s*AnyObject,\s*Sendable\s*\{[^}]*func onSuccess\(device: ProvisionedDevice\)[^}]*func onFailure\(failure: ProvisioningFailure\)",
+     r"class ContinuationCompletion\s*:\s*ProvisioningCompletion,\s*@unchecked Sendable.*?func onSuccess\(device: ProvisionedDevice\).*?func onFailure\(failure: ProvisioningFailure\)"),
+    ("ProvisioningFailure.Cancelled", r"enum ProvisioningFailure\b.*?case Cancelled\b", r"ProvisioningFailure\.Cancelled\b"),
+    ("the run's Task cancellation goes to its TaskHandle", r".", r"withTaskCancellationHandler\s*\{.*?\}\s*onCancel:\s*\{\s*run\.cancel\(\)\s*\}"),
+]:
+    check(re.search(in_generated, gen, re.S) is not None and re.search(in_cancellable, cancellable, re.S) is not None,
+          f"{what}: in the generated Swift and used by CancellableProvision.swift")
+
 # Every capitalised name ProvisioningStream.swift uses is Swift's, its own, or declared by the generator.
-swift_names = {"AsyncIterator", "AsyncSequence", "AsyncThrowingStream", "Continuation", "CustomStringConvertible", "Element", "Error", "Foundation", "Iterator", "NSLock", "Sendable", "Task"}
+swift_names = {"AsyncIterator", "AsyncSequence", "AsyncThrowingStream", "Bool", "CheckedContinuation", "Continuation", "CustomStringConvertible", "Element", "Error", "Foundation", "Iterator", "NSLock", "Sendable", "Task"}
 check(re.search(r"extension ProvisioningFailure\s*:[^{]*CustomStringConvertible", gen) is None,
       "the generated Swift declares no CustomStringConvertible of ProvisioningFailure (ours would be redundant)")
-own = set(re.findall(r"\b(?:enum|class|struct|protocol)\s+(\w+)", stream))
+own = set(re.findall(r"\b(?:enum|class|struct|protocol)\s+(\w+)", handwritten))
 declared = set(re.findall(r"\b(?:class|struct|enum|protocol)\s+(\w+)", gen))
-used = set(re.findall(r"\b[A-Z]\w*\b", stream)) - swift_names - own
-check(bool(used) and used <= declared, f"types ProvisioningStream.swift takes from the generator are declared there: {', '.join(sorted(used))}")
+used = set(re.findall(r"\b[A-Z]\w*\b", handwritten)) - swift_names - own - {"Cancelled"}
+check(bool(used) and used <= declared, f"types the handwritten Swift takes from the generator are declared there: {', '.join(sorted(used))}")
 check(not (own & declared), f"its own names do not clash with generated ones: {', '.join(sorted(own))}")
 check(re.search(r"\bprovisionUpdates\b", gen) is None, "the generated Swift has no provisionUpdates of its own")
 

@@ -44,7 +44,7 @@ const val SERVICE = "021a9004-0382-4aea-bff4-6b3f1c5adfb4"
 val TEST_TIMEOUTS = GattTimeouts(connectMillis = 3_000, discoverMillis = 3_000, operationMillis = 1_000, disconnectMillis = 500)
 
 /** The app's Context: the permissions it holds, and the system services. */
-class TestContext(val granted: MutableSet<String> = ALL_PERMISSIONS.toMutableSet()) : Context() {
+open class TestContext(val granted: MutableSet<String> = ALL_PERMISSIONS.toMutableSet()) : Context() {
     override fun checkSelfPermission(permission: String) =
         if (permission in granted) PackageManager.PERMISSION_GRANTED else PackageManager.PERMISSION_DENIED
     override fun getSystemService(name: String): Any? = when (name) {

@@ -312,9 +312,22 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         val issued = synchronized(recorder.events) { recorder.events.first { it.stage == Stage.CLAIM_ISSUED } }
         check(issued.detail?.contains("prepared") == true) { "$issued" }
     },
+    "provisionFlow is cold (as Swift's provisionUpdates): nothing starts until it is collected, and each collection is a run" to { w ->
+        val d = w.device(9)
+        val tokens = Tokens(w.json["bearer_token"] as String)
+        val session = w.provisioner(tokens).connect(d.link(), d.secret(), null)
+        val flow = session.provisionFlow(d.wifi(), d.options())
+        check(session.deviceInfo().security == SecurityLevel.SEC2) { "device info" } // a whole round trip after the call
+        check(tokens.calls.isEmpty() && !d.holdsClaim()) { "the run started before the collection: ${tokens.calls.size} token calls" }
+        val done = (flow.toList().last() as ProvisioningUpdate.Finished).device
+        check(done.thingName == d.state()["thing_name"] && tokens.calls.isNotEmpty()) { "thing ${done.thingName}" }
+        // Collecting the same Flow again is a second run: this device now has its identity.
+        expectThrows<ProvisioningFailure.AlreadyProvisioned> { flow.toList() }
+        session.disconnect()
+    },
     "SoftAP: the confirmation waits for the phone's network, and PhoneOffline past its deadline" to { w ->
         // The app leaves the access point when the run waits for the network: confirmed.
-        val d = w.device(9)
+        val d = w.device(10)
         val cloud = PhoneOnAccessPoint(w)
         val p = cloud.provisioner(cloudTimeoutSecs = 60)
         check(p.prepareClaim(d.options()).seconds > 80) { "prepared claim too short" }
@@ -327,7 +340,7 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
         check(waiting >= 0 && stages.drop(waiting + 1) == listOf(Stage.CONFIRMED_BY_CLOUD)) { "$stages" }
         check(done.thingName == d.state()["thing_name"] && cloud.refused.get() >= 1) { "$done ${cloud.refused}" }
         // A phone that stays on the access point: PhoneOffline (CL-405) after the 1 s deadline, no claim left.
-        val e = w.device(10)
+        val e = w.device(11)
         val stays = PhoneOnAccessPoint(w)
         val q = stays.provisioner(cloudTimeoutSecs = 1)
         q.prepareClaim(e.options())
@@ -370,7 +383,7 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
 
 fun main(args: Array<String>) {
     val harness = args.getOrNull(0) ?: error("usage: BindingTest <path to claimlink-harness>")
-    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "11", "--wifi-join-ms", "1500")
+    val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "12", "--wifi-join-ms", "1500")
         .redirectError(ProcessBuilder.Redirect.DISCARD).start()
     var failed = 0
     try {

@@ -13,5 +13,6 @@ public final class Manifest {
         public static final String BLUETOOTH_ADMIN = "android.permission.BLUETOOTH_ADMIN";
         public static final String BLUETOOTH_CONNECT = "android.permission.BLUETOOTH_CONNECT";
         public static final String BLUETOOTH_SCAN = "android.permission.BLUETOOTH_SCAN";
+        public static final String CHANGE_NETWORK_STATE = "android.permission.CHANGE_NETWORK_STATE";
     }
 }

@@ -1,10 +1,11 @@
-// Stub of android.content.Context: permissions and system services, as AOSP's (getSystemService(Class)
+// Stub of android.content.Context: permissions and system services (Bluetooth, location, connectivity), as AOSP's (getSystemService(Class)
 // is final and goes through getSystemServiceName and getSystemService(String)).
 // Signatures: frameworks/base core/api/current.txt (android/jvm-test/api/android-api-subset.txt).
 package android.content;
 
 public abstract class Context {
     public static final String BLUETOOTH_SERVICE = "bluetooth";
+    public static final String CONNECTIVITY_SERVICE = "connectivity";
     public static final String LOCATION_SERVICE = "location";
 
     public Context() {}
