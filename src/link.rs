@@ -33,7 +33,9 @@ pub trait DeviceLink: Send + Sync {
     fn endpoints(&self) -> Option<Vec<String>>;
     /// The largest message the link carries, in bytes (480 for BLE).
     fn max_message_bytes(&self) -> i32;
-    /// The negotiated ATT MTU, for BLE links.
+    /// The negotiated ATT MTU, for BLE links; `null` exactly for links that are not BLE: the SDK
+    /// then takes the link to be over the device's SoftAP access point (a Wi-Fi scan goes a few
+    /// channels at a time so that the phone keeps the AP; the support report says SoftAP).
     fn mtu(&self) -> Option<i32>;
     /// Closes the link.
     async fn disconnect(&self);
@@ -136,6 +138,13 @@ impl transport::DeviceLink for AppLink {
         usize::try_from(self.link.max_message_bytes())
             .unwrap_or(transport::MAX_MESSAGE_BYTES)
             .clamp(64, 64 * 1024)
+    }
+
+    /// A link without an ATT MTU is not BLE: it is the device's SoftAP access point (the only other
+    /// transport of ESP-IDF provisioning), as for `httpDeviceLink` and Android's `AndroidSoftApLink`.
+    /// (The trait's contract: `mtu` is null exactly for links that are not BLE.)
+    fn over_device_access_point(&self) -> bool {
+        self.link.mtu().is_none()
     }
 
     fn mtu(&self) -> Option<u16> {

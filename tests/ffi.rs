@@ -461,3 +461,42 @@ async fn a_device_speaking_an_unknown_aws_extension_version_is_refused_before_an
         "{failure:?}"
     );
 }
+
+/// A link without an ATT MTU is the device's SoftAP access point (the trait's contract), whoever
+/// implements it: the SDK's `http_device_link` through the FFI, or an app's own (Android's
+/// `AndroidSoftApLink`). The scan then goes a few channels at a time, so the phone keeps the AP, and
+/// the support report says SoftAP; a BLE link with its MTU scans all channels at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_without_an_att_mtu_scan_and_report_as_softap() {
+    let world = world().await;
+    let provisioner = provisioner(&world);
+    let over_ap = |report: &str| -> bool {
+        let report: serde_json::Value = serde_json::from_str(report).expect("JSON");
+        report["link"]["over_device_access_point"]
+            .as_bool()
+            .expect("flag")
+    };
+
+    let softap = SimDeviceBuilder::in_world(&world, 31).device();
+    let server = claimlink_harness::device::http::HttpDevice::serve(softap.clone())
+        .await
+        .expect("serves");
+    let link = claimlink::http_device_link(server.base_url()).expect("link");
+    let session = provisioner
+        .connect(link, secret(), None)
+        .await
+        .expect("connect");
+    session.scan_wifi().await.expect("scan");
+    // Five channels at a time, as ESP-IDF's esp_prov.py scans over SoftAP.
+    assert_eq!(softap.scan_group_channels(), Some(5));
+    assert!(over_ap(&session.support_report().await.expect("report")));
+
+    let (ble, gatt) = SimDeviceBuilder::in_world(&world, 32).build();
+    let session = provisioner
+        .connect(AppBle::new(gatt), secret(), None)
+        .await
+        .expect("connect");
+    session.scan_wifi().await.expect("scan");
+    assert_eq!(ble.scan_group_channels(), Some(0));
+    assert!(!over_ap(&session.support_report().await.expect("report")));
+}
