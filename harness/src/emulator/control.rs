@@ -248,7 +248,13 @@ async fn issue_claim(
             .map_err(|_| aws_error(500, "InternalFailureException", "claim issuance failed"))?
             .map_err(|_| aws_error(500, "InternalFailureException", "claim issuance failed"))?;
     tracing::debug!(certificate_id = %issued.certificate_id, template, "claim issued");
-    shared.lock().claims.push(issued.clone());
+    {
+        let mut state = shared.lock();
+        state
+            .claim_templates
+            .insert(issued.certificate_id.clone(), template.to_owned());
+        state.claims.push(issued.clone());
+    }
     let expiration = issued
         .not_after
         .duration_since(std::time::UNIX_EPOCH)

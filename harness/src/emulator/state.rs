@@ -74,6 +74,8 @@ pub(crate) struct State {
     pub credentials: HashMap<String, KnownCredentials>,
     pub faults: HashMap<Api, VecDeque<Fault>>,
     pub claims: Vec<IssuedCertificate>,
+    /// Claim certificate id → the template it was issued for (its claim policy names that one).
+    pub claim_templates: HashMap<String, String>,
     pub things: HashMap<String, Thing>,
     pub certificates: HashMap<String, CertificateRecord>,
     pub log: Vec<RequestRecord>,

@@ -49,7 +49,9 @@ fn new_certificate(shared: &Shared, certificate_id: &str, pem: &str) -> String {
     state.certificates.insert(
         certificate_id.to_owned(),
         CertificateRecord {
-            status: "INACTIVE".into(),
+            // AWS: a certificate from CreateKeysAndCertificate / CreateCertificateFromCsr waits in
+            // PENDING_ACTIVATION until RegisterThing activates it (the template's certificate status).
+            status: "PENDING_ACTIVATION".into(),
             pem: pem.to_owned(),
         },
     );

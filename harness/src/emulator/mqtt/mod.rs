@@ -4,8 +4,10 @@
 //! * A client certificate must chain to the claim CA or the device CA and be inside its validity (TLS
 //!   refuses it otherwise). A claim certificate must be one the emulator issued; a device certificate
 //!   must be registered and `ACTIVE`.
-//! * A claim certificate may use only the provisioning topics (the claim policy of the AWS guide); any
-//!   other publish or subscribe disconnects the client, as AWS does.
+//! * A claim certificate may use only the provisioning topics of the template it was issued for (the
+//!   claim policy of the AWS guide); any other publish or subscribe disconnects the client without a
+//!   PUBACK or SUBACK, as AWS does with an MQTT 3.1.1 client whose policy does not allow the topic (AWS's
+//!   lifecycle events name that disconnect `AUTH_ERROR`: "authorization failed").
 //! * Replies (`…/accepted`, `…/rejected`) go to the requesting client only, and only if it subscribed.
 //! * Device certificates may publish and subscribe elsewhere; messages are routed between them.
 //!
@@ -46,6 +48,8 @@ pub enum Principal {
     Claim {
         /// Its id.
         certificate_id: String,
+        /// The template it was issued for: the only one whose provision topics it may use.
+        template: String,
     },
     /// A registered device certificate.
     Device {

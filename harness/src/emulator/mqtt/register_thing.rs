@@ -46,7 +46,7 @@ pub(super) async fn pre_provisioning(
             .map(|c| c.client_id.clone())
             .unwrap_or_default();
         let claim_id = match principal {
-            Principal::Claim { certificate_id } | Principal::Device { certificate_id } => {
+            Principal::Claim { certificate_id, .. } | Principal::Device { certificate_id } => {
                 certificate_id.clone()
             }
         };

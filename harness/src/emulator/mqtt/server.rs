@@ -82,12 +82,11 @@ pub(crate) async fn serve(
 
 fn principal_of(shared: &Shared, certificate_id: String) -> Option<Principal> {
     let state = shared.lock();
-    if state
-        .claims
-        .iter()
-        .any(|c| c.certificate_id == certificate_id)
-    {
-        return Some(Principal::Claim { certificate_id });
+    if let Some(template) = state.claim_templates.get(&certificate_id) {
+        return Some(Principal::Claim {
+            template: template.clone(),
+            certificate_id,
+        });
     }
     match state.certificates.get(&certificate_id) {
         Some(c) if c.status == "ACTIVE" => Some(Principal::Device { certificate_id }),
@@ -167,7 +166,7 @@ where
             Packet::Subscribe(s) => {
                 let mut codes = Vec::new();
                 for f in &s.filters {
-                    if matches!(principal, Principal::Claim { .. }) && !claim_may_use(&f.path) {
+                    if !may_use(&principal, &f.path) {
                         forbid(&shared, conn, &f.path);
                         break 'read;
                     }
@@ -185,7 +184,7 @@ where
                 let _ = tx.send(Some(Packet::SubAck(SubAck::new(s.pkid, codes))));
             }
             Packet::Publish(p) => {
-                if matches!(principal, Principal::Claim { .. }) && !claim_may_use(&p.topic) {
+                if !may_use(&principal, &p.topic) {
                     forbid(&shared, conn, &p.topic);
                     break 'read;
                 }
@@ -225,6 +224,14 @@ where
     shared.broker().clients.remove(&conn);
     let _ = tx.send(None);
     let _ = writer_task.await;
+}
+
+/// Whether `principal`'s policy allows `topic_or_filter`: a claim's is its template's claim policy.
+fn may_use(principal: &Principal, topic_or_filter: &str) -> bool {
+    match principal {
+        Principal::Claim { template, .. } => claim_may_use(topic_or_filter, template),
+        Principal::Device { .. } => true,
+    }
 }
 
 fn forbid(shared: &Shared, conn: u64, topic: &str) {
