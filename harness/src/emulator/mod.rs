@@ -1,6 +1,6 @@
 //! The AWS IoT emulator: in process, real TLS on 127.0.0.1.
 //!
-//! The HTTPS control plane (`control`):
+//! The HTTPS control plane (`control`, `aws_api`):
 //! * The **app-backend contract** (`docs/backend-api.md`): `POST /v1/provisioning-claims` and
 //!   `GET /v1/things/{thingName}`, behind bearer tokens.
 //! * **AWS IoT's own API**, SigV4-verified: `CreateProvisioningClaim`, `DescribeThing`,
@@ -18,6 +18,7 @@
 //! * [`mqtt`], [`credentials`], [`pki`], [`sigv4`], [`template`] — the MQTT endpoint, the credentials
 //!   provider, the certificate authorities, SigV4 checking, provisioning-template evaluation.
 
+mod aws_api;
 mod config;
 mod control;
 pub mod credentials;

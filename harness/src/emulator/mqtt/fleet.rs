@@ -26,6 +26,7 @@ fn random_token() -> String {
 
 fn new_certificate(shared: &Shared, certificate_id: &str, pem: &str) -> String {
     let token = random_token();
+    let created = shared.now();
     let mut state = shared.lock();
     // Certificates whose token expired before a RegisterThing activated them are deleted, as in AWS.
     let now = Instant::now();
@@ -46,14 +47,11 @@ fn new_certificate(shared: &Shared, certificate_id: &str, pem: &str) -> String {
             }
         }
     }
+    // AWS: a certificate from CreateKeysAndCertificate / CreateCertificateFromCsr waits in
+    // PENDING_ACTIVATION until RegisterThing activates it (the template's certificate status).
     state.certificates.insert(
         certificate_id.to_owned(),
-        CertificateRecord {
-            // AWS: a certificate from CreateKeysAndCertificate / CreateCertificateFromCsr waits in
-            // PENDING_ACTIVATION until RegisterThing activates it (the template's certificate status).
-            status: "PENDING_ACTIVATION".into(),
-            pem: pem.to_owned(),
-        },
+        CertificateRecord::new("PENDING_ACTIVATION", pem, created),
     );
     let expires = now + state.ownership_token_lifetime;
     state.ownership_tokens.insert(

@@ -155,6 +155,7 @@ pub(super) fn register_thing(shared: &Shared, template_name: &str, body: &Value)
             )
         }
     };
+    let now = shared.now();
     let mut state = shared.lock();
     let Some(template) = state
         .templates
@@ -220,7 +221,7 @@ pub(super) fn register_thing(shared: &Shared, template_name: &str, body: &Value)
     state.ownership_tokens.remove(token);
     if let Some(status) = &plan.certificate_status {
         if let Some(c) = state.certificates.get_mut(&certificate_id) {
-            c.status = status.clone();
+            c.set_status(status, now);
         }
     }
     let thing_name = plan.thing.as_ref().map(|t| t.name.clone());
