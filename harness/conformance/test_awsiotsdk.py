@@ -1,19 +1,14 @@
 """Conformance: AWS's own Python device SDK (awsiotsdk, its iotidentity client) against the emulator.
 
 It must complete CreateKeysAndCertificate, CreateCertificateFromCsr and RegisterThing (accepted and
-rejected) and reconnect with the new certificate. The emulator runs as `claimlink-harness emulator`,
-which writes the endpoints, the CA and a fresh claim into a temporary directory.
+rejected) and reconnect with the new certificate. The emulator runs as `claimlink-harness emulator`
+(the `emulator` fixture of conftest.py), which writes the endpoints, the CA and a fresh claim into a
+temporary directory.
 """
 
-import json
-import os
-import pathlib
-import subprocess
-import tempfile
 import time
 import uuid
 
-import pytest
 from awscrt import mqtt
 from awsiot import iotidentity, mqtt_connection_builder
 from cryptography import x509
@@ -21,29 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-HARNESS = os.environ.get("CLAIMLINK_HARNESS", "target/debug/claimlink-harness")
-TIMEOUT = 20
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    out = pathlib.Path(tempfile.mkdtemp(prefix="claimlink-conformance-"))
-    proc = subprocess.Popen([HARNESS, "emulator", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(300):
-            if (out / "endpoints.json").exists():
-                break
-            if proc.poll() is not None:
-                raise RuntimeError(f"emulator exited: {proc.stdout.read().decode(errors='replace')}")
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("emulator did not start")
-        info = json.loads((out / "endpoints.json").read_text())
-        info["dir"] = out
-        yield info
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+from conftest import TIMEOUT
 
 
 def connect(info, cert_path, key_path, client_id):

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod check;
 mod demo_cli;
+mod emulator_out;
 mod progress;
 mod real_ble;
 mod serve_device;
@@ -90,10 +91,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Start the AWS IoT emulator, write what a device needs to a directory (endpoints, CA, a fresh
-    /// claim), and serve until interrupted. Used by the awsiotsdk conformance test.
+    /// Start the AWS IoT emulator, write what AWS's own tools need to a directory (endpoints, CAs, an
+    /// access key and profile, templates, a fresh claim, a provisioned sample device, a README), and
+    /// serve until interrupted. Used by the awsiotsdk and boto3 conformance tests.
     Emulator {
-        /// Where to write `endpoints.json`, `ca.pem`, `claim.pem` and `claim.key`.
+        /// Where to write the files (its README.md says what each is).
         #[arg(long)]
         out: std::path::PathBuf,
     },
@@ -175,44 +177,12 @@ fn main() -> ExitCode {
             std::time::Duration::from_millis(wifi_join_ms),
             json,
         ))),
-        Command::Emulator { out } => exit_code(runtime.block_on(run_emulator(out))),
+        Command::Emulator { out } => exit_code(runtime.block_on(emulator_out::run(out))),
         Command::CheckDevice(args) => runtime.block_on(check::run(args)),
         Command::ServeDevice(args) => exit_code(runtime.block_on(serve_device::serve_device(args))),
         Command::Demo(args) => demo_cli::demo(args, &runtime),
         Command::Bench(args) => demo_cli::bench(args),
     }
-}
-
-async fn run_emulator(out: std::path::PathBuf) -> Result<(), String> {
-    use claimlink_harness::emulator::{Emulator, EmulatorConfig};
-    // The directory first: a path that cannot be made fails before the emulator starts.
-    std::fs::create_dir_all(&out)
-        .map_err(|e| format!("error: cannot create the directory {}: {e}", out.display()))?;
-    let emulator = Emulator::start(EmulatorConfig::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let claim = emulator.claim_via_backend("claimlink-demo").await?;
-    let write = |name: &str, text: &str| {
-        let path = out.join(name);
-        std::fs::write(&path, text)
-            .map_err(|e| format!("error: cannot write {}: {e}", path.display()))
-    };
-    write("ca.pem", emulator.ca_pem())?;
-    write("claim.pem", claim.certificate().pem())?;
-    write("claim.key", claim.private_key().expose())?;
-    let endpoints = serde_json::json!({
-        "mqtt_host": "localhost",
-        "mqtt_port": emulator.mqtt_addr().port(),
-        "control_plane": emulator.base_url(),
-        "credentials_port": emulator.credentials_addr().port(),
-        "template": "claimlink-demo",
-        "claim_certificate_id": claim.certificate_id(),
-    });
-    // endpoints.json last: its presence says everything else is ready.
-    write("endpoints.json", &endpoints.to_string())?;
-    println!("emulator ready; files in {}", out.display());
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
-    Ok(())
 }
 
 async fn serve(devices: u16, wifi_join: std::time::Duration, json: bool) -> Result<(), String> {
