@@ -12,6 +12,8 @@
 //! * [`demo`] — the CLI's main job, and [`demo_summary`], what it prints at the end.
 //! * [`bench`] — `claimlink-harness bench`: many devices in one run, timed.
 //! * [`cpu_time`] — CPU time split between the SDK, the simulator and the emulator, for `bench`.
+//! * [`fleet_payload`] — the JSON and CBOR payloads of AWS's fleet-provisioning MQTT API, which the
+//!   emulator and the simulated devices both speak.
 //! * [`rsa_key`] — RSA-2048 key generation and PKCS#1/PKCS#8 encoding for the emulator and devices.
 //! * [`timeline`] — the demo's timeline picture (SVG).
 //! * [`testing`] — test support shared by claimlink's tests and benches (not for apps).
@@ -26,6 +28,7 @@ pub mod demo;
 pub mod demo_summary;
 pub mod device;
 pub mod emulator;
+pub mod fleet_payload;
 pub mod providers;
 pub mod rsa_key;
 pub mod testing;

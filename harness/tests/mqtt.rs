@@ -323,6 +323,50 @@ async fn a_claim_may_not_use_another_templates_provision_topics() {
     assert_eq!(thing.as_deref(), Some("bound-3"));
 }
 
+/// The API in CBOR (`…/cbor` topics, CBOR payloads both ways), as AWS offers it beside JSON: both
+/// certificate paths, RegisterThing, and a rejection whose CBOR body carries AWS's error code.
+#[tokio::test]
+async fn the_api_speaks_cbor_on_the_cbor_topics() {
+    let e = emulator().await;
+    let ep = endpoint(&e);
+    let mut conn = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "cbor-1")
+        .await
+        .expect("claim connects");
+    conn.set_payload_format(cloud::PayloadFormat::Cbor);
+    assert_eq!(
+        conn.api_topic("$aws/certificates/create"),
+        "$aws/certificates/create/cbor"
+    );
+    let keys = cloud::create_keys_and_certificate(&mut conn)
+        .await
+        .expect("CreateKeysAndCertificate in CBOR");
+    assert!(keys
+        .private_key_pem
+        .as_deref()
+        .is_some_and(|k| k.contains("PRIVATE KEY")));
+    let err = cloud::register_thing(&mut conn, TEMPLATE, "not-a-token", &serial("cbor-1"))
+        .await
+        .expect_err("a bad token");
+    assert!(
+        matches!(err, CloudError::Rejected { status_code: 400, ref error_code, .. } if error_code == "InvalidCertificateOwnershipToken"),
+        "{err:?}"
+    );
+    let (thing, _) = new_certificate_then_register(&mut conn, "cbor-1")
+        .await
+        .expect("CreateCertificateFromCsr and RegisterThing in CBOR");
+    assert_eq!(thing.as_deref(), Some("cbor-1"));
+    // A JSON reader cannot read those answers: they really are CBOR.
+    let mut json_conn = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "cbor-2")
+        .await
+        .expect("claim connects");
+    let topic = "$aws/certificates/create/cbor";
+    let err = json_conn
+        .request(topic, &serde_json::json!({}))
+        .await
+        .expect_err("a JSON client reading a CBOR answer");
+    assert!(matches!(err, CloudError::Malformed(_)), "{err:?}");
+}
+
 #[tokio::test]
 async fn an_expired_claim_is_refused_at_connect() {
     let e = emulator().await;

@@ -103,6 +103,9 @@ pub struct DeviceCloud {
     pub timeout: Duration,
     /// Where to prove the permanent certificate: the credentials provider (`host:port`) and role alias.
     pub credentials: Option<(String, String)>,
+    /// The fleet-provisioning API's payload format: JSON (default) or CBOR, as AWS offers both.
+    /// The simulator's own cloud half only: the C firmware (`--firmware c`) speaks JSON.
+    pub payload_format: cloud::PayloadFormat,
 }
 
 impl DeviceCloud {
@@ -125,6 +128,7 @@ impl DeviceCloud {
             time_sync: Duration::from_millis(20),
             timeout: Duration::from_secs(20),
             credentials: None,
+            payload_format: cloud::PayloadFormat::Json,
         }
     }
 }

@@ -15,7 +15,7 @@ use claimlink_core::internal::proto::CloudFailureKind as K;
 
 use super::{
     create_certificate_from_csr, create_keys_and_certificate, register_thing, CloudEndpoint,
-    CloudError, Connection, MqttIdentity, Obtained,
+    CloudError, Connection, MqttIdentity, Obtained, PayloadFormat,
 };
 
 /// What the fleet-provisioning flow needs.
@@ -34,6 +34,8 @@ pub struct FlowInput {
     pub use_csr: bool,
     /// Connections are retried until this instant (the claim's expiry); `None`: one attempt.
     pub retry_until: Option<Instant>,
+    /// The fleet-provisioning API's payload format (`…/json` or `…/cbor` topics).
+    pub payload_format: PayloadFormat,
 }
 
 /// The first pause between connection attempts; it doubles up to [`MAX_BACKOFF`].
@@ -135,8 +137,10 @@ pub async fn fleet_provision(
         parameters,
         use_csr,
         retry_until,
+        payload_format,
     } = input;
     let mut conn = connect_with_claim(&endpoint, claim, &client_id, retry_until).await?;
+    conn.set_payload_format(payload_format);
     on_stage(FlowStage::ConnectedWithClaim);
     let (obtained, key) = obtain_certificate(&mut conn, use_csr, &client_id).await?;
     on_stage(FlowStage::CertificateIssued);

@@ -1,5 +1,5 @@
 //! The device's cloud half: MQTT over mutual TLS (its own client, `mqtt.rs`) and AWS IoT's fleet-provisioning
-//! API, exactly as a device talks to AWS — nothing here knows about the emulator. Point
+//! API in JSON or CBOR ([`PayloadFormat`]), exactly as a device talks to AWS — nothing here knows about the emulator. Point
 //! [`CloudEndpoint`] at `xxxx-ats.iot.<region>.amazonaws.com:8883` with Amazon's root CA and it talks to
 //! AWS IoT Core.
 //!
@@ -24,6 +24,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 
 use mqtt::{ConnectOptions, Delivery, MqttClient, MqttError};
+
+pub use crate::fleet_payload::PayloadFormat;
 
 /// Where the device's MQTT broker is, and whom to trust.
 #[derive(Clone, Debug)]
@@ -93,6 +95,7 @@ impl MqttIdentity {
 pub struct Connection {
     client: MqttClient,
     timeout: Duration,
+    format: PayloadFormat,
 }
 
 /// The keep-alive a device announces (AWS IoT accepts 30 s to 1200 s).
@@ -152,11 +155,25 @@ impl Connection {
         Ok(Self {
             client,
             timeout: endpoint.timeout,
+            format: PayloadFormat::Json,
         })
     }
 
+    /// Speaks the fleet-provisioning API in `format` from now on (JSON until told otherwise): the
+    /// request topics end in `/json` or `/cbor`, and requests and answers are encoded so.
+    pub fn set_payload_format(&mut self, format: PayloadFormat) {
+        self.format = format;
+    }
+
+    /// The topic of fleet-provisioning API `api` (`$aws/certificates/create`, ...) in this
+    /// connection's payload format.
+    pub fn api_topic(&self, api: &str) -> String {
+        format!("{api}/{}", self.format.segment())
+    }
+
     /// Publishes `payload` on `topic` after subscribing to its `/accepted` and `/rejected` replies,
-    /// and returns the accepted answer. The whole exchange has the endpoint's timeout.
+    /// and returns the accepted answer; both are encoded in the connection's payload format. The
+    /// whole exchange has the endpoint's timeout.
     pub async fn request(&mut self, topic: &str, payload: &Value) -> Result<Value, CloudError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let accepted = format!("{topic}/accepted");
@@ -167,7 +184,7 @@ impl Connection {
         self.client
             .publish(
                 topic,
-                payload.to_string().as_bytes(),
+                &self.format.encode(payload),
                 Delivery::AtLeastOnce,
                 deadline,
             )
@@ -181,8 +198,13 @@ impl Connection {
                     MqttError::Timeout { .. } => CloudError::Timeout(topic.to_owned()),
                     other => other.into(),
                 })?;
-            let body: Value = serde_json::from_slice(&publish.payload)
-                .map_err(|e| CloudError::Malformed(e.to_string()))?;
+            let body: Value = self.format.decode(&publish.payload).ok_or_else(|| {
+                CloudError::Malformed(format!(
+                    "an answer on {} that is not {}",
+                    publish.topic,
+                    self.format.segment()
+                ))
+            })?;
             if publish.topic == accepted {
                 return Ok(body);
             }
@@ -273,11 +295,9 @@ pub async fn create_certificate_from_csr(
     conn: &mut Connection,
     csr_pem: &str,
 ) -> Result<Obtained, CloudError> {
+    let topic = conn.api_topic("$aws/certificates/create-from-csr");
     let a = conn
-        .request(
-            "$aws/certificates/create-from-csr/json",
-            &json!({"certificateSigningRequest": csr_pem}),
-        )
+        .request(&topic, &json!({"certificateSigningRequest": csr_pem}))
         .await?;
     Ok(Obtained {
         certificate_id: field(&a, "certificateId")?,
@@ -289,9 +309,8 @@ pub async fn create_certificate_from_csr(
 
 /// `CreateKeysAndCertificate`: AWS makes the key.
 pub async fn create_keys_and_certificate(conn: &mut Connection) -> Result<Obtained, CloudError> {
-    let a = conn
-        .request("$aws/certificates/create/json", &json!({}))
-        .await?;
+    let topic = conn.api_topic("$aws/certificates/create");
+    let a = conn.request(&topic, &json!({})).await?;
     Ok(Obtained {
         certificate_id: field(&a, "certificateId")?,
         certificate_pem: field(&a, "certificatePem")?,
@@ -307,9 +326,10 @@ pub async fn register_thing(
     ownership_token: &str,
     parameters: &std::collections::BTreeMap<String, String>,
 ) -> Result<(Option<String>, Value), CloudError> {
+    let topic = conn.api_topic(&format!("$aws/provisioning-templates/{template}/provision"));
     let a = conn
         .request(
-            &format!("$aws/provisioning-templates/{template}/provision/json"),
+            &topic,
             &json!({"certificateOwnershipToken": ownership_token, "parameters": parameters}),
         )
         .await?;

@@ -387,6 +387,8 @@ fn command_line(config: &SimDeviceConfig, dir: &Path) -> std::io::Result<Vec<Str
         time_sync,
         timeout,
         credentials,
+        // The C firmware speaks JSON (its component has no CBOR).
+        payload_format: _,
     } = cloud;
     let ca_path = match ca_pem_file {
         Some(path) => path.clone(),

@@ -11,6 +11,8 @@
 //! * Replies (`…/accepted`, `…/rejected`) go to the requesting client only, and only if it subscribed.
 //! * Device certificates may publish and subscribe elsewhere; messages are routed between them.
 //!
+//! Requests and answers are JSON or CBOR, as the topic says ([`crate::fleet_payload`]).
+//!
 //! The files:
 //!
 //! * `server` — the TLS listener, who a client certificate makes the client ([`Principal`]), each

@@ -25,6 +25,7 @@ use super::{Client, MqttEvent, Principal};
 use crate::emulator::control;
 use crate::emulator::pki::{pki_error, ServerIdentity};
 use crate::emulator::{EmulatorError, Shared};
+use crate::fleet_payload::PayloadFormat;
 
 /// Largest MQTT packet accepted (AWS IoT: 128 KiB).
 const MAX_PACKET: usize = 128 * 1024;
@@ -283,10 +284,12 @@ pub(super) fn reply(shared: &Shared, conn: u64, request_topic: &str, accepted: b
         .iter()
         .any(|f| topic_matches(f, &topic))
     {
+        // The answer is in the request's format (`…/json` or `…/cbor`).
+        let format = PayloadFormat::split(request_topic).map_or(PayloadFormat::Json, |(_, f)| f);
         let _ = client.tx.send(Some(Packet::Publish(Publish::new(
             topic,
             QoS::AtMostOnce,
-            body.to_string(),
+            format.encode(&body),
         ))));
     }
     broker.events.push(MqttEvent::Answered {
