@@ -367,6 +367,50 @@ async fn the_api_speaks_cbor_on_the_cbor_topics() {
     assert!(matches!(err, CloudError::Malformed(_)), "{err:?}");
 }
 
+/// MQTT 5 as well as 3.1.1: a claim provisions over MQTT 5, and what its policy does not allow is
+/// refused with reason code 0x87 "Not authorized" in the SUBACK or PUBACK, the session going on (an
+/// MQTT 3.1.1 client is disconnected instead: it has no way to be told).
+#[tokio::test]
+async fn mqtt5_clients_provision_and_hear_not_authorized() {
+    use claimlink_harness::device::cloud::MqttProtocol;
+    use claimlink_harness::emulator::mqtt::MqttVersion;
+    let e = emulator().await;
+    let ep = endpoint(&e);
+    let mut conn = Connection::open_with(
+        &ep,
+        claim_identity(&e, TEMPLATE).await,
+        "five-1",
+        MqttProtocol::V5,
+    )
+    .await
+    .expect("claim connects over MQTT 5");
+    assert!(
+        e.mqtt_events().iter().any(|ev| matches!(ev,
+        MqttEvent::Connected { client_id, version: MqttVersion::V5, .. } if client_id == "five-1"))
+    );
+    let err = conn
+        .publish("devices/five-1/telemetry", b"{}")
+        .await
+        .expect_err("not in the claim's policy");
+    assert!(
+        matches!(err, CloudError::Connection(ref m) if m.contains("PUBACK for devices/five-1/telemetry: refused (NotAuthorized)")),
+        "{err:?}"
+    );
+    let err = cloud::register_thing(&mut conn, "other-template", "t", &serial("five-1"))
+        .await
+        .expect_err("another template's topics");
+    assert!(
+        matches!(err, CloudError::Connection(ref m) if m.contains("refused (NotAuthorized)")),
+        "{err:?}"
+    );
+    // The session went on: the claim's own API works on the same connection.
+    let (thing, _) = new_certificate_then_register(&mut conn, "five-1")
+        .await
+        .expect("provisioned over MQTT 5");
+    assert_eq!(thing.as_deref(), Some("five-1"));
+    conn.close().await;
+}
+
 #[tokio::test]
 async fn an_expired_claim_is_refused_at_connect() {
     let e = emulator().await;

@@ -106,6 +106,9 @@ pub struct DeviceCloud {
     /// The fleet-provisioning API's payload format: JSON (default) or CBOR, as AWS offers both.
     /// The simulator's own cloud half only: the C firmware (`--firmware c`) speaks JSON.
     pub payload_format: cloud::PayloadFormat,
+    /// MQTT 3.1.1 (default) or MQTT 5, as AWS IoT Core speaks both. The simulator's own cloud half
+    /// only: the C firmware (`--firmware c`) speaks MQTT 3.1.1.
+    pub mqtt_protocol: cloud::MqttProtocol,
 }
 
 impl DeviceCloud {
@@ -129,6 +132,7 @@ impl DeviceCloud {
             timeout: Duration::from_secs(20),
             credentials: None,
             payload_format: cloud::PayloadFormat::Json,
+            mqtt_protocol: cloud::MqttProtocol::V311,
         }
     }
 }

@@ -15,7 +15,7 @@ use claimlink_core::internal::proto::CloudFailureKind as K;
 
 use super::{
     create_certificate_from_csr, create_keys_and_certificate, register_thing, CloudEndpoint,
-    CloudError, Connection, MqttIdentity, Obtained, PayloadFormat,
+    CloudError, Connection, MqttIdentity, MqttProtocol, Obtained, PayloadFormat,
 };
 
 /// What the fleet-provisioning flow needs.
@@ -36,6 +36,8 @@ pub struct FlowInput {
     pub retry_until: Option<Instant>,
     /// The fleet-provisioning API's payload format (`…/json` or `…/cbor` topics).
     pub payload_format: PayloadFormat,
+    /// MQTT 3.1.1 or MQTT 5.
+    pub mqtt_protocol: MqttProtocol,
 }
 
 /// The first pause between connection attempts; it doubles up to [`MAX_BACKOFF`].
@@ -138,8 +140,10 @@ pub async fn fleet_provision(
         use_csr,
         retry_until,
         payload_format,
+        mqtt_protocol,
     } = input;
-    let mut conn = connect_with_claim(&endpoint, claim, &client_id, retry_until).await?;
+    let mut conn =
+        connect_with_claim(&endpoint, claim, &client_id, retry_until, mqtt_protocol).await?;
     conn.set_payload_format(payload_format);
     on_stage(FlowStage::ConnectedWithClaim);
     let (obtained, key) = obtain_certificate(&mut conn, use_csr, &client_id).await?;
@@ -154,9 +158,16 @@ pub async fn fleet_provision(
         .map_err(issued)?;
     on_stage(FlowStage::ThingRegistered);
     conn.close().await;
-    reconnect_with_permanent(&endpoint, &client_id, &obtained, &key, retry_until)
-        .await
-        .map_err(issued)?;
+    reconnect_with_permanent(
+        &endpoint,
+        &client_id,
+        &obtained,
+        &key,
+        retry_until,
+        mqtt_protocol,
+    )
+    .await
+    .map_err(issued)?;
     on_stage(FlowStage::Reconnected);
     Ok(Provisioned {
         thing_name,
@@ -172,8 +183,9 @@ async fn connect_with_claim(
     claim: MqttIdentity,
     client_id: &str,
     retry_until: Option<Instant>,
+    protocol: MqttProtocol,
 ) -> Result<Connection, FlowFailure> {
-    open_with_retries(endpoint, &claim, client_id, retry_until)
+    open_with_retries(endpoint, &claim, client_id, retry_until, protocol)
         .await
         .map_err(|e| failure(K::TlsRejected, e))
 }
@@ -185,6 +197,7 @@ async fn open_with_retries(
     identity: &MqttIdentity,
     client_id: &str,
     retry_until: Option<Instant>,
+    protocol: MqttProtocol,
 ) -> Result<Connection, CloudError> {
     let started = Instant::now();
     let mut backoff = FIRST_BACKOFF;
@@ -194,7 +207,7 @@ async fn open_with_retries(
             chain: identity.chain.clone(),
             key: identity.key.clone_key(),
         };
-        let error = match Connection::open(endpoint, copy, client_id).await {
+        let error = match Connection::open_with(endpoint, copy, client_id, protocol).await {
             Ok(conn) => return Ok(conn),
             Err(e @ (CloudError::Timeout(_) | CloudError::Unreachable(_))) => e,
             Err(e) => return Err(e),
@@ -279,6 +292,7 @@ async fn reconnect_with_permanent(
     obtained: &Obtained,
     key: &PrivateKeyDer<'static>,
     retry_until: Option<Instant>,
+    protocol: MqttProtocol,
 ) -> Result<(), FlowFailure> {
     let cert = CertificateDer::from_pem_slice(obtained.certificate_pem.as_bytes())
         .map_err(|e| failure(K::CertificateRejected, CloudError::Malformed(e.to_string())))?;
@@ -286,7 +300,7 @@ async fn reconnect_with_permanent(
         chain: vec![cert.to_vec()],
         key: key.clone_key(),
     };
-    let permanent = open_with_retries(endpoint, &identity, client_id, retry_until)
+    let permanent = open_with_retries(endpoint, &identity, client_id, retry_until, protocol)
         .await
         .map_err(|e| failure(K::ReconnectFailed, e))?;
     permanent.close().await;

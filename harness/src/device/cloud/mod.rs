@@ -4,7 +4,8 @@
 //! AWS IoT Core.
 //!
 //! * this file — the MQTT connection and the fleet-provisioning API calls;
-//! * `mqtt.rs` — the MQTT 3.1.1 client over tokio-rustls ([`mqtt::MqttClient`]);
+//! * `mqtt.rs` — the MQTT client (3.1.1 or 5) over tokio-rustls ([`mqtt::MqttClient`]), and `wire.rs`,
+//!   its two codecs;
 //! * `flow.rs` — the flow a device runs with its claim, step by step ([`fleet_provision`]);
 //! * `credentials.rs` — proving the permanent certificate at the credentials provider
 //!   ([`fetch_role_credentials`]).
@@ -12,6 +13,7 @@
 mod credentials;
 mod flow;
 pub mod mqtt;
+mod wire;
 
 pub use credentials::fetch_role_credentials;
 pub use flow::{fleet_provision, FlowFailure, FlowInput, FlowStage, Provisioned};
@@ -26,6 +28,7 @@ use serde_json::{json, Value};
 use mqtt::{ConnectOptions, Delivery, MqttClient, MqttError};
 
 pub use crate::fleet_payload::PayloadFormat;
+pub use mqtt::MqttProtocol;
 
 /// Where the device's MQTT broker is, and whom to trust.
 #[derive(Clone, Debug)]
@@ -137,11 +140,23 @@ fn tls_config(
 }
 
 impl Connection {
-    /// Connects with `identity` as `client_id`; returns once the broker accepted the CONNECT.
+    /// Connects with `identity` as `client_id` over MQTT 3.1.1; returns once the broker accepted the
+    /// CONNECT.
     pub async fn open(
         endpoint: &CloudEndpoint,
         identity: MqttIdentity,
         client_id: &str,
+    ) -> Result<Self, CloudError> {
+        Self::open_with(endpoint, identity, client_id, MqttProtocol::V311).await
+    }
+
+    /// Connects with `identity` as `client_id` over `protocol` (MQTT 3.1.1 or 5); returns once the
+    /// broker accepted the CONNECT.
+    pub async fn open_with(
+        endpoint: &CloudEndpoint,
+        identity: MqttIdentity,
+        client_id: &str,
+        protocol: MqttProtocol,
     ) -> Result<Self, CloudError> {
         let options = ConnectOptions {
             host: &endpoint.host,
@@ -149,6 +164,7 @@ impl Connection {
             tls: Arc::new(tls_config(endpoint, identity)?),
             client_id,
             keep_alive: KEEP_ALIVE,
+            protocol,
         };
         let deadline = tokio::time::Instant::now() + endpoint.timeout;
         let client = MqttClient::connect(options, deadline).await?;

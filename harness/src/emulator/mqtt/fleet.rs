@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use rumqttc::mqttbytes::v4::Publish;
 use serde_json::{json, Value};
 
 use super::register_thing::{pre_provisioning, register_thing};
@@ -65,8 +64,12 @@ fn new_certificate(shared: &Shared, certificate_id: &str, pem: &str) -> String {
     token
 }
 
-pub(super) async fn provisioning_request(shared: Arc<Shared>, conn: u64, p: Publish) {
-    let topic = p.topic.clone();
+pub(super) async fn provisioning_request(
+    shared: Arc<Shared>,
+    conn: u64,
+    topic: String,
+    payload: bytes::Bytes,
+) {
     let (principal, connected_at) = {
         let broker = shared.broker();
         match broker.clients.get(&conn) {
@@ -86,7 +89,7 @@ pub(super) async fn provisioning_request(shared: Arc<Shared>, conn: u64, p: Publ
     let Some((api, format)) = PayloadFormat::split(&topic) else {
         return reject(404, "NotFound", "Unknown topic.");
     };
-    let Some(body) = format.decode(&p.payload) else {
+    let Some(body) = format.decode(&payload) else {
         return reject(
             400,
             "InvalidPayload",

@@ -22,6 +22,7 @@
 //!   `CreateCertificateFromCsr`, and the dispatch to `RegisterThing`;
 //! * `register_thing` — the template's pre-provisioning hook and `RegisterThing` itself.
 
+mod codec;
 mod fleet;
 mod register_thing;
 mod server;
@@ -30,9 +31,9 @@ mod topics;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rumqttc::mqttbytes::v4::Packet;
 use tokio::sync::mpsc;
 
+pub use codec::MqttVersion;
 pub(crate) use server::serve;
 pub use topics::topic_matches;
 
@@ -69,6 +70,8 @@ pub enum MqttEvent {
         client_id: String,
         /// With what.
         principal: Principal,
+        /// Speaking which MQTT.
+        version: MqttVersion,
     },
     /// A client was disconnected for using a topic its certificate may not use.
     Forbidden {
@@ -100,7 +103,7 @@ pub(crate) struct Client {
     principal: Principal,
     connected_at: Instant,
     subscriptions: Vec<String>,
-    tx: mpsc::UnboundedSender<Option<Packet>>,
+    tx: mpsc::UnboundedSender<Option<codec::Outbound>>,
 }
 
 #[derive(Default)]
