@@ -103,3 +103,23 @@ async fn aws_source_with_a_wrong_secret_is_rejected_without_retry() {
     assert!(!format!("{source:?}").contains("wrong-secret"));
     assert_eq!(world.statuses(), vec![403]);
 }
+
+/// Temporary credentials that expired on the emulator's clock get AWS's 403 `ExpiredTokenException`;
+/// the SDK asks its provider for fresh ones once and the claim goes through.
+#[tokio::test]
+async fn aws_source_refreshes_expired_credentials() {
+    let world = World::start().await;
+    let expired = world
+        .emulator
+        .issue_credentials_valid_for(std::time::Duration::ZERO);
+    let fresh = world.emulator.issue_credentials();
+    let creds = Arc::new(CredentialsSequence::new(vec![expired, fresh]));
+    let source = world.aws_with(creds.clone(), Arc::new(SystemClock));
+    let claim = source
+        .request_claim(&request(TEMPLATE))
+        .await
+        .expect("claim after refresh");
+    assert_sound_claim(&world, &claim);
+    assert_eq!(creds.refreshes(), 1);
+    assert_eq!(world.statuses(), vec![403, 200]);
+}

@@ -8,6 +8,8 @@ use std::time::Duration;
 use claimlink_core::internal::claim_bundle;
 use claimlink_core::internal::proto::{CloudFailureKind, CloudStage};
 use claimlink_core::{Claim, CloudStatus, DeviceLink, ThingDirectory, ThingName};
+use claimlink_harness::device::cloud::{MqttProtocol, PayloadFormat};
+use claimlink_harness::emulator::mqtt::{MqttEvent, MqttVersion};
 use claimlink_harness::emulator::{Emulator, Template};
 use claimlink_harness::testing::{self, SimDeviceBuilder};
 
@@ -63,9 +65,24 @@ fn cloud_devices(e: &Emulator) -> SimDeviceBuilder {
 async fn a_device_provisions_itself_and_the_cloud_confirms_it() {
     let e = testing::emulator().await;
     let aws = testing::fresh_aws_source(&e);
-    for (use_csr, serial) in [(true, "SN-CSR-1"), (false, "SN-KEYS-1")] {
+    // Both certificate paths, each in both of the API's payload formats (AWS: JSON and CBOR).
+    // and over MQTT 5 as well as 3.1.1.
+    let (json, cbor) = (PayloadFormat::Json, PayloadFormat::Cbor);
+    let (v311, v5) = (MqttProtocol::V311, MqttProtocol::V5);
+    for (use_csr, format, protocol, serial) in [
+        (true, json, v311, "SN-CSR-1"),
+        (false, json, v311, "SN-KEYS-1"),
+        (true, cbor, v311, "SN-CSR-CBOR"),
+        (false, cbor, v311, "SN-KEYS-CBOR"),
+        (true, json, v5, "SN-CSR-MQTT5"),
+        (false, cbor, v5, "SN-KEYS-CBOR-MQTT5"),
+    ] {
         let (device, link) = cloud_devices(&e)
-            .cloud(|cloud| cloud.use_csr = use_csr)
+            .cloud(|cloud| {
+                cloud.use_csr = use_csr;
+                cloud.payload_format = format;
+                cloud.mqtt_protocol = protocol;
+            })
             .build();
         let claim = claim_for(&e, "claimlink-demo").await;
         let status = hand_over(&e, link, &claim, serial).await;
@@ -84,6 +101,42 @@ async fn a_device_provisions_itself_and_the_cloud_confirms_it() {
             .expect("ok")
             .expect("thing exists");
         assert!(thing.has_active_certificate(&certificate_id), "{thing:?}");
+    }
+    // The CBOR devices spoke CBOR: their requests were answered on the `…/cbor` topics.
+    let answered: Vec<String> = e
+        .mqtt_events()
+        .into_iter()
+        .filter_map(|ev| match ev {
+            MqttEvent::Answered {
+                topic,
+                accepted: true,
+                ..
+            } => Some(topic),
+            _ => None,
+        })
+        .collect();
+    // The MQTT 5 devices connected with MQTT 5: their claim and their permanent certificate.
+    let mqtt5_connections = e
+        .mqtt_events()
+        .into_iter()
+        .filter(|ev| {
+            matches!(
+                ev,
+                MqttEvent::Connected {
+                    version: MqttVersion::V5,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(mqtt5_connections, 4);
+    for topic in [
+        "$aws/certificates/create-from-csr/cbor",
+        "$aws/certificates/create/cbor",
+        "$aws/provisioning-templates/claimlink-demo/provision/cbor",
+        "$aws/certificates/create-from-csr/json",
+    ] {
+        assert!(answered.iter().any(|t| t == topic), "{topic}: {answered:?}");
     }
 }
 

@@ -215,6 +215,91 @@ async fn a_template_rejection_reaches_the_app_in_aws_words() {
     .await;
 }
 
+/// An app's claim source that asks its backend for a claim of another template than the run's (a
+/// misconfigured backend), and hands it on labelled with the run's template.
+#[derive(Debug)]
+struct OtherTemplatesClaim {
+    inner: Arc<BackendClaimSource>,
+    template: claimlink_core::TemplateName,
+}
+
+#[async_trait]
+impl ClaimSource for OtherTemplatesClaim {
+    async fn request_claim(&self, request: &ClaimRequest) -> Result<Claim, ClaimError> {
+        let claim = self
+            .inner
+            .request_claim(&ClaimRequest::new(self.template.clone()))
+            .await?;
+        Claim::new(
+            claim.certificate().pem(),
+            claim.private_key().clone(),
+            claim.certificate().not_after(),
+            request.template.clone(),
+        )
+    }
+}
+
+#[async_trait]
+impl ThingDirectory for OtherTemplatesClaim {
+    async fn describe_thing(
+        &self,
+        thing: &ThingName,
+    ) -> Result<Option<ThingDescription>, ClaimError> {
+        self.inner.describe_thing(thing).await
+    }
+}
+
+/// A claim is bound to the template it was issued for: AWS's claim policy names that template only,
+/// so the device's RegisterThing on the run's template is refused (the broker disconnects it at the
+/// SUBSCRIBE to the template's reply topic) and the app hears of it, naming the certificate AWS had
+/// already issued, and nothing is registered.
+#[tokio::test]
+async fn a_claim_for_another_template_is_refused_and_the_app_hears_of_it() {
+    let world = testing::quick_world().await;
+    world
+        .emulator
+        .put_template(claimlink_harness::emulator::Template::simple(
+            "other-template",
+        ));
+    let source = Arc::new(OtherTemplatesClaim {
+        inner: world.claims.clone(),
+        template: claimlink_core::TemplateName::new("other-template").expect("a template name"),
+    });
+    let provisioner = Provisioner::new(source, world.provisioner.config().clone());
+    let (device, link) = SimDeviceBuilder::in_world(&world, 8).build();
+    let session = testing::connect(&provisioner, link).await;
+    let err = session
+        .provision(&lab_wifi(), &options("SN-BOUND"), &NoListener)
+        .await
+        .expect_err("another template's claim");
+    let ProvisionError::CloudRejected {
+        kind,
+        error_message,
+        thing_name,
+        certificate_id,
+        ..
+    } = err
+    else {
+        panic!("expected CloudRejected, got {err:?}");
+    };
+    assert_eq!(kind, claimlink_core::CloudFailureKind::MqttRejected);
+    assert!(
+        error_message.contains("$aws/provisioning-templates/claimlink-demo/provision"),
+        "{error_message}"
+    );
+    assert_eq!(thing_name, None);
+    let certificate_id = certificate_id.expect("the certificate AWS issued is named");
+    assert_eq!(
+        world
+            .emulator
+            .certificate_status(&certificate_id)
+            .as_deref(),
+        Some("PENDING_ACTIVATION")
+    );
+    assert!(world.emulator.thing("SN-BOUND").is_none());
+    assert!(!device.holds_claim());
+}
+
 #[tokio::test]
 async fn twenty_devices_at_once() {
     let world = Arc::new(testing::quick_world().await);

@@ -1,49 +1,30 @@
 """Conformance: AWS's own Python device SDK (awsiotsdk, its iotidentity client) against the emulator.
 
 It must complete CreateKeysAndCertificate, CreateCertificateFromCsr and RegisterThing (accepted and
-rejected) and reconnect with the new certificate. The emulator runs as `claimlink-harness emulator`,
-which writes the endpoints, the CA and a fresh claim into a temporary directory.
+rejected) and reconnect with the new certificate, over MQTT 3.1.1 (IotIdentityClient) and MQTT 5
+(IotIdentityClientV2 on awscrt's MQTT 5 client); over MQTT 5 the CBOR topics and the "Not authorized"
+reason codes are checked with the client's raw publish and subscribe (awsiotsdk's identity clients
+speak JSON only). The emulator runs as `claimlink-harness emulator`
+(the `emulator` fixture of conftest.py), which writes the endpoints, the CA and a fresh claim into a
+temporary directory.
 """
 
-import json
-import os
-import pathlib
-import subprocess
-import tempfile
+import concurrent.futures
+import queue
 import time
 import uuid
 
+import awsiot
 import pytest
-from awscrt import mqtt
-from awsiot import iotidentity, mqtt_connection_builder
+
+from awscrt import mqtt, mqtt5, mqtt_request_response
+from awsiot import iotidentity, mqtt5_client_builder, mqtt_connection_builder
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-HARNESS = os.environ.get("CLAIMLINK_HARNESS", "target/debug/claimlink-harness")
-TIMEOUT = 20
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    out = pathlib.Path(tempfile.mkdtemp(prefix="claimlink-conformance-"))
-    proc = subprocess.Popen([HARNESS, "emulator", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(300):
-            if (out / "endpoints.json").exists():
-                break
-            if proc.poll() is not None:
-                raise RuntimeError(f"emulator exited: {proc.stdout.read().decode(errors='replace')}")
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("emulator did not start")
-        info = json.loads((out / "endpoints.json").read_text())
-        info["dir"] = out
-        yield info
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+from conftest import TIMEOUT
 
 
 def connect(info, cert_path, key_path, client_id):
@@ -183,3 +164,106 @@ def test_register_thing_with_a_bad_token_is_rejected(emulator):
     assert replies.rejected and not replies.accepted
     assert replies.rejected[0].error_code == "InvalidCertificateOwnershipToken"
     conn.disconnect().result(TIMEOUT)
+
+
+# ---- MQTT 5: awsiotsdk's MQTT 5 client (awscrt.mqtt5), as AWS's current device SDKs default to it ----
+
+
+def connect5(info, cert_path, key_path, client_id, on_publish=None):
+    """An awscrt MQTT 5 client connected with mutual TLS (awsiotsdk's mqtt5_client_builder)."""
+    connected = concurrent.futures.Future()
+
+    def failed(data):
+        if not connected.done():
+            connected.set_exception(data.exception)
+
+    client = mqtt5_client_builder.mtls_from_path(
+        endpoint=info["mqtt_host"],
+        port=info["mqtt_port"],
+        cert_filepath=str(cert_path),
+        pri_key_filepath=str(key_path),
+        ca_filepath=str(info["dir"] / "ca.pem"),
+        client_id=client_id,
+        on_publish_received=on_publish,
+        on_lifecycle_connection_success=lambda data: connected.done() or connected.set_result(data),
+        on_lifecycle_connection_failure=failed,
+    )
+    client.start()
+    connected.result(TIMEOUT)
+    return client
+
+
+def test_mqtt5_identity_client_v2_provisions_and_the_new_certificate_connects(emulator, tmp_path):
+    name = f"py5-keys-{uuid.uuid4().hex[:8]}"
+    client = connect5(emulator, emulator["dir"] / "claim.pem", emulator["dir"] / "claim.key", name)
+    try:
+        identity = iotidentity.IotIdentityClientV2(
+            client,
+            mqtt_request_response.ClientOptions(
+                max_request_response_subscriptions=2, max_streaming_subscriptions=1, operation_timeout_in_seconds=TIMEOUT
+            ),
+        )
+        created = identity.create_keys_and_certificate(iotidentity.CreateKeysAndCertificateRequest()).result(TIMEOUT)
+        assert len(created.certificate_id) == 64 and "PRIVATE KEY" in created.private_key
+        with pytest.raises(awsiot.V2ServiceException) as rejected:
+            identity.register_thing(
+                iotidentity.RegisterThingRequest(template_name=emulator["template"], certificate_ownership_token="bad-token", parameters={"SerialNumber": name})
+            ).result(TIMEOUT)
+        assert rejected.value.modeled_error.error_code == "InvalidCertificateOwnershipToken"
+        registered = identity.register_thing(
+            iotidentity.RegisterThingRequest(
+                template_name=emulator["template"], certificate_ownership_token=created.certificate_ownership_token, parameters={"SerialNumber": name}
+            )
+        ).result(TIMEOUT)
+        assert registered.thing_name == name
+    finally:
+        client.stop()
+    cert, key = tmp_path / "d.pem", tmp_path / "d.key"
+    cert.write_text(created.certificate_pem)
+    key.write_text(created.private_key)
+    connect5(emulator, cert, key, name).stop()
+
+
+def test_mqtt5_cbor_payloads_and_not_authorized_reason_codes(emulator):
+    received = queue.Queue()
+    client = connect5(
+        emulator,
+        emulator["dir"] / "claim.pem",
+        emulator["dir"] / "claim.key",
+        f"py5-cbor-{uuid.uuid4().hex[:8]}",
+        on_publish=lambda data: received.put(data.publish_packet),
+    )
+    try:
+        suback = client.subscribe(
+            mqtt5.SubscribePacket(
+                subscriptions=[
+                    mqtt5.Subscription("$aws/certificates/create/cbor/accepted", mqtt5.QoS.AT_LEAST_ONCE),
+                    mqtt5.Subscription("$aws/certificates/create/cbor/rejected", mqtt5.QoS.AT_LEAST_ONCE),
+                    # Another template's topics: not in the claim's policy.
+                    mqtt5.Subscription("$aws/provisioning-templates/other/provision/json/accepted", mqtt5.QoS.AT_LEAST_ONCE),
+                ]
+            )
+        ).result(TIMEOUT)
+        assert suback.reason_codes == [
+            mqtt5.SubackReasonCode.GRANTED_QOS_1,
+            mqtt5.SubackReasonCode.GRANTED_QOS_1,
+            mqtt5.SubackReasonCode.NOT_AUTHORIZED,
+        ]
+        # CreateKeysAndCertificate in CBOR: the request is the empty CBOR map (0xa0).
+        done = client.publish(mqtt5.PublishPacket(topic="$aws/certificates/create/cbor", payload=b"\xa0", qos=mqtt5.QoS.AT_LEAST_ONCE)).result(TIMEOUT)
+        assert done.puback.reason_code == mqtt5.PubackReasonCode.SUCCESS
+        answer = received.get(timeout=TIMEOUT)
+        assert answer.topic == "$aws/certificates/create/cbor/accepted"
+        # A CBOR map of four entries (0xa4) whose keys are CBOR text strings.
+        assert answer.payload[0] == 0xA4, answer.payload[:8]
+        assert b"\x78\x19certificateOwnershipToken" in answer.payload
+        # A forbidden publish at QoS 1: PUBACK 0x87, and the session goes on.
+        done = client.publish(
+            mqtt5.PublishPacket(topic="$aws/provisioning-templates/other/provision/json", payload=b"{}", qos=mqtt5.QoS.AT_LEAST_ONCE)
+        ).result(TIMEOUT)
+        assert done.puback.reason_code == mqtt5.PubackReasonCode.NOT_AUTHORIZED
+        done = client.publish(mqtt5.PublishPacket(topic="$aws/certificates/create/cbor", payload=b"\xa0", qos=mqtt5.QoS.AT_LEAST_ONCE)).result(TIMEOUT)
+        assert done.puback.reason_code == mqtt5.PubackReasonCode.SUCCESS
+        assert received.get(timeout=TIMEOUT).topic == "$aws/certificates/create/cbor/accepted"
+    finally:
+        client.stop()

@@ -17,6 +17,8 @@
 //! * [`external`] — simulated devices against an external AWS IoT endpoint (a real account), with
 //!   credentials from the standard chain ([`aws_chain`]).
 //! * [`cpu_time`] — CPU time split between the SDK, the simulator and the emulator, for `bench`.
+//! * [`fleet_payload`] — the JSON and CBOR payloads of AWS's fleet-provisioning MQTT API, which the
+//!   emulator and the simulated devices both speak.
 //! * [`rsa_key`] — RSA-2048 key generation and PKCS#1/PKCS#8 encoding for the emulator and devices.
 //! * [`timeline`] — the demo's timeline picture (SVG).
 //! * [`testing`] — test support shared by claimlink's tests and benches (not for apps).
@@ -35,6 +37,7 @@ pub mod demo_summary;
 pub mod device;
 pub mod emulator;
 pub mod external;
+pub mod fleet_payload;
 pub mod iot_api;
 pub mod providers;
 pub mod rsa_key;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod by_claim_cli;
 mod check;
 mod demo_cli;
+mod emulator_out;
 mod progress;
 mod real_ble;
 mod serve_device;
@@ -98,11 +99,12 @@ enum Command {
         #[command(flatten)]
         target: target_cli::TargetArgs,
     },
-    /// Start the AWS IoT emulator, write what a device needs to a directory (endpoints, CA, a fresh
-    /// claim), and serve until interrupted. Used by the awsiotsdk conformance test.
+    /// Start the AWS IoT emulator, write what AWS's own tools need to a directory (endpoints, CAs, an
+    /// access key and profile, templates, a fresh claim, a provisioned sample device, a README), and
+    /// serve until interrupted. Used by the awsiotsdk and boto3 conformance tests.
     Emulator {
-        /// Where to write `endpoints.json`, `ca.pem`, `claim.pem`, `claim.key`, `aws-credentials` (an AWS
-        /// shared-credentials file) and `bearer-token`.
+        /// Where to write the files (its README.md says what each is; `aws-credentials` and
+        /// `bearer-token` let the external-target mode treat this emulator as a foreign endpoint).
         #[arg(long)]
         out: std::path::PathBuf,
     },
@@ -202,58 +204,13 @@ fn main() -> ExitCode {
                 json,
             ))),
         },
-        Command::Emulator { out } => exit_code(runtime.block_on(run_emulator(out))),
+        Command::Emulator { out } => exit_code(runtime.block_on(emulator_out::run(out))),
         Command::CheckDevice(args) => runtime.block_on(check::run(args)),
         Command::ServeDevice(args) => exit_code(runtime.block_on(serve_device::serve_device(args))),
         Command::Demo(args) => demo_cli::demo(args, &runtime),
         Command::Bench(args) => demo_cli::bench(args),
         Command::ByClaim(args) => exit_code(runtime.block_on(by_claim_cli::run(args))),
     }
-}
-
-async fn run_emulator(out: std::path::PathBuf) -> Result<(), String> {
-    use claimlink_harness::emulator::{Emulator, EmulatorConfig};
-    // The directory first: a path that cannot be made fails before the emulator starts.
-    std::fs::create_dir_all(&out)
-        .map_err(|e| format!("error: cannot create the directory {}: {e}", out.display()))?;
-    let emulator = Emulator::start(EmulatorConfig::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let claim = emulator.claim_via_backend("claimlink-demo").await?;
-    let write = |name: &str, text: &str| {
-        let path = out.join(name);
-        std::fs::write(&path, text)
-            .map_err(|e| format!("error: cannot write {}: {e}", path.display()))
-    };
-    write("ca.pem", emulator.ca_pem())?;
-    write("claim.pem", claim.certificate().pem())?;
-    write("claim.key", claim.private_key().expose())?;
-    let endpoints = serde_json::json!({
-        "mqtt_host": "localhost",
-        "mqtt_port": emulator.mqtt_addr().port(),
-        "control_plane": emulator.base_url(),
-        "credentials_port": emulator.credentials_addr().port(),
-        "template": "claimlink-demo",
-        "claim_certificate_id": claim.certificate_id(),
-        "region": emulator.region(),
-    });
-    // What the external-target mode needs to treat this emulator as a foreign endpoint
-    // (harness/tests/external_target.rs): AWS credentials as an AWS shared-credentials file, and a
-    // bearer token for its backend contract, both readable by the owner only.
-    let aws = emulator.issue_credentials();
-    write_private(
-        &out.join("aws-credentials"),
-        &format!(
-            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n",
-            aws.access_key_id, aws.secret_access_key, aws.session_token
-        ),
-    )?;
-    write_private(&out.join("bearer-token"), &emulator.issue_bearer_token())?;
-    // endpoints.json last: its presence says everything else is ready.
-    write("endpoints.json", &endpoints.to_string())?;
-    println!("emulator ready; files in {}", out.display());
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
-    Ok(())
 }
 
 async fn serve(devices: u16, wifi_join: std::time::Duration, json: bool) -> Result<(), String> {
@@ -327,19 +284,6 @@ async fn serve(devices: u16, wifi_join: std::time::Duration, json: bool) -> Resu
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     drop(servers);
     Ok(())
-}
-
-/// Writes a secret to `path`, readable and writable by the owner only (0600 on Unix).
-fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| format!("error: cannot write {}: {e}", path.display()))
 }
 
 /// The process's exit code for a command's result; the error is printed as one line.

@@ -56,6 +56,8 @@ async fn a_broker_that_answers_late_still_provisions_the_device() {
         parameters: serial_parameters("late-broker"),
         use_csr: true,
         retry_until: Some(Instant::now() + Duration::from_secs(120)),
+        payload_format: claimlink_harness::device::cloud::PayloadFormat::Json,
+        mqtt_protocol: claimlink_harness::device::cloud::MqttProtocol::V311,
     };
     let done = fleet_provision(input, |_| {})
         .await
@@ -79,6 +81,8 @@ async fn a_broker_that_never_answers_fails_when_the_claim_would_expire() {
         parameters: serial_parameters("no-broker"),
         use_csr: true,
         retry_until: Some(until),
+        payload_format: claimlink_harness::device::cloud::PayloadFormat::Json,
+        mqtt_protocol: claimlink_harness::device::cloud::MqttProtocol::V311,
     };
     let failure = fleet_provision(input, |_| {})
         .await
@@ -115,6 +119,8 @@ async fn without_a_deadline_the_device_tries_once() {
         parameters: serial_parameters("once"),
         use_csr: true,
         retry_until: None,
+        payload_format: claimlink_harness::device::cloud::PayloadFormat::Json,
+        mqtt_protocol: claimlink_harness::device::cloud::MqttProtocol::V311,
     };
     let failure = fleet_provision(input, |_| {})
         .await

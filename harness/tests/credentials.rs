@@ -51,14 +51,21 @@ async fn setup() -> Emulator {
 }
 
 fn status_of(r: Result<serde_json::Value, CloudError>) -> (u32, String) {
+    let (status, _, message) = refusal_of(r);
+    (status, message)
+}
+
+/// (status, x-amzn-ErrorType, message) of a credentials-provider answer.
+fn refusal_of(r: Result<serde_json::Value, CloudError>) -> (u32, String, String) {
     match r {
-        Ok(_) => (200, String::new()),
+        Ok(_) => (200, String::new(), String::new()),
         Err(CloudError::Rejected {
             status_code,
+            error_code,
             error_message,
             ..
-        }) => (status_code, error_message),
-        Err(other) => (0, other.to_string()),
+        }) => (status_code, error_code, error_message),
+        Err(other) => (0, String::new(), other.to_string()),
     }
 }
 
@@ -107,21 +114,25 @@ async fn the_credentials_provider_refuses_what_aws_refuses() {
     let e = setup().await;
     let (cert, key) = provision(&e, "with-policy", "cred-2").await;
     let ep = credentials_endpoint(&e);
-    // Unknown role alias.
+    // Unknown role alias: AWS's status, error type and message.
+    let (status, kind, message) = refusal_of(
+        cloud::fetch_role_credentials(&ep, identity(&cert, &key), "nope", "cred-2").await,
+    );
     assert_eq!(
-        status_of(
-            cloud::fetch_role_credentials(&ep, identity(&cert, &key), "nope", "cred-2").await
+        (status, kind.as_str(), message.as_str()),
+        (
+            404,
+            "ResourceNotFoundException",
+            "Role alias does not exist"
         )
-        .0,
-        404
     );
     // A thing the certificate is not attached to.
-    let (status, message) = status_of(
+    let (status, kind, message) = refusal_of(
         cloud::fetch_role_credentials(&ep, identity(&cert, &key), ALIAS, "someone-else").await,
     );
     assert_eq!(
-        (status, message.as_str()),
-        (403, "Invalid thing name passed")
+        (status, kind.as_str(), message.as_str()),
+        (403, "AccessDeniedException", "Invalid thing name passed")
     );
     // A certificate whose policies do not allow AssumeRoleWithCertificate.
     let (plain_cert, plain_key) = provision(&e, "claimlink-demo", "cred-3").await;
@@ -143,4 +154,68 @@ async fn the_credentials_provider_refuses_what_aws_refuses() {
     assert!(e
         .create_role_alias("long", "arn:aws:iam::1:role/r", 43_201)
         .is_err());
+}
+
+/// The credentials provider's credentials expire on the emulator's clock: their `expiration` is the
+/// emulator's time plus the role alias's duration, and once the emulator's clock passes it the SigV4
+/// API refuses them (`ExpiredTokenException`) and the SDK, asking its provider once more, reports it.
+#[tokio::test]
+async fn role_credentials_expire_on_the_emulators_clock() {
+    let e = setup().await;
+    let (cert, key) = provision(&e, "with-policy", "cred-4").await;
+    // The emulator's clock runs a day ahead of this machine's.
+    let day = 86_400;
+    e.set_clock_offset_secs(day);
+    let creds = cloud::fetch_role_credentials(
+        &credentials_endpoint(&e),
+        identity(&cert, &key),
+        ALIAS,
+        "cred-4",
+    )
+    .await
+    .expect("credentials");
+    let expected = time::OffsetDateTime::now_utc() + time::Duration::seconds(day + 3600);
+    let expiration = time::OffsetDateTime::parse(
+        creds["expiration"].as_str().unwrap_or_default(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339");
+    assert!(
+        (expiration - expected).whole_seconds().abs() <= 5,
+        "{expiration} vs {expected}"
+    );
+    let temporary = TemporaryCredentials {
+        access_key_id: creds["accessKeyId"].as_str().unwrap_or_default().to_owned(),
+        secret_access_key: creds["secretAccessKey"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        session_token: creds["sessionToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let provider = Arc::new(CredentialsSequence::new(vec![temporary]));
+    let describe = |skew: i64| {
+        let aws = AwsClaimSource::builder(e.region(), provider.clone())
+            .endpoint_url(e.base_url())
+            .http_config(e.http_config())
+            .clock(Arc::new(claimlink_core::SkewedClock::new(skew)))
+            .build()
+            .expect("aws");
+        async move {
+            aws.describe_thing(&ThingName::new("cred-4").expect("name"))
+                .await
+        }
+    };
+    assert!(describe(day).await.expect("accepted").is_some());
+    // An hour and a second later on the emulator's clock (the phone's clock keeps up with it).
+    e.set_clock_offset_secs(day + 3601);
+    let err = describe(day + 3601).await.expect_err("expired");
+    assert!(
+        matches!(&err, claimlink_core::ClaimError::Unauthorized { message, .. }
+            if message == "The security token included in the request is expired"),
+        "{err:?}"
+    );
+    assert_eq!(provider.refreshes(), 1, "asked for fresh credentials once");
 }

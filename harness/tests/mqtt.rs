@@ -15,6 +15,9 @@ use claimlink_harness::testing::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+#[path = "mqtt_support/protocols.rs"]
+mod protocols;
+
 fn device_key_and_csr() -> (rcgen::KeyPair, String) {
     let key = rcgen::KeyPair::generate().expect("key");
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
@@ -59,7 +62,7 @@ async fn csr_path_registers_the_thing_and_the_new_certificate_connects() {
         .expect("certificate");
     assert_eq!(
         e.certificate_status(&cert.certificate_id).as_deref(),
-        Some("INACTIVE")
+        Some("PENDING_ACTIVATION")
     );
     let (thing, config) = cloud::register_thing(
         &mut conn,
@@ -119,7 +122,7 @@ async fn keys_path_works_and_an_inactive_certificate_cannot_connect() {
     let key_pem = cert.private_key_pem.clone().expect("AWS made the key");
     assert!(key_pem.contains("RSA PRIVATE KEY"));
     let key = || PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
-    // Not registered yet: INACTIVE, refused.
+    // Not registered yet: PENDING_ACTIVATION (AWS's status until RegisterThing), refused.
     assert!(
         Connection::open(&ep, identity_from(&cert.certificate_pem, &key()), "early")
             .await
@@ -146,7 +149,8 @@ async fn register_thing_rejections_carry_aws_error_codes() {
     let e = emulator().await;
     e.put_template(template_with_thing_group("grouped", "fleet-a"));
     let ep = endpoint(&e);
-    let mut conn = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "sn-003")
+    // The claim is for "grouped": its claim policy allows that template's topics only.
+    let mut conn = Connection::open(&ep, claim_identity(&e, "grouped").await, "sn-003")
         .await
         .expect("claim connects");
     let (_key, csr) = device_key_and_csr();
@@ -158,28 +162,30 @@ async fn register_thing_rejections_carry_aws_error_codes() {
         other => format!("{:?}", other.map(|_| ())),
     };
     assert_eq!(
-        code(cloud::register_thing(&mut conn, TEMPLATE, "not-a-token", &serial("x")).await),
+        code(cloud::register_thing(&mut conn, "grouped", "not-a-token", &serial("x")).await),
         "InvalidCertificateOwnershipToken"
-    );
-    assert_eq!(
-        code(
-            cloud::register_thing(&mut conn, TEMPLATE, &cert.ownership_token, &BTreeMap::new())
-                .await
-        ),
-        "InvalidParameters"
     );
     assert_eq!(
         code(
             cloud::register_thing(
                 &mut conn,
-                "no-such-template",
+                "grouped",
                 &cert.ownership_token,
-                &serial("x")
+                &BTreeMap::new()
             )
             .await
         ),
+        "InvalidParameters"
+    );
+    // The claim's template disabled after the claim was issued.
+    e.set_template_enabled("grouped", false);
+    assert_eq!(
+        code(
+            cloud::register_thing(&mut conn, "grouped", &cert.ownership_token, &serial("x")).await
+        ),
         "ResourceNotFound"
     );
+    e.set_template_enabled("grouped", true);
     assert_eq!(
         code(
             cloud::register_thing(&mut conn, "grouped", &cert.ownership_token, &serial("x")).await
@@ -206,13 +212,15 @@ async fn register_thing_rejections_carry_aws_error_codes() {
         .await
         .expect("certificate");
     assert_eq!(
-        code(cloud::register_thing(&mut conn, TEMPLATE, &cert.ownership_token, &serial("y")).await),
+        code(
+            cloud::register_thing(&mut conn, "grouped", &cert.ownership_token, &serial("y")).await
+        ),
         "InvalidCertificateOwnershipToken"
     );
     // Its certificate was never activated: once the token has expired, the certificate is deleted.
     assert_eq!(
         e.certificate_status(&cert.certificate_id).as_deref(),
-        Some("INACTIVE")
+        Some("PENDING_ACTIVATION")
     );
     let _next = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
         .await
@@ -259,6 +267,63 @@ async fn a_claim_may_only_use_provisioning_topics() {
     assert!(e.mqtt_events().iter().any(
         |ev| matches!(ev, MqttEvent::Forbidden { topic, .. } if topic == "devices/sneaky/telemetry")
     ));
+}
+
+/// A claim is bound to the template it was issued for (AWS's claim policy names that template): the
+/// provision topics of another template disconnect it, with no SUBACK or PUBACK, as AWS does with an
+/// MQTT 3.1.1 client its policy does not allow.
+#[tokio::test]
+async fn a_claim_may_not_use_another_templates_provision_topics() {
+    let e = emulator().await;
+    e.put_template(claimlink_harness::emulator::Template::simple(
+        "other-template",
+    ));
+    let ep = endpoint(&e);
+    let mut conn = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "bound")
+        .await
+        .expect("claim connects");
+    let cert = cloud::create_certificate_from_csr(&mut conn, &device_key_and_csr().1)
+        .await
+        .expect("the certificate topics are the claim's");
+    let err = cloud::register_thing(
+        &mut conn,
+        "other-template",
+        &cert.ownership_token,
+        &serial("bound"),
+    )
+    .await
+    .expect_err("another template's RegisterThing");
+    assert!(
+        matches!(err, CloudError::Connection(ref m)
+            if m.contains("closed while awaiting SUBACK for $aws/provisioning-templates/other-template/provision/json/accepted")),
+        "{err:?}"
+    );
+    assert!(e.mqtt_events().iter().any(|ev| matches!(ev,
+        MqttEvent::Forbidden { topic, .. } if topic.starts_with("$aws/provisioning-templates/other-template/"))));
+    assert!(e.thing("bound").is_none());
+    // A publish without the subscription is refused the same way: no PUBACK, disconnected.
+    let mut conn = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "bound-2")
+        .await
+        .expect("claim connects");
+    let err = conn
+        .publish(
+            "$aws/provisioning-templates/other-template/provision/json",
+            b"{}",
+        )
+        .await
+        .expect_err("no PUBACK");
+    assert!(
+        matches!(err, CloudError::Connection(ref m) if m.contains("closed while awaiting PUBACK")),
+        "{err:?}"
+    );
+    // The claim's own template still works, on a new connection with a new claim.
+    let mut conn = Connection::open(&ep, claim_identity(&e, TEMPLATE).await, "bound-3")
+        .await
+        .expect("claim connects");
+    let (thing, _) = new_certificate_then_register(&mut conn, "bound-3")
+        .await
+        .expect("its own template");
+    assert_eq!(thing.as_deref(), Some("bound-3"));
 }
 
 #[tokio::test]
@@ -376,26 +441,25 @@ async fn pre_provisioning_hooks_allow_override_deny_and_time_out() {
         Some("sn-7-approved"),
         "the hook's parameterOverrides apply"
     );
+    // AWS's documented hook input (developerguide/pre-provisioning-hook.html), exactly: these six
+    // fields, the parameters as the device sent them (before the hook's overrides).
     let input = seen.lock().expect("lock").clone().expect("hook called");
-    for field in [
-        "claimCertificateId",
-        "certificateId",
-        "certificatePem",
-        "templateArn",
-        "clientId",
-        "parameters",
-    ] {
-        assert!(
-            input.get(field).is_some(),
-            "hook input lacks {field}: {input}"
-        );
-    }
-    assert_eq!(input["certificateId"], cert.certificate_id.as_str());
-    assert_eq!(input["clientId"], "hooked");
-    assert!(input["templateArn"]
-        .as_str()
-        .unwrap_or("")
-        .ends_with(":provisioningtemplate/claimlink-demo"));
+    let claim_id = e
+        .issued_claims()
+        .last()
+        .map(|c| c.certificate_id.clone())
+        .expect("a claim was issued");
+    assert_eq!(
+        input,
+        serde_json::json!({
+            "claimCertificateId": claim_id,
+            "certificateId": cert.certificate_id,
+            "certificatePem": cert.certificate_pem,
+            "templateArn": "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/claimlink-demo",
+            "clientId": "hooked",
+            "parameters": {"SerialNumber": "sn-7"},
+        })
+    );
 
     let err = new_certificate_then_register(&mut conn, "blocked-1")
         .await

@@ -142,6 +142,7 @@ async fn connect(
             tls,
             client_id: "sn-42",
             keep_alive,
+            protocol: claimlink_harness::device::cloud::MqttProtocol::V311,
         },
         soon(),
     )

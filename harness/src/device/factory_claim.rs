@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use super::cloud::{
     fleet_provision, CloudEndpoint, FlowFailure, FlowInput, FlowStage, MqttIdentity,
 };
-use super::cloud::{CloudError, Provisioned};
+use super::cloud::{CloudError, MqttProtocol, PayloadFormat, Provisioned};
 
 /// What the factory puts in every device of a batch: the claim certificate, its key and the template
 /// to provision with.
@@ -86,6 +86,8 @@ impl FactoryDevice {
             parameters: [("SerialNumber".to_owned(), self.serial.clone())].into(),
             use_csr: self.use_csr,
             retry_until: Some(Instant::now() + self.retry_for),
+            payload_format: PayloadFormat::Json,
+            mqtt_protocol: MqttProtocol::default(),
         };
         fleet_provision(input, on_stage).await
     }

@@ -106,6 +106,12 @@ pub struct DeviceCloud {
     pub timeout: Duration,
     /// Where to prove the permanent certificate: the credentials provider (`host:port`) and role alias.
     pub credentials: Option<(String, String)>,
+    /// The fleet-provisioning API's payload format: JSON (default) or CBOR, as AWS offers both.
+    /// The simulator's own cloud half only: the C firmware (`--firmware c`) speaks JSON.
+    pub payload_format: cloud::PayloadFormat,
+    /// MQTT 3.1.1 (default) or MQTT 5, as AWS IoT Core speaks both. The simulator's own cloud half
+    /// only: the C firmware (`--firmware c`) speaks MQTT 3.1.1.
+    pub mqtt_protocol: cloud::MqttProtocol,
 }
 
 impl DeviceCloud {
@@ -128,6 +134,8 @@ impl DeviceCloud {
             time_sync: Duration::from_millis(20),
             timeout: Duration::from_secs(20),
             credentials: None,
+            payload_format: cloud::PayloadFormat::Json,
+            mqtt_protocol: cloud::MqttProtocol::V311,
         }
     }
 }

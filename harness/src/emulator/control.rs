@@ -1,4 +1,5 @@
-//! The HTTPS control plane: the backend contract and AWS IoT's SigV4 API on one TLS listener.
+//! The HTTPS control plane: the backend contract and AWS IoT's SigV4 API (`aws_api`) on one TLS
+//! listener, and what both share: scripted faults, claim issuance, AWS's error answers.
 
 // Handlers return finished responses as their error values (axum style); boxing them buys nothing here.
 #![allow(clippy::result_large_err)]
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,8 +21,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use super::aws_api;
 use super::pki::{pki_error, ServerIdentity};
-use super::sigv4::Verifier;
 use super::{Api, EmulatorError, Fault, RequestRecord, Shared};
 
 type Shared_ = Arc<Shared>;
@@ -122,11 +123,14 @@ fn router(shared: Shared_) -> Router {
         .route("/v1/things/{thing}", get(backend_thing))
         .route(
             "/provisioning-templates/{template}/provisioning-claim",
-            post(aws_claim),
+            post(aws_api::create_provisioning_claim),
         )
-        .route("/things/{thing}", get(aws_describe_thing))
-        .route("/things/{thing}/principals", get(aws_thing_principals))
-        .route("/certificates/{id}", get(aws_describe_certificate))
+        .route("/things/{thing}", get(aws_api::describe_thing))
+        .route(
+            "/things/{thing}/principals",
+            get(aws_api::list_thing_principals),
+        )
+        .route("/certificates/{id}", get(aws_api::describe_certificate))
         .merge(super::registry_api::routes())
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
@@ -175,7 +179,7 @@ pub(crate) fn aws_error(status: u16, error_type: &str, message: &str) -> Respons
     response
 }
 
-fn take_fault(shared: &Shared, api: Api) -> Option<Fault> {
+pub(super) fn take_fault(shared: &Shared, api: Api) -> Option<Fault> {
     shared
         .lock()
         .faults
@@ -185,7 +189,7 @@ fn take_fault(shared: &Shared, api: Api) -> Option<Fault> {
 
 /// Faults that replace the whole answer; `None` when the handler should go on (possibly with a
 /// body-level fault it applies itself).
-async fn answer_fault(api: Api, fault: &Option<Fault>) -> Option<Response> {
+pub(super) async fn answer_fault(api: Api, fault: &Option<Fault>) -> Option<Response> {
     match fault.as_ref()? {
         Fault::Delay(d) => {
             tokio::time::sleep(*d).await;
@@ -232,7 +236,7 @@ async fn answer_fault(api: Api, fault: &Option<Fault>) -> Option<Response> {
 }
 
 /// Issues a claim for `template` and renders AWS's answer, applying body-level faults.
-async fn issue_claim(
+pub(super) async fn issue_claim(
     shared: &Shared_,
     template: &str,
     fault: Option<Fault>,
@@ -249,7 +253,13 @@ async fn issue_claim(
             .map_err(|_| aws_error(500, "InternalFailureException", "claim issuance failed"))?
             .map_err(|_| aws_error(500, "InternalFailureException", "claim issuance failed"))?;
     tracing::debug!(certificate_id = %issued.certificate_id, template, "claim issued");
-    shared.lock().claims.push(issued.clone());
+    {
+        let mut state = shared.lock();
+        state
+            .claim_templates
+            .insert(issued.certificate_id.clone(), template.to_owned());
+        state.claims.push(issued.clone());
+    }
     let expiration = issued
         .not_after
         .duration_since(std::time::UNIX_EPOCH)
@@ -389,162 +399,5 @@ async fn backend_thing(
             "attributes": t.attributes,
             "certificates": certificates,
         }),
-    )
-}
-
-// ---- AWS IoT's SigV4 API ----
-
-/// Verifies the signature; `Err` is AWS's answer.
-fn sigv4(
-    shared: &Shared,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), Response> {
-    let now = shared.now();
-    let credentials = shared.lock().credentials.clone();
-    let verifier = Verifier {
-        region: &shared.region,
-        service: "iot",
-        credentials: &credentials,
-        now,
-    };
-    verifier
-        .verify(method, uri, headers, body)
-        .map(|_| ())
-        .map_err(|r| aws_error(r.status, r.error_type, &r.message))
-}
-
-pub(crate) async fn aws_prelude(
-    shared: &Shared_,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Option<Fault>, Response> {
-    let fault = take_fault(shared, Api::Aws);
-    if let Some(r) = answer_fault(Api::Aws, &fault).await {
-        return Err(r);
-    }
-    sigv4(shared, method, uri, headers, body)?;
-    Ok(fault)
-}
-
-async fn aws_claim(
-    State(shared): State<Shared_>,
-    Path(template): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let fault = match aws_prelude(&shared, &method, &uri, &headers, &body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let enabled = shared.lock().templates.get(&template).map(|t| t.enabled);
-    if enabled != Some(true) {
-        return aws_error(
-            404,
-            "ResourceNotFoundException",
-            &format!("The provisioning template {template} does not exist or is disabled."),
-        );
-    }
-    match issue_claim(&shared, &template, fault).await {
-        Ok(body) => json_response(StatusCode::OK, body),
-        Err(r) => r,
-    }
-}
-
-async fn aws_describe_thing(
-    State(shared): State<Shared_>,
-    Path(thing): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = aws_prelude(&shared, &method, &uri, &headers, b"").await {
-        return r;
-    }
-    let state = shared.lock();
-    let Some(t) = state.things.get(&thing) else {
-        return aws_error(
-            404,
-            "ResourceNotFoundException",
-            &format!("Thing {thing} cannot be found."),
-        );
-    };
-    json_response(
-        StatusCode::OK,
-        json!({
-            "thingName": t.name,
-            "thingId": hex::encode(&Sha256::digest(t.name.as_bytes())[..16]),
-            "thingArn": format!("arn:aws:iot:{}:{}:thing/{}", shared.region, shared.account_id, t.name),
-            "attributes": t.attributes,
-            "thingTypeName": t.thing_type,
-            "billingGroupName": t.billing_group,
-            "version": 1,
-        }),
-    )
-}
-
-async fn aws_thing_principals(
-    State(shared): State<Shared_>,
-    Path(thing): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = aws_prelude(&shared, &method, &uri, &headers, b"").await {
-        return r;
-    }
-    let state = shared.lock();
-    let Some(t) = state.things.get(&thing) else {
-        return aws_error(
-            404,
-            "ResourceNotFoundException",
-            &format!("Thing {thing} cannot be found."),
-        );
-    };
-    let principals: Vec<String> = t
-        .principals
-        .iter()
-        .map(|id| {
-            format!(
-                "arn:aws:iot:{}:{}:cert/{id}",
-                shared.region, shared.account_id
-            )
-        })
-        .collect();
-    json_response(StatusCode::OK, json!({"principals": principals}))
-}
-
-async fn aws_describe_certificate(
-    State(shared): State<Shared_>,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = aws_prelude(&shared, &method, &uri, &headers, b"").await {
-        return r;
-    }
-    let state = shared.lock();
-    let Some(c) = state.certificates.get(&id) else {
-        return aws_error(
-            404,
-            "ResourceNotFoundException",
-            "The certificate does not exist.",
-        );
-    };
-    json_response(
-        StatusCode::OK,
-        json!({"certificateDescription": {
-            "certificateId": id,
-            "certificateArn": format!("arn:aws:iot:{}:{}:cert/{id}", shared.region, shared.account_id),
-            "status": c.status,
-            "certificatePem": c.pem,
-        }}),
     )
 }

@@ -4,7 +4,7 @@
 //! `x-amzn-iot-thingname` header, the certificate must be attached to that thing.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -46,8 +46,22 @@ pub(crate) async fn serve(
     super::control::serve_https(tls, app, bind).await
 }
 
+/// The credentials provider's error answer: `{"message": ...}` with the error type in
+/// `x-amzn-ErrorType`, as AWS's endpoint answers (a recorded curl transcript against it shows
+/// `x-amzn-ErrorType: AccessDeniedException` on a 403).
 fn error(status: StatusCode, message: &str) -> Response {
-    json_response(status, json!({"message": message}))
+    let error_type = match status {
+        StatusCode::FORBIDDEN => "AccessDeniedException",
+        StatusCode::NOT_FOUND => "ResourceNotFoundException",
+        StatusCode::BAD_REQUEST => "InvalidRequestException",
+        _ => "InternalFailureException",
+    };
+    let mut response = json_response(status, json!({"message": message}));
+    response.headers_mut().insert(
+        "x-amzn-ErrorType",
+        axum::http::HeaderValue::from_static(error_type),
+    );
+    response
 }
 
 /// Whether any policy attached to `certificate_id` allows AssumeRoleWithCertificate on `alias_arn`.
@@ -126,14 +140,22 @@ async fn credentials(
         return error(StatusCode::FORBIDDEN, "Access Denied");
     }
     let issued = super::random_credentials();
-    shared.lock().credentials.insert(
-        issued.access_key_id.clone(),
-        KnownCredentials {
-            secret_access_key: issued.secret_access_key.clone(),
-            session_token: Some(issued.session_token.clone()),
-        },
-    );
-    let expiration = time::OffsetDateTime::from(SystemTime::now() + role.credential_duration);
+    // They expire on the emulator's clock, which the SigV4 API checks them against.
+    let expires = shared.now() + role.credential_duration;
+    {
+        let mut state = shared.lock();
+        state.credentials.insert(
+            issued.access_key_id.clone(),
+            KnownCredentials {
+                secret_access_key: issued.secret_access_key.clone(),
+                session_token: Some(issued.session_token.clone()),
+            },
+        );
+        state
+            .credential_expiry
+            .insert(issued.access_key_id.clone(), expires);
+    }
+    let expiration = time::OffsetDateTime::from(expires);
     let expiration = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         expiration.year(),

@@ -1,6 +1,6 @@
 //! The AWS IoT emulator: in process, real TLS on 127.0.0.1.
 //!
-//! The HTTPS control plane (`control`):
+//! The HTTPS control plane (`control`, `aws_api`):
 //! * The **app-backend contract** (`docs/backend-api.md`): `POST /v1/provisioning-claims` and
 //!   `GET /v1/things/{thingName}`, behind bearer tokens.
 //! * **AWS IoT's own API**, SigV4-verified: `CreateProvisioningClaim`, `DescribeThing`,
@@ -21,6 +21,7 @@
 //!   (RegisterCertificate, policies, UpdateCertificate, the deletes) and IoT policy evaluation for the
 //!   certificates registered that way (a factory's claim).
 
+mod aws_api;
 mod config;
 mod control;
 pub mod credentials;

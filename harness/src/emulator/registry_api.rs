@@ -28,7 +28,8 @@ use axum::Router;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::control::{aws_error, aws_prelude, json_response};
+use super::aws_api::prelude as aws_prelude;
+use super::control::{aws_error, json_response};
 use super::iot_policy::{self, Action};
 use super::mqtt::Principal;
 use super::{CertificateRecord, EmulatorError, Shared};
@@ -119,6 +120,7 @@ async fn register_certificate(
         None => "INACTIVE".to_owned(),
     };
     let id = hex::encode(Sha256::digest(der.as_ref()));
+    let now = shared.now();
     let mut state = shared.lock();
     if state.certificates.contains_key(&id) {
         return aws_error(
@@ -127,13 +129,9 @@ async fn register_certificate(
             "The certificate is already provisioned or registered",
         );
     }
-    state.certificates.insert(
-        id.clone(),
-        CertificateRecord {
-            status,
-            pem: pem.to_owned(),
-        },
-    );
+    state
+        .certificates
+        .insert(id.clone(), CertificateRecord::new(&status, pem, now));
     state.registered_certificates.insert(id.clone());
     drop(state);
     json_response(
@@ -261,6 +259,7 @@ async fn update_certificate(
         None => return invalid("newStatus is required."),
     };
     {
+        let now = shared.now();
         let mut state = shared.lock();
         let Some(c) = state.certificates.get_mut(&id) else {
             return aws_error(
@@ -269,7 +268,7 @@ async fn update_certificate(
                 "The certificate does not exist.",
             );
         };
-        c.status = status.clone();
+        c.set_status(&status, now);
     }
     if status != "ACTIVE" {
         shared.close_connections_of(&id);

@@ -293,11 +293,20 @@ impl Verifier<'_> {
             }
             canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
         }
-        let payload_hash = headers
-            .get("x-amz-content-sha256")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .unwrap_or_else(|| hex::encode(Sha256::digest(body)));
+        // The payload hash is the body's, computed here: a client's `x-amz-content-sha256` is
+        // checked against it, never trusted in its place (only the literal `UNSIGNED-PAYLOAD`
+        // stands for itself).
+        let body_hash = hex::encode(Sha256::digest(body));
+        let payload_hash =
+            match headers.get("x-amz-content-sha256") {
+                None => body_hash,
+                Some(v) if v.as_bytes() == b"UNSIGNED-PAYLOAD" => "UNSIGNED-PAYLOAD".to_owned(),
+                Some(v) if v.as_bytes() == body_hash.as_bytes() => body_hash,
+                Some(_) => return Err(reject(
+                    "InvalidSignatureException",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                )),
+            };
         let canonical_request = format!(
             "{}\n{}\n{}\n{}\n{}\n{}",
             method.as_str(),

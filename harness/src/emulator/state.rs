@@ -60,10 +60,38 @@ pub struct Thing {
 /// A certificate in the registry.
 #[derive(Clone, Debug)]
 pub struct CertificateRecord {
-    /// `ACTIVE`, `INACTIVE`, …
+    /// `ACTIVE`, `INACTIVE`, `PENDING_ACTIVATION`, …
     pub status: String,
     /// The certificate, PEM.
     pub pem: String,
+    /// When it entered the registry (DescribeCertificate's `creationDate`), on the emulator's clock.
+    pub created: SystemTime,
+    /// When it last changed (`lastModifiedDate`).
+    pub last_modified: SystemTime,
+    /// Counts its changes, from 1 (`customerVersion`).
+    pub customer_version: u32,
+}
+
+impl CertificateRecord {
+    /// A certificate entering the registry at `now` with `status`.
+    pub fn new(status: &str, pem: &str, now: SystemTime) -> Self {
+        Self {
+            status: status.to_owned(),
+            pem: pem.to_owned(),
+            created: now,
+            last_modified: now,
+            customer_version: 1,
+        }
+    }
+
+    /// Changes its status at `now`.
+    pub fn set_status(&mut self, status: &str, now: SystemTime) {
+        if self.status != status {
+            self.status = status.to_owned();
+            self.last_modified = now;
+            self.customer_version = self.customer_version.saturating_add(1);
+        }
+    }
 }
 
 /// Everything behind the emulator's lock.
@@ -72,8 +100,12 @@ pub(crate) struct State {
     pub templates: HashMap<String, Template>,
     pub bearer_tokens: HashSet<String>,
     pub credentials: HashMap<String, KnownCredentials>,
+    /// Access key id → when those (temporary) credentials expire, on the emulator's clock.
+    pub credential_expiry: HashMap<String, SystemTime>,
     pub faults: HashMap<Api, VecDeque<Fault>>,
     pub claims: Vec<IssuedCertificate>,
+    /// Claim certificate id → the template it was issued for (its claim policy names that one).
+    pub claim_templates: HashMap<String, String>,
     pub things: HashMap<String, Thing>,
     pub certificates: HashMap<String, CertificateRecord>,
     pub log: Vec<RequestRecord>,

@@ -39,6 +39,34 @@ impl Emulator {
         creds
     }
 
+    /// Creates temporary AWS credentials that expire `lifetime` from now on the emulator's clock (as
+    /// Cognito's or the credentials provider's do): after that, requests signed with them get 403
+    /// `ExpiredTokenException`.
+    pub fn issue_credentials_valid_for(&self, lifetime: Duration) -> TemporaryCredentials {
+        let creds = self.issue_credentials();
+        let expires = self.shared.now() + lifetime;
+        self.shared
+            .lock()
+            .credential_expiry
+            .insert(creds.access_key_id.clone(), expires);
+        creds
+    }
+
+    /// Creates a long-term access key (an IAM user's `AKIA…` key and secret, no session token) the
+    /// SigV4 API accepts: what `aws configure` and boto3 are given.
+    pub fn issue_access_key(&self) -> (String, zeroize::Zeroizing<String>) {
+        let access_key_id = random_token("AKIA", 16);
+        let secret = random_token("", 40);
+        self.shared.lock().credentials.insert(
+            access_key_id.clone(),
+            KnownCredentials {
+                secret_access_key: secret.clone(),
+                session_token: None,
+            },
+        );
+        (access_key_id, zeroize::Zeroizing::new(secret))
+    }
+
     /// Makes AWS credentials stop working (as when they expire).
     pub fn revoke_credentials(&self, access_key_id: &str) {
         self.shared.lock().credentials.remove(access_key_id);
@@ -107,13 +135,11 @@ impl Emulator {
         certificate_pem: &str,
         status: &str,
     ) {
+        let now = self.shared.now();
         let mut state = self.shared.lock();
         state.certificates.insert(
             certificate_id.to_owned(),
-            CertificateRecord {
-                status: status.to_owned(),
-                pem: certificate_pem.to_owned(),
-            },
+            CertificateRecord::new(status, certificate_pem, now),
         );
         let entry = state
             .things

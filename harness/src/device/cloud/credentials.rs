@@ -6,7 +6,8 @@ use serde_json::Value;
 use super::{tls_config, CloudEndpoint, CloudError, MqttIdentity};
 
 /// Fetches temporary AWS credentials from the credentials provider at `endpoint` (`host:port`) with the
-/// device certificate, naming the thing in `x-amzn-iot-thingname`. Returns the `credentials` object.
+/// device certificate, naming the thing in `x-amzn-iot-thingname`. Returns the `credentials` object;
+/// a refusal is [`CloudError::Rejected`] with AWS's status, error type (`x-amzn-ErrorType`) and message.
 pub async fn fetch_role_credentials(
     endpoint: &CloudEndpoint,
     identity: MqttIdentity,
@@ -30,6 +31,15 @@ pub async fn fetch_role_credentials(
         .await
         .map_err(|e| CloudError::Connection(e.to_string()))?;
     let status = response.status().as_u16();
+    // AWS names the error in `x-amzn-ErrorType` (`AccessDeniedException`, ...), possibly followed by
+    // `:` and a namespace.
+    let error_type = response
+        .headers()
+        .get("x-amzn-ErrorType")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(':').next())
+        .unwrap_or("")
+        .to_owned();
     let body: Value = response
         .bytes()
         .await
@@ -40,7 +50,7 @@ pub async fn fetch_role_credentials(
         return Err(CloudError::Rejected {
             topic: "credentials provider".into(),
             status_code: u32::from(status),
-            error_code: String::new(),
+            error_code: error_type,
             error_message: body
                 .get("message")
                 .and_then(Value::as_str)

@@ -15,7 +15,7 @@ use claimlink_core::internal::proto::CloudFailureKind as K;
 
 use super::{
     create_certificate_from_csr, create_keys_and_certificate, register_thing, CloudEndpoint,
-    CloudError, Connection, MqttIdentity, Obtained,
+    CloudError, Connection, MqttIdentity, MqttProtocol, Obtained, PayloadFormat,
 };
 
 /// What the fleet-provisioning flow needs.
@@ -34,6 +34,10 @@ pub struct FlowInput {
     pub use_csr: bool,
     /// Connections are retried until this instant (the claim's expiry); `None`: one attempt.
     pub retry_until: Option<Instant>,
+    /// The fleet-provisioning API's payload format (`…/json` or `…/cbor` topics).
+    pub payload_format: PayloadFormat,
+    /// MQTT 3.1.1 or MQTT 5.
+    pub mqtt_protocol: MqttProtocol,
 }
 
 /// The first pause between connection attempts; it doubles up to [`MAX_BACKOFF`].
@@ -154,8 +158,12 @@ pub async fn fleet_provision(
         parameters,
         use_csr,
         retry_until,
+        payload_format,
+        mqtt_protocol,
     } = input;
-    let mut conn = connect_with_claim(&endpoint, claim, &client_id, retry_until).await?;
+    let mut conn =
+        connect_with_claim(&endpoint, claim, &client_id, retry_until, mqtt_protocol).await?;
+    conn.set_payload_format(payload_format);
     on_stage(FlowStage::ConnectedWithClaim);
     let (obtained, key) = obtain_certificate(&mut conn, use_csr, &client_id).await?;
     on_stage(FlowStage::CertificateIssued {
@@ -173,9 +181,16 @@ pub async fn fleet_provision(
         thing_name: thing_name.clone(),
     });
     conn.close().await;
-    reconnect_with_permanent(&endpoint, &client_id, &obtained, &key, retry_until)
-        .await
-        .map_err(issued)?;
+    reconnect_with_permanent(
+        &endpoint,
+        &client_id,
+        &obtained,
+        &key,
+        retry_until,
+        mqtt_protocol,
+    )
+    .await
+    .map_err(issued)?;
     on_stage(FlowStage::Reconnected);
     Ok(Provisioned {
         thing_name,
@@ -191,8 +206,9 @@ async fn connect_with_claim(
     claim: MqttIdentity,
     client_id: &str,
     retry_until: Option<Instant>,
+    protocol: MqttProtocol,
 ) -> Result<Connection, FlowFailure> {
-    open_with_retries(endpoint, &claim, client_id, retry_until)
+    open_with_retries(endpoint, &claim, client_id, retry_until, protocol)
         .await
         .map_err(|e| failure(K::TlsRejected, e))
 }
@@ -204,6 +220,7 @@ async fn open_with_retries(
     identity: &MqttIdentity,
     client_id: &str,
     retry_until: Option<Instant>,
+    protocol: MqttProtocol,
 ) -> Result<Connection, CloudError> {
     let started = Instant::now();
     let mut backoff = FIRST_BACKOFF;
@@ -213,7 +230,7 @@ async fn open_with_retries(
             chain: identity.chain.clone(),
             key: identity.key.clone_key(),
         };
-        let error = match Connection::open(endpoint, copy, client_id).await {
+        let error = match Connection::open_with(endpoint, copy, client_id, protocol).await {
             Ok(conn) => return Ok(conn),
             Err(e @ (CloudError::Timeout(_) | CloudError::Unreachable(_))) => e,
             Err(e) => return Err(e),
@@ -298,6 +315,7 @@ async fn reconnect_with_permanent(
     obtained: &Obtained,
     key: &PrivateKeyDer<'static>,
     retry_until: Option<Instant>,
+    protocol: MqttProtocol,
 ) -> Result<(), FlowFailure> {
     let cert = CertificateDer::from_pem_slice(obtained.certificate_pem.as_bytes())
         .map_err(|e| failure(K::CertificateRejected, CloudError::Malformed(e.to_string())))?;
@@ -305,7 +323,7 @@ async fn reconnect_with_permanent(
         chain: vec![cert.to_vec()],
         key: key.clone_key(),
     };
-    let permanent = open_with_retries(endpoint, &identity, client_id, retry_until)
+    let permanent = open_with_retries(endpoint, &identity, client_id, retry_until, protocol)
         .await
         .map_err(|e| failure(K::ReconnectFailed, e))?;
     permanent.close().await;

@@ -1,10 +1,11 @@
 //! The device's cloud half: MQTT over mutual TLS (its own client, `mqtt.rs`) and AWS IoT's fleet-provisioning
-//! API, exactly as a device talks to AWS — nothing here knows about the emulator. Point
+//! API in JSON or CBOR ([`PayloadFormat`]), exactly as a device talks to AWS — nothing here knows about the emulator. Point
 //! [`CloudEndpoint`] at `xxxx-ats.iot.<region>.amazonaws.com:8883` with Amazon's root CA and it talks to
 //! AWS IoT Core.
 //!
 //! * this file — the MQTT connection and the fleet-provisioning API calls;
-//! * `mqtt.rs` — the MQTT 3.1.1 client over tokio-rustls ([`mqtt::MqttClient`]);
+//! * `mqtt.rs` — the MQTT client (3.1.1 or 5) over tokio-rustls ([`mqtt::MqttClient`]), and `wire.rs`,
+//!   its two codecs;
 //! * `flow.rs` — the flow a device runs with its claim, step by step ([`fleet_provision`]);
 //! * `credentials.rs` — proving the permanent certificate at the credentials provider
 //!   ([`fetch_role_credentials`]).
@@ -12,6 +13,7 @@
 mod credentials;
 mod flow;
 pub mod mqtt;
+mod wire;
 
 pub use credentials::fetch_role_credentials;
 pub use flow::{fleet_provision, FlowFailure, FlowInput, FlowStage, Provisioned};
@@ -24,6 +26,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 
 use mqtt::{ConnectOptions, Delivery, MqttClient, MqttError};
+
+pub use crate::fleet_payload::PayloadFormat;
+pub use mqtt::MqttProtocol;
 
 /// Where the device's MQTT broker is, and whom to trust.
 #[derive(Clone, Debug)]
@@ -93,6 +98,7 @@ impl MqttIdentity {
 pub struct Connection {
     client: MqttClient,
     timeout: Duration,
+    format: PayloadFormat,
 }
 
 /// The keep-alive a device announces (AWS IoT accepts 30 s to 1200 s).
@@ -134,11 +140,23 @@ fn tls_config(
 }
 
 impl Connection {
-    /// Connects with `identity` as `client_id`; returns once the broker accepted the CONNECT.
+    /// Connects with `identity` as `client_id` over MQTT 3.1.1; returns once the broker accepted the
+    /// CONNECT.
     pub async fn open(
         endpoint: &CloudEndpoint,
         identity: MqttIdentity,
         client_id: &str,
+    ) -> Result<Self, CloudError> {
+        Self::open_with(endpoint, identity, client_id, MqttProtocol::V311).await
+    }
+
+    /// Connects with `identity` as `client_id` over `protocol` (MQTT 3.1.1 or 5); returns once the
+    /// broker accepted the CONNECT.
+    pub async fn open_with(
+        endpoint: &CloudEndpoint,
+        identity: MqttIdentity,
+        client_id: &str,
+        protocol: MqttProtocol,
     ) -> Result<Self, CloudError> {
         let options = ConnectOptions {
             host: &endpoint.host,
@@ -146,17 +164,32 @@ impl Connection {
             tls: Arc::new(tls_config(endpoint, identity)?),
             client_id,
             keep_alive: KEEP_ALIVE,
+            protocol,
         };
         let deadline = tokio::time::Instant::now() + endpoint.timeout;
         let client = MqttClient::connect(options, deadline).await?;
         Ok(Self {
             client,
             timeout: endpoint.timeout,
+            format: PayloadFormat::Json,
         })
     }
 
+    /// Speaks the fleet-provisioning API in `format` from now on (JSON until told otherwise): the
+    /// request topics end in `/json` or `/cbor`, and requests and answers are encoded so.
+    pub fn set_payload_format(&mut self, format: PayloadFormat) {
+        self.format = format;
+    }
+
+    /// The topic of fleet-provisioning API `api` (`$aws/certificates/create`, ...) in this
+    /// connection's payload format.
+    pub fn api_topic(&self, api: &str) -> String {
+        format!("{api}/{}", self.format.segment())
+    }
+
     /// Publishes `payload` on `topic` after subscribing to its `/accepted` and `/rejected` replies,
-    /// and returns the accepted answer. The whole exchange has the endpoint's timeout.
+    /// and returns the accepted answer; both are encoded in the connection's payload format. The
+    /// whole exchange has the endpoint's timeout.
     pub async fn request(&mut self, topic: &str, payload: &Value) -> Result<Value, CloudError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let accepted = format!("{topic}/accepted");
@@ -167,7 +200,7 @@ impl Connection {
         self.client
             .publish(
                 topic,
-                payload.to_string().as_bytes(),
+                &self.format.encode(payload),
                 Delivery::AtLeastOnce,
                 deadline,
             )
@@ -181,8 +214,13 @@ impl Connection {
                     MqttError::Timeout { .. } => CloudError::Timeout(topic.to_owned()),
                     other => other.into(),
                 })?;
-            let body: Value = serde_json::from_slice(&publish.payload)
-                .map_err(|e| CloudError::Malformed(e.to_string()))?;
+            let body: Value = self.format.decode(&publish.payload).ok_or_else(|| {
+                CloudError::Malformed(format!(
+                    "an answer on {} that is not {}",
+                    publish.topic,
+                    self.format.segment()
+                ))
+            })?;
             if publish.topic == accepted {
                 return Ok(body);
             }
@@ -273,11 +311,9 @@ pub async fn create_certificate_from_csr(
     conn: &mut Connection,
     csr_pem: &str,
 ) -> Result<Obtained, CloudError> {
+    let topic = conn.api_topic("$aws/certificates/create-from-csr");
     let a = conn
-        .request(
-            "$aws/certificates/create-from-csr/json",
-            &json!({"certificateSigningRequest": csr_pem}),
-        )
+        .request(&topic, &json!({"certificateSigningRequest": csr_pem}))
         .await?;
     Ok(Obtained {
         certificate_id: field(&a, "certificateId")?,
@@ -289,9 +325,8 @@ pub async fn create_certificate_from_csr(
 
 /// `CreateKeysAndCertificate`: AWS makes the key.
 pub async fn create_keys_and_certificate(conn: &mut Connection) -> Result<Obtained, CloudError> {
-    let a = conn
-        .request("$aws/certificates/create/json", &json!({}))
-        .await?;
+    let topic = conn.api_topic("$aws/certificates/create");
+    let a = conn.request(&topic, &json!({})).await?;
     Ok(Obtained {
         certificate_id: field(&a, "certificateId")?,
         certificate_pem: field(&a, "certificatePem")?,
@@ -307,9 +342,10 @@ pub async fn register_thing(
     ownership_token: &str,
     parameters: &std::collections::BTreeMap<String, String>,
 ) -> Result<(Option<String>, Value), CloudError> {
+    let topic = conn.api_topic(&format!("$aws/provisioning-templates/{template}/provision"));
     let a = conn
         .request(
-            &format!("$aws/provisioning-templates/{template}/provision/json"),
+            &topic,
             &json!({"certificateOwnershipToken": ownership_token, "parameters": parameters}),
         )
         .await?;

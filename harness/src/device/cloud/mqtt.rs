@@ -1,5 +1,5 @@
-//! The device's MQTT 3.1.1 client over mutual TLS: tokio-rustls for the connection, rumqttc's
-//! maintained codec (`rumqttc::mqttbytes`, no TLS feature of rumqttc) for the packets. It does what a
+//! The device's MQTT client over mutual TLS, MQTT 3.1.1 or MQTT 5 ([`MqttProtocol`]): tokio-rustls for
+//! the connection, rumqttc's maintained codecs (no TLS feature of rumqttc) for the packets (`wire`). It does what a
 //! device provisioning itself needs and no more: CONNECT (clean session, keep-alive, client id),
 //! SUBSCRIBE awaiting the SUBACK (a refusal, 0x80, is an error), PUBLISH at QoS 0 or 1 (QoS 1 awaits
 //! the PUBACK), incoming PUBLISHes (QoS 1 ones acknowledged), PINGREQ when the keep-alive is due and
@@ -15,16 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rumqttc::mqttbytes::v4::{
-    ConnectReturnCode, Packet, PubAck, Publish, Subscribe, SubscribeReasonCode,
-};
-use rumqttc::mqttbytes::QoS;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
+
+pub use super::wire::MqttProtocol;
+use super::wire::{Incoming, Outgoing};
 
 /// Largest MQTT packet sent or accepted (AWS IoT: 128 KiB).
 pub const MAX_PACKET: usize = 128 * 1024;
@@ -84,15 +83,6 @@ pub enum Delivery {
     AtLeastOnce,
 }
 
-impl Delivery {
-    fn qos(self) -> QoS {
-        match self {
-            Delivery::AtMostOnce => QoS::AtMostOnce,
-            Delivery::AtLeastOnce => QoS::AtLeastOnce,
-        }
-    }
-}
-
 /// A message the broker delivered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncomingPublish {
@@ -114,6 +104,8 @@ pub struct ConnectOptions<'a> {
     pub client_id: &'a str,
     /// The keep-alive announced in CONNECT; a PINGREQ goes out when nothing was sent for this long.
     pub keep_alive: Duration,
+    /// MQTT 3.1.1 or MQTT 5.
+    pub protocol: MqttProtocol,
 }
 
 /// One MQTT session over mutual TLS (clean session: nothing survives it).
@@ -123,6 +115,7 @@ pub struct MqttClient {
     inbox: VecDeque<IncomingPublish>,
     last_packet_id: u16,
     keep_alive: Duration,
+    protocol: MqttProtocol,
     last_sent: Instant,
     /// Set once the connection failed: every later call reports it instead of touching the stream.
     broken: Option<String>,
@@ -160,25 +153,25 @@ impl MqttClient {
             inbox: VecDeque::new(),
             last_packet_id: 0,
             keep_alive: options.keep_alive,
+            protocol: options.protocol,
             last_sent: Instant::now(),
             broken: None,
         };
-        let mut connect = rumqttc::mqttbytes::v4::Connect::new(options.client_id);
-        connect.clean_session = true;
-        connect.keep_alive = u16::try_from(options.keep_alive.as_secs()).unwrap_or(u16::MAX);
-        client
-            .send(&Packet::Connect(connect), "CONNACK", deadline)
-            .await?;
-        let code = client
+        let connect = Outgoing::Connect {
+            client_id: options.client_id,
+            keep_alive: u16::try_from(options.keep_alive.as_secs()).unwrap_or(u16::MAX),
+        };
+        client.send(&connect, "CONNACK", deadline).await?;
+        let refusal = client
             .await_packet(deadline, "CONNACK", |p| match p {
-                Packet::ConnAck(ack) => Some(ack.code),
+                Incoming::ConnAck { refusal } => Some(refusal.clone()),
                 _ => None,
             })
             .await?;
-        if code != ConnectReturnCode::Success {
+        if let Some(reason) = refusal {
             return Err(MqttError::Refused {
                 awaiting: "CONNACK".into(),
-                reason: format!("{code:?}"),
+                reason,
             });
         }
         Ok(client)
@@ -189,21 +182,19 @@ impl MqttClient {
     pub async fn subscribe(&mut self, filter: &str, deadline: Instant) -> Result<(), MqttError> {
         let awaiting = format!("SUBACK for {filter}");
         let pkid = self.next_packet_id();
-        let mut subscribe = Subscribe::new(filter, QoS::AtLeastOnce);
-        subscribe.pkid = pkid;
-        self.send(&Packet::Subscribe(subscribe), &awaiting, deadline)
+        self.send(&Outgoing::Subscribe { pkid, filter }, &awaiting, deadline)
             .await?;
         let codes = self
             .await_packet(deadline, &awaiting, |p| match p {
-                Packet::SubAck(ack) if ack.pkid == pkid => Some(ack.return_codes.clone()),
+                Incoming::SubAck { pkid: id, codes } if *id == pkid => Some(codes.clone()),
                 _ => None,
             })
             .await?;
         match codes.as_slice() {
-            [SubscribeReasonCode::Success(_)] => Ok(()),
-            [SubscribeReasonCode::Failure] => Err(MqttError::Refused {
+            [Ok(())] => Ok(()),
+            [Err(reason)] => Err(MqttError::Refused {
                 awaiting,
-                reason: "0x80".into(),
+                reason: reason.clone(),
             }),
             other => Err(MqttError::Protocol {
                 awaiting,
@@ -221,21 +212,32 @@ impl MqttClient {
         deadline: Instant,
     ) -> Result<(), MqttError> {
         let awaiting = format!("PUBACK for {topic}");
-        let mut publish = Publish::new(topic, delivery.qos(), payload.to_vec());
         if delivery == Delivery::AtMostOnce {
-            return self
-                .send(&Packet::Publish(publish), &awaiting, deadline)
-                .await;
+            let publish = Outgoing::Publish {
+                topic,
+                payload,
+                pkid: None,
+            };
+            return self.send(&publish, &awaiting, deadline).await;
         }
         let pkid = self.next_packet_id();
-        publish.pkid = pkid;
-        self.send(&Packet::Publish(publish), &awaiting, deadline)
+        let publish = Outgoing::Publish {
+            topic,
+            payload,
+            pkid: Some(pkid),
+        };
+        self.send(&publish, &awaiting, deadline).await?;
+        // MQTT 5 may refuse a publish in its PUBACK (0x87 "Not authorized", ...).
+        let refusal = self
+            .await_packet(deadline, &awaiting, |p| match p {
+                Incoming::PubAck { pkid: id, refusal } if *id == pkid => Some(refusal.clone()),
+                _ => None,
+            })
             .await?;
-        self.await_packet(deadline, &awaiting, |p| match p {
-            Packet::PubAck(ack) if ack.pkid == pkid => Some(()),
-            _ => None,
-        })
-        .await
+        match refusal {
+            None => Ok(()),
+            Some(reason) => Err(MqttError::Refused { awaiting, reason }),
+        }
     }
 
     /// The next message the broker delivers, by `deadline`.
@@ -251,9 +253,9 @@ impl MqttClient {
 
     /// Sends a PINGREQ and waits for the PINGRESP.
     pub async fn ping(&mut self, deadline: Instant) -> Result<(), MqttError> {
-        self.send(&Packet::PingReq, "PINGRESP", deadline).await?;
+        self.send(&Outgoing::PingReq, "PINGRESP", deadline).await?;
         self.await_packet(deadline, "PINGRESP", |p| {
-            matches!(p, Packet::PingResp).then_some(())
+            matches!(p, Incoming::PingResp).then_some(())
         })
         .await
     }
@@ -263,7 +265,7 @@ impl MqttClient {
     pub async fn disconnect(mut self) {
         if self.broken.is_none() {
             let deadline = Instant::now() + Duration::from_secs(2);
-            let _ = self.send(&Packet::Disconnect, "nothing", deadline).await;
+            let _ = self.send(&Outgoing::Disconnect, "nothing", deadline).await;
             let _ = tokio::time::timeout(Duration::from_secs(2), self.stream.shutdown()).await;
         }
     }
@@ -278,14 +280,14 @@ impl MqttClient {
     /// timeout here ends the connection too.
     async fn send(
         &mut self,
-        packet: &Packet,
+        packet: &Outgoing<'_>,
         awaiting: &str,
         deadline: Instant,
     ) -> Result<(), MqttError> {
         self.check_open(awaiting)?;
         let mut buf = BytesMut::new();
-        packet
-            .write(&mut buf, MAX_PACKET)
+        self.protocol
+            .encode(packet, &mut buf, MAX_PACKET)
             .map_err(|e| MqttError::Protocol {
                 awaiting: awaiting.to_owned(),
                 detail: format!("cannot send: {e}"),
@@ -316,7 +318,7 @@ impl MqttClient {
         &mut self,
         deadline: Instant,
         awaiting: &str,
-        mut pick: impl FnMut(&Packet) -> Option<T>,
+        mut pick: impl FnMut(&Incoming) -> Option<T>,
     ) -> Result<T, MqttError> {
         loop {
             let packet = self.read_packet(deadline, awaiting).await?;
@@ -331,35 +333,41 @@ impl MqttClient {
     /// answers our keep-alive ping; anything else is a protocol violation.
     async fn unsolicited(
         &mut self,
-        packet: Packet,
+        packet: Incoming,
         awaiting: &str,
         deadline: Instant,
     ) -> Result<(), MqttError> {
         match packet {
-            Packet::Publish(p) => {
+            Incoming::Publish {
+                topic,
+                qos,
+                pkid,
+                payload,
+            } => {
                 if self.inbox.len() >= MAX_UNREAD {
                     return Err(
                         self.violation(awaiting, format!("over {MAX_UNREAD} unread publishes"))
                     );
                 }
-                match p.qos {
-                    QoS::AtMostOnce => {}
-                    QoS::AtLeastOnce => {
-                        self.send(&Packet::PubAck(PubAck::new(p.pkid)), awaiting, deadline)
+                match qos {
+                    0 => {}
+                    1 => {
+                        self.send(&Outgoing::PubAck { pkid }, awaiting, deadline)
                             .await?
                     }
-                    QoS::ExactlyOnce => {
+                    _ => {
                         return Err(self.violation(awaiting, "a QoS 2 publish".into()));
                     }
                 }
-                self.inbox.push_back(IncomingPublish {
-                    topic: p.topic,
-                    payload: p.payload,
-                });
+                self.inbox.push_back(IncomingPublish { topic, payload });
                 Ok(())
             }
-            Packet::PingResp => Ok(()),
-            other => Err(self.violation(awaiting, format!("unexpected {other:?}"))),
+            Incoming::PingResp => Ok(()),
+            // MQTT 5: the broker says why it ends the session.
+            Incoming::Disconnect { reason } => {
+                Err(self.fail(awaiting, format!("the broker disconnected: {reason}")))
+            }
+            other => Err(self.violation(awaiting, format!("unexpected {}", other.describe()))),
         }
     }
 
@@ -368,13 +376,13 @@ impl MqttClient {
         &mut self,
         deadline: Instant,
         awaiting: &str,
-    ) -> Result<Packet, MqttError> {
+    ) -> Result<Incoming, MqttError> {
         self.check_open(awaiting)?;
         loop {
-            match Packet::read(&mut self.read_buf, MAX_PACKET) {
-                Ok(packet) => return Ok(packet),
-                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {}
-                Err(e) => return Err(self.violation(awaiting, e.to_string())),
+            match self.protocol.decode(&mut self.read_buf, MAX_PACKET) {
+                Ok(Some(packet)) => return Ok(packet),
+                Ok(None) => {}
+                Err(e) => return Err(self.violation(awaiting, e)),
             }
             // A zero keep-alive turns the mechanism off (MQTT 3.1.1, 3.1.2.10).
             let wake = if self.keep_alive.is_zero() {
@@ -393,7 +401,7 @@ impl MqttClient {
                         awaiting: awaiting.to_owned(),
                     })
                 }
-                Err(_) => self.send(&Packet::PingReq, awaiting, deadline).await?,
+                Err(_) => self.send(&Outgoing::PingReq, awaiting, deadline).await?,
             }
         }
     }

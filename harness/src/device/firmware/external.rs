@@ -387,6 +387,9 @@ fn command_line(config: &SimDeviceConfig, dir: &Path) -> std::io::Result<Vec<Str
         time_sync,
         timeout,
         credentials,
+        // The C firmware speaks JSON over MQTT 3.1.1 (its component has neither CBOR nor MQTT 5).
+        payload_format: _,
+        mqtt_protocol: _,
     } = cloud;
     let ca_path = match ca_pem_file {
         Some(path) => path.clone(),

@@ -155,6 +155,8 @@ impl CloudHalf {
             retry_until: claim
                 .received_at
                 .checked_add(Duration::from_secs(u64::from(claim.seconds_left))),
+            payload_format: cloud.payload_format,
+            mqtt_protocol: cloud.mqtt_protocol,
         }
     }
 

@@ -1,18 +1,18 @@
-//! The fleet-provisioning requests on `$aws/...` topics: `CreateKeysAndCertificate`
-//! (`$aws/certificates/create`) and `CreateCertificateFromCsr` (`$aws/certificates/create-from-csr`),
-//! each minting a certificate with an ownership token, and the dispatch of a template's `provision`
-//! topic to `RegisterThing`.
+//! The fleet-provisioning requests on `$aws/...` topics, in JSON or CBOR (`…/json`, `…/cbor`):
+//! `CreateKeysAndCertificate` (`$aws/certificates/create/<format>`) and `CreateCertificateFromCsr`
+//! (`$aws/certificates/create-from-csr/<format>`), each minting a certificate with an ownership token,
+//! and the dispatch of a template's `provision/<format>` topic to `RegisterThing`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use rumqttc::mqttbytes::v4::Publish;
 use serde_json::{json, Value};
 
 use super::register_thing::{pre_provisioning, register_thing};
 use super::server::reply;
 use super::{OwnershipToken, Principal};
 use crate::emulator::{CertificateRecord, Shared};
+use crate::fleet_payload::PayloadFormat;
 
 pub(super) fn rejection(status: u16, code: &str, message: &str) -> Value {
     json!({"statusCode": status, "errorCode": code, "errorMessage": message})
@@ -26,6 +26,7 @@ fn random_token() -> String {
 
 fn new_certificate(shared: &Shared, certificate_id: &str, pem: &str) -> String {
     let token = random_token();
+    let created = shared.now();
     let mut state = shared.lock();
     // Certificates whose token expired before a RegisterThing activated them are deleted, as in AWS.
     let now = Instant::now();
@@ -46,12 +47,11 @@ fn new_certificate(shared: &Shared, certificate_id: &str, pem: &str) -> String {
             }
         }
     }
+    // AWS: a certificate from CreateKeysAndCertificate / CreateCertificateFromCsr waits in
+    // PENDING_ACTIVATION until RegisterThing activates it (the template's certificate status).
     state.certificates.insert(
         certificate_id.to_owned(),
-        CertificateRecord {
-            status: "INACTIVE".into(),
-            pem: pem.to_owned(),
-        },
+        CertificateRecord::new("PENDING_ACTIVATION", pem, created),
     );
     let expires = now + state.ownership_token_lifetime;
     state.ownership_tokens.insert(
@@ -64,8 +64,12 @@ fn new_certificate(shared: &Shared, certificate_id: &str, pem: &str) -> String {
     token
 }
 
-pub(super) async fn provisioning_request(shared: Arc<Shared>, conn: u64, p: Publish) {
-    let topic = p.topic.clone();
+pub(super) async fn provisioning_request(
+    shared: Arc<Shared>,
+    conn: u64,
+    topic: String,
+    payload: bytes::Bytes,
+) {
     let (principal, connected_at) = {
         let broker = shared.broker();
         match broker.clients.get(&conn) {
@@ -73,50 +77,42 @@ pub(super) async fn provisioning_request(shared: Arc<Shared>, conn: u64, p: Publ
             None => return,
         }
     };
-    let body: Value = if p.payload.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&p.payload) {
-            Ok(v) => v,
-            Err(_) => {
-                return reply(
-                    &shared,
-                    conn,
-                    &topic,
-                    false,
-                    rejection(400, "InvalidPayload", "The payload is not valid JSON."),
-                )
-            }
-        }
+    let reject = |status, code: &str, message: &str| {
+        reply(
+            &shared,
+            conn,
+            &topic,
+            false,
+            rejection(status, code, message),
+        )
+    };
+    let Some((api, format)) = PayloadFormat::split(&topic) else {
+        return reject(404, "NotFound", "Unknown topic.");
+    };
+    let Some(body) = format.decode(&payload) else {
+        return reject(
+            400,
+            "InvalidPayload",
+            match format {
+                PayloadFormat::Json => "The payload is not valid JSON.",
+                PayloadFormat::Cbor => "The payload is not valid CBOR.",
+            },
+        );
     };
     let late = matches!(principal, Principal::Claim { .. })
         && connected_at.elapsed() > shared.lock().claim_connection_window;
-    match topic.as_str() {
-        "$aws/certificates/create/json" | "$aws/certificates/create-from-csr/json" if late => {
-            reply(
-                &shared,
-                conn,
-                &topic,
-                false,
-                rejection(
-                    403,
-                    "AccessDenied",
-                    "The claim connection has exceeded its provisioning window.",
-                ),
-            )
-        }
-        "$aws/certificates/create/json" => {
+    match api {
+        "$aws/certificates/create" | "$aws/certificates/create-from-csr" if late => reject(
+            403,
+            "AccessDenied",
+            "The claim connection has exceeded its provisioning window.",
+        ),
+        "$aws/certificates/create" => {
             let s = shared.clone();
             let Ok(Ok((id, pem, _der, key))) =
                 tokio::task::spawn_blocking(move || s.pki.create_keys_and_certificate()).await
             else {
-                return reply(
-                    &shared,
-                    conn,
-                    &topic,
-                    false,
-                    rejection(500, "InternalError", "Certificate creation failed."),
-                );
+                return reject(500, "InternalError", "Certificate creation failed.");
             };
             let token = new_certificate(&shared, &id, &pem);
             reply(
@@ -127,21 +123,15 @@ pub(super) async fn provisioning_request(shared: Arc<Shared>, conn: u64, p: Publ
                 json!({"certificateId": id, "certificatePem": pem, "privateKey": key.as_str(), "certificateOwnershipToken": token}),
             );
         }
-        "$aws/certificates/create-from-csr/json" => {
+        "$aws/certificates/create-from-csr" => {
             let Some(csr) = body
                 .get("certificateSigningRequest")
                 .and_then(Value::as_str)
             else {
-                return reply(
-                    &shared,
-                    conn,
-                    &topic,
-                    false,
-                    rejection(
-                        400,
-                        "InvalidPayload",
-                        "certificateSigningRequest is required.",
-                    ),
+                return reject(
+                    400,
+                    "InvalidPayload",
+                    "certificateSigningRequest is required.",
                 );
             };
             match shared.pki.sign_csr(csr) {
@@ -155,22 +145,16 @@ pub(super) async fn provisioning_request(shared: Arc<Shared>, conn: u64, p: Publ
                         json!({"certificateId": id, "certificatePem": pem, "certificateOwnershipToken": token}),
                     );
                 }
-                Err(_) => reply(
-                    &shared,
-                    conn,
-                    &topic,
-                    false,
-                    rejection(
-                        400,
-                        "InvalidCsr",
-                        "The certificate signing request is not valid.",
-                    ),
+                Err(_) => reject(
+                    400,
+                    "InvalidCsr",
+                    "The certificate signing request is not valid.",
                 ),
             }
         }
-        t => match t
+        api => match api
             .strip_prefix("$aws/provisioning-templates/")
-            .and_then(|r| r.strip_suffix("/provision/json"))
+            .and_then(|r| r.strip_suffix("/provision"))
         {
             Some(template_name) => {
                 let (ok, answer) =
@@ -180,13 +164,7 @@ pub(super) async fn provisioning_request(shared: Arc<Shared>, conn: u64, p: Publ
                     };
                 reply(&shared, conn, &topic, ok, answer);
             }
-            None => reply(
-                &shared,
-                conn,
-                &topic,
-                false,
-                rejection(404, "NotFound", "Unknown topic."),
-            ),
+            None => reject(404, "NotFound", "Unknown topic."),
         },
     }
 }

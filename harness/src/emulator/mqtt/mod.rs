@@ -4,10 +4,14 @@
 //! * A client certificate must chain to the claim CA or the device CA and be inside its validity (TLS
 //!   refuses it otherwise). A claim certificate must be one the emulator issued; a device certificate
 //!   must be registered and `ACTIVE`.
-//! * A claim certificate may use only the provisioning topics (the claim policy of the AWS guide); any
-//!   other publish or subscribe disconnects the client, as AWS does.
+//! * A claim certificate may use only the provisioning topics of the template it was issued for (the
+//!   claim policy of the AWS guide); any other publish or subscribe disconnects the client without a
+//!   PUBACK or SUBACK, as AWS does with an MQTT 3.1.1 client whose policy does not allow the topic (AWS's
+//!   lifecycle events name that disconnect `AUTH_ERROR`: "authorization failed").
 //! * Replies (`…/accepted`, `…/rejected`) go to the requesting client only, and only if it subscribed.
 //! * Device certificates may publish and subscribe elsewhere; messages are routed between them.
+//!
+//! Requests and answers are JSON or CBOR, as the topic says ([`crate::fleet_payload`]).
 //!
 //! The files:
 //!
@@ -18,6 +22,7 @@
 //!   `CreateCertificateFromCsr`, and the dispatch to `RegisterThing`;
 //! * `register_thing` — the template's pre-provisioning hook and `RegisterThing` itself.
 
+mod codec;
 mod fleet;
 mod register_thing;
 mod server;
@@ -26,9 +31,9 @@ mod topics;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rumqttc::mqttbytes::v4::Packet;
 use tokio::sync::mpsc;
 
+pub use codec::MqttVersion;
 pub(crate) use server::serve;
 pub use topics::topic_matches;
 
@@ -46,6 +51,8 @@ pub enum Principal {
     Claim {
         /// Its id.
         certificate_id: String,
+        /// The template it was issued for: the only one whose provision topics it may use.
+        template: String,
     },
     /// A registered device certificate.
     Device {
@@ -63,6 +70,8 @@ pub enum MqttEvent {
         client_id: String,
         /// With what.
         principal: Principal,
+        /// Speaking which MQTT.
+        version: MqttVersion,
     },
     /// A client was disconnected for using a topic its certificate may not use.
     Forbidden {
@@ -94,7 +103,7 @@ pub(crate) struct Client {
     principal: Principal,
     connected_at: Instant,
     subscriptions: Vec<String>,
-    tx: mpsc::UnboundedSender<Option<Packet>>,
+    tx: mpsc::UnboundedSender<Option<codec::Outbound>>,
 }
 
 #[derive(Default)]
@@ -121,7 +130,7 @@ impl Shared {
     /// Closes every connection made with the certificate `certificate_id` (it was deactivated).
     pub(crate) fn close_connections_of(&self, certificate_id: &str) {
         for client in self.broker().clients.values() {
-            if matches!(&client.principal, Principal::Claim { certificate_id: id }
+            if matches!(&client.principal, Principal::Claim { certificate_id: id, .. }
                 | Principal::Device { certificate_id: id } if id == certificate_id)
             {
                 client.close();

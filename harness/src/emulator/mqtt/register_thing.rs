@@ -46,7 +46,7 @@ pub(super) async fn pre_provisioning(
             .map(|c| c.client_id.clone())
             .unwrap_or_default();
         let claim_id = match principal {
-            Principal::Claim { certificate_id } | Principal::Device { certificate_id } => {
+            Principal::Claim { certificate_id, .. } | Principal::Device { certificate_id } => {
                 certificate_id.clone()
             }
         };
@@ -155,6 +155,7 @@ pub(super) fn register_thing(shared: &Shared, template_name: &str, body: &Value)
             )
         }
     };
+    let now = shared.now();
     let mut state = shared.lock();
     let Some(template) = state
         .templates
@@ -220,7 +221,7 @@ pub(super) fn register_thing(shared: &Shared, template_name: &str, body: &Value)
     state.ownership_tokens.remove(token);
     if let Some(status) = &plan.certificate_status {
         if let Some(c) = state.certificates.get_mut(&certificate_id) {
-            c.status = status.clone();
+            c.set_status(status, now);
         }
     }
     let thing_name = plan.thing.as_ref().map(|t| t.name.clone());

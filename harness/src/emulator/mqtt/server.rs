@@ -1,6 +1,7 @@
 //! The MQTT-over-mTLS server: the TLS listener, the principal a client certificate stands for, and
-//! each connection's MQTT session (connect, subscribe, publish, ping, unsubscribe), with device
-//! messages routed between subscribers and fleet-provisioning replies sent to the requester.
+//! each connection's MQTT session, 3.1.1 or 5 as its CONNECT says (`codec`): connect, subscribe,
+//! publish, ping, unsubscribe, with device messages routed between subscribers and fleet-provisioning
+//! replies sent to the requester.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,10 +9,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use rumqttc::mqttbytes::v4::{
-    ConnAck, ConnectReturnCode, Packet, PubAck, Publish, SubAck, SubscribeReasonCode,
-};
-use rumqttc::mqttbytes::QoS;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -19,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use super::codec::{self, Inbound, MqttVersion, Outbound};
 use super::fleet::provisioning_request;
 use super::topics::{claim_may_use, topic_matches};
 use super::{Client, MqttEvent, Principal};
@@ -27,9 +25,7 @@ use crate::emulator::iot_policy::Action;
 use crate::emulator::pki::{pki_error, ServerIdentity};
 use crate::emulator::registry_api::may;
 use crate::emulator::{EmulatorError, Shared};
-
-/// Largest MQTT packet accepted (AWS IoT: 128 KiB).
-const MAX_PACKET: usize = 128 * 1024;
+use crate::fleet_payload::PayloadFormat;
 
 pub(crate) async fn serve(
     shared: Arc<Shared>,
@@ -86,12 +82,11 @@ pub(crate) async fn serve(
 
 fn principal_of(shared: &Shared, certificate_id: String) -> Option<Principal> {
     let state = shared.lock();
-    if state
-        .claims
-        .iter()
-        .any(|c| c.certificate_id == certificate_id)
-    {
-        return Some(Principal::Claim { certificate_id });
+    if let Some(template) = state.claim_templates.get(&certificate_id) {
+        return Some(Principal::Claim {
+            template: template.clone(),
+            certificate_id,
+        });
     }
     match state.certificates.get(&certificate_id) {
         Some(c) if c.status == "ACTIVE" => Some(Principal::Device { certificate_id }),
@@ -104,38 +99,51 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::unbounded_channel::<Option<Packet>>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Option<Outbound>>();
+    let mut buf = BytesMut::with_capacity(4096);
+    // The CONNECT's protocol level decides the session's protocol: MQTT 3.1.1 or 5.
+    let version = loop {
+        match codec::detect(&buf) {
+            Ok(Some(v)) => break v,
+            Ok(None) => {
+                let mut chunk = [0u8; 4096];
+                match reader.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            Err(()) => return,
+        }
+    };
     let writer_task = tokio::spawn(async move {
-        let mut buf = BytesMut::new();
+        let mut out = BytesMut::new();
         while let Some(Some(packet)) = rx.recv().await {
-            buf.clear();
-            if packet.write(&mut buf, MAX_PACKET).is_err() || writer.write_all(&buf).await.is_err()
-            {
+            out.clear();
+            if version.write(&packet, &mut out).is_err() || writer.write_all(&out).await.is_err() {
                 break;
             }
         }
         let _ = writer.shutdown().await;
     });
-    let mut buf = BytesMut::with_capacity(4096);
     let mut connected = false;
     'read: loop {
         let packet = loop {
-            match Packet::read(&mut buf, MAX_PACKET) {
-                Ok(p) => break p,
-                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {
+            match version.read(&mut buf) {
+                Ok(Some(p)) => break p,
+                Ok(None) => {
                     let mut chunk = [0u8; 4096];
                     match reader.read(&mut chunk).await {
                         Ok(0) | Err(_) => break 'read,
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                 }
-                Err(_) => break 'read,
+                Err(()) => break 'read,
             }
         };
         match packet {
-            Packet::Connect(c) if !connected => {
+            Inbound::Connect { client_id } if !connected => {
                 // A registered certificate without iot:Connect for this client id: closed, no CONNACK.
-                if !may(&shared, &principal, Action::Connect, &c.client_id) {
+                if !may(&shared, &principal, Action::Connect, &client_id) {
                     break;
                 }
                 connected = true;
@@ -144,7 +152,7 @@ where
                 let stale: Vec<u64> = broker
                     .clients
                     .iter()
-                    .filter(|(_, cl)| cl.client_id == c.client_id)
+                    .filter(|(_, cl)| cl.client_id == client_id)
                     .map(|(id, _)| *id)
                     .collect();
                 for id in stale {
@@ -153,57 +161,71 @@ where
                     }
                 }
                 broker.events.push(MqttEvent::Connected {
-                    client_id: c.client_id.clone(),
+                    client_id: client_id.clone(),
                     principal: principal.clone(),
+                    version,
                 });
                 broker.clients.insert(
                     conn,
                     Client {
-                        client_id: c.client_id,
+                        client_id,
                         principal: principal.clone(),
                         connected_at: Instant::now(),
                         subscriptions: Vec::new(),
                         tx: tx.clone(),
                     },
                 );
-                let _ = tx.send(Some(Packet::ConnAck(ConnAck::new(
-                    ConnectReturnCode::Success,
-                    false,
-                ))));
+                let _ = tx.send(Some(Outbound::ConnAck));
             }
             _ if !connected => break,
-            Packet::Subscribe(s) => {
-                let mut codes = Vec::new();
-                for f in &s.filters {
-                    if matches!(principal, Principal::Claim { .. }) && !claim_may_use(&f.path) {
-                        forbid(&shared, conn, &f.path);
-                        break 'read;
-                    }
-                    if !may(&shared, &principal, Action::Subscribe, &f.path) {
-                        forbid(&shared, conn, &f.path);
-                        break 'read;
-                    }
-                    codes.push(SubscribeReasonCode::Success(if f.qos == QoS::AtMostOnce {
-                        QoS::AtMostOnce
+            Inbound::Subscribe { pkid, filters } => {
+                let mut granted = Vec::new();
+                let mut allowed = Vec::new();
+                for (filter, at_least_once) in filters {
+                    if may_use(&principal, &filter)
+                        && may(&shared, &principal, Action::Subscribe, &filter)
+                    {
+                        granted.push(Some(at_least_once));
+                        allowed.push(filter);
                     } else {
-                        QoS::AtLeastOnce
-                    }));
+                        forbid(&shared, conn, &filter);
+                        if version == MqttVersion::V311 {
+                            // MQTT 3.1.1 has no way to say "not authorized": AWS disconnects.
+                            break 'read;
+                        }
+                        granted.push(None);
+                    }
                 }
                 if let Some(client) = shared.broker().clients.get_mut(&conn) {
-                    client
-                        .subscriptions
-                        .extend(s.filters.iter().map(|f| f.path.clone()));
+                    client.subscriptions.extend(allowed);
                 }
-                let _ = tx.send(Some(Packet::SubAck(SubAck::new(s.pkid, codes))));
+                let _ = tx.send(Some(Outbound::SubAck { pkid, granted }));
             }
-            Packet::Publish(p) => {
-                if matches!(principal, Principal::Claim { .. }) && !claim_may_use(&p.topic) {
-                    forbid(&shared, conn, &p.topic);
-                    break 'read;
-                }
-                if !may(&shared, &principal, Action::Publish, &p.topic) {
-                    forbid(&shared, conn, &p.topic);
-                    break 'read;
+            Inbound::Publish {
+                topic,
+                at_least_once,
+                pkid,
+                payload,
+            } => {
+                if !may_use(&principal, &topic)
+                    || !may(&shared, &principal, Action::Publish, &topic)
+                {
+                    forbid(&shared, conn, &topic);
+                    match (version, at_least_once) {
+                        // MQTT 5 at QoS 1: PUBACK 0x87 "Not authorized", and the session goes on.
+                        (MqttVersion::V5, true) => {
+                            let _ = tx.send(Some(Outbound::PubAck {
+                                pkid,
+                                not_authorized: true,
+                            }));
+                            continue;
+                        }
+                        // No acknowledgement to carry the refusal: disconnected (MQTT 5 hears why).
+                        _ => {
+                            let _ = tx.send(Some(Outbound::DisconnectNotAuthorized));
+                            break 'read;
+                        }
+                    }
                 }
                 if matches!(principal, Principal::Claim { .. }) {
                     let mut state = shared.lock();
@@ -213,34 +235,46 @@ where
                         break 'read;
                     }
                 }
-                if p.qos != QoS::AtMostOnce {
-                    let _ = tx.send(Some(Packet::PubAck(PubAck::new(p.pkid))));
+                if at_least_once {
+                    let _ = tx.send(Some(Outbound::PubAck {
+                        pkid,
+                        not_authorized: false,
+                    }));
                 }
-                if p.topic.starts_with("$aws/") {
+                if topic.starts_with("$aws/") {
                     let shared = shared.clone();
-                    tokio::spawn(async move { provisioning_request(shared, conn, p).await });
+                    tokio::spawn(async move {
+                        provisioning_request(shared, conn, topic, payload).await
+                    });
                 } else {
-                    route(&shared, conn, &p);
+                    route(&shared, conn, &topic, &payload);
                 }
             }
-            Packet::PingReq => {
-                let _ = tx.send(Some(Packet::PingResp));
+            Inbound::PingReq => {
+                let _ = tx.send(Some(Outbound::PingResp));
             }
-            Packet::Unsubscribe(u) => {
+            Inbound::Unsubscribe { pkid, topics } => {
+                let count = topics.len();
                 if let Some(client) = shared.broker().clients.get_mut(&conn) {
-                    client.subscriptions.retain(|s| !u.topics.contains(s));
+                    client.subscriptions.retain(|s| !topics.contains(s));
                 }
-                let _ = tx.send(Some(Packet::UnsubAck(rumqttc::mqttbytes::v4::UnsubAck {
-                    pkid: u.pkid,
-                })));
+                let _ = tx.send(Some(Outbound::UnsubAck { pkid, count }));
             }
-            Packet::Disconnect => break,
-            _ => {}
+            Inbound::Disconnect => break,
+            Inbound::Connect { .. } | Inbound::Other => {}
         }
     }
     shared.broker().clients.remove(&conn);
     let _ = tx.send(None);
     let _ = writer_task.await;
+}
+
+/// Whether `principal`'s policy allows `topic_or_filter`: a claim's is its template's claim policy.
+fn may_use(principal: &Principal, topic_or_filter: &str) -> bool {
+    match principal {
+        Principal::Claim { template, .. } => claim_may_use(topic_or_filter, template),
+        Principal::Device { .. } => true,
+    }
 }
 
 fn forbid(shared: &Shared, conn: u64, topic: &str) {
@@ -257,21 +291,17 @@ fn forbid(shared: &Shared, conn: u64, topic: &str) {
 }
 
 /// Delivers a device message to every other subscriber whose filter matches.
-fn route(shared: &Shared, from: u64, p: &Publish) {
+fn route(shared: &Shared, from: u64, topic: &str, payload: &[u8]) {
     let broker = shared.broker();
     for (id, client) in &broker.clients {
         if *id != from
             && matches!(client.principal, Principal::Device { .. })
-            && client
-                .subscriptions
-                .iter()
-                .any(|f| topic_matches(f, &p.topic))
+            && client.subscriptions.iter().any(|f| topic_matches(f, topic))
         {
-            let _ = client.tx.send(Some(Packet::Publish(Publish::new(
-                p.topic.clone(),
-                QoS::AtMostOnce,
-                p.payload.to_vec(),
-            ))));
+            let _ = client.tx.send(Some(Outbound::Publish {
+                topic: topic.to_owned(),
+                payload: payload.to_vec(),
+            }));
         }
     }
 }
@@ -292,11 +322,12 @@ pub(super) fn reply(shared: &Shared, conn: u64, request_topic: &str, accepted: b
         .iter()
         .any(|f| topic_matches(f, &topic))
     {
-        let _ = client.tx.send(Some(Packet::Publish(Publish::new(
+        // The answer is in the request's format (`…/json` or `…/cbor`).
+        let format = PayloadFormat::split(request_topic).map_or(PayloadFormat::Json, |(_, f)| f);
+        let _ = client.tx.send(Some(Outbound::Publish {
             topic,
-            QoS::AtMostOnce,
-            body.to_string(),
-        ))));
+            payload: format.encode(&body),
+        }));
     }
     broker.events.push(MqttEvent::Answered {
         client_id,

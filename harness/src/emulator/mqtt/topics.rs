@@ -1,4 +1,9 @@
 //! MQTT topic filters and the claim policy: which topics a claim certificate may use.
+//!
+//! AWS attaches a policy to every claim `CreateProvisioningClaim` issues that names the one template
+//! the claim was issued for (the fleet-provisioning guide's claim policy: `$aws/certificates/create/*`,
+//! `$aws/certificates/create-from-csr/*` and `$aws/provisioning-templates/<templateName>/provision/*`).
+//! A claim for one template therefore cannot call another template's RegisterThing.
 
 /// MQTT topic filter matching with `+` and `#`.
 pub fn topic_matches(filter: &str, topic: &str) -> bool {
@@ -15,8 +20,9 @@ pub fn topic_matches(filter: &str, topic: &str) -> bool {
     }
 }
 
-/// The claim policy: create / create-from-csr and any template's provision topics (and their replies).
-pub(super) fn claim_may_use(topic_or_filter: &str) -> bool {
+/// The claim policy of a claim issued for `template`: create / create-from-csr and that template's
+/// provision topics (and their replies), in JSON or CBOR.
+pub(super) fn claim_may_use(topic_or_filter: &str, template: &str) -> bool {
     [
         "$aws/certificates/create/",
         "$aws/certificates/create-from-csr/",
@@ -25,7 +31,9 @@ pub(super) fn claim_may_use(topic_or_filter: &str) -> bool {
     .any(|p| topic_or_filter.starts_with(p))
         || topic_or_filter
             .strip_prefix("$aws/provisioning-templates/")
-            .is_some_and(|rest| rest.split('/').nth(1) == Some("provision"))
+            .and_then(|rest| rest.strip_prefix(template))
+            .and_then(|rest| rest.strip_prefix("/provision/"))
+            .is_some()
 }
 
 #[cfg(test)]
@@ -40,12 +48,33 @@ mod tests {
         ));
         assert!(topic_matches("a/#", "a/b/c"));
         assert!(!topic_matches("a/+", "a/b/c"));
-        assert!(claim_may_use("$aws/certificates/create-from-csr/json"));
         assert!(claim_may_use(
-            "$aws/provisioning-templates/t1/provision/json/accepted"
+            "$aws/certificates/create-from-csr/json",
+            "t1"
         ));
-        assert!(!claim_may_use("$aws/things/t1/shadow/update"));
-        assert!(!claim_may_use("devices/t1/telemetry"));
-        assert!(!claim_may_use("$aws/provisioning-templates/t1/other"));
+        assert!(claim_may_use(
+            "$aws/provisioning-templates/t1/provision/json/accepted",
+            "t1"
+        ));
+        assert!(claim_may_use(
+            "$aws/provisioning-templates/t1/provision/cbor",
+            "t1"
+        ));
+        // Another template's topics, or a name that merely starts like the claim's template.
+        assert!(!claim_may_use(
+            "$aws/provisioning-templates/t2/provision/json",
+            "t1"
+        ));
+        assert!(!claim_may_use(
+            "$aws/provisioning-templates/t10/provision/json",
+            "t1"
+        ));
+        assert!(!claim_may_use(
+            "$aws/provisioning-templates/+/provision/json/accepted",
+            "t1"
+        ));
+        assert!(!claim_may_use("$aws/things/t1/shadow/update", "t1"));
+        assert!(!claim_may_use("devices/t1/telemetry", "t1"));
+        assert!(!claim_may_use("$aws/provisioning-templates/t1/other", "t1"));
     }
 }
