@@ -49,6 +49,10 @@ sites = ["lyon-3"]
 
 [roles.auditor]
 admin = true
+
+[roles.roamer]
+templates = ["*"]
+sites = ["lyon-3", "paris-1"]
 "#;
 
 struct SigningKey {
@@ -167,8 +171,13 @@ impl Issuer {
 
     /// A token signed with key `kid` carrying `claims` (merged over a valid default set).
     pub fn token_with(&self, kid: &str, claims: Value) -> String {
+        self.token_signed_by(kid, kid, claims)
+    }
+
+    /// A token whose header names `kid` but that key `signer` signed.
+    pub fn token_signed_by(&self, kid: &str, signer: &str, claims: Value) -> String {
         let keys = self.keys.lock().unwrap();
-        let key = keys.iter().find(|k| k.kid == kid).expect("known kid");
+        let key = keys.iter().find(|k| k.kid == signer).expect("known kid");
         let mut body = json!({
             "iss": self.url, "aud": AUDIENCE, "sub": "installer-1",
             "iat": now(), "nbf": now() - 5, "exp": now() + 600, "roles": [INSTALLER],
