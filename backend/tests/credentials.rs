@@ -117,7 +117,7 @@ async fn each_link_of_the_chain_in_order() {
     ];
     // IMDSv2 last.
     assert_eq!(
-        key_id(&chain(&[imds.clone()], Some(home.path())))
+        key_id(&chain(std::slice::from_ref(&imds), Some(home.path())))
             .await
             .unwrap(),
         "ASIAIMDS"

@@ -286,8 +286,10 @@ impl Rig {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca = dir.path().join("emulator-ca.pem");
         std::fs::write(&ca, world.emulator.ca_pem()).expect("write CA");
-        let mut config = Config::default();
-        config.database_url = database_url(dir.path()).await;
+        let mut config = Config {
+            database_url: database_url(dir.path()).await,
+            ..Config::default()
+        };
         config.oidc.issuer = issuer.url.clone();
         config.oidc.audience = AUDIENCE.to_owned();
         config.policy = Some(claimlink_backend::policy::Policy::parse(POLICY).expect("policy"));
