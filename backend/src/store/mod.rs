@@ -241,6 +241,14 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Runs one statement outside the store's operations: for tests that break the database on purpose
+    /// (a trigger that refuses a write). Not for the service.
+    #[doc(hidden)]
+    pub async fn execute_for_tests(&self, statement: &str) -> Result<(), StoreError> {
+        sqlx::query(statement).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Whether a device already registered with `serial` (a claim of it consumed or confirmed).
     pub async fn serial_provisioned(&self, serial: &str) -> Result<bool, StoreError> {
         let row = sqlx::query(
