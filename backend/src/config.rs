@@ -58,7 +58,8 @@ pub struct OidcConfig {
     pub issuer: String,
     /// The `aud` every token must carry (one of). Env: `CLAIMLINK_OIDC_AUDIENCE`.
     pub audience: String,
-    /// Where the issuer's keys are; default `<issuer>/.well-known/jwks.json`. Env: `CLAIMLINK_OIDC_JWKS_URL`.
+    /// Where the issuer's keys are; default: the `jwks_uri` of `<issuer>/.well-known/openid-configuration`.
+    /// Env: `CLAIMLINK_OIDC_JWKS_URL`.
     pub jwks_url: Option<String>,
     /// The claim holding the installer's roles (a string or an array of strings), e.g.
     /// `cognito:groups`, `roles`, `realm_access.roles` (dots walk into objects).

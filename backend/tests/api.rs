@@ -257,6 +257,23 @@ async fn a_provisioned_serial_is_409_unless_reprovisioning_is_granted() {
         (status, body["error"].as_str()),
         (409, Some("AlreadyProvisioned"))
     );
+    // A role approved for reprovisioning (a replaced device) gets a claim the hook lets through.
+    let replacer = rig.issuer.token("installer-2", &["replacer"]);
+    let body: Value = rig.claim(&replacer, "SN-DONE").await.json().await.unwrap();
+    let id = body["certificateId"].as_str().expect("a claim");
+    let allowed: Value = rig
+        .call(
+            Method::POST,
+            "/v1/hooks/pre-provisioning",
+            None,
+            Some(rig.hook_input(id, "SN-DONE")),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(allowed["allowProvisioning"], true);
+    assert_eq!(allowed["parameterOverrides"]["Installer"], "installer-2");
 }
 
 #[tokio::test]

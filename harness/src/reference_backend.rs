@@ -183,11 +183,12 @@ pub async fn start(
     let database = dir.join("records.db");
     let config = format!(
         "database_url = {database:?}\nlisten = \"127.0.0.1:0\"\n\
-         [oidc]\nissuer = {issuer:?}\naudience = {AUDIENCE:?}\n\
+         [oidc]\nissuer = {issuer:?}\naudience = {AUDIENCE:?}\njwks_url = {jwks_url:?}\n\
          [policy.roles.installer]\ntemplates = [{template:?}]\nsites = [{SITE:?}]\n\
          [aws]\nregion = {region:?}\nendpoint_url = {endpoint:?}\nextra_ca_file = {ca:?}\n\
          [rate_limit]\nburst = {burst}\nper_minute = {burst}\n",
         database = format!("sqlite://{}", database.display()),
+        jwks_url = format!("{issuer}/.well-known/jwks.json"),
         region = emulator.region(),
         endpoint = emulator.base_url(),
         ca = ca.display().to_string(),
