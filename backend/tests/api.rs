@@ -483,3 +483,28 @@ async fn the_audit_trail_is_for_admins_as_json_lines_and_append_only() {
         .is_err());
     assert_eq!(rig.audit().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_keyed_hook_answers_only_with_its_key() {
+    let rig = Rig::start_with(|c| c.hook.key = Some("hook-key-1".into())).await;
+    let input = rig.hook_input(&"a".repeat(64), "SN-KEY");
+    for path in [
+        "/v1/hooks/pre-provisioning",
+        "/v1/hooks/pre-provisioning?key=wrong",
+    ] {
+        let r = rig
+            .call(Method::POST, path, None, Some(input.clone()))
+            .await;
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    let r = rig
+        .call(
+            Method::POST,
+            "/v1/hooks/pre-provisioning?key=hook-key-1",
+            None,
+            Some(input),
+        )
+        .await;
+    let (status, body) = status_and_body(r).await;
+    assert_eq!((status, body), (200, json!({"allowProvisioning": false})));
+}
