@@ -333,10 +333,22 @@ async fn things_are_shown_to_their_installer_and_admins_only() {
         Some(rig.hook_input(&id, "SN-THING")),
     )
     .await;
-    // The device registered (as RegisterThing would have done it).
+    // Another active certificate on a thing of that name confirms nothing about this device.
     rig.world
         .emulator
         .register_thing("SN-THING", &"b".repeat(64), "pem", "ACTIVE");
+    assert_eq!(
+        rig.call(Method::GET, "/v1/things/SN-THING", Some(&token), None)
+            .await
+            .status(),
+        200
+    );
+    let record = rig.state.store().claim(&id).await.unwrap().unwrap();
+    assert_eq!(record.status, claimlink_backend::ClaimStatus::Consumed);
+    // The device registered (as RegisterThing would have done it) with the hook's certificate.
+    rig.world
+        .emulator
+        .register_thing("SN-THING", &"0".repeat(64), "pem", "ACTIVE");
     let mine = rig
         .call(Method::GET, "/v1/things/SN-THING", Some(&token), None)
         .await;
@@ -345,7 +357,8 @@ async fn things_are_shown_to_their_installer_and_admins_only() {
     assert_eq!(thing["thingName"], "SN-THING");
     assert_eq!(
         thing["certificates"],
-        json!([{"certificateId": "b".repeat(64), "status": "ACTIVE"}])
+        json!([{"certificateId": "b".repeat(64), "status": "ACTIVE"},
+               {"certificateId": "0".repeat(64), "status": "ACTIVE"}])
     );
     assert!(thing["thingArn"]
         .as_str()

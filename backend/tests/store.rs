@@ -25,6 +25,7 @@ fn record(id: &str, serial: &str) -> ClaimRecord {
         parameters: BTreeMap::from([("Colour".into(), "blue".into())]),
         site: "lyon-3".into(),
         thing_name: serial.to_owned(),
+        device_certificate_id: None,
         reprovision: false,
         issued_at: now_secs(),
         expires_at: now_secs() + 300,
@@ -89,7 +90,13 @@ async fn each_refusal_of_the_hook_says_why_and_uses_nothing_up() {
     assert_eq!(
         refused(
             store
-                .consume(&"9".repeat(64), "claimlink-demo", "SN-1", now)
+                .consume(
+                    &"9".repeat(64),
+                    "claimlink-demo",
+                    "SN-1",
+                    "device-cert",
+                    now
+                )
                 .await
                 .unwrap()
         ),
@@ -98,27 +105,38 @@ async fn each_refusal_of_the_hook_says_why_and_uses_nothing_up() {
     assert_eq!(
         refused(
             store
-                .consume(id, "claimlink-demo", "SN-X", now)
+                .consume(id, "claimlink-demo", "SN-X", "device-cert", now)
                 .await
                 .unwrap()
         ),
         ConsumeRefusal::SerialMismatch
     );
     assert_eq!(
-        refused(store.consume(id, "other", "SN-1", now).await.unwrap()),
+        refused(
+            store
+                .consume(id, "other", "SN-1", "device-cert", now)
+                .await
+                .unwrap()
+        ),
         ConsumeRefusal::TemplateMismatch
     );
     assert_eq!(
         refused(
             store
-                .consume(&expired.certificate_id, "claimlink-demo", "SN-2", now)
+                .consume(
+                    &expired.certificate_id,
+                    "claimlink-demo",
+                    "SN-2",
+                    "device-cert",
+                    now
+                )
                 .await
                 .unwrap()
         ),
         ConsumeRefusal::Expired
     );
     let ConsumeOutcome::Consumed(r) = store
-        .consume(id, "claimlink-demo", "SN-1", now)
+        .consume(id, "claimlink-demo", "SN-1", "device-cert", now)
         .await
         .unwrap()
     else {
@@ -128,10 +146,11 @@ async fn each_refusal_of_the_hook_says_why_and_uses_nothing_up() {
         (r.status, r.parameters["Colour"].as_str()),
         (ClaimStatus::Consumed, "blue")
     );
+    assert_eq!(r.device_certificate_id.as_deref(), Some("device-cert"));
     assert_eq!(
         refused(
             store
-                .consume(id, "claimlink-demo", "SN-1", now)
+                .consume(id, "claimlink-demo", "SN-1", "device-cert", now)
                 .await
                 .unwrap()
         ),
@@ -143,7 +162,13 @@ async fn each_refusal_of_the_hook_says_why_and_uses_nothing_up() {
     assert_eq!(
         refused(
             store
-                .consume(&again.certificate_id, "claimlink-demo", "SN-1", now)
+                .consume(
+                    &again.certificate_id,
+                    "claimlink-demo",
+                    "SN-1",
+                    "device-cert",
+                    now
+                )
                 .await
                 .unwrap()
         ),
@@ -180,13 +205,15 @@ async fn of_many_concurrent_consumers_exactly_one_wins() {
     for _ in 0..8 {
         let (s, id) = (store.clone(), one.certificate_id.clone());
         tasks.push(tokio::spawn(async move {
-            s.consume(&id, "claimlink-demo", "SN-ONE", now).await
+            s.consume(&id, "claimlink-demo", "SN-ONE", "device-cert", now)
+                .await
         }));
     }
     for id in [&a.certificate_id, &b.certificate_id] {
         let (s, id) = (store.clone(), id.clone());
         tasks.push(tokio::spawn(async move {
-            s.consume(&id, "claimlink-demo", "SN-SAME", now).await
+            s.consume(&id, "claimlink-demo", "SN-SAME", "device-cert", now)
+                .await
         }));
     }
     let mut wins = BTreeMap::<String, usize>::new();

@@ -181,6 +181,7 @@ pub async fn create_claim(
         parameters,
         site,
         thing_name,
+        device_certificate_id: None,
         reprovision,
         issued_at: now_secs(),
         expires_at: issued.expiration,
