@@ -225,8 +225,8 @@ impl IotClient {
         drop(v);
         Ok(IssuedClaim {
             certificate_id,
-            // Epoch seconds, well inside i64.
-            #[allow(clippy::cast_possible_truncation)]
+            // Epoch seconds; `as` saturates on a value out of i64's range (and the claim then is refused
+            // as expired or never expiring would be, by the hook's comparison).
             expiration: expiration as i64,
             answer,
         })
