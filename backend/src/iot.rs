@@ -225,8 +225,8 @@ impl IotClient {
         drop(v);
         Ok(IssuedClaim {
             certificate_id,
-            // Epoch seconds; `as` saturates on a value out of i64's range (and the claim then is refused
-            // as expired or never expiring would be, by the hook's comparison).
+            // Epoch seconds. `as` saturates (NaN becomes 0, an expired claim): an absurd value cannot
+            // wrap around.
             expiration: expiration as i64,
             answer,
         })
