@@ -69,6 +69,11 @@ pub struct DemoArgs {
     /// An external target instead of the embedded emulator.
     #[command(flatten)]
     pub target: crate::target_cli::TargetArgs,
+    /// Where the phone gets its claims: `emulator` (the emulator's built-in backend contract) or
+    /// `reference` (claimlink's reference backend, backend/: its `claimlink-backend` binary beside
+    /// this one, or CLAIMLINK_BACKEND; claims bound to each device's serial by its hook).
+    #[arg(long, value_parser = ["emulator", "reference"], default_value = "emulator")]
+    pub backend: String,
 }
 
 impl Default for DemoArgs {
@@ -88,6 +93,7 @@ impl Default for DemoArgs {
             transport: "ble".into(),
             phone_online_on_ap: false,
             target: crate::target_cli::TargetArgs::default(),
+            backend: "emulator".into(),
         }
     }
 }
@@ -142,10 +148,25 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
             _ => demo::DemoTransport::Ble,
         },
         phone_online_on_ap: args.phone_online_on_ap,
+        reference_backend: None,
     };
     if args.phone_online_on_ap && options.transport != demo::DemoTransport::SoftAp {
         eprintln!("error: --phone-online-on-ap applies to --transport softap only");
         return ExitCode::FAILURE;
+    }
+    let mut options = options;
+    if args.backend == "reference" {
+        if target.is_some() || options.transport != demo::DemoTransport::Ble {
+            eprintln!("error: --backend reference runs over BLE on the embedded emulator only");
+            return ExitCode::FAILURE;
+        }
+        match claimlink_harness::reference_backend::find_binary() {
+            Ok(binary) => options.reference_backend = Some(binary),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     let over = match options.transport {
         demo::DemoTransport::Ble => format!("BLE (MTU {}, {} ms/round trip)", args.mtu, args.interval_ms),
@@ -169,6 +190,12 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
             println!(
                 "device firmware: {} (claim extension and cloud half; the simulator keeps the link, security and Wi-Fi)",
                 program.display()
+            );
+        }
+        if let Some(binary) = &options.reference_backend {
+            println!(
+                "claims through the reference backend ({}): OIDC installer, claims bound to each serial by its hook",
+                binary.display()
             );
         }
         if args.clock_skew_secs != 0 {
