@@ -28,13 +28,17 @@ pub(crate) struct AwsJsonClient {
 
 impl AwsJsonClient {
     /// A client for `config.aws.region`, endpoints from `var` (or AWS's).
-    pub(crate) fn new(config: &Config, var: &impl Fn(&str) -> Option<String>) -> Result<Self, BackendError> {
+    pub(crate) fn new(
+        config: &Config,
+        var: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, BackendError> {
         let region = config.aws.region.clone();
         let endpoint = |variable: &str, service: &str| -> Result<String, BackendError> {
             let raw = var(variable)
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| format!("https://{service}.{region}.amazonaws.com"));
-            let url = url::Url::parse(&raw).map_err(|e| BackendError::Config(format!("{variable} {raw:?}: {e}")))?;
+            let url = url::Url::parse(&raw)
+                .map_err(|e| BackendError::Config(format!("{variable} {raw:?}: {e}")))?;
             if !crate::tls::acceptable_url(&url) {
                 return Err(BackendError::Config(format!(
                     "{variable} {raw:?}: must be https (plain http only on the loopback interface)"
@@ -46,7 +50,10 @@ impl AwsJsonClient {
             ssm: endpoint("AWS_ENDPOINT_URL_SSM", "ssm")?,
             secrets: endpoint("AWS_ENDPOINT_URL_SECRETS_MANAGER", "secretsmanager")?,
             credentials: Arc::new(CredentialChain::from_environment(config)?),
-            http: crate::tls::http_client(config.aws.extra_ca_file.as_deref(), Duration::from_secs(10))?,
+            http: crate::tls::http_client(
+                config.aws.extra_ca_file.as_deref(),
+                Duration::from_secs(10),
+            )?,
             region,
         })
     }
@@ -54,39 +61,64 @@ impl AwsJsonClient {
     /// SSM `GetParameter` with decryption: the parameter's value.
     pub(crate) async fn ssm_parameter(&self, name: &str) -> Result<String, BackendError> {
         let body = serde_json::json!({"Name": name, "WithDecryption": true});
-        let answer = self.call("ssm", &self.ssm, "AmazonSSM.GetParameter", &body).await?;
-        let v: Value = serde_json::from_slice(&answer)
-            .map_err(|_| BackendError::Config(format!("SSM parameter {name}: the answer is not JSON")))?;
+        let what = format!("SSM parameter {name}");
+        let answer = self
+            .call(&what, "ssm", &self.ssm, "AmazonSSM.GetParameter", &body)
+            .await?;
+        let v: Value = serde_json::from_slice(&answer).map_err(|_| {
+            BackendError::Config(format!("SSM parameter {name}: the answer is not JSON"))
+        })?;
         v.pointer("/Parameter/Value")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| BackendError::Config(format!("SSM parameter {name}: the answer has no Parameter.Value")))
+            .ok_or_else(|| {
+                BackendError::Config(format!(
+                    "SSM parameter {name}: the answer has no Parameter.Value"
+                ))
+            })
     }
 
     /// Secrets Manager `GetSecretValue`: the secret's `SecretString` (wiped when dropped).
-    pub(crate) async fn secret_string(&self, secret_id: &str) -> Result<Zeroizing<String>, BackendError> {
+    pub(crate) async fn secret_string(
+        &self,
+        secret_id: &str,
+    ) -> Result<Zeroizing<String>, BackendError> {
         let body = serde_json::json!({"SecretId": secret_id});
         let answer = self
-            .call("secretsmanager", &self.secrets, "secretsmanager.GetSecretValue", &body)
+            .call(
+                &format!("secret {secret_id}"),
+                "secretsmanager",
+                &self.secrets,
+                "secretsmanager.GetSecretValue",
+                &body,
+            )
             .await?;
-        let bad = || BackendError::Config(format!("secret {secret_id}: the answer has no SecretString"));
-        let v: Zeroizing<Value> = Zeroizing::new(serde_json::from_slice(&answer).map_err(|_| bad())?);
-        v.get("SecretString")
-            .and_then(Value::as_str)
-            .map(|s| Zeroizing::new(s.to_owned()))
-            .ok_or_else(bad)
+        let bad = || {
+            BackendError::Config(format!(
+                "secret {secret_id}: the answer has no SecretString"
+            ))
+        };
+        let parsed: SecretAnswer = serde_json::from_slice(&answer).map_err(|_| bad())?;
+        parsed.secret_string.map(Zeroizing::new).ok_or_else(bad)
     }
 
-    /// One signed JSON 1.1 call to `endpoint`; the answer's body on 2xx, AWS's error words otherwise.
+    /// One signed JSON 1.1 call to `endpoint` about `what`; the answer's body on 2xx, AWS's error words
+    /// otherwise.
     async fn call(
         &self,
+        what: &str,
         service: &str,
         endpoint: &str,
         target: &str,
         body: &Value,
     ) -> Result<Zeroizing<Vec<u8>>, BackendError> {
-        let failed = |why: String| BackendError::Config(format!("{target} at {endpoint}: {why}"));
-        let creds = self.credentials.credentials().await.map_err(|e| failed(e.to_string()))?;
+        let failed =
+            |why: String| BackendError::Config(format!("{what} ({target} at {endpoint}): {why}"));
+        let creds = self
+            .credentials
+            .credentials()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
         let identity = aws_credential_types::Credentials::new(
             creds.access_key_id.clone(),
             creds.secret_access_key.as_str().to_owned(),
@@ -105,9 +137,17 @@ impl AwsJsonClient {
             .map_err(|e| failed(format!("signing: {e}")))?
             .into();
         let payload = serde_json::to_vec(body).map_err(|e| failed(e.to_string()))?;
-        let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target)];
-        let signable = SignableRequest::new("POST", endpoint, headers.into_iter(), SignableBody::Bytes(&payload))
-            .map_err(|e| failed(format!("signing: {e}")))?;
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target),
+        ];
+        let signable = SignableRequest::new(
+            "POST",
+            endpoint,
+            headers.into_iter(),
+            SignableBody::Bytes(&payload),
+        )
+        .map_err(|e| failed(format!("signing: {e}")))?;
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| failed(format!("signing: {e}")))?
             .into_parts();
@@ -115,9 +155,18 @@ impl AwsJsonClient {
         for (name, value) in headers.into_iter().chain(instructions.headers()) {
             request = request.header(name, value);
         }
-        let answer = request.send().await.map_err(|e| failed(format!("no answer: {e}")))?;
+        let answer = request
+            .send()
+            .await
+            .map_err(|e| failed(format!("no answer: {e}")))?;
         let status = answer.status();
-        let bytes = Zeroizing::new(answer.bytes().await.map_err(|e| failed(format!("answer cut: {e}")))?.to_vec());
+        let bytes = Zeroizing::new(
+            answer
+                .bytes()
+                .await
+                .map_err(|e| failed(format!("answer cut: {e}")))?
+                .to_vec(),
+        );
         if status.is_success() {
             return Ok(bytes);
         }
@@ -130,8 +179,29 @@ impl AwsJsonClient {
             .or_else(|| parsed.get("Message"))
             .and_then(Value::as_str)
             .unwrap_or("");
-        Err(failed(format!("HTTP {}: {code}: {message}", status.as_u16())))
+        Err(failed(format!(
+            "HTTP {}: {code}: {message}",
+            status.as_u16()
+        )))
     }
+}
+
+/// `GetSecretValue`'s answer: only the field we use (the string moves into a `Zeroizing` at once).
+#[derive(serde::Deserialize)]
+struct SecretAnswer {
+    #[serde(rename = "SecretString")]
+    secret_string: Option<String>,
+}
+
+/// The JSON Amazon RDS keeps in a database's secret (the fields we use).
+#[derive(serde::Deserialize)]
+struct RdsSecret {
+    engine: Option<String>,
+    host: Option<String>,
+    port: Option<Value>,
+    username: Option<String>,
+    password: Option<String>,
+    dbname: Option<String>,
 }
 
 /// The database URL in a secret's `SecretString`: the URL itself (`postgres://`, `postgresql://`,
@@ -140,38 +210,50 @@ impl AwsJsonClient {
 /// the password: it is wiped when dropped, and errors never quote the secret.
 pub fn database_url_from_secret(secret: &str) -> Result<Zeroizing<String>, String> {
     let trimmed = secret.trim();
-    if ["postgres://", "postgresql://", "sqlite:"].iter().any(|p| trimmed.starts_with(p)) {
+    if ["postgres://", "postgresql://", "sqlite:"]
+        .iter()
+        .any(|p| trimmed.starts_with(p))
+    {
         return Ok(Zeroizing::new(trimmed.to_owned()));
     }
-    let v: Zeroizing<Value> = Zeroizing::new(
-        serde_json::from_str(trimmed)
-            .map_err(|_| "neither a postgres:// URL nor RDS's JSON (host, username, password...)".to_owned())?,
-    );
-    let field = |name: &str| v.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
-    if let Some(engine) = field("engine") {
+    let v: RdsSecret = serde_json::from_str(trimmed).map_err(|_| {
+        "neither a postgres:// URL nor RDS's JSON (host, username, password...)".to_owned()
+    })?;
+    let password = v.password.map(Zeroizing::new);
+    let present = |field: &Option<String>| field.clone().filter(|s| !s.is_empty());
+    if let Some(engine) = present(&v.engine) {
         if !engine.starts_with("postgres") && engine != "aurora-postgresql" {
             return Err(format!("the secret's engine is {engine:?}, not PostgreSQL"));
         }
     }
-    let host = field("host").ok_or("the secret's JSON has no host")?;
-    let username = field("username").ok_or("the secret's JSON has no username")?;
-    let password = field("password").ok_or("the secret's JSON has no password")?;
-    let port = match v.get("port") {
+    let host = present(&v.host).ok_or("the secret's JSON has no host")?;
+    let username = present(&v.username).ok_or("the secret's JSON has no username")?;
+    let password = password
+        .filter(|p| !p.is_empty())
+        .ok_or("the secret's JSON has no password")?;
+    let port = match &v.port {
         None => 5432,
-        Some(Value::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()).ok_or("the secret's port is not a port")?,
-        Some(Value::String(s)) => s.parse::<u16>().map_err(|_| "the secret's port is not a port")?,
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or("the secret's port is not a port")?,
+        Some(Value::String(s)) => s
+            .parse::<u16>()
+            .map_err(|_| "the secret's port is not a port")?,
         Some(_) => return Err("the secret's port is not a port".to_owned()),
     };
     if host.contains(['/', '@', '?', '#']) || host.chars().any(char::is_whitespace) {
         return Err("the secret's host is not a host name".to_owned());
     }
-    let dbname = field("dbname").unwrap_or("postgres");
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let dbname = present(&v.dbname).unwrap_or_else(|| "postgres".to_owned());
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
     Ok(Zeroizing::new(format!(
         "postgres://{}:{}@{host}:{port}/{}",
-        enc(username),
-        Zeroizing::new(enc(password)).as_str(),
-        enc(dbname)
+        enc(&username),
+        Zeroizing::new(enc(&password)).as_str(),
+        enc(&dbname)
     )))
 }
 
@@ -181,8 +263,12 @@ mod tests {
 
     #[test]
     fn a_url_secret_is_taken_as_it_is() {
-        let url = database_url_from_secret(" postgres://claimlink:pw@db.internal:5432/claimlink\n").unwrap();
-        assert_eq!(url.as_str(), "postgres://claimlink:pw@db.internal:5432/claimlink");
+        let url = database_url_from_secret(" postgres://claimlink:pw@db.internal:5432/claimlink\n")
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "postgres://claimlink:pw@db.internal:5432/claimlink"
+        );
     }
 
     #[test]
@@ -194,7 +280,10 @@ mod tests {
             url.as_str(),
             "postgres://claim%20link:p%40ss%3Aw%2Frd%3F%23@db.cluster-x.eu-west-1.rds.amazonaws.com:5432/claimlink"
         );
-        let defaults = database_url_from_secret(r#"{"host":"db","username":"u","password":"p","port":"6543"}"#).unwrap();
+        let defaults = database_url_from_secret(
+            r#"{"host":"db","username":"u","password":"p","port":"6543"}"#,
+        )
+        .unwrap();
         assert_eq!(defaults.as_str(), "postgres://u:p@db:6543/postgres");
     }
 
@@ -202,15 +291,30 @@ mod tests {
     fn hostile_or_wrong_secrets_are_refused_without_quoting_them() {
         for (secret, words) in [
             ("hunter2", "neither"),
-            (r#"{"engine":"mysql","host":"db","username":"u","password":"hunter2"}"#, "mysql"),
+            (
+                r#"{"engine":"mysql","host":"db","username":"u","password":"hunter2"}"#,
+                "mysql",
+            ),
             (r#"{"host":"db","username":"u"}"#, "no password"),
-            (r#"{"host":"evil@db/x","username":"u","password":"hunter2"}"#, "host"),
-            (r#"{"host":"db","username":"u","password":"hunter2","port":70000}"#, "port"),
-            (r#"{"host":"db","username":"u","password":"hunter2","port":[1]}"#, "port"),
+            (
+                r#"{"host":"evil@db/x","username":"u","password":"hunter2"}"#,
+                "host",
+            ),
+            (
+                r#"{"host":"db","username":"u","password":"hunter2","port":70000}"#,
+                "port",
+            ),
+            (
+                r#"{"host":"db","username":"u","password":"hunter2","port":[1]}"#,
+                "port",
+            ),
         ] {
             let err = database_url_from_secret(secret).expect_err(secret);
             assert!(err.contains(words), "{secret}: {err}");
-            assert!(!err.contains("hunter2"), "the error quotes the secret: {err}");
+            assert!(
+                !err.contains("hunter2"),
+                "the error quotes the secret: {err}"
+            );
         }
     }
 }

@@ -119,18 +119,35 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: std::collections::BTreeMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: std::collections::BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
     #[test]
     fn the_function_is_chosen_only_when_lambda_started_the_process() {
-        assert_eq!(LambdaFunction::from_env(env(&[("CLAIMLINK_LAMBDA", "hook")])).ok(), Some(None));
-        let hook = env(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"), ("CLAIMLINK_LAMBDA", "hook")]);
-        assert_eq!(LambdaFunction::from_env(hook).ok(), Some(Some(LambdaFunction::Hook)));
-        let api = env(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"), ("CLAIMLINK_LAMBDA", "api")]);
-        assert_eq!(LambdaFunction::from_env(api).ok(), Some(Some(LambdaFunction::Api)));
+        assert_eq!(
+            LambdaFunction::from_env(env(&[("CLAIMLINK_LAMBDA", "hook")])).ok(),
+            Some(None)
+        );
+        let hook = env(&[
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("CLAIMLINK_LAMBDA", "hook"),
+        ]);
+        assert_eq!(
+            LambdaFunction::from_env(hook).ok(),
+            Some(Some(LambdaFunction::Hook))
+        );
+        let api = env(&[
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("CLAIMLINK_LAMBDA", "api"),
+        ]);
+        assert_eq!(
+            LambdaFunction::from_env(api).ok(),
+            Some(Some(LambdaFunction::Api))
+        );
         for bad in [None, Some("Hook"), Some("serve"), Some("")] {
             let mut pairs = vec![("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")];
             if let Some(b) = bad {

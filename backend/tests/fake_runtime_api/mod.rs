@@ -30,15 +30,27 @@ const ANSWER_WAIT: Duration = Duration::from_secs(60);
 /// The ARN the fake hands the function as `Lambda-Runtime-Invoked-Function-Arn`.
 pub const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:claimlink-test";
 
-/// What the function posted back for one invocation (or at start).
+/// What the function posted back for one invocation (or at start). Some fields are read only through
+/// `Debug`, in failure messages.
+#[allow(dead_code)]
 #[derive(Debug)]
 pub enum Posted {
     /// `POST /runtime/invocation/{id}/response`: the function's result.
-    Response { request_id: String, body: serde_json::Value },
+    Response {
+        request_id: String,
+        body: serde_json::Value,
+    },
     /// `POST /runtime/invocation/{id}/error`: the function failed this invocation.
-    Error { request_id: String, error_type: Option<String>, body: serde_json::Value },
+    Error {
+        request_id: String,
+        error_type: Option<String>,
+        body: serde_json::Value,
+    },
     /// `POST /runtime/init/error`: the function could not start.
-    InitError { error_type: Option<String>, body: serde_json::Value },
+    InitError {
+        error_type: Option<String>,
+        body: serde_json::Value,
+    },
     /// A request to a path or with a method the Runtime API does not have.
     Unknown { method: String, path: String },
 }
@@ -68,20 +80,36 @@ impl FakeRuntimeApi {
     pub async fn start() -> Self {
         let (queue, queued) = mpsc::unbounded_channel();
         let (posted_tx, posted) = mpsc::unbounded_channel();
-        let shared = Shared { queued: Arc::new(Mutex::new(queued)), posted: posted_tx };
+        let shared = Shared {
+            queued: Arc::new(Mutex::new(queued)),
+            posted: posted_tx,
+        };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(invocation_response))
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(invocation_error))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(invocation_response),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .fallback(unknown)
             .with_state(shared);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("fake Runtime API");
         });
-        FakeRuntimeApi { addr, queue, posted, next_id: 0 }
+        FakeRuntimeApi {
+            addr,
+            queue,
+            posted,
+            next_id: 0,
+        }
     }
 
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API` for the function.
@@ -94,7 +122,10 @@ impl FakeRuntimeApi {
         self.next_id += 1;
         let request_id = format!("8476a536-e9f4-11e8-9739-{:012x}", self.next_id);
         self.queue
-            .send(Queued { request_id: request_id.clone(), event: event.to_vec() })
+            .send(Queued {
+                request_id: request_id.clone(),
+                event: event.to_vec(),
+            })
             .expect("the fake Runtime API is running");
         request_id
     }
@@ -113,13 +144,15 @@ impl FakeRuntimeApi {
         let id = self.invoke(&serde_json::to_vec(event).expect("a JSON event"));
         match self.next_posted().await {
             Posted::Response { request_id, body } if request_id == id => body,
-            other => panic!("wanted the response to invocation {id}, the function posted {other:?}"),
+            other => {
+                panic!("wanted the response to invocation {id}, the function posted {other:?}")
+            }
         }
     }
 
     /// Starts `binary` as Lambda starts a custom runtime's `bootstrap`: no arguments, the Runtime API's
-    /// address and the function's reserved variables in its environment, plus `extra_env`. The child
-    /// is killed when dropped.
+    /// address and the function's reserved variables in its environment, plus `extra_env`. Its stderr
+    /// is piped; the child is killed when dropped.
     pub fn spawn_function(&self, binary: &Path, extra_env: &BTreeMap<String, String>) -> Child {
         let mut command = Command::new(binary);
         command
@@ -129,11 +162,16 @@ impl FakeRuntimeApi {
             .env("AWS_LAMBDA_FUNCTION_NAME", "claimlink-test")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/30/[$LATEST]0123456789abcdef")
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                "2026/11/30/[$LATEST]0123456789abcdef",
+            )
             .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/claimlink-test")
             .env("AWS_REGION", "eu-west-1")
             .envs(extra_env)
             .stdin(Stdio::null())
+            // Read by tests that wait for the function to stop (keep RUST_LOG low in the others).
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         command.spawn().expect("start the backend binary")
     }
@@ -153,8 +191,15 @@ async fn next_invocation(State(shared): State<Shared>) -> Response {
         [
             ("lambda-runtime-aws-request-id", request_id),
             ("lambda-runtime-deadline-ms", deadline_ms.to_string()),
-            ("lambda-runtime-invoked-function-arn", FUNCTION_ARN.to_owned()),
-            ("lambda-runtime-trace-id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1".to_owned()),
+            (
+                "lambda-runtime-invoked-function-arn",
+                FUNCTION_ARN.to_owned(),
+            ),
+            (
+                "lambda-runtime-trace-id",
+                "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
+                    .to_owned(),
+            ),
             ("content-type", "application/json".to_owned()),
         ],
         event,
@@ -174,8 +219,15 @@ fn error_type(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-async fn invocation_response(State(shared): State<Shared>, UrlPath(request_id): UrlPath<String>, body: Bytes) -> Response {
-    let _ = shared.posted.send(Posted::Response { request_id, body: json_or_text(&body) });
+async fn invocation_response(
+    State(shared): State<Shared>,
+    UrlPath(request_id): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    let _ = shared.posted.send(Posted::Response {
+        request_id,
+        body: json_or_text(&body),
+    });
     (StatusCode::ACCEPTED, r#"{"status":"OK"}"#).into_response()
 }
 
@@ -186,13 +238,20 @@ async fn invocation_error(
     body: Bytes,
 ) -> Response {
     let error_type = error_type(&headers);
-    let _ = shared.posted.send(Posted::Error { request_id, error_type, body: json_or_text(&body) });
+    let _ = shared.posted.send(Posted::Error {
+        request_id,
+        error_type,
+        body: json_or_text(&body),
+    });
     (StatusCode::ACCEPTED, r#"{"status":"OK"}"#).into_response()
 }
 
 async fn init_error(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let error_type = error_type(&headers);
-    let _ = shared.posted.send(Posted::InitError { error_type, body: json_or_text(&body) });
+    let _ = shared.posted.send(Posted::InitError {
+        error_type,
+        body: json_or_text(&body),
+    });
     (StatusCode::ACCEPTED, r#"{"status":"OK"}"#).into_response()
 }
 
