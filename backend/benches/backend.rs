@@ -52,8 +52,14 @@ fn ms(d: Duration) -> String {
 /// A fresh database on the PostgreSQL server at `base`.
 async fn fresh_postgres_database(base: &str) -> String {
     use sqlx::Connection;
-    let name = format!("claimlink_bench_{}_{}", std::process::id(), fastrand::u32(..));
-    let mut admin = sqlx::PgConnection::connect(base).await.expect("PostgreSQL reachable at CLAIMLINK_BENCH_POSTGRES_URL");
+    let name = format!(
+        "claimlink_bench_{}_{}",
+        std::process::id(),
+        fastrand::u32(..)
+    );
+    let mut admin = sqlx::PgConnection::connect(base)
+        .await
+        .expect("PostgreSQL reachable at CLAIMLINK_BENCH_POSTGRES_URL");
     sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
         .await
         .expect("create the bench database");
@@ -78,12 +84,17 @@ async fn install(
         .await
         .map_err(|e| format!("claim {serial}: {e}"))?;
     let status = answer.status();
-    let body: Value = answer.json().await.map_err(|e| format!("claim {serial}: {e}"))?;
+    let body: Value = answer
+        .json()
+        .await
+        .map_err(|e| format!("claim {serial}: {e}"))?;
     let claim = started.elapsed();
     if status != 200 {
         return Err(format!("claim {serial}: HTTP {status} {body}"));
     }
-    let id = body["certificateId"].as_str().ok_or(format!("claim {serial}: no certificateId"))?;
+    let id = body["certificateId"]
+        .as_str()
+        .ok_or(format!("claim {serial}: no certificateId"))?;
     let started = Instant::now();
     let answer = client
         .post(format!("{}/v1/hooks/pre-provisioning", rig.base_url()))
@@ -92,7 +103,10 @@ async fn install(
         .await
         .map_err(|e| format!("hook {serial}: {e}"))?;
     let status = answer.status();
-    let decision: Value = answer.json().await.map_err(|e| format!("hook {serial}: {e}"))?;
+    let decision: Value = answer
+        .json()
+        .await
+        .map_err(|e| format!("hook {serial}: {e}"))?;
     let hook = started.elapsed();
     if status != 200 || decision["allowProvisioning"] != true {
         return Err(format!("hook {serial}: HTTP {status} {decision}"));
@@ -112,8 +126,9 @@ async fn run(database_url: Option<String>, installs: usize, concurrency: usize) 
     let client = support::http_client();
     // One installer per install (each has its own rate-limit bucket), tokens signed before the clock
     // starts (the app holds its token; signing is the issuer's work, not the backend's).
-    let tokens: Vec<String> =
-        (0..=installs).map(|i| rig.issuer.token(&format!("installer-{i}"), &[INSTALLER])).collect();
+    let tokens: Vec<String> = (0..=installs)
+        .map(|i| rig.issuer.token(&format!("installer-{i}"), &[INSTALLER]))
+        .collect();
     // Warm-up: the JWKS fetch, the first connections to the emulator and the database.
     if let Err(e) = install(&client, &rig, &tokens[installs], "SN-WARMUP").await {
         panic!("the warm-up install failed: {e}");
@@ -124,11 +139,20 @@ async fn run(database_url: Option<String>, installs: usize, concurrency: usize) 
     for (i, token) in tokens.into_iter().take(installs).enumerate() {
         let (rig, client, permits) = (rig.clone(), client.clone(), permits.clone());
         tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await.expect("the semaphore stays open");
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore stays open");
             install(&client, &rig, &token, &format!("SN-BENCH-{i:05}")).await
         });
     }
-    let mut figures = Figures { installs, failures: Vec::new(), wall: Duration::ZERO, claim: Vec::new(), hook: Vec::new() };
+    let mut figures = Figures {
+        installs,
+        failures: Vec::new(),
+        wall: Duration::ZERO,
+        claim: Vec::new(),
+        hook: Vec::new(),
+    };
     while let Some(done) = tasks.join_next().await {
         match done {
             Ok(Ok((claim, hook))) => {
@@ -146,16 +170,27 @@ async fn run(database_url: Option<String>, installs: usize, concurrency: usize) 
 }
 
 fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not used by this one-scenario bench.
     let installs = env_number("CLAIMLINK_BENCH_INSTALLS", 1000);
     let concurrency = env_number("CLAIMLINK_BENCH_CONCURRENCY", 100);
-    let postgres = std::env::var("CLAIMLINK_BENCH_POSTGRES_URL").ok().filter(|v| !v.is_empty());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let postgres = std::env::var("CLAIMLINK_BENCH_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let mut columns: Vec<(&str, Figures)> = Vec::new();
     runtime.block_on(async {
         columns.push(("SQLite", run(None, installs, concurrency).await));
@@ -164,7 +199,9 @@ fn main() {
                 let url = fresh_postgres_database(base).await;
                 columns.push(("PostgreSQL", run(Some(url), installs, concurrency).await));
             }
-            None => eprintln!("PostgreSQL: skipped (set CLAIMLINK_BENCH_POSTGRES_URL to a server to measure it)"),
+            None => eprintln!(
+                "PostgreSQL: skipped (set CLAIMLINK_BENCH_POSTGRES_URL to a server to measure it)"
+            ),
         }
     });
 
@@ -181,7 +218,9 @@ fn main() {
         }
         println!();
     };
-    row("claims per second", &|f| format!("{:.0}", f.claim.len() as f64 / f.wall.as_secs_f64()));
+    row("claims per second", &|f| {
+        format!("{:.0}", f.claim.len() as f64 / f.wall.as_secs_f64())
+    });
     row("claim latency p50 (ms)", &|f| ms(percentile(&f.claim, 50)));
     row("claim latency p99 (ms)", &|f| ms(percentile(&f.claim, 99)));
     row("hook latency p50 (ms)", &|f| ms(percentile(&f.hook, 50)));

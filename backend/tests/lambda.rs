@@ -4,9 +4,11 @@
 //! from an SSM parameter, the database URL from a Secrets Manager secret, both served by a fake AWS
 //! JSON endpoint here that checks the SigV4 signature's scope), then handed invocations: AWS IoT's
 //! pre-provisioning hook input for the hook function, API Gateway HTTP API (payload 2.0) events for
-//! the API function. The tests assert on what the binary posts back to the Runtime API.
+//! the API function. The tests assert on what the binary posts back to the Runtime API. The records
+//! are in SQLite, or in PostgreSQL when `CLAIMLINK_TEST_POSTGRES_URL` is set.
 
 mod fake_runtime_api;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,9 +58,11 @@ fn record(n: u8, serial: &str, expires_at: i64) -> ClaimRecord {
     }
 }
 
-/// A SQLite database in `dir` holding `records`; its URL.
+/// A fresh database holding `records` (a SQLite file in `dir`, or a new PostgreSQL database when
+/// `CLAIMLINK_TEST_POSTGRES_URL` is set, as ./scripts/test does); its URL, which the function reads
+/// from the fake Secrets Manager.
 async fn database_with(dir: &Path, records: &[ClaimRecord]) -> (String, Store) {
-    let url = format!("sqlite://{}", dir.join("claims.db").display());
+    let url = support::database_url(dir).await;
     let store = Store::connect(&url).await.expect("open the test database");
     for r in records {
         let audit = AuditEntry::new(&r.installer, "claim.issue", "issued", "test");
@@ -399,7 +403,28 @@ async fn the_api_function_answers_api_gateway_events_through_the_router() {
     );
     assert_eq!(api.invoke_for_response(&claim).await["statusCode"], 401);
     let nowhere = api
-        .invoke_for_response(&http_api_event("GET", "/v2/nowhere", host, None))
+        .invoke_for_response(&http_api_event("GET", "/v2/nowhere", host.clone(), None))
         .await;
     assert_eq!(nowhere["statusCode"], 404, "{nowhere}");
+    // The HTTP hook route is not served behind API Gateway, however its path is spelled: AWS IoT
+    // calls the hook function itself.
+    let hook_input = json!({"claimCertificateId": claim_id(1), "templateArn": TEMPLATE_ARN, "parameters": {"SerialNumber": "SN-1"}})
+        .to_string();
+    for path in [
+        "/v1/hooks/pre-provisioning",
+        "/v1/hooks/pre-provisioning/",
+        "/v1/hooks/pre%2Dprovisioning",
+        "/V1/Hooks/Pre-Provisioning",
+    ] {
+        let event = http_api_event("POST", path, host.clone(), Some(&hook_input));
+        let answer = api.invoke_for_response(&event).await;
+        assert_eq!(answer["statusCode"], 404, "{path}: {answer}");
+        assert!(
+            !answer["body"]
+                .as_str()
+                .unwrap_or("")
+                .contains("allowProvisioning"),
+            "{path}: {answer}"
+        );
+    }
 }

@@ -75,11 +75,40 @@ pub async fn run_hook(state: AppState) -> Result<(), BackendError> {
 }
 
 /// The installers' API on the Lambda Runtime API: each API Gateway event becomes a request to
-/// [`router`], its response the event's answer.
+/// [`router`], its response the event's answer — except the HTTP hook route, which is not served
+/// there ([`without_http_hook`]).
 pub async fn run_api(state: AppState) -> Result<(), BackendError> {
-    lambda_http::run(router(state))
+    lambda_http::run(without_http_hook(router(state)))
         .await
         .map_err(|e| BackendError::Server(format!("Lambda runtime: {e}")))
+}
+
+/// The HTTP hook's path in [`router`] (for servers and the emulator).
+const HTTP_HOOK_PATH: &str = "/v1/hooks/pre-provisioning";
+
+/// `app` answering 404 on the HTTP hook's path, however it is spelled. On Lambda, AWS IoT calls the
+/// hook function itself; the same route behind the public API Gateway would let anyone who learnt a
+/// claim's id and serial spend it before its device registers.
+pub fn without_http_hook(app: axum::Router) -> axum::Router {
+    app.layer(axum::middleware::from_fn(refuse_http_hook))
+}
+
+async fn refuse_http_hook(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = percent_encoding::percent_decode_str(request.uri().path()).decode_utf8_lossy();
+    if path
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(HTTP_HOOK_PATH)
+    {
+        return crate::api::error(
+            http::StatusCode::NOT_FOUND,
+            "NotFound",
+            "no such route (the pre-provisioning hook is its own Lambda function)",
+        );
+    }
+    next.run(request).await
 }
 
 /// The configuration of a Lambda function, read through `var` (the environment):
