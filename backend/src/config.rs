@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use crate::BackendError;
 
-/// The whole configuration.
-#[derive(Clone, Debug, Deserialize)]
+/// The whole configuration. Its `Debug` shows no password (of the database URL) and no hook key.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// `sqlite://<path>` (created if missing) or `postgres://...`. Default: `sqlite://claimlink-backend.db`
@@ -58,7 +58,8 @@ pub struct OidcConfig {
     pub issuer: String,
     /// The `aud` every token must carry (one of). Env: `CLAIMLINK_OIDC_AUDIENCE`.
     pub audience: String,
-    /// Where the issuer's keys are; default `<issuer>/.well-known/jwks.json`. Env: `CLAIMLINK_OIDC_JWKS_URL`.
+    /// Where the issuer's keys are; default: the `jwks_uri` of `<issuer>/.well-known/openid-configuration`.
+    /// Env: `CLAIMLINK_OIDC_JWKS_URL`.
     pub jwks_url: Option<String>,
     /// The claim holding the installer's roles (a string or an array of strings), e.g.
     /// `cognito:groups`, `roles`, `realm_access.roles` (dots walk into objects).
@@ -107,12 +108,47 @@ pub struct ClaimsConfig {
 }
 
 /// The HTTP hook.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HookConfig {
     /// When set, the HTTP hook answers only requests carrying `?key=<this>` (the hook URL given to
     /// the emulator or a gateway holds it). Env: `CLAIMLINK_HOOK_KEY`.
     pub key: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redacted_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field("tls", &self.tls)
+            .field("oidc", &self.oidc)
+            .field("policy_file", &self.policy_file)
+            .field("aws", &self.aws)
+            .field("rate_limit", &self.rate_limit)
+            .field("claims", &self.claims)
+            .field("hook", &self.hook)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for HookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookConfig")
+            .field("key", &self.key.as_ref().map(|_| "(set)"))
+            .finish()
+    }
+}
+
+/// `url` without its password.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 impl Default for Config {
@@ -245,5 +281,49 @@ impl Config {
     /// AWS call timeout.
     pub(crate) fn aws_timeout(&self) -> Duration {
         Duration::from_secs(self.aws.timeout_secs.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let mut c = Config {
+            database_url: "postgres://app:hunter2@db.internal/claims".into(),
+            ..Config::default()
+        };
+        c.hook.key = Some("hook-secret".into());
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hook-secret"),
+            "{shown}"
+        );
+        assert!(shown.contains("db.internal"));
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "CLAIMLINK_DATABASE_URL" => Some("postgres://h/db".into()),
+            "AWS_REGION" => Some("eu-west-3".into()),
+            "CLAIMLINK_LISTEN" => Some("0.0.0.0:9000".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            (c.database_url.as_str(), c.aws.region.as_str()),
+            ("postgres://h/db", "eu-west-3")
+        );
+        assert_eq!(c.listen.port(), 9000);
+        assert!(c
+            .apply_env(|k| (k == "CLAIMLINK_LISTEN").then(|| "nope".into()))
+            .is_err());
+        assert!(
+            toml::from_str::<Config>("databse_url = 'x'").is_err(),
+            "typos are refused"
+        );
     }
 }

@@ -151,17 +151,17 @@ impl CredentialChain {
                 expires_at: None,
             });
         }
-        if let Some(c) = self.from_profile()? {
+        if let Some(c) = self.profile_keys()? {
             return Ok(c);
         }
         if let (Some(file), Some(role)) = (
             self.var("AWS_WEB_IDENTITY_TOKEN_FILE"),
             self.var("AWS_ROLE_ARN"),
         ) {
-            return self.from_web_identity(file, role).await;
+            return self.web_identity(file, role).await;
         }
         if let Some(url) = self.container_url()? {
-            return self.from_container(&url).await;
+            return self.container_credentials(&url).await;
         }
         if self
             .var("AWS_EC2_METADATA_DISABLED")
@@ -172,12 +172,12 @@ impl CredentialChain {
                     .into(),
             ));
         }
-        self.from_imds().await
+        self.imds_credentials().await
     }
 
     /// Static keys of the profile (`AWS_PROFILE`, else `default`) in the shared credentials file, then
     /// the shared config file.
-    fn from_profile(&self) -> Result<Option<AwsCredentials>, CredentialsError> {
+    fn profile_keys(&self) -> Result<Option<AwsCredentials>, CredentialsError> {
         let profile = self.var("AWS_PROFILE").unwrap_or("default");
         let path = |var: &str, default: &str| -> Option<PathBuf> {
             self.var(var)
@@ -221,7 +221,7 @@ impl CredentialChain {
         Ok(None)
     }
 
-    async fn from_web_identity(
+    async fn web_identity(
         &self,
         token_file: &str,
         role: &str,
@@ -301,7 +301,10 @@ impl CredentialChain {
         Ok(Some(url))
     }
 
-    async fn from_container(&self, url: &url::Url) -> Result<AwsCredentials, CredentialsError> {
+    async fn container_credentials(
+        &self,
+        url: &url::Url,
+    ) -> Result<AwsCredentials, CredentialsError> {
         let mut request = self.http.get(url.clone());
         let token = match self.var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") {
             Some(file) => Some(Zeroizing::new(
@@ -324,7 +327,7 @@ impl CredentialChain {
         json_credentials(answer, "container credentials").await
     }
 
-    async fn from_imds(&self) -> Result<AwsCredentials, CredentialsError> {
+    async fn imds_credentials(&self) -> Result<AwsCredentials, CredentialsError> {
         let base = self
             .var("AWS_EC2_METADATA_SERVICE_ENDPOINT")
             .unwrap_or("http://169.254.169.254");

@@ -100,7 +100,13 @@ pub async fn decide_hook(state: &AppState, input: HookInput) -> HookOutput {
     };
     match state
         .store()
-        .consume(&input.claim_certificate_id, template, serial, now_secs())
+        .consume(
+            &input.claim_certificate_id,
+            template,
+            serial,
+            &input.certificate_id,
+            now_secs(),
+        )
         .await
     {
         Ok(ConsumeOutcome::Consumed(record)) => {

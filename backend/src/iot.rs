@@ -225,8 +225,8 @@ impl IotClient {
         drop(v);
         Ok(IssuedClaim {
             certificate_id,
-            // Epoch seconds, well inside i64.
-            #[allow(clippy::cast_possible_truncation)]
+            // Epoch seconds. `as` saturates (NaN becomes 0, an expired claim): an absurd value cannot
+            // wrap around.
             expiration: expiration as i64,
             answer,
         })

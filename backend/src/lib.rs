@@ -141,6 +141,12 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| BackendError::Server(e.to_string()))?;
     on_ready(addr);
+    if state.config().hook.key.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            "the HTTP pre-provisioning hook answers anyone who reaches {addr}: set hook.key (CLAIMLINK_HOOK_KEY) \
+             and give AWS IoT's gateway the URL with ?key=, or keep the hook on Lambda"
+        );
+    }
     let tls = state.config().tls.clone();
     let app = router(state);
     let shutdown = async {

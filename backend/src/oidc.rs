@@ -2,7 +2,7 @@
 //! with `jsonwebtoken` (on ring, which the tree already builds for rustls) against the issuer's JWKS.
 //!
 //! Only RS256 and ES256 are accepted (never `none` or the HMAC family, whose "key" would be public).
-//! The JWKS is fetched on first use, cached, and fetched again when a token names an unknown `kid`
+//! The JWKS (configured, or named by the issuer's OIDC discovery document) is fetched on first use, cached, and fetched again when a token names an unknown `kid`
 //! (the issuer rotated its keys) — at most once per refresh floor, so that tokens with made-up `kid`s
 //! cannot make the backend hammer the issuer — and when the cache is older than an hour. `iss`, `aud`,
 //! `exp` and `nbf` are checked with a small leeway; `sub` names the installer; the roles come from a
@@ -46,12 +46,21 @@ pub enum TokenRejection {
 pub struct TokenVerifier {
     issuer: String,
     audience: String,
-    jwks_url: Option<url::Url>,
+    keys_at: Mutex<Option<KeysAt>>,
     roles_claim: String,
     leeway: u64,
     refresh_floor: Duration,
     http: reqwest::Client,
     cache: Mutex<KeyCache>,
+}
+
+/// Where the issuer's keys are.
+#[derive(Clone, Debug)]
+enum KeysAt {
+    /// The JWKS itself.
+    Jwks(url::Url),
+    /// The issuer's discovery document, whose `jwks_uri` names it (read once).
+    Discovery(url::Url),
 }
 
 #[derive(Default)]
@@ -73,30 +82,29 @@ impl std::fmt::Debug for TokenVerifier {
 impl TokenVerifier {
     /// A verifier for `config`'s issuer. Without an issuer every token is refused.
     pub fn new(config: &OidcConfig) -> Result<Self, BackendError> {
-        let jwks_url = match (&config.jwks_url, config.issuer.is_empty()) {
-            (Some(u), _) => Some(u.clone()),
-            (None, false) => Some(format!(
-                "{}/.well-known/jwks.json",
+        let checked = |u: &str| {
+            let url = url::Url::parse(u)
+                .map_err(|e| BackendError::Config(format!("OIDC URL {u:?}: {e}")))?;
+            if !crate::tls::acceptable_url(&url) {
+                return Err(BackendError::Config(format!(
+                    "OIDC URL {u:?}: must be https (plain http only on the loopback interface)"
+                )));
+            }
+            Ok(url)
+        };
+        // The JWKS URL as configured, else found through the issuer's OIDC discovery document.
+        let keys_at = match (&config.jwks_url, config.issuer.is_empty()) {
+            (Some(u), _) => Some(KeysAt::Jwks(checked(u)?)),
+            (None, false) => Some(KeysAt::Discovery(checked(&format!(
+                "{}/.well-known/openid-configuration",
                 config.issuer.trim_end_matches('/')
-            )),
+            ))?)),
             (None, true) => None,
         };
-        let jwks_url = jwks_url
-            .map(|u| {
-                let url = url::Url::parse(&u)
-                    .map_err(|e| BackendError::Config(format!("JWKS URL {u:?}: {e}")))?;
-                if !crate::tls::acceptable_url(&url) {
-                    return Err(BackendError::Config(format!(
-                        "JWKS URL {u:?}: must be https (plain http only on the loopback interface)"
-                    )));
-                }
-                Ok(url)
-            })
-            .transpose()?;
         Ok(Self {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
-            jwks_url,
+            keys_at: Mutex::new(keys_at),
             roles_claim: config.roles_claim.clone(),
             leeway: config.leeway_secs,
             refresh_floor: Duration::from_secs(config.jwks_refresh_floor_secs),
@@ -187,17 +195,28 @@ impl TokenVerifier {
     }
 
     async fn refresh(&self, cache: &mut KeyCache) -> Result<(), TokenRejection> {
-        let Some(url) = &self.jwks_url else {
-            return Err(TokenRejection::Invalid(
-                "no OIDC issuer is configured".into(),
-            ));
-        };
         let unavailable =
             |e: &dyn std::fmt::Display| TokenRejection::KeysUnavailable(e.to_string());
+        let url = {
+            let mut keys_at = self.keys_at.lock().await;
+            match keys_at.clone() {
+                None => {
+                    return Err(TokenRejection::Invalid(
+                        "no OIDC issuer is configured".into(),
+                    ))
+                }
+                Some(KeysAt::Jwks(url)) => url,
+                Some(KeysAt::Discovery(discovery)) => {
+                    let url = self.discover(&discovery).await?;
+                    *keys_at = Some(KeysAt::Jwks(url.clone()));
+                    url
+                }
+            }
+        };
         cache.fetches += 1;
         let response = self
             .http
-            .get(url.clone())
+            .get(url)
             .send()
             .await
             .map_err(|e| unavailable(&e))?;
@@ -217,6 +236,39 @@ impl TokenVerifier {
         cache.fetched_at = Some(Instant::now());
         tracing::info!(keys = cache.keys.len(), "JWKS fetched");
         Ok(())
+    }
+}
+
+impl TokenVerifier {
+    /// The `jwks_uri` of the discovery document at `discovery`, whose `issuer` must be ours (OpenID
+    /// Connect Discovery 1.0, section 4.3).
+    async fn discover(&self, discovery: &url::Url) -> Result<url::Url, TokenRejection> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            TokenRejection::KeysUnavailable(format!("OIDC discovery: {e}"))
+        };
+        let response = self
+            .http
+            .get(discovery.clone())
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        if !response.status().is_success() {
+            return Err(unavailable(&format!("HTTP {}", response.status())));
+        }
+        let document: Value = response.json().await.map_err(|e| unavailable(&e))?;
+        let issuer = document.get("issuer").and_then(Value::as_str);
+        if issuer.map(|i| i.trim_end_matches('/')) != Some(self.issuer.trim_end_matches('/')) {
+            return Err(unavailable(&"the discovery document names another issuer"));
+        }
+        let jwks = document
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| unavailable(&"no jwks_uri"))?;
+        let url = url::Url::parse(jwks).map_err(|e| unavailable(&e))?;
+        if !crate::tls::acceptable_url(&url) {
+            return Err(unavailable(&"jwks_uri must be https"));
+        }
+        Ok(url)
     }
 }
 

@@ -257,6 +257,23 @@ async fn a_provisioned_serial_is_409_unless_reprovisioning_is_granted() {
         (status, body["error"].as_str()),
         (409, Some("AlreadyProvisioned"))
     );
+    // A role approved for reprovisioning (a replaced device) gets a claim the hook lets through.
+    let replacer = rig.issuer.token("installer-2", &["replacer"]);
+    let body: Value = rig.claim(&replacer, "SN-DONE").await.json().await.unwrap();
+    let id = body["certificateId"].as_str().expect("a claim");
+    let allowed: Value = rig
+        .call(
+            Method::POST,
+            "/v1/hooks/pre-provisioning",
+            None,
+            Some(rig.hook_input(id, "SN-DONE")),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(allowed["allowProvisioning"], true);
+    assert_eq!(allowed["parameterOverrides"]["Installer"], "installer-2");
 }
 
 #[tokio::test]
@@ -316,10 +333,22 @@ async fn things_are_shown_to_their_installer_and_admins_only() {
         Some(rig.hook_input(&id, "SN-THING")),
     )
     .await;
-    // The device registered (as RegisterThing would have done it).
+    // Another active certificate on a thing of that name confirms nothing about this device.
     rig.world
         .emulator
         .register_thing("SN-THING", &"b".repeat(64), "pem", "ACTIVE");
+    assert_eq!(
+        rig.call(Method::GET, "/v1/things/SN-THING", Some(&token), None)
+            .await
+            .status(),
+        200
+    );
+    let record = rig.state.store().claim(&id).await.unwrap().unwrap();
+    assert_eq!(record.status, claimlink_backend::ClaimStatus::Consumed);
+    // The device registered (as RegisterThing would have done it) with the hook's certificate.
+    rig.world
+        .emulator
+        .register_thing("SN-THING", &"0".repeat(64), "pem", "ACTIVE");
     let mine = rig
         .call(Method::GET, "/v1/things/SN-THING", Some(&token), None)
         .await;
@@ -328,7 +357,8 @@ async fn things_are_shown_to_their_installer_and_admins_only() {
     assert_eq!(thing["thingName"], "SN-THING");
     assert_eq!(
         thing["certificates"],
-        json!([{"certificateId": "b".repeat(64), "status": "ACTIVE"}])
+        json!([{"certificateId": "b".repeat(64), "status": "ACTIVE"},
+               {"certificateId": "0".repeat(64), "status": "ACTIVE"}])
     );
     assert!(thing["thingArn"]
         .as_str()
@@ -465,4 +495,29 @@ async fn the_audit_trail_is_for_admins_as_json_lines_and_append_only() {
         .await
         .is_err());
     assert_eq!(rig.audit().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_keyed_hook_answers_only_with_its_key() {
+    let rig = Rig::start_with(|c| c.hook.key = Some("hook-key-1".into())).await;
+    let input = rig.hook_input(&"a".repeat(64), "SN-KEY");
+    for path in [
+        "/v1/hooks/pre-provisioning",
+        "/v1/hooks/pre-provisioning?key=wrong",
+    ] {
+        let r = rig
+            .call(Method::POST, path, None, Some(input.clone()))
+            .await;
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    let r = rig
+        .call(
+            Method::POST,
+            "/v1/hooks/pre-provisioning?key=hook-key-1",
+            None,
+            Some(input),
+        )
+        .await;
+    let (status, body) = status_and_body(r).await;
+    assert_eq!((status, body), (200, json!({"allowProvisioning": false})));
 }

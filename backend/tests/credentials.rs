@@ -68,12 +68,23 @@ async fn fake_aws(served: Arc<AtomicU64>) -> String {
 }
 
 fn chain(vars: &[(&str, String)], home: Option<&std::path::Path>) -> CredentialChain {
-    let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-    CredentialChain::new(|k| vars.get(k).cloned(), home.map(|h| h.to_path_buf()), "us-east-1").unwrap()
+    let vars: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    CredentialChain::new(
+        |k| vars.get(k).cloned(),
+        home.map(|h| h.to_path_buf()),
+        "us-east-1",
+    )
+    .unwrap()
 }
 
 async fn key_id(c: &CredentialChain) -> Result<String, String> {
-    c.credentials().await.map(|c| c.access_key_id).map_err(|e| e.to_string())
+    c.credentials()
+        .await
+        .map(|c| c.access_key_id)
+        .map_err(|e| e.to_string())
 }
 
 #[tokio::test]
@@ -85,24 +96,53 @@ async fn each_link_of_the_chain_in_order() {
     let token_file = dir.path().join("web-identity");
     std::fs::write(&token_file, "oidc-jwt\n").unwrap();
     let imds = ("AWS_EC2_METADATA_SERVICE_ENDPOINT", base.clone());
-    let container = ("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{base}/container-creds"));
-    let container_token = ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-token".to_owned());
+    let container = (
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        format!("{base}/container-creds"),
+    );
+    let container_token = (
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "container-token".to_owned(),
+    );
     let web = [
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.display().to_string()),
-        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/backend".to_owned()),
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            token_file.display().to_string(),
+        ),
+        (
+            "AWS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/backend".to_owned(),
+        ),
         ("AWS_ENDPOINT_URL_STS", format!("{base}/sts/")),
     ];
     // IMDSv2 last.
-    assert_eq!(key_id(&chain(&[imds.clone()], Some(home.path()))).await.unwrap(), "ASIAIMDS");
+    assert_eq!(
+        key_id(&chain(std::slice::from_ref(&imds), Some(home.path())))
+            .await
+            .unwrap(),
+        "ASIAIMDS"
+    );
     // Container credentials before IMDS; the authorization token is sent.
     let c = [imds.clone(), container.clone(), container_token.clone()];
-    assert_eq!(key_id(&chain(&c, Some(home.path()))).await.unwrap(), "ASIACONTAINER");
-    let wrong = [container.clone(), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "nope".to_owned())];
-    assert!(key_id(&chain(&wrong, None)).await.unwrap_err().contains("403"));
+    assert_eq!(
+        key_id(&chain(&c, Some(home.path()))).await.unwrap(),
+        "ASIACONTAINER"
+    );
+    let wrong = [
+        container.clone(),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "nope".to_owned()),
+    ];
+    assert!(key_id(&chain(&wrong, None))
+        .await
+        .unwrap_err()
+        .contains("403"));
     // Web identity before the container.
     let mut w = c.to_vec();
     w.extend(web.iter().cloned());
-    assert_eq!(key_id(&chain(&w, Some(home.path()))).await.unwrap(), "ASIAWEBID");
+    assert_eq!(
+        key_id(&chain(&w, Some(home.path()))).await.unwrap(),
+        "ASIAWEBID"
+    );
     // The profile files before web identity: the named profile in ~/.aws/credentials, then config.
     std::fs::create_dir_all(home.path().join(".aws")).unwrap();
     std::fs::write(
@@ -115,18 +155,30 @@ async fn each_link_of_the_chain_in_order() {
         "[profile ops]\naws_access_key_id = AKIAOPS\naws_secret_access_key = s\n",
     )
     .unwrap();
-    assert_eq!(key_id(&chain(&w, Some(home.path()))).await.unwrap(), "AKIADEFAULT");
+    assert_eq!(
+        key_id(&chain(&w, Some(home.path()))).await.unwrap(),
+        "AKIADEFAULT"
+    );
     let mut p = w.clone();
     p.push(("AWS_PROFILE", "ops".to_owned()));
-    assert_eq!(key_id(&chain(&p, Some(home.path()))).await.unwrap(), "AKIAOPS");
+    assert_eq!(
+        key_id(&chain(&p, Some(home.path()))).await.unwrap(),
+        "AKIAOPS"
+    );
     // The environment first.
     let mut e = p.clone();
     e.push(("AWS_ACCESS_KEY_ID", "AKIAENV".to_owned()));
     e.push(("AWS_SECRET_ACCESS_KEY", "s".to_owned()));
-    assert_eq!(key_id(&chain(&e, Some(home.path()))).await.unwrap(), "AKIAENV");
+    assert_eq!(
+        key_id(&chain(&e, Some(home.path()))).await.unwrap(),
+        "AKIAENV"
+    );
     // Nothing at all, IMDS disabled: a clear error.
     let none = chain(&[("AWS_EC2_METADATA_DISABLED", "true".to_owned())], None);
-    assert!(key_id(&none).await.unwrap_err().contains("IMDS is disabled"));
+    assert!(key_id(&none)
+        .await
+        .unwrap_err()
+        .contains("IMDS is disabled"));
 }
 
 #[tokio::test]
@@ -142,6 +194,15 @@ async fn temporary_credentials_are_cached_until_near_expiry() {
 
 #[tokio::test]
 async fn a_container_url_off_loopback_over_http_is_refused() {
-    let c = chain(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://203.0.113.9/creds".to_owned())], None);
-    assert!(key_id(&c).await.unwrap_err().contains("container credentials URL"));
+    let c = chain(
+        &[(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://203.0.113.9/creds".to_owned(),
+        )],
+        None,
+    );
+    assert!(key_id(&c)
+        .await
+        .unwrap_err()
+        .contains("container credentials URL"));
 }

@@ -47,6 +47,9 @@ pub struct DemoOptions {
     /// The devices' firmware for the claim extension and the cloud half: a program speaking the
     /// pipe protocol (the C component's host), or `None` for the simulator's own.
     pub firmware: Option<std::path::PathBuf>,
+    /// Claims through claimlink's reference backend (this binary of `claimlink-backend`, run as a
+    /// child process: [`crate::reference_backend`]) instead of the emulator's built-in contract.
+    pub reference_backend: Option<std::path::PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -60,6 +63,7 @@ impl Default for DemoOptions {
             claim_validity: Duration::from_secs(300),
             arrivals_per_sec: 0,
             firmware: None,
+            reference_backend: None,
         }
     }
 }
@@ -123,18 +127,22 @@ pub async fn run_on(
     progress: Arc<dyn Progress>,
     emulator_runtime: Option<&tokio::runtime::Handle>,
 ) -> Result<Vec<DeviceReport>, String> {
-    let world = Arc::new(
-        World::start_on(
-            WorldOptions {
-                claim_validity: options.claim_validity,
-                clock_skew_secs: options.clock_skew_secs,
-                poll_interval: Duration::from_millis(250),
-                safety_margin: Duration::from_secs(60).min(options.claim_validity / 3),
-            },
-            emulator_runtime,
-        )
-        .await?,
-    );
+    let mut world = World::start_on(
+        WorldOptions {
+            claim_validity: options.claim_validity,
+            clock_skew_secs: options.clock_skew_secs,
+            poll_interval: Duration::from_millis(250),
+            safety_margin: Duration::from_secs(60).min(options.claim_validity / 3),
+        },
+        emulator_runtime,
+    )
+    .await?;
+    // Kept until the run ends: dropping it stops the backend.
+    let _backend = match &options.reference_backend {
+        Some(binary) => Some(through_reference_backend(&mut world, binary, options).await?),
+        None => None,
+    };
+    let world = Arc::new(world);
     // Every device fetches one claim: the emulator generates their keys ahead, and the devices start
     // once they are ready (AWS makes a claim's key in hardware in no time; here each costs ~70 ms of
     // CPU, which a thousand devices at once would otherwise wait for, timing out).
@@ -174,6 +182,36 @@ pub async fn run_on(
         reports.push(r.await.map_err(|e| e.to_string())?);
     }
     Ok(reports)
+}
+
+/// Starts the reference backend for `world`'s emulator and points the world's provisioner at it.
+async fn through_reference_backend(
+    world: &mut World,
+    binary: &std::path::Path,
+    options: &DemoOptions,
+) -> Result<crate::reference_backend::ReferenceBackend, String> {
+    use claimlink_core::{Clock, SkewedClock, SystemClock};
+    let template = world.provisioner.config().template.to_string();
+    let backend =
+        crate::reference_backend::start(binary, &world.emulator, &template, options.devices)
+            .await?;
+    let clock: Arc<dyn Clock> = if options.clock_skew_secs == 0 {
+        Arc::new(SystemClock)
+    } else {
+        Arc::new(SkewedClock::new(options.clock_skew_secs))
+    };
+    let tokens = Arc::new(crate::providers::TokenSequence::new(vec![backend
+        .token
+        .clone()]));
+    // Plain HTTP on 127.0.0.1 between the demo's phone and its backend, both in this machine.
+    let source = claimlink_core::BackendClaimSource::builder(backend.base_url.clone(), tokens)
+        .clock(clock)
+        .danger_allow_plain_http(true)
+        .build()
+        .map_err(|e| e.to_string())?;
+    world.provisioner =
+        claimlink_core::Provisioner::new(Arc::new(source), world.provisioner.config().clone());
+    Ok(backend)
 }
 
 async fn one_device(
@@ -251,7 +289,15 @@ async fn scan_and_provision(
     let opts = ProvisionOptions {
         template_parameters: BTreeMap::from([("SerialNumber".to_owned(), serial.to_owned())]),
         expected_thing_name: ThingName::new(serial.to_owned()).ok(),
-        device_hint: Some(name.to_owned()),
+        // The reference backend binds the claim to the serial it is given as the hint.
+        device_hint: Some(
+            if options.reference_backend.is_some() {
+                serial
+            } else {
+                name
+            }
+            .to_owned(),
+        ),
     };
     let first = match options.wifi_fault {
         Some(WifiFault::Auth) => {

@@ -58,6 +58,11 @@ pub struct DemoArgs {
     /// report itself for one device, an array of them for several.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Where the phone gets its claims: `emulator` (the emulator's built-in backend contract) or
+    /// `reference` (claimlink's reference backend, backend/: its `claimlink-backend` binary beside
+    /// this one, or CLAIMLINK_BACKEND; claims bound to each device's serial by its hook).
+    #[arg(long, value_parser = ["emulator", "reference"], default_value = "emulator")]
+    pub backend: String,
 }
 
 impl Default for DemoArgs {
@@ -74,6 +79,7 @@ impl Default for DemoArgs {
             timeline: None,
             firmware: "rust".into(),
             report: None,
+            backend: "emulator".into(),
         }
     }
 }
@@ -112,7 +118,18 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        reference_backend: None,
     };
+    let mut options = options;
+    if args.backend == "reference" {
+        match claimlink_harness::reference_backend::find_binary() {
+            Ok(binary) => options.reference_backend = Some(binary),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     if !args.json {
         println!(
             "claimlink demo: AWS IoT emulator on 127.0.0.1 (real TLS, real RSA claims), {} simulated device(s) over BLE (MTU {}, {} ms/round trip)",
@@ -122,6 +139,12 @@ pub fn demo(args: DemoArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
             println!(
                 "device firmware: {} (claim extension and cloud half; the simulator keeps the link, security and Wi-Fi)",
                 program.display()
+            );
+        }
+        if let Some(binary) = &options.reference_backend {
+            println!(
+                "claims through the reference backend ({}): OIDC installer, claims bound to each serial by its hook",
+                binary.display()
             );
         }
         if args.clock_skew_secs != 0 {

@@ -6,6 +6,7 @@
 //!   AWS's SigV4 control plane issuing real RSA claim certificates.
 //! * [`device`] — the device simulator: protocomm device side over simulated BLE and HTTP.
 //! * [`providers`] — token and credentials providers standing in for an app's sign-in.
+//! * [`reference_backend`] — `demo --backend reference`: the reference backend's binary as a child.
 //! * [`world`] — emulator + provisioner + simulated devices, ready for tests and the demo.
 //! * [`chaos`] — the seeded fault campaign.
 //! * [`check_device`] — the device conformance checker (`check-device`).
@@ -27,6 +28,7 @@ pub mod demo_summary;
 pub mod device;
 pub mod emulator;
 pub mod providers;
+pub mod reference_backend;
 pub mod rsa_key;
 pub mod testing;
 pub mod timeline;

@@ -144,7 +144,7 @@ pub async fn create_claim(
         }
         Ok(_) => {}
     }
-    let issued = match state
+    let mut issued = match state
         .iot()
         .create_provisioning_claim(&request.template_name)
         .await
@@ -181,6 +181,7 @@ pub async fn create_claim(
         parameters,
         site,
         thing_name,
+        device_certificate_id: None,
         reprovision,
         issued_at: now_secs(),
         expires_at: issued.expiration,
@@ -199,7 +200,8 @@ pub async fn create_claim(
             (http::header::CONTENT_TYPE, "application/json"),
             (http::header::CACHE_CONTROL, "no-store"),
         ],
-        issued.answer.to_vec(),
+        // Moved, not copied: the one copy of the claim's key goes out in the body.
+        std::mem::take(&mut *issued.answer),
     )
         .into_response()
 }

@@ -1,6 +1,7 @@
 //! `GET /v1/things/{thingName}`: the thing from AWS IoT's registry (DescribeThing,
 //! ListThingPrincipals, DescribeCertificate), for the installer whose claim registered it (or an
-//! admin); the claim becomes `CONFIRMED` once the thing holds an active certificate.
+//! admin); the claim becomes `CONFIRMED` once the thing holds, active, the certificate the device
+//! registered with through that claim.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -64,7 +65,12 @@ pub async fn describe_thing(
             Err(e) => return aws_unavailable(&e),
         }
     }
-    let active = certificates.iter().any(|c| c["status"] == "ACTIVE");
+    // Confirmed when the certificate the device registered with (through this claim) is attached and
+    // active: another certificate on a thing of that name proves nothing about this device.
+    let active = certificates.iter().any(|c| {
+        c["status"] == "ACTIVE"
+            && record.device_certificate_id.as_deref() == c["certificateId"].as_str()
+    });
     if active {
         if let Err(e) = state.store().confirm(&record, &installer.subject).await {
             return unavailable(&e);

@@ -23,6 +23,7 @@ const CLAIMS: &str = "CREATE TABLE claims (
     parameters TEXT NOT NULL,
     site TEXT NOT NULL,
     thing_name TEXT NOT NULL,
+    device_certificate_id TEXT,
     reprovision BIGINT NOT NULL,
     issued_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,

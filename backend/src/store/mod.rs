@@ -85,6 +85,8 @@ pub struct ClaimRecord {
     pub site: String,
     /// The thing the device will be registered as.
     pub thing_name: String,
+    /// The certificate the device registered with (AWS's hook input `certificateId`), once consumed.
+    pub device_certificate_id: Option<String>,
     /// Issued under an approved reprovision (the serial may already be provisioned).
     pub reprovision: bool,
     /// Issue time, epoch seconds.
@@ -193,7 +195,7 @@ pub fn now_millis() -> i64 {
 }
 
 const CLAIM_COLUMNS: &str = "certificate_id, serial, installer, template, parameters, site, \
-    thing_name, reprovision, issued_at, expires_at, status";
+    thing_name, reprovision, issued_at, expires_at, status, device_certificate_id";
 
 impl Store {
     /// Connects (SQLite: creates the file if missing, WAL journal) and applies the migrations.
@@ -241,6 +243,14 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Runs one statement outside the store's operations: for tests that break the database on purpose
+    /// (a trigger that refuses a write). Not for the service.
+    #[doc(hidden)]
+    pub async fn execute_for_tests(&self, statement: &str) -> Result<(), StoreError> {
+        sqlx::query(statement).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Whether a device already registered with `serial` (a claim of it consumed or confirmed).
     pub async fn serial_provisioned(&self, serial: &str) -> Result<bool, StoreError> {
         let row = sqlx::query(
@@ -263,7 +273,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO claims ({CLAIM_COLUMNS}, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(&record.certificate_id)
         .bind(&record.serial)
@@ -276,6 +286,7 @@ impl Store {
         .bind(record.issued_at)
         .bind(record.expires_at)
         .bind(record.status.as_str())
+        .bind(record.device_certificate_id.clone())
         .bind(now_secs())
         .execute(&mut *tx)
         .await?;
@@ -310,8 +321,9 @@ impl Store {
         row.as_ref().map(record_from_row).transpose()
     }
 
-    /// The hook's decision, atomically: flips the claim `ISSUED` → `CONSUMED` when it is this
-    /// template's, unexpired at `now`, bound to `serial`, and no other device holds the serial; writes
+    /// The hook's decision, atomically: flips the claim `ISSUED` → `CONSUMED` (noting the device's new
+    /// certificate, `device_certificate_id`) when it is this template's, unexpired at `now`, bound to
+    /// `serial`, and no other device holds the serial; writes
     /// the audit entry (allowed or denied) in the same transaction. Of two concurrent calls for one
     /// claim exactly one is allowed.
     pub async fn consume(
@@ -319,13 +331,14 @@ impl Store {
         certificate_id: &str,
         template: &str,
         serial: &str,
+        device_certificate_id: &str,
         now: i64,
     ) -> Result<ConsumeOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The write comes first, so that SQLite takes its write lock at once (waiting behind another
         // writer, never failing its snapshot) and PostgreSQL locks the row.
         let flipped = sqlx::query(
-            "UPDATE claims SET status = 'CONSUMED', updated_at = $1 \
+            "UPDATE claims SET status = 'CONSUMED', updated_at = $1, device_certificate_id = $5 \
              WHERE certificate_id = $2 AND status = 'ISSUED' AND expires_at > $1 \
              AND serial = $3 AND template = $4 \
              AND (reprovision = 1 OR NOT EXISTS (SELECT 1 FROM claims AS other \
@@ -335,6 +348,7 @@ impl Store {
         .bind(certificate_id)
         .bind(serial)
         .bind(template)
+        .bind(device_certificate_id)
         .execute(&mut *tx)
         .await;
         let flipped = match flipped {
@@ -567,6 +581,7 @@ fn record_from_row(r: &AnyRow) -> Result<ClaimRecord, StoreError> {
             .map_err(|e| StoreError(format!("parameters: {e}")))?,
         site: r.try_get("site")?,
         thing_name: r.try_get("thing_name")?,
+        device_certificate_id: r.try_get("device_certificate_id")?,
         reprovision: r.try_get::<i64, _>("reprovision")? != 0,
         issued_at: r.try_get("issued_at")?,
         expires_at: r.try_get("expires_at")?,

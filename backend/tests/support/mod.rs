@@ -50,6 +50,11 @@ sites = ["lyon-3"]
 [roles.auditor]
 admin = true
 
+[roles.replacer]
+templates = ["claimlink-demo"]
+sites = ["lyon-3"]
+reprovision = true
+
 [roles.roamer]
 templates = ["*"]
 sites = ["lyon-3", "paris-1"]
@@ -125,22 +130,34 @@ impl Issuer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (p, f) = (published.clone(), fetches.clone());
-        let app = axum::Router::new().route(
-            "/.well-known/jwks.json",
-            axum::routing::get(move || {
-                let (p, f) = (p.clone(), f.clone());
-                async move {
-                    f.fetch_add(1, Ordering::SeqCst);
-                    let keys = p.lock().unwrap().clone();
-                    axum::Json(json!({ "keys": keys }))
-                }
-            }),
-        );
+        let url = format!("http://{addr}");
+        let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/oauth2/keys"),
+                               "id_token_signing_alg_values_supported": ["RS256", "ES256"]});
+        let app = axum::Router::new()
+            // OIDC discovery names the JWKS (not at the conventional path: it must be followed).
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(move || {
+                    let d = discovery.clone();
+                    async move { axum::Json(d) }
+                }),
+            )
+            .route(
+                "/oauth2/keys",
+                axum::routing::get(move || {
+                    let (p, f) = (p.clone(), f.clone());
+                    async move {
+                        f.fetch_add(1, Ordering::SeqCst);
+                        let keys = p.lock().unwrap().clone();
+                        axum::Json(json!({ "keys": keys }))
+                    }
+                }),
+            );
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         Self {
-            url: format!("http://{addr}"),
+            url,
             keys: Arc::new(Mutex::new(keys)),
             published,
             fetches,
@@ -286,8 +303,10 @@ impl Rig {
         let dir = tempfile::tempdir().expect("temp dir");
         let ca = dir.path().join("emulator-ca.pem");
         std::fs::write(&ca, world.emulator.ca_pem()).expect("write CA");
-        let mut config = Config::default();
-        config.database_url = database_url(dir.path()).await;
+        let mut config = Config {
+            database_url: database_url(dir.path()).await,
+            ..Config::default()
+        };
         config.oidc.issuer = issuer.url.clone();
         config.oidc.audience = AUDIENCE.to_owned();
         config.policy = Some(claimlink_backend::policy::Policy::parse(POLICY).expect("policy"));
