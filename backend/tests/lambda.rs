@@ -51,6 +51,7 @@ fn record(n: u8, serial: &str, expires_at: i64) -> ClaimRecord {
         parameters: BTreeMap::new(),
         site: "lyon-3".to_owned(),
         thing_name: format!("claimlink-{serial}"),
+        device_certificate_id: None,
         reprovision: false,
         issued_at: now(),
         expires_at,
@@ -276,6 +277,7 @@ async fn the_hook_function_lets_each_claim_register_its_own_serial_once() {
         .expect("read")
         .expect("the claim");
     assert_eq!(consumed.status, ClaimStatus::Consumed);
+    assert_eq!(consumed.device_certificate_id, Some("ab".repeat(32)));
     assert_eq!(
         store
             .claim(&claim_id(3))
