@@ -231,3 +231,25 @@ async fn of_many_concurrent_consumers_exactly_one_wins() {
         BTreeMap::from([("SN-ONE".into(), 1), ("SN-SAME".into(), 1)])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_one_database_migrate_once_and_share_single_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::database_url(dir.path()).await;
+    // Two instances starting together: the migrations run once (PostgreSQL: under an advisory lock).
+    let (a, b) = tokio::join!(Store::connect(&url), Store::connect(&url));
+    let (a, b) = (a.expect("instance a"), b.expect("instance b"));
+    let r = record(&"7".repeat(64), "SN-TWO");
+    a.insert_claim(&r, issued(&r)).await.unwrap();
+    assert_eq!(b.claim(&r.certificate_id).await.unwrap().as_ref(), Some(&r));
+    let now = now_secs();
+    let (x, y) = tokio::join!(
+        a.consume(&r.certificate_id, "claimlink-demo", "SN-TWO", "cert-a", now),
+        b.consume(&r.certificate_id, "claimlink-demo", "SN-TWO", "cert-b", now),
+    );
+    let consumed = [x.unwrap(), y.unwrap()]
+        .into_iter()
+        .filter(|o| matches!(o, ConsumeOutcome::Consumed(_)))
+        .count();
+    assert_eq!(consumed, 1);
+}

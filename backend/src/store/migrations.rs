@@ -104,29 +104,31 @@ const AUDIT_POSTGRES: &str = "CREATE TABLE audit (id BIGSERIAL PRIMARY KEY,
     detail TEXT NOT NULL
 )";
 
-/// Applies the migrations not yet applied, each in its own transaction (PostgreSQL: under an advisory
-/// lock, so that several instances starting together apply each once).
+/// Applies the migrations not yet applied, all in one transaction, so that instances starting together
+/// apply each once: PostgreSQL serialises them with an advisory lock taken first (even `CREATE TABLE IF
+/// NOT EXISTS` races otherwise); SQLite with its write lock, which the first statement (a write) takes,
+/// waiting behind another instance's.
 pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(7395641, 1)")
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS claimlink_migrations (
             version BIGINT PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    let mut applied_now = Vec::new();
     for m in MIGRATIONS {
-        let mut tx = pool.begin().await?;
-        if dialect == Dialect::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(7395641, 1)")
-                .execute(&mut *tx)
-                .await?;
-        }
         let applied: Option<(i64,)> =
             sqlx::query_as("SELECT version FROM claimlink_migrations WHERE version = $1")
                 .bind(m.version)
                 .fetch_optional(&mut *tx)
                 .await?;
         if applied.is_some() {
-            tx.rollback().await?;
             continue;
         }
         let statements = match dialect {
@@ -144,7 +146,10 @@ pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreErr
         .bind(super::now_secs())
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        applied_now.push(m);
+    }
+    tx.commit().await?;
+    for m in applied_now {
         tracing::info!(version = m.version, name = m.name, "migration applied");
     }
     Ok(())

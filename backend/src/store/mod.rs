@@ -224,10 +224,7 @@ impl Store {
             .connect(&url)
             .await?;
         if dialect == Dialect::Sqlite {
-            // Readers do not block the writer; persistent in the file.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
+            sqlite_wal(&pool).await?;
         }
         migrations::run(&pool, dialect).await?;
         Ok(Self { pool, dialect })
@@ -532,6 +529,29 @@ impl Store {
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(StoreError::from)
+    }
+}
+
+/// Puts a SQLite file in WAL mode (readers do not block the writer; persistent in the file). Switching
+/// needs the file to itself: when another instance holds it (both starting together), SQLite answers
+/// "database is locked" at once, without waiting, so this waits and tries again, up to 5 s.
+async fn sqlite_wal(pool: &AnyPool) -> Result<(), StoreError> {
+    let mut attempts = 0;
+    loop {
+        let mode: (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await?;
+        if mode.0.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match sqlx::query("PRAGMA journal_mode = WAL").execute(pool).await {
+            Ok(_) => return Ok(()),
+            Err(sqlx::Error::Database(e)) if e.message().contains("locked") && attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
