@@ -242,7 +242,7 @@ async fn the_hook_function_lets_each_claim_register_its_own_serial_once() {
             .await,
         denied()
     );
-    // Another template's claim id in the ARN: refused.
+    // The claim used through another template (its ARN in the hook input): refused.
     let mut other_template = hook_input(&claim_id(2), "Serial", "SN-2");
     other_template["templateArn"] =
         json!("arn:aws:iot:eu-west-1:123456789012:provisioningtemplate/other");
