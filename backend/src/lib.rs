@@ -16,6 +16,7 @@ pub mod config;
 pub mod credentials;
 pub mod hook;
 pub mod iot;
+pub mod lambda;
 pub mod oidc;
 pub mod policy;
 pub mod rate_limit;

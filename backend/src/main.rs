@@ -33,6 +33,22 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Started by AWS Lambda as the function's `bootstrap`, with no arguments: the pre-provisioning
+    // hook or the HTTP API, as CLAIMLINK_LAMBDA says (src/lambda, backend/deploy/template.yaml).
+    match claimlink_backend::lambda::LambdaFunction::from_env(|k| std::env::var(k).ok()) {
+        Ok(None) => {}
+        Ok(Some(function)) => {
+            if let Err(e) = claimlink_backend::lambda::run(function).await {
+                eprintln!("claimlink-backend on AWS Lambda: {e}");
+                return ExitCode::FAILURE;
+            }
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("claimlink-backend: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let Cli { command } = Cli::parse();
     let Command::Serve { config } = command;
     let result = async {
