@@ -18,7 +18,7 @@ use claimlink_core::{
     BackendClaimSource, ClaimSource, ProviderError, Provisioner, SecretString, ThingDirectory,
     TokenProvider,
 };
-use claimlink_harness::emulator::{PreProvisioningHook, Template};
+use claimlink_harness::emulator::PreProvisioningHook;
 use claimlink_harness::testing::TEMPLATE;
 use claimlink_harness::world::World;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -219,31 +219,6 @@ impl Issuer {
     }
 }
 
-/// A template that names the thing and sets its attributes from the parameters the hook overrides.
-pub fn bound_template() -> Template {
-    Template {
-        name: TEMPLATE.to_owned(),
-        body: json!({
-            "Parameters": {
-                "SerialNumber": {"Type": "String"},
-                "ThingName": {"Type": "String"},
-                "Installer": {"Type": "String", "Default": "unknown"},
-                "Site": {"Type": "String", "Default": "unknown"}
-            },
-            "Resources": {
-                "thing": {"Type": "AWS::IoT::Thing", "Properties": {
-                    "ThingName": {"Ref": "ThingName"},
-                    "AttributePayload": {"serial": {"Ref": "SerialNumber"},
-                                          "installer": {"Ref": "Installer"},
-                                          "site": {"Ref": "Site"}}}},
-                "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {
-                    "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}}
-            }
-        }),
-        enabled: true,
-    }
-}
-
 /// The database URL for one test: a fresh SQLite file in `dir`, or a fresh PostgreSQL database.
 pub async fn database_url(dir: &std::path::Path) -> String {
     match std::env::var("CLAIMLINK_TEST_POSTGRES_URL") {
@@ -298,7 +273,11 @@ impl Rig {
     /// [`start`](Self::start) with `edit` applied to the configuration first.
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
         let world = claimlink_harness::testing::quick_world().await;
-        world.emulator.put_template(bound_template());
+        world
+            .emulator
+            .put_template(claimlink_harness::reference_backend::bound_template(
+                TEMPLATE,
+            ));
         let issuer = Issuer::start().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let ca = dir.path().join("emulator-ca.pem");
