@@ -2,10 +2,6 @@
 //! `DescribeThing`, `ListThingPrincipals`, `DescribeCertificate` — REST-JSON over HTTPS, signed with
 //! SigV4 by the AWS SDK's own signer (`aws-sigv4`), the endpoint overridable (the emulator in tests).
 
-use std::time::SystemTime;
-
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -122,40 +118,21 @@ impl IotClient {
             .credentials()
             .await
             .map_err(|e| AwsError::local("CredentialsUnavailable", e.to_string()))?;
-        let identity = aws_credential_types::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.as_str().to_owned(),
-            creds.session_token.as_ref().map(|t| t.as_str().to_owned()),
-            None,
-            "claimlink-backend",
-        )
-        .into();
-        let signing_failed =
-            |e: &dyn std::fmt::Display| AwsError::local("SigningFailed", e.to_string());
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("iot")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| signing_failed(&e))?
-            .into();
-        let signable = SignableRequest::new(
+        let signed = crate::sigv4::signed_headers(
+            &creds,
+            &self.region,
+            "iot",
             method.as_str(),
             url.as_str(),
-            std::iter::empty(),
-            SignableBody::Bytes(&[]),
+            &[],
+            &[],
         )
-        .map_err(|e| signing_failed(&e))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| signing_failed(&e))?
-            .into_parts();
+        .map_err(|e| AwsError::local("SigningFailed", e))?;
         let mut request = self
             .http
             .request(method, url)
             .header(http::header::ACCEPT, "application/json");
-        for (name, value) in instructions.headers() {
+        for (name, value) in &signed {
             request = request.header(name, value);
         }
         let answer = request

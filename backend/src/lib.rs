@@ -20,6 +20,7 @@ pub mod lambda;
 pub mod oidc;
 pub mod policy;
 pub mod rate_limit;
+mod sigv4;
 pub mod store;
 mod tls;
 

@@ -7,10 +7,8 @@
 //! `AWS_ENDPOINT_URL_SSM` and `AWS_ENDPOINT_URL_SECRETS_MANAGER` (the tests' fakes on 127.0.0.1).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -119,40 +117,26 @@ impl AwsJsonClient {
             .credentials()
             .await
             .map_err(|e| failed(e.to_string()))?;
-        let identity = aws_credential_types::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.as_str().to_owned(),
-            creds.session_token.as_ref().map(|t| t.as_str().to_owned()),
-            None,
-            "claimlink-backend",
-        )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name(service)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| failed(format!("signing: {e}")))?
-            .into();
         let payload = serde_json::to_vec(body).map_err(|e| failed(e.to_string()))?;
         let headers = [
             ("content-type", "application/x-amz-json-1.1"),
             ("x-amz-target", target),
         ];
-        let signable = SignableRequest::new(
+        let signed = crate::sigv4::signed_headers(
+            &creds,
+            &self.region,
+            service,
             "POST",
             endpoint,
-            headers.into_iter(),
-            SignableBody::Bytes(&payload),
+            &headers,
+            &payload,
         )
         .map_err(|e| failed(format!("signing: {e}")))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| failed(format!("signing: {e}")))?
-            .into_parts();
         let mut request = self.http.post(endpoint).body(payload.clone());
-        for (name, value) in headers.into_iter().chain(instructions.headers()) {
+        for (name, value) in headers
+            .into_iter()
+            .chain(signed.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        {
             request = request.header(name, value);
         }
         let answer = request
