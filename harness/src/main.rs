@@ -221,12 +221,12 @@ fn main() -> ExitCode {
                 devices,
                 std::time::Duration::from_millis(wifi_join_ms),
                 json,
-                (backend == "reference").then(|| {
+                (backend == "reference").then_some(
                     claimlink_harness::reference_backend::BackendOptions {
                         https: true,
                         database_url: backend_database,
-                    }
-                }),
+                    },
+                ),
             ))),
         },
         Command::Emulator { out } => exit_code(runtime.block_on(emulator_out::run(out))),
