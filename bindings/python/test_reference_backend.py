@@ -50,7 +50,9 @@ def world(request):
         assert line, "claimlink-harness serve --backend reference printed nothing (see its errors above)"
         info = json.loads(line)
         assert info["backend"] == "reference"
-        assert info["reference_backend"]["database"] == request.param
+        records = info["reference_backend"]
+        assert records["database"] == request.param
+        assert records["records"].startswith({"sqlite": "SQLite file ", "postgresql": "PostgreSQL at "}[request.param])
         yield info
     finally:
         proc.terminate()

@@ -293,7 +293,8 @@ async fn serve(
         "control_plane": control_plane,
         "backend": backend_name,
         // Who the reference backend's token signs in, and where its records are.
-        "reference_backend": backend.as_ref().map(|_| serde_json::json!({
+        "reference_backend": backend.as_ref().map(|b| serde_json::json!({
+            "records": b.database,
             "installer": claimlink_harness::reference_backend::INSTALLER,
             "site": claimlink_harness::reference_backend::SITE,
             "database": if reference.as_ref().is_some_and(|o| o.database_url.is_some()) {
@@ -325,7 +326,7 @@ async fn serve(
             println!(
                 "reference backend {} (records: {}), the app's backend: claims bound to each serial",
                 b.base_url,
-                b.database.display()
+                b.database
             );
         }
         println!(

@@ -58,9 +58,9 @@ pub struct ReferenceBackend {
     pub base_url: String,
     /// The demo installer's bearer token.
     pub token: String,
-    /// Where the records are: the SQLite file, or `PostgreSQL` when [`BackendOptions::database_url`]
-    /// named one.
-    pub database: PathBuf,
+    /// Where the records are, as the backend says it: `SQLite file <path>` or `PostgreSQL at
+    /// <host>:<port>/<database>` (no password).
+    pub database: String,
     child: tokio::process::Child,
     jwks: tokio::task::JoinHandle<()>,
     dir: PathBuf,
@@ -269,13 +269,10 @@ pub async fn start_with(
     std::fs::create_dir_all(&dir).map_err(|e| fail("temporary directory", &e))?;
     let ca = dir.join("emulator-ca.pem");
     std::fs::write(&ca, emulator.ca_pem()).map_err(|e| fail("CA file", &e))?;
-    let (database, database_url) = match &options.database_url {
-        Some(url) => (PathBuf::from("PostgreSQL"), url.clone()),
-        None => {
-            let file = dir.join("records.db");
-            let url = format!("sqlite://{}", file.display());
-            (file, url)
-        }
+    // Given to the backend in its environment, not its configuration file: the URL may hold a password.
+    let database_url = match &options.database_url {
+        Some(url) => Zeroizing::new(url.clone()),
+        None => Zeroizing::new(format!("sqlite://{}", dir.join("records.db").display())),
     };
     let tls = if options.https {
         write_tls_files(emulator, &dir)?
@@ -283,7 +280,7 @@ pub async fn start_with(
         String::new()
     };
     let config = format!(
-        "database_url = {database_url:?}\nlisten = \"127.0.0.1:0\"\n\
+        "listen = \"127.0.0.1:0\"\n\
          [oidc]\nissuer = {issuer:?}\naudience = {AUDIENCE:?}\njwks_url = {jwks_url:?}\n\
          [policy.roles.installer]\ntemplates = [{template:?}]\nsites = [{SITE:?}]\n\
          [aws]\nregion = {region:?}\nendpoint_url = {endpoint:?}\nextra_ca_file = {ca:?}\n\
@@ -305,6 +302,7 @@ pub async fn start_with(
         .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key)
         .env("AWS_SESSION_TOKEN", &credentials.session_token)
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("CLAIMLINK_DATABASE_URL", database_url.as_str())
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -323,6 +321,10 @@ pub async fn start_with(
         .find(|w| w.starts_with("http://") || w.starts_with("https://"))
         .map(|w| w.trim_end_matches(',').to_owned())
         .ok_or_else(|| format!("reference backend: unexpected first line {first:?}"))?;
+    let database = first
+        .split_once(", records in ")
+        .map(|(_, where_)| where_.to_owned())
+        .unwrap_or_default();
     // The rest of its output is not needed; keep the pipe drained.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     emulator.put_template(bound_template(template));
