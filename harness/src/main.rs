@@ -95,6 +95,17 @@ enum Command {
         /// Print the endpoints as JSON.
         #[arg(long)]
         json: bool,
+        /// Where apps get their claims: `emulator` (the emulator's built-in backend contract) or
+        /// `reference` (claimlink's reference backend, backend/, over HTTPS under the emulator's CA:
+        /// its `claimlink-backend` binary beside this one, or CLAIMLINK_BACKEND; installers signed in
+        /// by an OIDC issuer the harness plays, claims bound to each serial by its hook).
+        #[arg(long, value_parser = ["emulator", "reference"], default_value = "emulator")]
+        backend: String,
+        /// With `--backend reference`: the records' database, `postgres://USER@HOST:PORT/DB`
+        /// (default: a SQLite file in a temporary directory). Other local users can read a command
+        /// line: keep the password out of it (~/.pgpass, or a trust/peer-authenticated test server).
+        #[arg(long, value_name = "URL")]
+        backend_database: Option<String>,
         /// An external target instead of the embedded emulator: the devices provision against it.
         #[command(flatten)]
         target: target_cli::TargetArgs,
@@ -188,9 +199,17 @@ fn main() -> ExitCode {
             devices,
             wifi_join_ms,
             json,
+            backend,
+            backend_database,
             target,
         } => match target.target() {
             Err(e) => exit_code(Err(format!("error: {e}"))),
+            Ok(_) if backend != "reference" && backend_database.is_some() => exit_code(Err(
+                "error: --backend-database goes with --backend reference".to_owned(),
+            )),
+            Ok(Some(_)) if backend == "reference" => exit_code(Err(
+                "error: --backend reference runs on the embedded emulator only".to_owned(),
+            )),
             Ok(Some(external)) => exit_code(runtime.block_on(target_cli::serve_external(
                 external,
                 target.cleanup,
@@ -202,6 +221,12 @@ fn main() -> ExitCode {
                 devices,
                 std::time::Duration::from_millis(wifi_join_ms),
                 json,
+                (backend == "reference").then_some(
+                    claimlink_harness::reference_backend::BackendOptions {
+                        https: true,
+                        database_url: backend_database,
+                    },
+                ),
             ))),
         },
         Command::Emulator { out } => exit_code(runtime.block_on(emulator_out::run(out))),
@@ -213,10 +238,33 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(devices: u16, wifi_join: std::time::Duration, json: bool) -> Result<(), String> {
+async fn serve(
+    devices: u16,
+    wifi_join: std::time::Duration,
+    json: bool,
+    reference: Option<claimlink_harness::reference_backend::BackendOptions>,
+) -> Result<(), String> {
     use claimlink_harness::device::http::HttpDevice;
     use claimlink_harness::world::{World, WorldOptions};
     let world = World::start(WorldOptions::default()).await?;
+    let template = claimlink_harness::testing::TEMPLATE;
+    // With the reference backend, apps get their claims (and confirmations) from it.
+    let backend = match &reference {
+        Some(options) => {
+            let binary = claimlink_harness::reference_backend::find_binary()?;
+            Some(
+                claimlink_harness::reference_backend::start_with(
+                    &binary,
+                    &world.emulator,
+                    template,
+                    devices,
+                    options,
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
     let mut servers = Vec::new();
     let mut listed = Vec::new();
     for i in 0..devices {
@@ -237,11 +285,28 @@ async fn serve(devices: u16, wifi_join: std::time::Duration, json: bool) -> Resu
         servers.push(server);
     }
     let e = &world.emulator;
+    let (control_plane, bearer_token, backend_name) = match &backend {
+        Some(b) => (b.base_url.clone(), b.token.clone(), "reference"),
+        None => (e.base_url(), e.issue_bearer_token(), "emulator"),
+    };
     let info = serde_json::json!({
-        "control_plane": e.base_url(),
+        "control_plane": control_plane,
+        "backend": backend_name,
+        // Who the reference backend's token signs in, and where its records are.
+        "reference_backend": backend.as_ref().map(|b| serde_json::json!({
+            "records": b.database,
+            "installer": claimlink_harness::reference_backend::INSTALLER,
+            "site": claimlink_harness::reference_backend::SITE,
+            "database": if reference.as_ref().is_some_and(|o| o.database_url.is_some()) {
+                "postgresql"
+            } else {
+                "sqlite"
+            },
+        })),
+        "emulator_control_plane": e.base_url(),
         "region": e.region(),
-        "bearer_token": e.issue_bearer_token(),
-        "template": "claimlink-demo",
+        "bearer_token": bearer_token,
+        "template": template,
         "iot_endpoint": e.mqtt_addr().to_string(),
         "credentials_provider": e.credentials_addr().to_string(),
         "ca_pem": e.ca_pem(),
@@ -257,6 +322,13 @@ async fn serve(devices: u16, wifi_join: std::time::Duration, json: bool) -> Resu
             e.mqtt_addr(),
             e.credentials_addr()
         );
+        if let Some(b) = &backend {
+            println!(
+                "reference backend {} (records: {}), the app's backend: claims bound to each serial",
+                b.base_url,
+                b.database
+            );
+        }
         println!(
             "bearer token: {}",
             info["bearer_token"].as_str().unwrap_or("")
@@ -281,9 +353,29 @@ async fn serve(devices: u16, wifi_join: std::time::Duration, json: bool) -> Resu
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    shutdown_signal().await?;
     drop(servers);
+    // Stops the backend's process and removes its files.
+    drop(backend);
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (how test fixtures stop `serve`): either way the servers and a reference
+/// backend's child process stop cleanly.
+async fn shutdown_signal() -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(|e| e.to_string()),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
+    }
 }
 
 /// The process's exit code for a command's result; the error is printed as one line.

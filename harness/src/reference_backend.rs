@@ -7,6 +7,10 @@
 //! in a SQLite file in a temporary directory — and plays the installers' OIDC issuer itself: an ES256
 //! key, its JWKS served on 127.0.0.1, and a signed-in installer's token. The emulator's template then
 //! calls the backend's HTTP pre-provisioning hook, so every device is bound to its serial.
+//!
+//! `serve --backend reference` starts it the same way with [`BackendOptions`]: over HTTPS (the SDK's
+//! FFI refuses plain-http backends) with a certificate under the emulator's CA, which the emulator's
+//! hook client and the apps already trust, and optionally with its records in PostgreSQL.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use base64::Engine;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
+use zeroize::Zeroizing;
 
 use crate::emulator::{Emulator, PreProvisioningHook, Template};
 
@@ -26,14 +31,36 @@ pub const SITE: &str = "demo-site";
 /// The demo installer's `sub`.
 pub const INSTALLER: &str = "demo-installer";
 
+/// How to start the backend, beyond what `demo --backend reference` needs.
+#[derive(Clone, Default)]
+pub struct BackendOptions {
+    /// Serve HTTPS with a server certificate for 127.0.0.1 and `localhost` under the emulator's CA
+    /// ([`Emulator::ca_pem`]); plain HTTP otherwise.
+    pub https: bool,
+    /// Where the records go (`postgres://…`); default: a SQLite file in the backend's temporary
+    /// directory.
+    pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for BackendOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The database URL may hold a password: not shown.
+        f.debug_struct("BackendOptions")
+            .field("https", &self.https)
+            .field("database_url", &self.database_url.as_ref().map(|_| "(set)"))
+            .finish()
+    }
+}
+
 /// A running reference backend and the issuer that signs its installer in. Dropping it stops both.
 pub struct ReferenceBackend {
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>`, or `https://` with [`BackendOptions::https`].
     pub base_url: String,
     /// The demo installer's bearer token.
     pub token: String,
-    /// Where the records are (a SQLite file).
-    pub database: PathBuf,
+    /// Where the records are, as the backend says it: `SQLite file <path>` or `PostgreSQL at
+    /// <host>:<port>/<database>` (no password).
+    pub database: String,
     child: tokio::process::Child,
     jwks: tokio::task::JoinHandle<()>,
     dir: PathBuf,
@@ -110,12 +137,74 @@ fn jwt_part(value: &serde_json::Value) -> String {
     URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
-/// Starts the backend `binary` for `emulator`'s template `template`, sized for `devices` claims.
+/// Starts the backend `binary` for `emulator`'s template `template`, sized for `devices` claims (plain
+/// HTTP, records in SQLite).
 pub async fn start(
     binary: &Path,
     emulator: &Emulator,
     template: &str,
     devices: u16,
+) -> Result<ReferenceBackend, String> {
+    start_with(
+        binary,
+        emulator,
+        template,
+        devices,
+        &BackendOptions::default(),
+    )
+    .await
+}
+
+/// PEM of one DER object (`label`: `CERTIFICATE`, `PRIVATE KEY`).
+fn pem(label: &str, der: &[u8]) -> Zeroizing<String> {
+    let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
+    let mut out = Zeroizing::new(format!("-----BEGIN {label}-----\n"));
+    for line in text.as_bytes().chunks(64) {
+        // base64 is ASCII: every chunk is valid UTF-8.
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Writes the backend's TLS certificate and key (under the emulator's CA) into `dir`: the
+/// configuration's `[tls]` section.
+fn write_tls_files(emulator: &Emulator, dir: &Path) -> Result<String, String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("reference backend: {what}: {e}");
+    let identity = emulator
+        .server_identity()
+        .map_err(|e| fail("TLS certificate", &e))?;
+    let mut chain = String::new();
+    for c in &identity.chain {
+        chain.push_str(&pem("CERTIFICATE", c.as_ref()));
+    }
+    let chain_file = dir.join("tls-chain.pem");
+    std::fs::write(&chain_file, chain).map_err(|e| fail("TLS certificate", &e))?;
+    let key_file = dir.join("tls-key.pem");
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    std::io::Write::write_all(
+        &mut file.open(&key_file).map_err(|e| fail("TLS key", &e))?,
+        pem("PRIVATE KEY", identity.key.secret_der()).as_bytes(),
+    )
+    .map_err(|e| fail("TLS key", &e))?;
+    Ok(format!(
+        "[tls]\ncertificate_chain = {chain:?}\nprivate_key = {key:?}\n",
+        chain = chain_file.display().to_string(),
+        key = key_file.display().to_string(),
+    ))
+}
+
+/// [`start`] with `options`: HTTPS, another database.
+pub async fn start_with(
+    binary: &Path,
+    emulator: &Emulator,
+    template: &str,
+    devices: u16,
+    options: &BackendOptions,
 ) -> Result<ReferenceBackend, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("reference backend: {what}: {e}");
     // The issuer: one ES256 key, its JWKS on 127.0.0.1.
@@ -180,14 +269,22 @@ pub async fn start(
     std::fs::create_dir_all(&dir).map_err(|e| fail("temporary directory", &e))?;
     let ca = dir.join("emulator-ca.pem");
     std::fs::write(&ca, emulator.ca_pem()).map_err(|e| fail("CA file", &e))?;
-    let database = dir.join("records.db");
+    // Given to the backend in its environment, not its configuration file: the URL may hold a password.
+    let database_url = match &options.database_url {
+        Some(url) => Zeroizing::new(url.clone()),
+        None => Zeroizing::new(format!("sqlite://{}", dir.join("records.db").display())),
+    };
+    let tls = if options.https {
+        write_tls_files(emulator, &dir)?
+    } else {
+        String::new()
+    };
     let config = format!(
-        "database_url = {database:?}\nlisten = \"127.0.0.1:0\"\n\
+        "listen = \"127.0.0.1:0\"\n\
          [oidc]\nissuer = {issuer:?}\naudience = {AUDIENCE:?}\njwks_url = {jwks_url:?}\n\
          [policy.roles.installer]\ntemplates = [{template:?}]\nsites = [{SITE:?}]\n\
          [aws]\nregion = {region:?}\nendpoint_url = {endpoint:?}\nextra_ca_file = {ca:?}\n\
-         [rate_limit]\nburst = {burst}\nper_minute = {burst}\n",
-        database = format!("sqlite://{}", database.display()),
+         [rate_limit]\nburst = {burst}\nper_minute = {burst}\n{tls}",
         jwks_url = format!("{issuer}/.well-known/jwks.json"),
         region = emulator.region(),
         endpoint = emulator.base_url(),
@@ -205,6 +302,7 @@ pub async fn start(
         .env("AWS_SECRET_ACCESS_KEY", &credentials.secret_access_key)
         .env("AWS_SESSION_TOKEN", &credentials.session_token)
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("CLAIMLINK_DATABASE_URL", database_url.as_str())
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -220,9 +318,13 @@ pub async fn start(
         .ok_or("reference backend: exited before listening (see its errors above)")?;
     let base_url = first
         .split_whitespace()
-        .find(|w| w.starts_with("http://"))
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
         .map(|w| w.trim_end_matches(',').to_owned())
         .ok_or_else(|| format!("reference backend: unexpected first line {first:?}"))?;
+    let database = first
+        .split_once(", records in ")
+        .map(|(_, where_)| where_.to_owned())
+        .unwrap_or_default();
     // The rest of its output is not needed; keep the pipe drained.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     emulator.put_template(bound_template(template));

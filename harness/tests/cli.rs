@@ -239,6 +239,34 @@ fn unwritable_paths_fail_at_once_and_name_the_path() {
 }
 
 #[test]
+fn serve_refuses_reference_backend_options_that_do_not_fit() {
+    // (bindings/python/test_reference_backend.py runs `serve --backend reference` end to end.)
+    for (args, says) in [
+        (
+            &["serve", "--backend-database", "postgres://u@127.0.0.1/db"][..],
+            "--backend-database goes with --backend reference",
+        ),
+        (&["serve", "--backend", "lambda"][..], "--backend"),
+        (
+            &[
+                "serve",
+                "--backend",
+                "reference",
+                "--iot-endpoint",
+                "iot.example.com",
+                "--aws-region",
+                "eu-west-3",
+            ][..],
+            "--backend reference runs on the embedded emulator only",
+        ),
+    ] {
+        let (ok, out, err) = run(args);
+        assert!(!ok && out.is_empty(), "{args:?} is refused: {out}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn help_says_what_runs_without_a_command_and_how_to_log() {
     let (ok, out, _) = run(&["--help"]);
     assert!(ok);

@@ -134,6 +134,13 @@ impl Emulator {
         self.shared.pki.server_ca.pem()
     }
 
+    /// A TLS server certificate for `localhost` and 127.0.0.1 under the emulator's CA
+    /// ([`ca_pem`](Self::ca_pem)), for a server standing beside the emulator: the reference backend
+    /// of `serve --backend reference`, whose HTTPS hook the emulator calls (trusting only this CA).
+    pub fn server_identity(&self) -> Result<pki::ServerIdentity, EmulatorError> {
+        self.shared.pki.server_identity()
+    }
+
     /// The SDK's backend claim source for this emulator, as an app would set it up: a fresh bearer
     /// token, this emulator's CA trusted. Adjust (clock, timeouts, retries) before `build`.
     pub fn backend_source(&self) -> claimlink_core::BackendClaimSourceBuilder {
