@@ -244,7 +244,6 @@ async fn serve(
     json: bool,
     reference: Option<claimlink_harness::reference_backend::BackendOptions>,
 ) -> Result<(), String> {
-    use claimlink_harness::device::http::HttpDevice;
     use claimlink_harness::world::{World, WorldOptions};
     let world = World::start(WorldOptions::default()).await?;
     let template = claimlink_harness::testing::TEMPLATE;
@@ -265,25 +264,13 @@ async fn serve(
         }
         None => None,
     };
-    let mut servers = Vec::new();
-    let mut listed = Vec::new();
-    for i in 0..devices {
-        let mut config = world.device_config(i);
-        config.world.connect_time = wifi_join;
-        let device = std::sync::Arc::new(claimlink_harness::device::SimDevice::new(config));
-        let server = HttpDevice::serve(device.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        listed.push(serde_json::json!({
-            "name": device.config().name,
-            "url": server.base_url(),
-            "username": "wifiprov",
-            "password": "abcd1234",
-            "wifi": {"ssid": "claimlink-lab", "passphrase": "correct horse battery"},
-            "template_parameters": {"SerialNumber": format!("serve-{:04X}", i)},
-        }));
-        servers.push(server);
-    }
+    let (servers, listed) = target_cli::serve_devices(
+        devices,
+        wifi_join,
+        |i| world.device_config(i),
+        |i| format!("serve-{:04X}", i),
+    )
+    .await?;
     let e = &world.emulator;
     let (control_plane, bearer_token, backend_name) = match &backend {
         Some(b) => (b.base_url.clone(), b.token.clone(), "reference"),
@@ -337,16 +324,7 @@ async fn serve(
         println!(
             "Wi-Fi network the devices see: claimlink-lab, passphrase \"correct horse battery\""
         );
-        for d in &info["devices"].as_array().cloned().unwrap_or_default() {
-            println!(
-                "device {} at {} (Sec2 wifiprov / abcd1234), SerialNumber={}",
-                d["name"].as_str().unwrap_or(""),
-                d["url"].as_str().unwrap_or(""),
-                d["template_parameters"]["SerialNumber"]
-                    .as_str()
-                    .unwrap_or("")
-            );
-        }
+        target_cli::print_devices(info["devices"].as_array().map_or(&[], Vec::as_slice));
         println!("CA certificate (trust it for the control plane and MQTT):");
         print!("{}", e.ca_pem());
         println!("Ctrl-C to stop.");

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use claimlink_harness::device::http::HttpDevice;
 use claimlink_harness::external::{ClaimsFrom, ExternalTarget};
 
 /// Where the simulated devices provision: the embedded emulator (no option given) or an external
@@ -119,32 +120,19 @@ pub async fn serve_external(
     wifi_join: std::time::Duration,
     json: bool,
 ) -> Result<(), String> {
-    use claimlink_harness::device::http::HttpDevice;
     if cleanup {
         return Err(
             "error: serve does not know what the apps provisioned: --cleanup is for demo".into(),
         );
     }
-    let mut servers = Vec::new();
-    let mut listed = Vec::new();
     let run = claimlink_harness::external::run_id();
-    for i in 0..devices {
-        let mut config = target.device_config(i);
-        config.world.connect_time = wifi_join;
-        let device = std::sync::Arc::new(claimlink_harness::device::SimDevice::new(config));
-        let server = HttpDevice::serve(device.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        listed.push(serde_json::json!({
-            "name": device.config().name,
-            "url": server.base_url(),
-            "username": "wifiprov",
-            "password": "abcd1234",
-            "wifi": {"ssid": "claimlink-lab", "passphrase": "correct horse battery"},
-            "template_parameters": {"SerialNumber": format!("claimlink-{run}-{i:03}")},
-        }));
-        servers.push(server);
-    }
+    let (servers, listed) = serve_devices(
+        devices,
+        wifi_join,
+        |i| target.device_config(i),
+        |i| format!("claimlink-{run}-{i:03}"),
+    )
+    .await?;
     let info = serde_json::json!({
         "target": target.describe(),
         "iot_endpoint": target.iot_endpoint,
@@ -157,16 +145,7 @@ pub async fn serve_external(
         println!("{info}");
     } else {
         println!("{}", target.describe());
-        for d in &listed {
-            println!(
-                "device {} at {} (Sec2 wifiprov / abcd1234), SerialNumber={}",
-                d["name"].as_str().unwrap_or(""),
-                d["url"].as_str().unwrap_or(""),
-                d["template_parameters"]["SerialNumber"]
-                    .as_str()
-                    .unwrap_or("")
-            );
-        }
+        print_devices(&listed);
         println!("Ctrl-C to stop.");
     }
     use std::io::Write;
@@ -174,4 +153,49 @@ pub async fn serve_external(
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     drop(servers);
     Ok(())
+}
+
+/// `serve`'s devices: `devices` simulated devices (built from `config(i)`, joining Wi-Fi in
+/// `wifi_join`) over HTTP on 127.0.0.1, and their listing (name, URL, Sec2 credentials, Wi-Fi, and
+/// the template's `SerialNumber` `serial(i)`). A device's server stops when dropped.
+pub async fn serve_devices(
+    devices: u16,
+    wifi_join: std::time::Duration,
+    config: impl Fn(u16) -> claimlink_harness::device::SimDeviceConfig,
+    serial: impl Fn(u16) -> String,
+) -> Result<(Vec<HttpDevice>, Vec<serde_json::Value>), String> {
+    let mut servers = Vec::new();
+    let mut listed = Vec::new();
+    for i in 0..devices {
+        let mut config = config(i);
+        config.world.connect_time = wifi_join;
+        let device = std::sync::Arc::new(claimlink_harness::device::SimDevice::new(config));
+        let server = HttpDevice::serve(device.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        listed.push(serde_json::json!({
+            "name": device.config().name,
+            "url": server.base_url(),
+            "username": "wifiprov",
+            "password": "abcd1234",
+            "wifi": {"ssid": "claimlink-lab", "passphrase": "correct horse battery"},
+            "template_parameters": {"SerialNumber": serial(i)},
+        }));
+        servers.push(server);
+    }
+    Ok((servers, listed))
+}
+
+/// `serve`'s human-readable line for each device [`serve_devices`] listed.
+pub fn print_devices(listed: &[serde_json::Value]) {
+    for d in listed {
+        println!(
+            "device {} at {} (Sec2 wifiprov / abcd1234), SerialNumber={}",
+            d["name"].as_str().unwrap_or(""),
+            d["url"].as_str().unwrap_or(""),
+            d["template_parameters"]["SerialNumber"]
+                .as_str()
+                .unwrap_or("")
+        );
+    }
 }

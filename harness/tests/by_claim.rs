@@ -67,6 +67,33 @@ impl Factory {
         (result, stages)
     }
 
+    /// An MQTT connection to the emulator as `client_id`, with the factory claim's certificate.
+    async fn connect_as_claim(
+        &self,
+        client_id: &str,
+    ) -> claimlink_harness::device::cloud::Connection {
+        use claimlink_harness::device::cloud::{Connection, MqttIdentity};
+        use rustls_pki_types::pem::PemObject;
+        let identity = MqttIdentity {
+            chain: vec![rustls_pki_types::CertificateDer::from_pem_slice(
+                self.claim.certificate_pem.as_bytes(),
+            )
+            .expect("pem")
+            .to_vec()],
+            key: rustls_pki_types::PrivateKeyDer::from_pem_slice(
+                self.claim.private_key_pem.as_bytes(),
+            )
+            .expect("key"),
+        };
+        Connection::open(
+            &by_claim::device_endpoint(&self.emulator),
+            identity,
+            client_id,
+        )
+        .await
+        .expect("connected")
+    }
+
     fn connected_clients(&self) -> Vec<String> {
         self.emulator
             .mqtt_events()
@@ -188,21 +215,8 @@ async fn a_disabled_claim_is_refused_at_connect_and_works_again_once_enabled() {
 
 #[tokio::test]
 async fn disabling_the_claim_closes_its_open_connections() {
-    use claimlink_harness::device::cloud::{Connection, MqttIdentity};
-    use rustls_pki_types::pem::PemObject;
     let f = factory(false).await;
-    let identity = MqttIdentity {
-        chain: vec![rustls_pki_types::CertificateDer::from_pem_slice(
-            f.claim.certificate_pem.as_bytes(),
-        )
-        .expect("pem")
-        .to_vec()],
-        key: rustls_pki_types::PrivateKeyDer::from_pem_slice(f.claim.private_key_pem.as_bytes())
-            .expect("key"),
-    };
-    let mut conn = Connection::open(&by_claim::device_endpoint(&f.emulator), identity, "shelf-1")
-        .await
-        .expect("connected");
+    let mut conn = f.connect_as_claim("shelf-1").await;
     f.api
         .update_certificate(&f.registered.certificate_id, "INACTIVE")
         .await
@@ -266,20 +280,7 @@ async fn the_claim_policy_holds_the_claim_to_its_template_and_topics() {
     assert_eq!(result.expect("provisioned").thing_name, "csr-002");
 
     // Another template's topics are outside the claim's policy.
-    use claimlink_harness::device::cloud::{Connection, MqttIdentity};
-    use rustls_pki_types::pem::PemObject;
-    let identity = MqttIdentity {
-        chain: vec![rustls_pki_types::CertificateDer::from_pem_slice(
-            f.claim.certificate_pem.as_bytes(),
-        )
-        .expect("pem")
-        .to_vec()],
-        key: rustls_pki_types::PrivateKeyDer::from_pem_slice(f.claim.private_key_pem.as_bytes())
-            .expect("key"),
-    };
-    let mut conn = Connection::open(&by_claim::device_endpoint(&f.emulator), identity, "other-1")
-        .await
-        .expect("connected");
+    let mut conn = f.connect_as_claim("other-1").await;
     let refused = conn
         .request(
             "$aws/provisioning-templates/someone-elses/provision/json",

@@ -94,12 +94,21 @@ fn start_foreign(name: &str) -> Foreign {
 
 /// `demo` against the foreign endpoint with claims from AWS, credentials from its shared-credentials
 /// file only (the environment's AWS variables removed, HOME elsewhere).
-fn demo_with_aws(foreign: &Foreign, extra: &[&str]) -> (bool, Value, String) {
+/// `demo --json` against the foreign endpoint with claims from its (emulated) AWS control plane;
+/// trust, credentials and the rest are the caller's.
+fn demo_via_aws(foreign: &Foreign) -> Command {
     let e = &foreign.endpoint;
-    let out = harness()
+    let mut command = harness();
+    command
         .args(["demo", "--json", "--interval-ms", "5"])
         .args(["--iot-endpoint", &e.mqtt, "--aws-region", &e.region])
-        .args(["--aws-endpoint-url", &e.control_plane])
+        .args(["--aws-endpoint-url", &e.control_plane]);
+    command
+}
+
+fn demo_with_aws(foreign: &Foreign, extra: &[&str]) -> (bool, Value, String) {
+    let e = &foreign.endpoint;
+    let out = demo_via_aws(foreign)
         .arg("--iot-ca")
         .arg(&e.ca_file)
         .args(extra)
@@ -253,10 +262,8 @@ fn without_its_ca_the_foreign_endpoint_is_not_trusted() {
     // foreign emulator's certificate does not chain to them.
     let foreign = start_foreign("untrusted");
     let e = &foreign.endpoint;
-    let out = harness()
-        .args(["demo", "--json", "--interval-ms", "5", "--devices", "1"])
-        .args(["--iot-endpoint", &e.mqtt, "--aws-region", &e.region])
-        .args(["--aws-endpoint-url", &e.control_plane])
+    let out = demo_via_aws(&foreign)
+        .args(["--devices", "1"])
         .env_remove("AWS_ACCESS_KEY_ID")
         .env("HOME", &foreign.dir)
         .env("AWS_SHARED_CREDENTIALS_FILE", &e.aws_credentials_file)
@@ -479,11 +486,9 @@ fn credentials_come_from_the_environment_or_a_named_profile_of_the_config_file()
     // temporary credentials would carry one.
     let token = keys.session_token.as_ref().map(|t| t.expose().to_owned());
     let demo = || {
-        let mut command = harness();
+        let mut command = demo_via_aws(&foreign);
         command
-            .args(["demo", "--json", "--interval-ms", "5", "--devices", "1"])
-            .args(["--iot-endpoint", &e.mqtt, "--aws-region", &e.region])
-            .args(["--aws-endpoint-url", &e.control_plane])
+            .args(["--devices", "1"])
             .arg("--iot-ca")
             .arg(&e.ca_file)
             .env("HOME", &foreign.dir)

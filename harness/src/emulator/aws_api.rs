@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -59,20 +59,57 @@ fn sigv4(
     }
 }
 
-/// The fault to answer, if any, then the signature check: what every SigV4 route does first.
-pub(super) async fn prelude(
-    shared: &Shared_,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Option<Fault>, Response> {
-    let fault = take_fault(shared, Api::Aws);
-    if let Some(r) = answer_fault(Api::Aws, &fault).await {
-        return Err(r);
+/// A request to a SigV4 route that got past what every such route does first: the scripted fault to
+/// answer, if any, then the signature check (and the signing credentials' expiry). A handler takes it
+/// as its last argument; its rejection is AWS's answer (or axum's, for a body it cannot read).
+pub(super) struct SignedRequest {
+    /// The request's URI (its query holds some calls' parameters).
+    pub(super) uri: Uri,
+    /// The request's headers.
+    pub(super) headers: HeaderMap,
+    /// The request's body, as signed.
+    pub(super) body: Bytes,
+    /// A fault the handler applies itself (one that replaces the whole answer was answered already).
+    pub(super) fault: Option<Fault>,
+}
+
+impl FromRequest<Shared_> for SignedRequest {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, shared: &Shared_) -> Result<Self, Response> {
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, shared)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fault = take_fault(shared, Api::Aws);
+        if let Some(r) = answer_fault(Api::Aws, &fault).await {
+            return Err(r);
+        }
+        sigv4(shared, &method, &uri, &headers, &body)?;
+        Ok(Self {
+            uri,
+            headers,
+            body,
+            fault,
+        })
     }
-    sigv4(shared, method, uri, headers, body)?;
-    Ok(fault)
+}
+
+/// AWS's 404 `ResourceNotFoundException` with `message`.
+pub(super) fn not_found(message: &str) -> Response {
+    aws_error(404, "ResourceNotFoundException", message)
+}
+
+/// AWS's answer for a thing that does not exist.
+pub(super) fn thing_not_found(thing: &str) -> Response {
+    not_found(&format!("Thing {thing} cannot be found."))
+}
+
+/// AWS's answer for a certificate that does not exist.
+pub(super) fn certificate_not_found() -> Response {
+    not_found("The certificate does not exist.")
 }
 
 /// A timestamp as rest-json sends it: epoch seconds, milliseconds as the fraction.
@@ -108,47 +145,25 @@ fn validity(pem: &str) -> Option<(SystemTime, SystemTime)> {
 pub(super) async fn create_provisioning_claim(
     State(shared): State<Shared_>,
     Path(template): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    signed: SignedRequest,
 ) -> Response {
-    let fault = match prelude(&shared, &method, &uri, &headers, &body).await {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let enabled = shared.lock().templates.get(&template).map(|t| t.enabled);
     if enabled != Some(true) {
-        return aws_error(
-            404,
-            "ResourceNotFoundException",
-            &format!("The provisioning template {template} does not exist or is disabled."),
-        );
+        return not_found(&format!(
+            "The provisioning template {template} does not exist or is disabled."
+        ));
     }
-    match issue_claim(&shared, &template, fault).await {
+    match issue_claim(&shared, &template, signed.fault).await {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(r) => r,
     }
 }
 
-fn thing_not_found(thing: &str) -> Response {
-    aws_error(
-        404,
-        "ResourceNotFoundException",
-        &format!("Thing {thing} cannot be found."),
-    )
-}
-
 pub(super) async fn describe_thing(
     State(shared): State<Shared_>,
     Path(thing): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    _signed: SignedRequest,
 ) -> Response {
-    if let Err(r) = prelude(&shared, &method, &uri, &headers, b"").await {
-        return r;
-    }
     let state = shared.lock();
     let Some(t) = state.things.get(&thing) else {
         return thing_not_found(&thing);
@@ -174,13 +189,8 @@ pub(super) async fn describe_thing(
 pub(super) async fn list_thing_principals(
     State(shared): State<Shared_>,
     Path(thing): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    _signed: SignedRequest,
 ) -> Response {
-    if let Err(r) = prelude(&shared, &method, &uri, &headers, b"").await {
-        return r;
-    }
     let state = shared.lock();
     let Some(t) = state.things.get(&thing) else {
         return thing_not_found(&thing);
@@ -201,20 +211,11 @@ pub(super) async fn list_thing_principals(
 pub(super) async fn describe_certificate(
     State(shared): State<Shared_>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    _signed: SignedRequest,
 ) -> Response {
-    if let Err(r) = prelude(&shared, &method, &uri, &headers, b"").await {
-        return r;
-    }
     let state = shared.lock();
     let Some(c) = state.certificates.get(&id) else {
-        return aws_error(
-            404,
-            "ResourceNotFoundException",
-            "The certificate does not exist.",
-        );
+        return certificate_not_found();
     };
     let mut description = json!({
         "certificateArn": format!("arn:aws:iot:{}:{}:cert/{id}", shared.region, shared.account_id),

@@ -19,16 +19,15 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post, put};
 use axum::Router;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::aws_api::prelude as aws_prelude;
+use super::aws_api::{certificate_not_found, not_found, thing_not_found, SignedRequest};
 use super::control::{aws_error, json_response};
 use super::iot_policy::{self, Action};
 use super::mqtt::Principal;
@@ -77,17 +76,8 @@ fn query_value(uri: &Uri, name: &str) -> Option<String> {
 
 /// `RegisterCertificate[WithoutCA]`: `{certificatePem, status?, caCertificatePem?}` (and
 /// `?setAsActive=true`) → `{certificateArn, certificateId}`.
-async fn register_certificate(
-    State(shared): State<Shared_>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(r) = aws_prelude(&shared, &method, &uri, &headers, &body).await {
-        return r;
-    }
-    let request = match body_object(&body) {
+async fn register_certificate(State(shared): State<Shared_>, signed: SignedRequest) -> Response {
+    let request = match body_object(&signed.body) {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -112,7 +102,7 @@ async fn register_certificate(
             "The certificate could not be parsed.",
         );
     }
-    let set_as_active = query_value(&uri, "setAsActive").as_deref() == Some("true");
+    let set_as_active = query_value(&signed.uri, "setAsActive").as_deref() == Some("true");
     let status = match request.get("status").and_then(Value::as_str) {
         Some(s @ ("ACTIVE" | "INACTIVE")) => s.to_owned(),
         Some(other) => return invalid(&format!("Invalid certificate status {other}.")),
@@ -145,15 +135,9 @@ async fn register_certificate(
 async fn create_policy(
     State(shared): State<Shared_>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    signed: SignedRequest,
 ) -> Response {
-    if let Err(r) = aws_prelude(&shared, &method, &uri, &headers, &body).await {
-        return r;
-    }
-    let request = match body_object(&body) {
+    let request = match body_object(&signed.body) {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -201,15 +185,9 @@ fn certificate_id_of(shared: &Shared, arn: &str) -> Option<String> {
 async fn attach_policy(
     State(shared): State<Shared_>,
     Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    signed: SignedRequest,
 ) -> Response {
-    if let Err(r) = aws_prelude(&shared, &method, &uri, &headers, &body).await {
-        return r;
-    }
-    let request = match body_object(&body) {
+    let request = match body_object(&signed.body) {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -218,20 +196,12 @@ async fn attach_policy(
     };
     let mut state = shared.lock();
     if !state.policies.contains_key(&name) {
-        return aws_error(
-            404,
-            "ResourceNotFoundException",
-            &format!("Policy {name} does not exist."),
-        );
+        return not_found(&format!("Policy {name} does not exist."));
     }
     let Some(id) =
         certificate_id_of(&shared, target).filter(|id| state.certificates.contains_key(id))
     else {
-        return aws_error(
-            404,
-            "ResourceNotFoundException",
-            "The target does not exist.",
-        );
+        return not_found("The target does not exist.");
     };
     let attachment = (name, id);
     if !state.policy_attachments.contains(&attachment) {
@@ -245,15 +215,9 @@ async fn attach_policy(
 async fn update_certificate(
     State(shared): State<Shared_>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    signed: SignedRequest,
 ) -> Response {
-    if let Err(r) = aws_prelude(&shared, &method, &uri, &headers, &body).await {
-        return r;
-    }
-    let status = match query_value(&uri, "newStatus").as_deref() {
+    let status = match query_value(&signed.uri, "newStatus").as_deref() {
         Some(s @ ("ACTIVE" | "INACTIVE" | "REVOKED")) => s.to_owned(),
         Some(other) => return invalid(&format!("Invalid newStatus {other}.")),
         None => return invalid("newStatus is required."),
@@ -262,11 +226,7 @@ async fn update_certificate(
         let now = shared.now();
         let mut state = shared.lock();
         let Some(c) = state.certificates.get_mut(&id) else {
-            return aws_error(
-                404,
-                "ResourceNotFoundException",
-                "The certificate does not exist.",
-            );
+            return certificate_not_found();
         };
         c.set_status(&status, now);
     }
@@ -281,22 +241,12 @@ async fn update_certificate(
 async fn delete_certificate(
     State(shared): State<Shared_>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    signed: SignedRequest,
 ) -> Response {
-    if let Err(r) = aws_prelude(&shared, &method, &uri, &headers, &body).await {
-        return r;
-    }
-    let force = query_value(&uri, "forceDelete").as_deref() == Some("true");
+    let force = query_value(&signed.uri, "forceDelete").as_deref() == Some("true");
     let mut state = shared.lock();
     let Some(c) = state.certificates.get(&id) else {
-        return aws_error(
-            404,
-            "ResourceNotFoundException",
-            "The certificate does not exist.",
-        );
+        return certificate_not_found();
     };
     if c.status == "ACTIVE" {
         return aws_error(
@@ -331,14 +281,8 @@ async fn delete_certificate(
 async fn delete_thing(
     State(shared): State<Shared_>,
     Path(thing): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    _signed: SignedRequest,
 ) -> Response {
-    if let Err(r) = aws_prelude(&shared, &method, &uri, &headers, &body).await {
-        return r;
-    }
     let mut state = shared.lock();
     if state
         .things
@@ -357,15 +301,10 @@ async fn delete_thing(
 async fn detach_thing_principal(
     State(shared): State<Shared_>,
     Path(thing): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    signed: SignedRequest,
 ) -> Response {
-    if let Err(r) = aws_prelude(&shared, &method, &uri, &headers, &body).await {
-        return r;
-    }
-    let Some(principal) = headers
+    let Some(principal) = signed
+        .headers
         .get("x-amzn-principal")
         .and_then(|v| v.to_str().ok())
     else {
@@ -374,11 +313,7 @@ async fn detach_thing_principal(
     let id = certificate_id_of(&shared, principal).unwrap_or_default();
     let mut state = shared.lock();
     let Some(t) = state.things.get_mut(&thing) else {
-        return aws_error(
-            404,
-            "ResourceNotFoundException",
-            &format!("Thing {thing} cannot be found."),
-        );
+        return thing_not_found(&thing);
     };
     t.principals.retain(|p| *p != id);
     json_response(StatusCode::OK, json!({}))

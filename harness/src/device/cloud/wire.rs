@@ -205,7 +205,6 @@ fn v5_packet(packet: &Outgoing<'_>) -> v5::Packet {
 }
 
 fn from_v4(p: v4::Packet) -> Incoming {
-    use rumqttc::mqttbytes::QoS;
     match p {
         v4::Packet::ConnAck(ack) => Incoming::ConnAck {
             refusal: (ack.code != v4::ConnectReturnCode::Success)
@@ -228,11 +227,8 @@ fn from_v4(p: v4::Packet) -> Incoming {
         },
         v4::Packet::Publish(p) => Incoming::Publish {
             topic: p.topic,
-            qos: match p.qos {
-                QoS::AtMostOnce => 0,
-                QoS::AtLeastOnce => 1,
-                QoS::ExactlyOnce => 2,
-            },
+            // Both rumqttc QoS enums are `#[repr(u8)]` with the wire values as discriminants.
+            qos: p.qos as u8,
             pkid: p.pkid,
             payload: p.payload,
         },
@@ -242,7 +238,6 @@ fn from_v4(p: v4::Packet) -> Incoming {
 }
 
 fn from_v5(p: v5::Packet) -> Incoming {
-    use rumqttc::v5::mqttbytes::QoS;
     match p {
         v5::Packet::ConnAck(ack) => Incoming::ConnAck {
             refusal: (ack.code != v5::ConnectReturnCode::Success)
@@ -268,11 +263,8 @@ fn from_v5(p: v5::Packet) -> Incoming {
         },
         v5::Packet::Publish(p) => Incoming::Publish {
             topic: String::from_utf8_lossy(&p.topic).into_owned(),
-            qos: match p.qos {
-                QoS::AtMostOnce => 0,
-                QoS::AtLeastOnce => 1,
-                QoS::ExactlyOnce => 2,
-            },
+            // Both rumqttc QoS enums are `#[repr(u8)]` with the wire values as discriminants.
+            qos: p.qos as u8,
             pkid: p.pkid,
             payload: p.payload,
         },
