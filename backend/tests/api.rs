@@ -220,17 +220,7 @@ async fn an_unreachable_database_is_503_and_nothing_is_issued() {
         rig.world.emulator.issued_claims().is_empty(),
         "no claim asked of AWS"
     );
-    let hook: Value = rig
-        .call(
-            Method::POST,
-            "/v1/hooks/pre-provisioning",
-            None,
-            Some(rig.hook_input(&"a".repeat(64), "SN-503")),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let hook: Value = rig.hook(&"a".repeat(64), "SN-503").await;
     assert_eq!(hook["allowProvisioning"], false, "the hook fails closed");
 }
 
@@ -240,17 +230,7 @@ async fn a_provisioned_serial_is_409_unless_reprovisioning_is_granted() {
     let token = rig.issuer.token("installer-1", &[INSTALLER]);
     let body: Value = rig.claim(&token, "SN-DONE").await.json().await.unwrap();
     let id = body["certificateId"].as_str().unwrap();
-    let allowed: Value = rig
-        .call(
-            Method::POST,
-            "/v1/hooks/pre-provisioning",
-            None,
-            Some(rig.hook_input(id, "SN-DONE")),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let allowed: Value = rig.hook(id, "SN-DONE").await;
     assert_eq!(allowed["allowProvisioning"], true);
     let (status, body) = status_and_body(rig.claim(&token, "SN-DONE").await).await;
     assert_eq!(
@@ -261,17 +241,7 @@ async fn a_provisioned_serial_is_409_unless_reprovisioning_is_granted() {
     let replacer = rig.issuer.token("installer-2", &["replacer"]);
     let body: Value = rig.claim(&replacer, "SN-DONE").await.json().await.unwrap();
     let id = body["certificateId"].as_str().expect("a claim");
-    let allowed: Value = rig
-        .call(
-            Method::POST,
-            "/v1/hooks/pre-provisioning",
-            None,
-            Some(rig.hook_input(id, "SN-DONE")),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let allowed: Value = rig.hook(id, "SN-DONE").await;
     assert_eq!(allowed["allowProvisioning"], true);
     assert_eq!(allowed["parameterOverrides"]["Installer"], "installer-2");
 }
@@ -326,13 +296,7 @@ async fn things_are_shown_to_their_installer_and_admins_only() {
     let token = rig.issuer.token("installer-1", &[INSTALLER]);
     let body: Value = rig.claim(&token, "SN-THING").await.json().await.unwrap();
     let id = body["certificateId"].as_str().unwrap().to_owned();
-    rig.call(
-        Method::POST,
-        "/v1/hooks/pre-provisioning",
-        None,
-        Some(rig.hook_input(&id, "SN-THING")),
-    )
-    .await;
+    rig.hook(&id, "SN-THING").await;
     // Another active certificate on a thing of that name confirms nothing about this device.
     rig.world
         .emulator
@@ -415,13 +379,7 @@ async fn revocation_is_for_the_owner_or_an_admin_and_only_before_use() {
     // A used claim cannot be revoked.
     let body: Value = rig.claim(&token, "SN-USED").await.json().await.unwrap();
     let used = body["certificateId"].as_str().unwrap().to_owned();
-    rig.call(
-        Method::POST,
-        "/v1/hooks/pre-provisioning",
-        None,
-        Some(rig.hook_input(&used, "SN-USED")),
-    )
-    .await;
+    rig.hook(&used, "SN-USED").await;
     let r = rig
         .call(
             Method::POST,

@@ -389,6 +389,20 @@ impl Rig {
         })
     }
 
+    /// Calls the HTTP pre-provisioning hook for claim `claim_id` and device `serial`; its answer.
+    pub async fn hook(&self, claim_id: &str, serial: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/v1/hooks/pre-provisioning",
+            None,
+            Some(self.hook_input(claim_id, serial)),
+        )
+        .await
+        .json()
+        .await
+        .expect("the hook answers JSON")
+    }
+
     /// The audit trail as JSON values, read with an admin token.
     pub async fn audit(&self) -> Vec<Value> {
         let token = self.issuer.token("admin-1", &[ADMIN]);
