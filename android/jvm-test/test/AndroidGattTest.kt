@@ -32,9 +32,9 @@ import dev.claimlink.test.Json
 import dev.claimlink.test.World
 import dev.claimlink.test.check
 import dev.claimlink.test.expectThrows
+import dev.claimlink.test.runTests
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
-import kotlinx.coroutines.withTimeout
 import kotlin.system.exitProcess
 
 /** ESP-IDF's example provisioning service (the harness's GATT table). */
@@ -278,18 +278,8 @@ fun main(args: Array<String>) {
         val line = proc.inputStream.bufferedReader().readLine() ?: error("claimlink-harness serve printed nothing")
         @Suppress("UNCHECKED_CAST")
         val world = World(Json.parse(line) as Map<String, Any?>)
-        val only = System.getenv("ANDROID_GATT_TEST_ONLY") // run the tests whose name contains it
-        for ((name, test) in tests) {
-            if (only != null && only !in name) continue
-            val started = System.nanoTime()
-            try {
-                runBlocking { withTimeout(60_000) { test(world) } }
-                println("  ok    $name (${(System.nanoTime() - started) / 1_000_000} ms)")
-            } catch (e: Throwable) {
-                failed++
-                println("  FAIL  $name: $e")
-            }
-        }
+        // ANDROID_GATT_TEST_ONLY: run the tests whose name contains it.
+        failed += runTests(tests, world, System.getenv("ANDROID_GATT_TEST_ONLY"))
     } finally {
         proc.destroy()
     }

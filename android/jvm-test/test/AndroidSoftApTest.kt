@@ -22,6 +22,7 @@ import dev.claimlink.test.Json
 import dev.claimlink.test.World
 import dev.claimlink.test.check
 import dev.claimlink.test.expectThrows
+import dev.claimlink.test.runTests
 import java.io.InputStream
 import java.io.OutputStream
 import java.net.InetAddress
@@ -35,7 +36,6 @@ import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.atomic.AtomicInteger
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
-import kotlinx.coroutines.withTimeout
 import kotlin.system.exitProcess
 
 /** The device's access point as ESP-IDF's SoftAP provisioning serves it. */
@@ -373,18 +373,8 @@ fun main(args: Array<String>) {
         val line = proc.inputStream.bufferedReader().readLine() ?: error("claimlink-harness serve printed nothing")
         @Suppress("UNCHECKED_CAST")
         val world = World(Json.parse(line) as Map<String, Any?>)
-        val only = System.getenv("ANDROID_SOFTAP_TEST_ONLY") // run the tests whose name contains it
-        for ((name, test) in softApTests) {
-            if (only != null && only !in name) continue
-            val started = System.nanoTime()
-            try {
-                runBlocking { withTimeout(60_000) { test(world) } }
-                println("  ok    $name (${(System.nanoTime() - started) / 1_000_000} ms)")
-            } catch (e: Throwable) {
-                failed++
-                println("  FAIL  $name: $e")
-            }
-        }
+        // ANDROID_SOFTAP_TEST_ONLY: run the tests whose name contains it.
+        failed = runTests(softApTests, world, System.getenv("ANDROID_SOFTAP_TEST_ONLY"))
     } finally {
         proc.destroy()
     }

@@ -381,6 +381,24 @@ val tests = linkedMapOf<String, suspend (World) -> Unit>(
     },
 )
 
+/** Runs each of `tests` against `world`, within 60 s each (only those whose name contains `only`, when
+ *  it is set), printing a line per test; returns how many failed. The Android JVM tests use it too. */
+fun runTests(tests: Map<String, suspend (World) -> Unit>, world: World, only: String? = null): Int {
+    var failed = 0
+    for ((name, test) in tests) {
+        if (only != null && only !in name) continue
+        val started = System.nanoTime()
+        try {
+            runBlocking { withTimeout(60_000) { test(world) } }
+            println("  ok    $name (${(System.nanoTime() - started) / 1_000_000} ms)")
+        } catch (e: Throwable) {
+            failed++
+            println("  FAIL  $name: $e")
+        }
+    }
+    return failed
+}
+
 fun main(args: Array<String>) {
     val harness = args.getOrNull(0) ?: error("usage: BindingTest <path to claimlink-harness>")
     val proc = ProcessBuilder(harness, "serve", "--json", "--devices", "12", "--wifi-join-ms", "1500")
@@ -391,16 +409,7 @@ fun main(args: Array<String>) {
         @Suppress("UNCHECKED_CAST")
         val world = World(Json.parse(line) as Map<String, Any?>)
         println("kotlin bindings: claimlink ${claimlinkVersion()} against ${world.json["control_plane"]}")
-        for ((name, test) in tests) {
-            val started = System.nanoTime()
-            try {
-                runBlocking { withTimeout(60_000) { test(world) } }
-                println("  ok    $name (${(System.nanoTime() - started) / 1_000_000} ms)")
-            } catch (e: Throwable) {
-                failed++
-                println("  FAIL  $name: $e")
-            }
-        }
+        failed = runTests(tests, world)
     } finally {
         proc.destroy()
     }
